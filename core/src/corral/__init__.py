@@ -1,0 +1,28 @@
+"""corral: backups for servers that host a zoo of web projects.
+
+Plugin authors import from here: the pluggy marker ``hookimpl``, the config bases their schemas extend, and the
+types their hooks exchange with the core.
+"""
+
+from corral.archive import Archive, DumpFailure, RemoteFile
+from corral.config.models import JobOptions, SourceOptions, StorageOptions
+from corral.errors import CorralError, DumpError, StorageError
+from corral.hookspecs import hookimpl
+from corral.run import RunContext
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Archive",
+    "CorralError",
+    "DumpError",
+    "DumpFailure",
+    "JobOptions",
+    "RemoteFile",
+    "RunContext",
+    "SourceOptions",
+    "StorageError",
+    "StorageOptions",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,92 @@
+"""``corral start``: validate, take the lock, lower priority, run the selected jobs, notify."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from corral import clock, limits, logs
+from corral.config import load_config
+from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, Interrupted
+from corral.lock import RunLock
+from corral.plugins import broadcast, new_manager
+from corral.run import JobResult, RunContext, RunResult
+from corral.runner import run_job, select_jobs
+
+log = logging.getLogger("corral")
+
+
+@contextlib.contextmanager
+def _orderly_signals(run: RunContext) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the child programs and unwind the run through its cleanup code."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        for process in list(run._processes):
+            with contextlib.suppress(OSError):
+                process.terminate()
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | None]:
+    """Run the selected jobs; returns the exit code and the result (None when another run holds the lock)."""
+    config = load_config(config_path)
+    main = config.main
+    collector = logs.setup(main.log_file_name, config.secrets)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    names = select_jobs(config, selection)
+    run = RunContext(now=clock.now(), main=main, config_path=config_path)
+    lock_path = main.lock_file or Path(main.general_path_to_all_tmp_dir) / "corral.lock"
+    events = config.notifiers or new_manager()
+    jobs = {job.name: job for job in config.jobs}
+    result = RunResult(started=run.now)
+    started = time.monotonic()
+    code = EXIT_OK
+    try:
+        with RunLock(lock_path), limits.cgroup_limits(main), _orderly_signals(run):
+            limits.lower_priority()
+            log.info("run started: %s (%d job(s)) on %s", selection, len(names), main.server_name)
+            broadcast(events, "corral_run_started", run=run)
+            for name in names:
+                if name in config.unavailable:
+                    log.error("[%s] job cannot run: %s", name, config.unavailable[name])
+                    result.jobs.append(JobResult(job=name, type="?", errors=[config.unavailable[name]]))
+                    continue
+                result.jobs.append(run_job(jobs[name], run, events))
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return exc.exit_code, None
+    except Interrupted as exc:
+        result.interrupted = True
+        code = exc.exit_code
+        run.stop_processes()
+        log.error("run interrupted by signal %d: partial files removed, lock released", exc.exit_code - 128)
+    if code == EXIT_OK and not result.ok:
+        code = EXIT_FAILED
+    _finish(run, result, collector, events, started)
+    return code, result
+
+
+def _finish(
+    run: RunContext, result: RunResult, collector: logs.Collector, events: object, started: float
+) -> None:
+    result.seconds = time.monotonic() - started
+    failed = [job.job for job in result.jobs if not job.ok]
+    if failed:
+        log.error("run finished in %.1f s: %d job(s) failed: %s", result.seconds, len(failed), ", ".join(failed))
+    else:
+        log.info("run finished in %.1f s: %d job(s) succeeded", result.seconds, len(result.jobs))
+    result.log = list(collector.entries)
+    broadcast(events, "corral_run_finished", run=run, result=result)  # type: ignore[arg-type]

@@ -1,0 +1,41 @@
+"""The ``corral`` command: one module per command, composed here.
+
+Commands import their heavy parts lazily so that ``corral --help`` loads no plugin and no storage library.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from corral.cli import check, generate, listing, plugins, start
+from corral.errors import EXIT_USAGE, CorralError
+
+app = typer.Typer(
+    name="corral",
+    help="Back up files and databases to local and remote storages, as one YAML config describes.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.command("start")(start.start)
+app.command("check")(check.check)
+app.command("generate", context_settings={"allow_extra_args": True})(generate.generate)
+app.command("plugins")(plugins.plugins)
+app.command("list")(listing.list_backups)
+
+
+def fail(error: CorralError) -> None:
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(f"corral: error: {line}", file=sys.stderr)
+    raise typer.Exit(error.exit_code)
+
+
+def main() -> None:
+    try:
+        app()
+    except CorralError as error:  # raised outside a command's own handling
+        for line in str(error).splitlines():
+            print(f"corral: error: {line}", file=sys.stderr)
+        sys.exit(error.exit_code or EXIT_USAGE)

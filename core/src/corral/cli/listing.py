@@ -1,0 +1,48 @@
+"""``corral list -c MAIN [JOB]``: the backups on each storage, by date."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from corral.cli.options import DEFAULT_CONFIG, ConfigOption
+from corral.errors import CorralError
+
+
+def list_backups(
+    job: Annotated[str, typer.Argument(help="a job name, or all, files, databases, external")] = "all",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Show each job's backups on each storage: target, date, size, path."""
+    from corral.archive import parse_backup
+    from corral.cli import fail
+    from corral.config import load_config
+    from corral.runner import Storage, select_jobs
+
+    try:
+        loaded = load_config(config)
+        names = set(select_jobs(loaded, job))
+    except CorralError as error:
+        fail(error)
+        return
+    failed = False
+    for job_config in loaded.jobs:
+        if job_config.name not in names:
+            continue
+        for storage_config in job_config.storages:
+            if not storage_config.enable:
+                continue
+            try:
+                storage = Storage(storage_config, job_config)
+                files = storage.list()
+            except Exception as exc:
+                typer.echo(f"corral: error: job `{job_config.name}`: storage {storage_config.name}: {exc}", err=True)
+                failed = True
+                continue
+            backups = sorted(b for b in (parse_backup(f) for f in files) if b is not None)
+            typer.echo(f"{job_config.name} on {storage_config.name} ({storage.root}): {len(backups)} backup(s)")
+            for backup in backups:
+                typer.echo(f"  {backup.target:24} {backup.made:%Y-%m-%d %H:%M:%S} {backup.size:>14,d}  {backup.path}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,176 @@
+"""The core's configuration models and the bases that plugin schemas extend.
+
+Plugins declare their own keys as pydantic models: ``JobOptions`` for job-level keys, ``SourceOptions`` for an
+item of ``sources`` and ``StorageOptions`` for a storage's connection keys. The core owns the rest.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class JobOptions(BaseModel):
+    """Base for the job-level keys of a job type (``dump_cmd`` of ``external``)."""
+
+    model_config = _STRICT
+
+
+class SourceOptions(BaseModel):
+    """Base for the keys of one item of a job's ``sources`` list."""
+
+    model_config = _STRICT
+
+
+class StorageOptions(BaseModel):
+    """Base for a storage's own keys (``host``, ``user``, ``password``...)."""
+
+    model_config = _STRICT
+
+
+@dataclass(frozen=True)
+class SourceSchema:
+    """What a source plugin accepts: job-level keys and per-source keys (either may be None)."""
+
+    job: type[JobOptions] | None = None
+    source: type[SourceOptions] | None = None
+    group: Literal["files", "databases", "external"] = "databases"
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Store(BaseModel):
+    """Retention: how many days, weeks and months of copies to keep (unset or 0: none of that kind).
+
+    Without any of them, nothing is ever deleted.
+    """
+
+    model_config = _STRICT
+
+    days: int | None = Field(default=None, ge=0, description="daily copies to keep (one per day of the last N days)")
+    weeks: int | None = Field(default=None, ge=0, description="weekly copies to keep (first copy of each week)")
+    months: int | None = Field(
+        default=None, ge=0, description="monthly copies to keep (first copy of each month)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _month_alias(cls, data: Any) -> Any:
+        """The article writes ``month:``; both spellings are accepted, not both at once."""
+        if isinstance(data, dict) and "month" in data:
+            if "months" in data:
+                raise ValueError("give either `month` or `months`, not both")
+            data = dict(data)
+            data["months"] = data.pop("month")
+        return data
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.days or self.weeks or self.months)
+
+
+class StorageCore(BaseModel):
+    """The keys every storage entry has, whatever its kind."""
+
+    model_config = _STRICT
+
+    storage: str
+    enable: bool = True
+    backup_dir: str = Field(description="folder on the storage that holds this job's backups")
+    store: Store = Field(default_factory=Store)
+
+
+class JobCore(BaseModel):
+    """The keys every job has, whatever its type."""
+
+    model_config = _STRICT
+
+    job: str = Field(min_length=1, pattern=r"^[^/\\\x00]+$")
+    type: str
+    tmp_dir: Path | None = None
+    sources: list[Any] | None = None
+    storages: list[Any] = Field(min_length=1)
+
+    @field_validator("job")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_JOB_NAMES:
+            raise ValueError(f"`{name}` is reserved for `corral start {name}`; choose another job name")
+        return name
+
+
+RESERVED_JOB_NAMES = ("all", "files", "databases", "external")
+
+
+class MainCore(BaseModel):
+    """The ``main:`` section of the article's main configuration file."""
+
+    model_config = _STRICT
+
+    server_name: str = Field(default_factory=socket.gethostname, description="names the server in messages")
+    admin_mail: list[str] = Field(default_factory=list, description="get a message when something failed")
+    client_mail: list[str] = Field(default_factory=list, description="get the log (see level_message)")
+    mail_from: str | None = Field(default=None, description="sender address of the messages")
+    level_message: Literal["debug", "info", "error"] = Field(
+        default="error", description="what clients get: `debug` the full log, `error` only errors"
+    )
+    block_io_read: str | None = Field(default=None, description="read limit, `10M` or `MAJ:MIN BYTES` (cgroup)")
+    block_io_write: str | None = Field(default=None, description="write limit, `10M` or `MAJ:MIN BYTES` (cgroup)")
+    blkio_weight: int | None = Field(default=None, ge=10, le=1000, description="IO weight 10..1000 (cgroup)")
+    cpu_shares: int | None = Field(default=None, ge=2, le=262144, description="CPU shares (cgroup, 1024=normal)")
+    general_path_to_all_tmp_dir: Path = Field(
+        default=Path("/var/tmp/corral"), description="parent of every job's tmp_dir, and of the lock file"
+    )
+    log_file_name: Path | None = Field(default=None, description="log file; stderr only when unset")
+    lock_file: Path | None = Field(default=None, description="default: general_path_to_all_tmp_dir/corral.lock")
+    weekly_backup_day: int = Field(default=7, ge=1, le=7, description="weekday of weekly copies, 1=Mon..7=Sun")
+
+    _as_lists = field_validator("admin_mail", "client_mail", mode="before")(_as_list)
+
+    @field_validator("block_io_read", "block_io_write", mode="before")
+    @classmethod
+    def _io_limit(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+@dataclass
+class StorageConfig:
+    """One validated storage entry of a job."""
+
+    name: str
+    enable: bool
+    backup_dir: str
+    store: Store
+    options: StorageOptions
+    file: str = "?"
+    line: int = 0
+
+    def __getattr__(self, key: str) -> Any:
+        """Plugin keys read like attributes: ``config.host``."""
+        options = self.__dict__.get("options")
+        if options is None:
+            raise AttributeError(key)
+        return getattr(options, key)
+
+
+@dataclass
+class JobConfig:
+    """One validated job, as plugins receive it."""
+
+    name: str
+    type: str
+    tmp_dir: Path
+    options: JobOptions | None
+    sources: list[SourceOptions]
+    storages: list[StorageConfig]
+    file: str = "?"
+    line: int = 0
+    group: str = "files"

@@ -1,0 +1,383 @@
+"""Validate the whole configuration before any work: every problem is one line naming file, line, job and key.
+
+The core validates its own keys; each job's keys go to its source plugin's schema and each storage entry's keys
+to its storage plugin's schema. Empty values (``''``, as the article's templates write them) mean "unset".
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel, SecretStr, ValidationError, create_model
+
+from corral.config.loader import Located, LocatedList, load_yaml
+from corral.config.models import (
+    JobConfig,
+    JobCore,
+    MainCore,
+    SourceSchema,
+    StorageConfig,
+    StorageCore,
+)
+from corral.errors import ConfigError, PluginError, PluginMissing
+from corral.plugins import load_driver, load_notifiers
+
+TOP_KEYS = ("main", "jobs")
+
+
+@dataclass
+class Config:
+    """A validated configuration: main settings, runnable jobs, and jobs whose plugin could not load."""
+
+    path: Path
+    main: Any
+    jobs: list[JobConfig]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+    notifiers: pluggy.PluginManager | None = None
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate the main file and everything it includes; raise ConfigError listing every problem."""
+    raw = load_yaml(path)
+    problems: list[str] = []
+    if not isinstance(raw, Located):
+        raise ConfigError([f"{path}:1: the main file must be a mapping with `main:` and `jobs:`"])
+    raw = _clean(raw)
+    for key in raw:
+        if key not in TOP_KEYS:
+            problems.append(f"{raw.file}:{raw.line_of(key)}: unknown top-level key `{key}`; {_suggest(key, TOP_KEYS)}")
+    warnings: list[str] = []
+    failed: list[str] = []
+    notifiers = load_notifiers(failed.append)
+    warnings.extend(failed)
+    main = _validate_main(raw, notifiers, bool(failed), problems, warnings)
+    config = Config(path=path, main=main, jobs=[], warnings=warnings, notifiers=notifiers)
+    jobs_raw = raw.get("jobs")
+    if jobs_raw is None:
+        jobs_raw = LocatedList()
+    if not isinstance(jobs_raw, LocatedList):
+        problems.append(f"{raw.file}:{raw.line_of('jobs')}: `jobs` must be a list of jobs (`- job: NAME`)")
+        jobs_raw = LocatedList()
+    seen: dict[str, str] = {}
+    for index, job_raw in enumerate(jobs_raw):
+        where = f"{jobs_raw.file}:{jobs_raw.item_lines[index]}" if index < len(jobs_raw.item_lines) else str(path)
+        if not isinstance(job_raw, Located):
+            problems.append(f"{where}: each job must be a mapping starting with `- job: NAME`")
+            continue
+        name = job_raw.get("job")
+        if isinstance(name, str) and name in seen:
+            problems.append(
+                f"{job_raw.file}:{job_raw.line_of('job')}: job `{name}`: duplicate job name "
+                f"(also defined at {seen[name]}); job names must be unique"
+            )
+            continue
+        if isinstance(name, str):
+            seen[name] = f"{job_raw.file}:{job_raw.line_of('job')}"
+        _validate_job(job_raw, main, config, problems)
+    if problems:
+        raise ConfigError(problems)
+    config.secrets = _secrets([main, *[_models_of(job) for job in config.jobs]])
+    return config
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def _validate_main(
+    raw: Located, notifiers: pluggy.PluginManager, notifier_failed: bool, problems: list[str], warnings: list[str]
+) -> Any:
+    main_raw = raw.get("main")
+    if main_raw is None:
+        main_raw = Located()
+        main_raw.file, main_raw.line = raw.file, raw.line
+    if not isinstance(main_raw, Located):
+        problems.append(f"{raw.file}:{raw.line_of('main')}: `main` must be a mapping of settings")
+        return MainCore()
+    contributed: dict[str, Any] = {}
+    for model in notifiers.hook.corral_main_schema():
+        for name, info in model.model_fields.items():
+            contributed[name] = (info.annotation, info)
+    model = create_model("Main", __base__=MainCore, **contributed) if contributed else MainCore
+    data = dict(main_raw)
+    if notifier_failed:  # keys of a notifier that failed to load are not errors: that failure is reported already
+        for key in [k for k in data if k not in model.model_fields]:
+            warnings.append(f"{main_raw.file}:{main_raw.line_of(key)}: main: key `{key}` ignored")
+            del data[key]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_explain(exc, main_raw, "main", model, ()))
+        return MainCore.model_construct()
+
+
+# -------------------------------------------------------------------------------------------------- jobs
+
+
+def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) -> None:
+    core_keys = set(JobCore.model_fields)
+    name = raw.get("job") if isinstance(raw.get("job"), str) else f"#{raw.line}"
+    label = f"job `{name}`"
+    before = len(problems)
+    try:
+        core = JobCore.model_validate({k: v for k, v in raw.items() if k in core_keys})
+    except ValidationError as exc:
+        problems.extend(
+            error for error in _explain(exc, raw, label, JobCore, ()) if "unknown key" not in error
+        )
+        core = None
+    job_type = raw.get("type")
+    if not isinstance(job_type, str):
+        return
+    try:
+        driver = load_driver("source", job_type)
+    except PluginMissing as exc:
+        problems.append(f"{raw.file}:{raw.line_of('type')}: {label}: `type: {job_type}`: {exc}")
+        return
+    except PluginError as exc:
+        config.unavailable[str(name)] = str(exc)
+        return
+    schema: SourceSchema = driver.hook.corral_source_schema()
+    plugin_data = {k: v for k, v in raw.items() if k not in core_keys}
+    options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
+    sources = _validate_sources(schema, raw, label, problems)
+    storages = _validate_storages(raw, label, problems)
+    if core is None or len(problems) > before:
+        return
+    tmp_dir = core.tmp_dir or Path(main.general_path_to_all_tmp_dir) / core.job
+    config.jobs.append(
+        JobConfig(
+            name=core.job,
+            type=core.type,
+            tmp_dir=tmp_dir,
+            options=options,
+            sources=sources,
+            storages=storages,
+            file=raw.file,
+            line=raw.line,
+            group=schema.group,
+        )
+    )
+
+
+def _validate_part(
+    model: type[BaseModel] | None,
+    data: dict[str, Any],
+    node: Located,
+    label: str,
+    loc: tuple[Any, ...],
+    problems: list[str],
+    core_keys: set[str],
+) -> Any:
+    """Validate the plugin's share of a mapping; keys neither the core nor the plugin knows are errors."""
+    if model is None:
+        for key in data:
+            problems.append(
+                f"{node.file}:{node.line_of(key)}: {label}: unknown key `{_dotted((*loc, key))}`; "
+                f"{_suggest(key, sorted(core_keys))}"
+            )
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_explain(exc, node, label, model, loc, extra_valid=core_keys))
+        return None
+
+
+def _validate_sources(schema: SourceSchema, raw: Located, label: str, problems: list[str]) -> list[Any]:
+    sources_raw = raw.get("sources")
+    if schema.source is None:
+        if sources_raw:
+            problems.append(
+                f"{raw.file}:{raw.line_of('sources')}: {label}: type `{raw.get('type')}` takes no `sources`; "
+                "remove the key"
+            )
+        return []
+    if not sources_raw:
+        problems.append(f"{raw.file}:{raw.line_of('sources')}: {label}: required key `sources` is missing or "
+                        "empty; add a list with at least one source (`- target: ...`)")
+        return []
+    if not isinstance(sources_raw, LocatedList):
+        return []  # JobCore already reported the wrong type
+    sources = []
+    for index, item in enumerate(sources_raw):
+        if not isinstance(item, Located):
+            problems.append(f"{sources_raw.file}:{sources_raw.item_lines[index]}: {label}: `sources[{index}]` "
+                            "must be a mapping of source keys")
+            continue
+        sources.append(_validate_part(schema.source, dict(item), item, label, ("sources", index), problems, set()))
+    return sources
+
+
+def _validate_storages(raw: Located, label: str, problems: list[str]) -> list[StorageConfig]:
+    storages_raw = raw.get("storages")
+    if not isinstance(storages_raw, LocatedList):
+        return []  # JobCore already reported it
+    core_keys = set(StorageCore.model_fields) | {"month"}
+    storages = []
+    for index, item in enumerate(storages_raw):
+        loc = ("storages", index)
+        if not isinstance(item, Located):
+            problems.append(f"{storages_raw.file}:{storages_raw.item_lines[index]}: {label}: "
+                            f"`storages[{index}]` must be a mapping with `storage: NAME`")
+            continue
+        try:
+            core = StorageCore.model_validate({k: v for k, v in item.items() if k in core_keys})
+        except ValidationError as exc:
+            problems.extend(_explain(exc, item, label, StorageCore, loc))
+            continue
+        try:
+            driver = load_driver("storage", core.storage)
+        except PluginMissing as exc:
+            problems.append(f"{item.file}:{item.line_of('storage')}: {label}: `storage: {core.storage}`: {exc}")
+            continue
+        except PluginError as exc:
+            problems.append(f"{item.file}:{item.line_of('storage')}: {label}: {exc}")
+            continue
+        model = driver.hook.corral_storage_schema()
+        data = {k: v for k, v in item.items() if k not in core_keys}
+        options = _validate_part(model, data, item, label, loc, problems, core_keys)
+        if options is not None:
+            storages.append(StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options,
+                                          item.file, item.line))
+    return storages
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def _explain(
+    exc: ValidationError,
+    node: Located,
+    label: str,
+    model: type[BaseModel],
+    prefix: tuple[Any, ...],
+    extra_valid: set[str] | None = None,
+) -> list[str]:
+    """One line per pydantic error: file:line, job, dotted key, the problem and how to fix it."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        file, line = _locate(node, loc)
+        key = _dotted((*prefix, *loc))
+        kind = error["type"]
+        if kind == "missing":
+            problem = f"required key `{key}` is missing or empty; add it"
+        elif kind == "extra_forbidden":
+            valid = _valid_keys(model, loc[:-1]) | (extra_valid or set() if len(loc) == 1 else set())
+            problem = f"unknown key `{key}`; {_suggest(str(loc[-1]), sorted(valid))}"
+        else:
+            detail = error["msg"].removeprefix("Value error, ")
+            shown = "" if _is_secret(model, loc) else _shown(error.get("input"))
+            problem = f"`{key}`: {detail}{shown}" if loc else f"{detail}"
+        lines.append(f"{file}:{line}: {label}: {problem}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str | int | float | bool) and not isinstance(value, SecretStr):
+        text = repr(value)
+        return f" (got {text[:60]})"
+    return ""
+
+
+def _locate(node: Any, loc: tuple[Any, ...]) -> tuple[str, int]:
+    file, line = getattr(node, "file", "?"), getattr(node, "line", 0)
+    for part in loc:
+        if isinstance(node, Located) and part in node:
+            file, line, node = node.file, node.line_of(part), node[part]
+        elif isinstance(node, LocatedList) and isinstance(part, int) and part < len(node.item_lines):
+            file, line, node = node.file, node.item_lines[part], node[part]
+        else:
+            break
+    return file, line
+
+
+def _submodel(model: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        annotation = fields[part].annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    sub = _submodel(model, loc)
+    return set(getattr(sub, "model_fields", {})) | ({"month"} if sub is not None and sub.__name__ == "Store" else set())
+
+
+def _is_secret(model: type[BaseModel], loc: tuple[Any, ...]) -> bool:
+    parent = _submodel(model, loc[:-1]) if loc else None
+    info = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
+    return info is not None and "Secret" in str(info.annotation)
+
+
+def _suggest(key: str, valid: Any) -> str:
+    valid = sorted(str(v) for v in valid)
+    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"remove it (valid keys: {', '.join(valid)})" if valid else "remove it"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _clean(value: Any) -> Any:
+    """Drop empty values (``''``, null) so that they read as unset, keeping file and line information."""
+    if isinstance(value, Located):
+        cleaned = Located()
+        cleaned.file, cleaned.line = value.file, value.line
+        for key, item in value.items():
+            item = _clean(item)
+            if item is not None and item != "":
+                cleaned[key] = item
+            cleaned.key_lines[key] = value.line_of(key)
+        return cleaned
+    if isinstance(value, LocatedList):
+        cleaned_list = LocatedList()
+        cleaned_list.file, cleaned_list.line = value.file, value.line
+        for item, line in zip(value, value.item_lines, strict=False):
+            item = _clean(item)
+            if item is not None and item != "":
+                cleaned_list.append(item)
+                cleaned_list.item_lines.append(line)
+        return cleaned_list
+    return value
+
+
+def _models_of(job: JobConfig) -> list[Any]:
+    return [job.options, *job.sources, *[storage.options for storage in job.storages]]
+
+
+def _secrets(models: list[Any]) -> set[str]:
+    """Every secret value in the config, so that the log filter can mask it wherever it shows up."""
+    found: set[str] = set()
+    stack = list(models)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, SecretStr):
+            if item.get_secret_value():
+                found.add(item.get_secret_value())
+        elif isinstance(item, BaseModel):
+            stack.extend(getattr(item, name) for name in type(item).model_fields)
+    return found

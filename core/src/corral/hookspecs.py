@@ -1,0 +1,153 @@
+"""The hook contract between corral's core and its plugins.
+
+Three kinds of plugins register through entry points; the entry-point name is the name used in YAML:
+
+- ``corral.sources``: one plugin object per job ``type`` (``desc_files``, ``mysql``...). It implements the
+  *source* hooks. The core loads it by name (stevedore) only when a job of that type exists.
+- ``corral.storages``: one plugin object per ``storage`` name (``local``, ``s3``...). It implements the
+  *storage* hooks; ``put``, ``list``, ``delete`` and ``get`` have fsspec-based defaults in the core
+  (``corral.storage_defaults``), so most storages implement only the schema and filesystem hooks.
+- ``corral.notifiers``: every installed notifier is loaded at ``start`` and hears the *lifecycle* hooks.
+
+Rules that keep plugins working across versions (pluggy's opt-in arguments): hooks only grow, the core always
+calls them with keyword arguments, and an implementation may accept fewer arguments than the spec lists.
+``firstresult`` hooks stop at the first non-None result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+    from pydantic import BaseModel
+
+    from corral.archive import DumpResult, RemoteFile
+    from corral.config.models import JobConfig, SourceSchema, StorageConfig
+    from corral.run import JobResult, RunContext, RunResult
+
+PROJECT = "corral"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+@hookspec(firstresult=True)
+def corral_source_schema() -> SourceSchema:
+    """Declare the keys a job of this type accepts; called when the config is validated.
+
+    Returns a :class:`corral.config.models.SourceSchema`: a pydantic model (subclass of ``JobOptions``) for the
+    job-level keys such as external's ``dump_cmd``, and one (subclass of ``SourceOptions``) for each item of
+    ``sources``, either of which may be None. Unknown keys, wrong types and missing keys become one-line errors
+    naming the file, line, job and key. Fields typed ``SecretStr`` are never echoed in errors or logs.
+    """
+
+
+@hookspec(firstresult=True)
+def corral_source_dump(
+    job: JobConfig, source: BaseModel | None, tmp_dir: Path, run: RunContext
+) -> Iterator[DumpResult]:
+    """Dump one item of the job's ``sources`` (``source`` is None for types without sources) into ``tmp_dir``.
+
+    Returns an iterator that yields an :class:`~corral.archive.Archive` per finished archive, or a
+    :class:`~corral.archive.DumpFailure` for a target that failed while the others go on. The core stores each
+    archive on every storage and deletes it before asking for the next, so temp space holds one archive at a
+    time. Raise :class:`corral.DumpError` when the whole source fails. Start external programs through
+    ``run.popen`` so that they get the configured priority and are stopped on SIGTERM.
+    """
+
+
+# --------------------------------------------------------------------------------------------- storages
+
+
+@hookspec(firstresult=True)
+def corral_storage_schema() -> type[BaseModel]:
+    """Declare the connection keys of this storage: a subclass of ``corral.StorageOptions``.
+
+    The core adds ``storage``, ``enable``, ``backup_dir`` and ``store`` itself.
+    """
+
+
+@hookspec(firstresult=True)
+def corral_storage_filesystem(config: StorageConfig) -> AbstractFileSystem:
+    """Open the fsspec filesystem for one configured storage (called once per job and storage)."""
+
+
+@hookspec(firstresult=True)
+def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: str) -> bool:
+    """Store ``local_path`` at ``remote_path`` all or nothing; returns True.
+
+    Whatever happens, nothing may appear under ``remote_path`` unless the whole file arrived: the default
+    uploads beside the target under a hidden temporary name and renames it; S3-like stores complete a multipart
+    upload only at the end.
+    """
+
+
+@hookspec(firstresult=True)
+def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
+    """List every file below ``root`` in one listing (empty when ``root`` does not exist)."""
+
+
+@hookspec(firstresult=True)
+def corral_storage_delete(fs: AbstractFileSystem, path: str) -> bool:
+    """Delete one stored file; returns True."""
+
+
+@hookspec(firstresult=True)
+def corral_storage_get(fs: AbstractFileSystem, remote_path: str, local_path: Path) -> bool:
+    """Fetch one stored file to ``local_path`` (for restore); returns True."""
+
+
+# ---------------------------------------------------------------------------------- configuration
+
+
+@hookspec
+def corral_main_schema() -> type[BaseModel]:
+    """Contribute keys to the ``main:`` section (notifiers: ``smtp_server``...): a pydantic model whose fields
+    are merged into the core's. Every implementation is called; field names must not clash."""
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+
+@hookspec
+def corral_run_started(run: RunContext) -> None:
+    """A ``corral start`` took the lock and is about to run its jobs."""
+
+
+@hookspec
+def corral_job_started(run: RunContext, job: JobConfig) -> None:
+    """A job starts: rotation, then dumps and uploads follow."""
+
+
+@hookspec
+def corral_rotation_done(run: RunContext, job: JobConfig, storage: str, deleted: list[str]) -> None:
+    """Retention ran on one storage of a job; ``deleted`` lists the removed paths."""
+
+
+@hookspec
+def corral_archive_stored(
+    run: RunContext, job: JobConfig, storage: str, remote_path: str, size: int, seconds: float
+) -> None:
+    """One archive is complete on one storage."""
+
+
+@hookspec
+def corral_job_finished(run: RunContext, job: JobConfig, result: JobResult) -> None:
+    """A job ended; ``result`` says what succeeded and what failed, per target and storage."""
+
+
+@hookspec
+def corral_run_finished(run: RunContext, result: RunResult) -> None:
+    """Every job ran; notifiers send their messages here. ``result.log`` holds the run's log records.
+
+    A notifier that raises is logged and never changes the run's outcome.
+    """
+
+

@@ -1,0 +1,81 @@
+"""The run's log: the article's info/error lines with time, level and job, to the log file and stderr.
+
+Every record passes a filter that masks the config's secret values, so a password that reaches a message (an
+error echoed by a client program, say) is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from corral.run import LogEntry
+
+current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("corral_job", default=None)
+FORMAT = "%(asctime)s [%(levelname)s] %(where)s%(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+MASK = "*****"
+
+
+class _Context(logging.Filter):
+    """Adds the job name and masks secrets in the message."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = getattr(record, "job", None) or current_job.get()
+        record.job = job
+        record.where = f"[{job}] " if job else ""
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, MASK)
+        record.msg, record.args = message, None
+        return True
+
+
+class Collector(logging.Handler):
+    """Keeps the run's records for the notifiers."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.entries: list[LogEntry] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append(
+            LogEntry(datetime.fromtimestamp(record.created), record.levelname, getattr(record, "job", None),
+                     record.getMessage())
+        )
+
+
+def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) -> Collector:
+    """Route the ``corral`` logger to stderr, the log file and a collector; returns the collector."""
+    logger = logging.getLogger("corral")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for existing in list(logger.filters):
+        logger.removeFilter(existing)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    context = _Context(secrets)
+    formatter = logging.Formatter(FORMAT, DATE_FORMAT)
+    handlers: list[logging.Handler] = []
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handlers.append(console)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    collector = Collector()
+    handlers.append(collector)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(context)
+        logger.addHandler(handler)
+    return collector

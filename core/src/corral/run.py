@@ -1,0 +1,113 @@
+"""What a run shares with plugins (:class:`RunContext`) and what it reports (:class:`RunResult`)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the run's log, as notifiers receive it."""
+
+    time: datetime
+    level: str
+    job: str | None
+    message: str
+
+
+@dataclass
+class ArchiveOutcome:
+    """One archive of a job and where it went."""
+
+    target: str
+    size: int
+    stored: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    """What one job did; ``ok`` only when nothing failed."""
+
+    job: str
+    type: str
+    archives: list[ArchiveOutcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    deleted: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class RunResult:
+    """Every job of a run and the run's log."""
+
+    started: datetime
+    jobs: list[JobResult] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(job.ok for job in self.jobs)
+
+
+@dataclass
+class RunContext:
+    """Handed to every hook: the run's time, the ``main:`` settings, and a way to start tracked processes.
+
+    Plugins start external programs with :meth:`popen` so that SIGTERM stops them with the run.
+    """
+
+    now: datetime
+    main: Any
+    config_path: Path
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("corral"))
+    _processes: set[subprocess.Popen[Any]] = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a program that the run stops on SIGTERM/SIGINT; call :meth:`forget` after waiting for it."""
+        process: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
+        with self._lock:
+            self._processes.add(process)
+        return process
+
+    def forget(self, process: subprocess.Popen[Any]) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def run(self, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Like ``subprocess.run`` (output captured unless told otherwise), tracked like :meth:`popen`."""
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        process = self.popen(args, **kwargs)
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            self.forget(process)
+        return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+    def stop_processes(self) -> None:
+        """Terminate every running program started through the context (on SIGTERM/SIGINT)."""
+        with self._lock:
+            processes = list(self._processes)
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,260 @@
+"""The job runner: for each job, rotate every storage, dump every source, store every archive everywhere.
+
+Decided failure scope (what stops what): a storage that cannot be opened, listed or written fails that storage
+for that job; a target that fails fails that target; a source that fails fails that source; the job goes on
+with the rest and is reported failed; the run goes on with the next job. Only SIGTERM/SIGINT stop a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from corral.archive import Archive, DumpFailure, archive_name, parse_backup
+from corral.config.models import JobConfig, StorageConfig
+from corral.config.validate import Config
+from corral.errors import ConfigError, CorralError, Interrupted
+from corral.logs import current_job
+from corral.plugins import Driver, broadcast, load_driver
+from corral.retention import expired
+from corral.run import ArchiveOutcome, JobResult, RunContext
+from corral.storage_defaults import PARTIAL_MARK
+
+log = logging.getLogger("corral")
+GROUP_ORDER = ("files", "databases", "external")
+
+
+def select_jobs(config: Config, name: str) -> list[str]:
+    """Job names for ``corral start NAME``: a job, or ``all`` / ``files`` / ``databases`` / ``external``."""
+    names = [job.name for job in config.jobs] + list(config.unavailable)
+    groups = {job.name: job.group for job in config.jobs}
+    if name == "all":
+        return sorted(names, key=lambda n: GROUP_ORDER.index(groups.get(n, "external")))
+    if name in GROUP_ORDER:
+        return [n for n in names if groups.get(n) == name]
+    if name in names:
+        return [name]
+    known = ", ".join(names) or "none"
+    raise ConfigError([f"{config.path}: no job named `{name}` (jobs: {known}; or all, files, databases, external)"])
+
+
+class Storage:
+    """One enabled storage of a job, opened through its plugin."""
+
+    def __init__(self, config: StorageConfig, job: JobConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.root = posixpath.join(config.backup_dir, job.name)
+        self.driver: Driver = load_driver("storage", config.name)
+        self.fs = self.driver.hook.corral_storage_filesystem(config=config)
+
+    def path_for(self, archive: Archive, made: Any) -> str:
+        return posixpath.join(self.root, archive.target, archive_name(archive.target, made, archive.extension))
+
+    def put(self, local: Path, remote: str) -> None:
+        self.driver.hook.corral_storage_put(fs=self.fs, local_path=local, remote_path=remote)
+
+    def list(self) -> list[Any]:
+        return self.driver.hook.corral_storage_list(fs=self.fs, root=self.root)
+
+    def delete(self, path: str) -> None:
+        self.driver.hook.corral_storage_delete(fs=self.fs, path=path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else ""
+    if isinstance(exc, CorralError) and message:
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> JobResult:
+    """Run one job to the end, whatever fails inside it; only an interrupt escapes."""
+    token = current_job.set(job.name)
+    result = JobResult(job=job.name, type=job.type)
+    started = time.monotonic()
+    log.info("job started (type %s)", job.type)
+    broadcast(events, "corral_job_started", run=run, job=job)
+    work_dir = job.tmp_dir / f".corral-{run.now:%Y%m%d%H%M%S}"
+    try:
+        storages = _open_storages(job, result)
+        for storage in storages:
+            _rotate(storage, job, run, events, result)
+        if storages:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            _dump_and_store(job, run, events, storages, work_dir, result)
+        elif not result.errors:
+            result.errors.append("no enabled storage")
+            log.error("no enabled storage: nothing to do")
+    except Interrupted:
+        result.errors.append("interrupted")
+        raise
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        result.seconds = time.monotonic() - started
+        if result.ok:
+            log.info("job finished successfully in %.1f s", result.seconds)
+        else:
+            log.error("job finished with %d error(s) in %.1f s", len(result.errors), result.seconds)
+        broadcast(events, "corral_job_finished", run=run, job=job, result=result)
+        current_job.reset(token)
+    return result
+
+
+def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
+    storages = []
+    for config in job.storages:
+        if not config.enable:
+            log.info("storage %s is disabled (enable: no)", config.name)
+            continue
+        try:
+            storages.append(Storage(config, job))
+        except Interrupted:
+            raise
+        except Exception as exc:
+            message = f"storage {config.name}: cannot connect: {_one_line(exc)}"
+            result.errors.append(message)
+            log.error(message)
+    return storages
+
+
+def _rotate(
+    storage: Storage, job: JobConfig, run: RunContext, events: pluggy.PluginManager, result: JobResult
+) -> None:
+    """Apply retention before the dump (the article's order), never deleting the newest copy of a target."""
+    try:
+        files = storage.list()
+    except Interrupted:
+        raise
+    except Exception as exc:
+        message = f"storage {storage.name}: cannot list `{storage.root}`: {_one_line(exc)}"
+        result.errors.append(message)
+        log.error(message)
+        return
+    doomed = [f.path for f in files if PARTIAL_MARK in f.path.rsplit("/", 1)[-1]]
+    if storage.config.store.enabled:
+        backups = [b for b in (parse_backup(f) for f in files) if b is not None]
+        doomed += [b.path for b in expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)]
+    deleted = []
+    for path in doomed:
+        try:
+            storage.delete(path)
+            deleted.append(path)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            message = f"storage {storage.name}: rotation cannot delete `{path}`: {_one_line(exc)}"
+            result.errors.append(message)
+            log.error(message)
+    result.deleted[storage.name] = deleted
+    log.info("storage %s: rotation deleted %d old file(s)", storage.name, len(deleted))
+    broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.name, deleted=deleted)
+
+
+def _dump_and_store(
+    job: JobConfig,
+    run: RunContext,
+    events: pluggy.PluginManager,
+    storages: list[Storage],
+    work_dir: Path,
+    result: JobResult,
+) -> None:
+    try:
+        driver = load_driver("source", job.type)
+    except CorralError as exc:
+        result.errors.append(str(exc))
+        log.error("%s", exc)
+        return
+    seen: set[str] = set()
+    for index, source in enumerate(job.sources or [None]):
+        label = f"source {index + 1}" if job.sources else "dump"
+        try:
+            for item in driver.hook.corral_source_dump(job=job, source=source, tmp_dir=work_dir, run=run):
+                if isinstance(item, DumpFailure):
+                    message = f"{label}: target {item.target}: {item.error}"
+                    result.errors.append(message)
+                    log.error(message)
+                    continue
+                if item.target in seen:
+                    item.path.unlink(missing_ok=True)
+                    message = f"{label}: target name `{item.target}` was already stored by this job; it would " \
+                        "overwrite that archive (give the targets distinct folder names or split the job)"
+                    result.errors.append(message)
+                    log.error(message)
+                    continue
+                seen.add(item.target)
+                _store(item, job, run, events, storages, result)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            message = f"{label}: {_one_line(exc)}"
+            result.errors.append(message)
+            log.error(message)
+
+
+def _store(
+    archive: Archive,
+    job: JobConfig,
+    run: RunContext,
+    events: pluggy.PluginManager,
+    storages: list[Storage],
+    result: JobResult,
+) -> None:
+    """Put one archive on every storage at once, then delete the local copy."""
+    try:
+        size = archive.path.stat().st_size
+    except OSError as exc:
+        message = f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}"
+        result.errors.append(message)
+        log.error(message)
+        return
+    outcome = ArchiveOutcome(target=archive.target, size=size)
+    result.archives.append(outcome)
+    for warning in archive.warnings:
+        result.warnings.append(f"target {archive.target}: {warning}")
+        log.warning("target %s: %s", archive.target, warning)
+    log.info("target %s: archive made (%s)", archive.target, _size(size))
+
+    def put(storage: Storage) -> None:
+        token = current_job.set(job.name)  # worker threads start with an empty context
+        try:
+            remote = storage.path_for(archive, run.now)
+            started = time.monotonic()
+            try:
+                storage.put(archive.path, remote)
+            except Exception as exc:
+                outcome.failed[storage.name] = _one_line(exc)
+                message = f"storage {storage.name}: target {archive.target}: upload failed: {_one_line(exc)}"
+                result.errors.append(message)
+                log.error(message)
+                return
+            seconds = time.monotonic() - started
+            outcome.stored[storage.name] = remote
+            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.name, remote, _size(size), seconds)
+            broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.name,
+                      remote_path=remote, size=size, seconds=seconds)
+        finally:
+            current_job.reset(token)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(storages), thread_name_prefix="corral-put") as pool:
+            list(pool.map(put, storages))
+    finally:
+        archive.path.unlink(missing_ok=True)
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up corral for development and testing on Debian/Ubuntu: system packages (as root, via apt-get),
+# a virtualenv in .venv, the core and every plugin installed editable, and the test tools.
+# Usage: ./install.sh            (idempotent; CORRAL_SKIP_APT=1 skips the system packages)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SYSTEM_PACKAGES=(tar gzip zstd pigz util-linux python3-venv)
+if [ -f testing/servers/requirements-system.txt ]; then
+  mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(grep -v '^\s*#' testing/servers/requirements-system.txt | sed '/^\s*$/d')
+fi
+
+if [ "${CORRAL_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install.sh: installing system packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq || echo "install.sh: apt-get update failed; trying with the current package lists"
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip hatchling editables
+"${PIP[@]}" -r requirements-dev.txt
+# Every distribution of the monorepo, editable, without build isolation (hatchling is already here).
+projects=(core)
+for dir in plugins/*/*/ testing/*/; do
+  case "$dir" in plugins/_*) continue;; esac
+  [ -f "$dir/pyproject.toml" ] && projects+=("$dir")
+done
+args=()
+for project in "${projects[@]}"; do args+=(-e "$project"); done
+"${PIP[@]}" --no-build-isolation "${args[@]}"
+echo "install.sh: ready: .venv/bin/corral, tests: .venv/bin/pytest"

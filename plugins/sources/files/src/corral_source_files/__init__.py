@@ -1,0 +1,1 @@
+"""File archives with GNU tar: ``desc_files`` (one archive per target)."""

@@ -1,0 +1,70 @@
+"""``desc_files``: one tar archive per target glob match, restorable with plain ``tar -xf``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from corral import Archive, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
+from corral.archive import DumpResult
+from corral.config.models import JobConfig, SourceSchema
+from corral_source_files import tar
+from corral_source_files.targets import archive_names, expand_target, member_excludes
+
+
+class FilesSource(SourceOptions):
+    target: list[str] = Field(
+        min_length=1,
+        description="paths or globs; each match becomes its own archive",
+        json_schema_extra={"example": ["/var/www/*/"]},
+    )
+    excludes: list[str] = Field(
+        default_factory=list,
+        description="relative: inside each target; absolute: that path; globs allowed",
+        json_schema_extra={"example": ["bitrix/cache", "upload"]},
+    )
+    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
+    compression: Literal["none", "gzip", "zstd"] | None = Field(
+        default=None, description="none, gzip or zstd (fastest); overrides gzip"
+    )
+
+    @model_validator(mode="after")
+    def _one_codec(self) -> FilesSource:
+        if self.compression is not None and self.gzip and self.compression != "gzip":
+            raise ValueError(f"`gzip: yes` contradicts `compression: {self.compression}`; keep one")
+        return self
+
+    @property
+    def codec_name(self) -> str:
+        return self.compression or ("gzip" if self.gzip else "none")
+
+
+@hookimpl
+def corral_source_schema() -> SourceSchema:
+    return SourceSchema(source=FilesSource, group="files")
+
+
+@hookimpl
+def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
+    if shutil.which("tar") is None:
+        raise DumpError("GNU tar is not installed (apt install tar)")
+    chosen = tar.codec(source.codec_name)
+    if chosen.program and shutil.which(chosen.program.split()[0]) is None:
+        raise DumpError(f"`{chosen.program.split()[0]}` is not installed (apt install {chosen.name})")
+    matches: list[Path] = []
+    for pattern in source.target:
+        found = expand_target(pattern)
+        if not found:
+            yield DumpFailure(pattern, "target matches no file or folder")
+        matches.extend(found)
+    for path, name in archive_names(matches).items():
+        archive = tmp_dir / f"{name}.{chosen.extension}"
+        result = tar.create(run, archive, path, member_excludes(path, source.excludes), chosen)
+        if not result.ok:
+            yield DumpFailure(name, f"tar failed for `{path}`: {result.error}")
+            continue
+        yield Archive(path=archive, target=name, extension=chosen.extension, warnings=result.warnings)

@@ -1,0 +1,53 @@
+"""Running GNU tar with a streaming compressor: the bytes never pass through Python."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral import RunContext
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    extension: str
+    program: str | None  # for tar --use-compress-program; None means no compression
+
+
+def codec(name: str) -> Codec:
+    if name == "zstd":
+        return Codec("zstd", "tar.zst", "zstd -T0 -3")
+    if name == "gzip":
+        return Codec("gzip", "tar.gz", "pigz" if shutil.which("pigz") else "gzip")
+    return Codec("none", "tar", None)
+
+
+@dataclass(frozen=True)
+class TarResult:
+    ok: bool
+    warnings: tuple[str, ...]
+    error: str
+
+
+def create(run: RunContext, archive: Path, target: Path, excludes: list[str], chosen: Codec) -> TarResult:
+    """Archive ``target`` (members named from its folder) into ``archive``; exit 1 (files changed) is a warning."""
+    exclude_file = archive.with_name(archive.name + ".exclude")
+    exclude_file.write_text("".join(f"{member}\n" for member in excludes))
+    command = ["tar", "--create", "--file", str(archive), "--directory", str(target.parent),
+               "--no-wildcards", "--anchored", f"--exclude-from={exclude_file}"]
+    if chosen.program:
+        command.append(f"--use-compress-program={chosen.program}")
+    command += ["--", target.name]
+    try:
+        done = run.run(command, stdout=None)
+    finally:
+        exclude_file.unlink(missing_ok=True)
+    lines = tuple(line for line in done.stderr.decode(errors="replace").splitlines() if line.strip())
+    if done.returncode == 0:
+        return TarResult(True, lines, "")
+    if done.returncode == 1:  # "file changed as we read it", "file removed before we read it"
+        return TarResult(True, lines, "")
+    archive.unlink(missing_ok=True)
+    return TarResult(False, lines, lines[-1] if lines else f"tar exited with code {done.returncode}")
