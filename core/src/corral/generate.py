@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from corral.config.models import SourceSchema, Store, StorageCore
+from corral.config.models import SourceSchema, StorageCore, Store
 from corral.plugins import load_driver
 
 

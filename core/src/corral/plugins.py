@@ -20,6 +20,7 @@ from corral import hookspecs
 from corral.errors import PluginError, PluginMissing
 
 log = logging.getLogger("corral")
+logging.getLogger("stevedore").setLevel(logging.ERROR)  # its "Could not load" warnings duplicate ours
 
 GROUPS = {"source": "corral.sources", "storage": "corral.storages", "notifier": "corral.notifiers"}
 REQUIRED_HOOKS = {

@@ -135,18 +135,19 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
     if not isinstance(job_type, str):
         return
     try:
-        driver = load_driver("source", job_type)
+        schema: SourceSchema | None = load_driver("source", job_type).hook.corral_source_schema()
     except PluginMissing as exc:
         problems.append(f"{raw.file}:{raw.line_of('type')}: {label}: `type: {job_type}`: {exc}")
-        return
+        schema = None
     except PluginError as exc:
         config.unavailable[str(name)] = str(exc)
         return
-    schema: SourceSchema = driver.hook.corral_source_schema()
+    storages = _validate_storages(raw, label, problems)
+    if schema is None:
+        return
     plugin_data = {k: v for k, v in raw.items() if k not in core_keys}
     options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
     sources = _validate_sources(schema, raw, label, problems)
-    storages = _validate_storages(raw, label, problems)
     if core is None or len(problems) > before:
         return
     tmp_dir = core.tmp_dir or Path(main.general_path_to_all_tmp_dir) / core.job

@@ -1,0 +1,134 @@
+"""The contract every storage plugin passes, against its real server.
+
+A storage plugin's test module subclasses :class:`StorageContract` and provides one fixture, ``storage_entry``:
+the YAML keys of a storage entry (``storage``, ``backup_dir``, connection keys) pointing at a throwaway server
+the test suite started::
+
+    class TestLocal(StorageContract):
+        @pytest.fixture
+        def storage_entry(self, tmp_path):
+            return {"storage": "local", "backup_dir": str(tmp_path / "backups")}
+"""
+
+from __future__ import annotations
+
+import posixpath
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.archive import Archive, parse_backup
+from corral.config.models import JobConfig, StorageConfig, StorageCore
+from corral.plugins import load_driver
+from corral.runner import Storage
+
+
+def storage_config(entry: dict[str, Any]) -> StorageConfig:
+    """Validate a storage entry exactly as the config loader does."""
+    core_keys = set(StorageCore.model_fields) | {"month"}
+    core = StorageCore.model_validate({k: v for k, v in entry.items() if k in core_keys})
+    model = load_driver("storage", core.storage).hook.corral_storage_schema()
+    options = model.model_validate({k: v for k, v in entry.items() if k not in core_keys})
+    return StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options)
+
+
+def open_storage(entry: dict[str, Any], job_name: str = "contract") -> Storage:
+    config = storage_config(entry)
+    job = JobConfig(name=job_name, type="external", tmp_dir=Path("/nonexistent"), options=None, sources=[],
+                    storages=[config])
+    return Storage(config, job)
+
+
+class StorageContract:
+    """Put/list/delete/get round trips, atomic uploads and retention on a real storage."""
+
+    @pytest.fixture
+    def storage_entry(self) -> dict[str, Any]:
+        raise NotImplementedError("a storage plugin's test class provides `storage_entry`")
+
+    @pytest.fixture
+    def storage(self, storage_entry: dict[str, Any]) -> Storage:
+        # a fresh job folder per test: tests never see each other's files
+        return open_storage(storage_entry, job_name=f"contract-{secrets.token_hex(4)}")
+
+    @staticmethod
+    def _file(tmp_path: Path, name: str, size: int) -> Path:
+        path = tmp_path / name
+        path.write_bytes(secrets.token_bytes(size))
+        return path
+
+    @staticmethod
+    def _fetch(storage: Storage, remote: str, tmp_path: Path) -> bytes:
+        local = tmp_path / f"fetched-{secrets.token_hex(4)}"
+        storage.driver.hook.corral_storage_get(fs=storage.fs, remote_path=remote, local_path=local)
+        return local.read_bytes()
+
+    def test_put_list_get_delete_round_trip(self, storage: Storage, tmp_path: Path) -> None:
+        local = self._file(tmp_path, "site.tar.gz", 300_000)
+        remote = storage.path_for(Archive(local, "site", "tar.gz"), datetime(2026, 3, 1, 4, 5, 6))
+        storage.put(local, remote)
+        listed = storage.list()
+        assert [(posixpath.basename(f.path), f.size) for f in listed] == [
+            ("site_2026-03-01_04-05-06.tar.gz", 300_000)
+        ]
+        assert self._fetch(storage, listed[0].path, tmp_path) == local.read_bytes()
+        storage.delete(listed[0].path)
+        assert storage.list() == []
+
+    def test_list_of_missing_folder_is_empty(self, storage: Storage) -> None:
+        assert storage.list() == []
+
+    def test_put_overwrites(self, storage: Storage, tmp_path: Path) -> None:
+        remote = posixpath.join(storage.root, "db", "db_2026-01-01_00-00-00.sql")
+        storage.put(self._file(tmp_path, "first", 1000), remote)
+        second = self._file(tmp_path, "second", 2000)
+        storage.put(second, remote)
+        listed = storage.list()
+        assert [f.size for f in listed] == [2000]
+        assert self._fetch(storage, listed[0].path, tmp_path) == second.read_bytes()
+
+    def test_nested_and_unicode_names(self, storage: Storage, tmp_path: Path) -> None:
+        names = ["сайт.рф/сайт.рф_2026-01-01_00-00-00.tar", "a b/c/d/e_2026-01-01_00-00-00.tar"]
+        for index, name in enumerate(names):
+            storage.put(self._file(tmp_path, f"f{index}", 10 + index), posixpath.join(storage.root, name))
+        found = sorted(f.path[len(storage.root):].lstrip("/") for f in storage.list())
+        assert found == sorted(names)
+
+    def test_interrupted_upload_leaves_nothing_under_the_final_name(
+        self, storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        local = self._file(tmp_path, "big.tar", 2_000_000)
+        remote = posixpath.join(storage.root, "big", "big_2026-01-01_00-00-00.tar")
+        real_open = storage.fs.open
+
+        def put_half_then_fail(lpath: str, rpath: str, *args: Any, **kwargs: Any) -> None:
+            with real_open(rpath, "wb") as remote_file:
+                remote_file.write(Path(lpath).read_bytes()[:1_000_000])
+            raise ConnectionError("connection reset by peer (simulated mid-upload)")
+
+        monkeypatch.setattr(storage.fs, "put_file", put_half_then_fail)
+        with pytest.raises(ConnectionError):
+            storage.put(local, remote)
+        monkeypatch.undo()
+        assert not storage.fs.exists(remote)
+        assert [b for b in (parse_backup(f) for f in storage.list()) if b] == []
+
+    def test_retention_deletes_expired_backups(self, storage: Storage, tmp_path: Path) -> None:
+        from corral.config.models import Store
+        from corral.retention import expired
+
+        local = self._file(tmp_path, "x", 10)
+        start = datetime(2026, 1, 1, 3, 0, 0)
+        for day in range(20):
+            made = start + timedelta(days=day)
+            storage.put(local, storage.path_for(Archive(local, "site", "tar"), made))
+        backups = [b for b in (parse_backup(f) for f in storage.list()) if b]
+        assert len(backups) == 20
+        store = Store(days=3)
+        for backup in expired(backups, store, start + timedelta(days=20)):
+            storage.delete(backup.path)
+        left = sorted(b.made.day for b in (parse_backup(f) for f in storage.list()) if b)
+        assert left == [19, 20]  # the last 3 days counting the run's day (21st, not made yet): 19th, 20th
