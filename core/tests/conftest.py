@@ -19,24 +19,3 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-
-
-MAIN = """\
-main:
-  server_name: test
-  general_path_to_all_tmp_dir: {tmp}
-jobs: !include [conf.d/*.conf]
-"""
-
-
-def local_job(name: str, target: str, backup_dir: str, extra: str = "") -> str:
-    return f"""\
-- job: {name}
-  type: desc_files
-  sources:
-  - target: [{target}]
-{extra}  storages:
-  - storage: local
-    backup_dir: {backup_dir}
-    store: {{days: 6, weeks: 4, month: 6}}
-"""

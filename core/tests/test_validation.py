@@ -11,7 +11,26 @@ from typer.testing import CliRunner
 from corral.cli import app
 from corral.config import load_config
 from corral.errors import ConfigError
-from tests.conftest import MAIN, local_job
+
+MAIN = """\
+main:
+  server_name: test
+  general_path_to_all_tmp_dir: {tmp}
+jobs: !include [conf.d/*.conf]
+"""
+
+
+def local_job(name: str, target: str, backup_dir: str, extra: str = "") -> str:
+    return f"""\
+- job: {name}
+  type: desc_files
+  sources:
+  - target: [{target}]
+{extra}  storages:
+  - storage: local
+    backup_dir: {backup_dir}
+    store: {{days: 6, weeks: 4, month: 6}}
+"""
 
 
 def problems_of(path: Path) -> list[str]:

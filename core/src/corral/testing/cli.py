@@ -1,0 +1,39 @@
+"""Running the real ``corral`` command in tests, and writing configs in the article's format."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CORRAL = [sys.executable, "-m", "corral"]
+
+
+def corral(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``corral ARGS`` in a subprocess, capturing text output (``env`` adds to a clean environment)."""
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
+    full_env.update(env or {})
+    return subprocess.run([*CORRAL, *args], capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs)
+
+
+def write_main(tmp_path: Path, jobs: list[dict[str, Any]], **main: Any) -> Path:
+    """A main file with the given jobs inline; tmp dir, lock and log under ``tmp_path``."""
+    settings = {
+        "server_name": "test-server",
+        "general_path_to_all_tmp_dir": str(tmp_path / "tmp"),
+        "log_file_name": str(tmp_path / "log" / "corral.log"),
+        **main,
+    }
+    path = tmp_path / "corral.conf"
+    path.write_text(yaml.safe_dump({"main": settings, "jobs": jobs}, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def local_storage(backup_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {"storage": "local", "enable": True, "backup_dir": str(backup_dir), **extra}

@@ -1,0 +1,127 @@
+"""desc_files through the real corral command; archives checked with the system tar."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import corral, local_storage, write_main
+
+
+def make_site(root: Path, name: str) -> Path:
+    site = root / name
+    (site / "bitrix" / "cache").mkdir(parents=True)
+    (site / "bitrix" / "admin").mkdir(parents=True)
+    (site / "upload" / "2026").mkdir(parents=True)
+    (site / "index.php").write_text(f"<?php echo '{name}';\n")
+    (site / "bitrix" / "cache" / "junk.cache").write_bytes(os.urandom(1000))
+    (site / "bitrix" / "admin" / "секрет.php").write_text("unicode name\n")
+    (site / "upload" / "2026" / "photo.jpg").write_bytes(os.urandom(50_000))
+    (site / "debug.log").write_text("log\n")
+    (site / "logs").mkdir()
+    (site / "logs" / "deep.log").write_text("deep\n")
+    (site / "run.sh").write_text("#!/bin/sh\n")
+    (site / "run.sh").chmod(0o750)
+    (site / "link-to-index").symlink_to("index.php")
+    (site / "dangling").symlink_to("/nonexistent/target")
+    os.utime(site / "index.php", (1_600_000_000, 1_600_000_000))
+    return site
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """What a person compares after a restore: type, content, mode, mtime, symlink target."""
+    result = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        st = path.lstat()
+        if path.is_symlink():
+            result[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            result[rel] = ("dir", oct(st.st_mode))
+        else:
+            result[rel] = ("file", path.read_bytes(), oct(st.st_mode), int(st.st_mtime))
+    return result
+
+
+def extract(archive: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(dest)], check=True)
+    return dest
+
+
+def job(name: str, source: dict, backup_dir: Path) -> dict:
+    return {"job": name, "type": "desc_files", "sources": [source], "storages": [local_storage(backup_dir)]}
+
+
+@pytest.mark.parametrize(("options", "extension"), [({"gzip": True}, "tar.gz"), ({"compression": "zstd"}, "tar.zst"),
+                                                    ({}, "tar")])
+def test_one_archive_per_site_matching_the_source(tmp_path: Path, options: dict, extension: str) -> None:
+    www = tmp_path / "www"
+    for name in ("shop-1.ru", "shop-2.ru"):
+        make_site(www, name)
+    source = {"target": [f"{www}/*/"], "excludes": ["bitrix/cache", "upload", "*.log", f"{www}/shop-2.ru/run.sh"],
+              **options}
+    backups = tmp_path / "backups"
+    main = write_main(tmp_path, [job("sites", source, backups)])
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": "2026-03-01T03:00:00"})
+    assert done.returncode == 0, done.stderr
+    for name in ("shop-1.ru", "shop-2.ru"):
+        archive = backups / "sites" / name / f"{name}_2026-03-01_03-00-00.{extension}"
+        restored = extract(archive, tmp_path / "restored" / name) / name
+        expected = snapshot(www / name)
+        for excluded in ("bitrix/cache", "bitrix/cache/junk.cache", "upload", "upload/2026", "upload/2026/photo.jpg",
+                         "debug.log"):
+            expected.pop(excluded)
+        if name == "shop-2.ru":
+            expected.pop("run.sh")
+        assert snapshot(restored) == expected
+        assert "logs/deep.log" in expected  # a relative glob applies at the target's top level only
+    assert not any((tmp_path / "tmp").rglob("*.tar*")), "tmp_dir is cleaned"
+
+
+def test_colliding_folder_names_get_path_names_and_missing_targets_fail_alone(tmp_path: Path) -> None:
+    srv = tmp_path / "srv"
+    for parent in ("a", "b"):
+        (srv / parent / "data").mkdir(parents=True)
+        (srv / parent / "data" / "f").write_text(parent)
+    source = {"target": [f"{srv}/*/data", f"{srv}/nothing-here/*"]}
+    backups = tmp_path / "backups"
+    main = write_main(tmp_path, [job("data", source, backups)])
+    done = corral("start", "-c", str(main))
+    assert done.returncode == 1
+    names = sorted(p.parent.name for p in (backups / "data").rglob("*.tar"))
+    prefix = str(srv).strip("/").replace("/", "_")
+    assert names == [f"{prefix}_a_data", f"{prefix}_b_data"]
+    assert f"target {srv}/nothing-here/*: target matches no file or folder" in done.stderr
+
+
+def test_file_changing_while_read_is_a_warning(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    growing = site / "growing.log"
+    growing.write_bytes(os.urandom(64 * 1024 * 1024))
+    stop = threading.Event()
+
+    def append() -> None:
+        with growing.open("ab") as handle:
+            while not stop.is_set():
+                handle.write(b"x" * 4096)
+                handle.flush()
+                time.sleep(0.0005)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        main = write_main(tmp_path, [job("growing", {"target": [str(site)]}, tmp_path / "backups")])
+        done = corral("start", "-c", str(main))
+    finally:
+        stop.set()
+        writer.join()
+    assert done.returncode == 0, done.stderr
+    assert "[WARNING] [growing] target site: tar: site/growing.log: file changed as we read it" in done.stderr
+    assert len(list((tmp_path / "backups").rglob("*.tar"))) == 1

@@ -1,0 +1,65 @@
+"""corral start end to end: selection, order, exit codes, log file, storage failures."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from corral.testing.cli import corral, local_storage, write_main
+from tests.conftest import report_json, script
+
+
+def external(name: str, dump_cmd: str, backups: Path) -> dict:
+    return {"job": name, "type": "external", "dump_cmd": dump_cmd, "storages": [local_storage(backups)]}
+
+
+def files_job(name: str, target: str, storages: list[dict]) -> dict:
+    return {"job": name, "type": "desc_files", "sources": [{"target": [target], "gzip": True}], "storages": storages}
+
+
+def test_all_runs_files_then_databases_then_external(tmp_path: Path, sites: Path) -> None:
+    backups = tmp_path / "backups"
+    ext = script(tmp_path / "ext.sh", 'echo x > "$CORRAL_TMP_DIR/x.txt"\n' + report_json("$CORRAL_TMP_DIR/x.txt", "x"))
+    jobs = [external("ext-first-in-file", ext, backups), files_job("sites", f"{sites}/*/", [local_storage(backups)])]
+    main = write_main(tmp_path, jobs)
+    done = corral("start", "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    started = re.findall(r"\[INFO\] \[([^]]+)\] job started", done.stderr)
+    assert started == ["sites", "ext-first-in-file"]
+    log = (tmp_path / "log" / "corral.log").read_text()
+    assert "[INFO] [sites] storage local: stored" in log
+    assert "run finished" in log
+
+    only_files = corral("start", "files", "-c", str(main))
+    assert re.findall(r"\[INFO\] \[([^]]+)\] job started", only_files.stderr) == ["sites"]
+    only_ext = corral("start", "ext-first-in-file", "-c", str(main))
+    assert "[sites]" not in only_ext.stderr and only_ext.returncode == 0
+
+
+def test_unknown_job_name_is_a_usage_error(tmp_path: Path, sites: Path) -> None:
+    main = write_main(tmp_path, [files_job("sites", str(sites), [local_storage(tmp_path / "b")])])
+    done = corral("start", "nope", "-c", str(main))
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("no job named `nope` (jobs: sites; or all, files, databases, external)")
+
+
+def test_a_failing_storage_does_not_stop_the_others_or_the_next_job(tmp_path: Path, sites: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    good, also_good = tmp_path / "good", tmp_path / "also-good"
+    jobs = [
+        files_job("sites", f"{sites}/*/", [local_storage(blocker / "sub"), local_storage(good)]),
+        files_job("more", f"{sites}/alpha", [local_storage(also_good)]),
+    ]
+    main = write_main(tmp_path, jobs)
+    done = corral("start", "-c", str(main))
+    assert done.returncode == 1
+    archives = sorted(p.relative_to(good) for p in good.rglob("*.tar.gz"))
+    assert [a.parts[:2] for a in archives] == [("sites", "alpha"), ("sites", "beta")]
+    assert len(list(also_good.rglob("*.tar.gz"))) == 1
+    assert "[ERROR] [sites] storage local: target alpha: upload failed:" in done.stderr
+    for archive in good.rglob("*.tar.gz"):
+        subprocess.run(["tar", "-tzf", str(archive)], check=True, capture_output=True)
+    log = (tmp_path / "log" / "corral.log").read_text()
+    assert "[ERROR] run finished" in log and "1 job(s) failed: sites" in log
