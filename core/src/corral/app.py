@@ -26,9 +26,7 @@ def _orderly_signals(run: RunContext) -> Iterator[None]:
     """SIGTERM and SIGINT stop the child programs and unwind the run through its cleanup code."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
-        for process in list(run._processes):
-            with contextlib.suppress(OSError):
-                process.terminate()
+        run.signal_processes()
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}

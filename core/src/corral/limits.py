@@ -60,60 +60,77 @@ def _settings(main: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def cgroup_limits(main: Any) -> Iterator[Path | None]:
-    """Move this process into a fresh cgroup with the configured limits; yields its path (None if unused)."""
+def cgroup_limits(main: Any) -> Iterator[list[Path]]:
+    """Move this process into fresh cgroups with the configured limits; yields the cgroups it joined.
+
+    Each setting the kernel refuses costs one warning line; the others still apply.
+    """
     settings = _settings(main)
+    joined: list[Path] = []
     if not settings:
-        yield None
+        yield joined
         return
-    made: list[Path] = []
     try:
-        writes = _plan(settings, Path(main.general_path_to_all_tmp_dir))
-        for directory, files in writes.items():
-            directory.mkdir(exist_ok=True)
-            made.append(directory)
-            for name, text in files.items():
-                (directory / name).write_text(text)
-            (directory / "cgroup.procs").write_text(str(os.getpid()))
+        plan = _plan(settings, Path(main.general_path_to_all_tmp_dir))
     except (OSError, ValueError) as exc:
-        log.warning("resource limits not applied (cgroups unavailable here: %s); nice/ionice only", exc)
-        _leave(made)
-        yield None
-        return
+        log.warning("resource limits not applied: %s; nice/ionice only", exc)
+        plan = {}
+    for directory, files in plan.items():
+        try:
+            directory.mkdir(exist_ok=True)
+        except OSError as exc:
+            log.warning("resource limits %s not applied: cannot create cgroup `%s`: %s",
+                        ", ".join(setting for setting, _name, _text in files), directory, exc.strerror)
+            continue
+        applied = False
+        for setting, name, text in files:
+            try:
+                (directory / name).write_text(text)
+                applied = True
+            except OSError as exc:
+                log.warning("resource limit `%s` not applied: this kernel refuses `%s`: %s",
+                            setting, directory / name, exc.strerror)
+        try:
+            if not applied:
+                raise OSError(0, "nothing to apply")
+            (directory / "cgroup.procs").write_text(str(os.getpid()))
+            joined.append(directory)
+        except OSError:
+            _leave([directory])
     try:
-        yield made[0] if made else None
+        yield joined
     finally:
-        _leave(made)
+        _leave(joined)
 
 
-def _plan(settings: dict[str, Any], tmp: Path) -> dict[Path, dict[str, str]]:
-    """Which files to write in which new cgroup directories, for v2 (unified) or v1 hierarchies."""
+Plan = dict[Path, list[tuple[str, str, str]]]
+
+
+def _plan(settings: dict[str, Any], tmp: Path) -> Plan:
+    """(setting, file, value) to write in which new cgroup directories, for v2 (unified) or v1 hierarchies."""
     tmp = tmp if tmp.exists() else Path("/")
     name = f"corral-{os.getpid()}"
     rates = {key: parse_rate(str(settings[key]), tmp) for key in ("block_io_read", "block_io_write") if key in settings}
     if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2
-        files: dict[str, str] = {}
-        io_max = " ".join(
-            f"{'rbps' if key == 'block_io_read' else 'wbps'}={rate}" for key, (_dev, rate) in rates.items()
-        )
-        if rates:
-            files["io.max"] = f"{next(iter(rates.values()))[0]} {io_max}"
+        writes = []
+        for key, (dev, rate) in rates.items():
+            writes.append((key, "io.max", f"{dev} {'rbps' if key == 'block_io_read' else 'wbps'}={rate}"))
         if "blkio_weight" in settings:
-            files["io.weight"] = f"default {settings['blkio_weight']}"
+            writes.append(("blkio_weight", "io.weight", f"default {settings['blkio_weight']}"))
         if "cpu_shares" in settings:  # v1 shares 2..262144 map onto v2 weights 1..10000
-            files["cpu.weight"] = str(1 + ((int(settings["cpu_shares"]) - 2) * 9999) // 262142)
-        return {CGROUP_ROOT / name: files}
-    plan: dict[Path, dict[str, str]] = {}
-    blkio: dict[str, str] = {}
-    for key, (dev, rate) in rates.items():
-        kind = "read" if key == "block_io_read" else "write"
-        blkio[f"blkio.throttle.{kind}_bps_device"] = f"{dev} {rate}"
+            weight = 1 + ((int(settings["cpu_shares"]) - 2) * 9999) // 262142
+            writes.append(("cpu_shares", "cpu.weight", str(weight)))
+        return {CGROUP_ROOT / name: writes}
+    plan: Plan = {}
+    blkio = [(key, f"blkio.throttle.{'read' if key == 'block_io_read' else 'write'}_bps_device", f"{dev} {rate}")
+             for key, (dev, rate) in rates.items()]
     if "blkio_weight" in settings:
-        blkio["blkio.weight"] = str(settings["blkio_weight"])
+        weight_file = "blkio.weight" if (CGROUP_ROOT / "blkio" / "blkio.weight").exists() else "blkio.bfq.weight"
+        blkio.append(("blkio_weight", weight_file, str(settings["blkio_weight"])))
     if blkio:
         plan[CGROUP_ROOT / "blkio" / name] = blkio
     if "cpu_shares" in settings:
-        plan[CGROUP_ROOT / "cpu" / name] = {"cpu.shares": str(settings["cpu_shares"])}
+        plan[CGROUP_ROOT / "cpu" / name] = [("cpu_shares", "cpu.shares", str(settings["cpu_shares"]))]
     return plan
 
 

@@ -146,7 +146,8 @@ def register(manager: pluggy.PluginManager, kind: str, name: str, plugin: Any) -
     except pluggy.PluginValidationError as exc:
         if manager.is_registered(plugin):
             manager.unregister(plugin)
-        raise PluginError(f"{where} breaks the hook contract: {exc}") from None
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise PluginError(f"{where} breaks the hook contract: {detail}") from None
     except ValueError as exc:
         raise PluginError(f"{where} cannot be registered: {exc}") from None
     implemented = {impl.function.__name__ for impl in _impls_of(manager, plugin)}

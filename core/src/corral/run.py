@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -78,7 +81,12 @@ class RunContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        """Start a program that the run stops on SIGTERM/SIGINT; call :meth:`forget` after waiting for it."""
+        """Start a program that the run stops on SIGTERM/SIGINT; call :meth:`forget` after waiting for it.
+
+        It runs in a process group of its own so that stopping it also stops whatever it started (a dump
+        script's children).
+        """
+        kwargs.setdefault("process_group", 0)
         process: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
         with self._lock:
             self._processes.add(process)
@@ -99,15 +107,23 @@ class RunContext:
             self.forget(process)
         return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
-    def stop_processes(self) -> None:
-        """Terminate every running program started through the context (on SIGTERM/SIGINT)."""
+    def signal_processes(self, signum: int = signal.SIGTERM) -> None:
+        """Send a signal to every running program started through the context, and to its process group."""
         with self._lock:
             processes = list(self._processes)
         for process in processes:
             if process.poll() is None:
-                process.terminate()
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signum)
+
+    def stop_processes(self) -> None:
+        """Terminate every running program started through the context (on SIGTERM/SIGINT)."""
+        self.signal_processes(signal.SIGTERM)
+        with self._lock:
+            processes = list(self._processes)
         for process in processes:
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                process.kill()
+                self.signal_processes(signal.SIGKILL)
+                process.wait()

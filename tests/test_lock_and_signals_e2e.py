@@ -1,0 +1,93 @@
+"""One run at a time, stale locks, and orderly SIGTERM/SIGINT handling, with real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import CORRAL, corral, local_storage, write_main
+from tests.conftest import script
+
+
+def slow_job(tmp_path: Path, seconds: int) -> Path:
+    """A config whose only job writes a partial file, records its pid, then sleeps."""
+    dump = script(tmp_path / "slow.sh", f'echo $$ > {tmp_path}/child.pid\n'
+                  f'head -c 1000000 /dev/zero > "$CORRAL_TMP_DIR/partial.bin"\n'
+                  f'sleep {seconds} &\necho $! > {tmp_path}/grandchild.pid\nwait\n')
+    job = {"job": "slow", "type": "external", "dump_cmd": dump, "storages": [local_storage(tmp_path / "b")]}
+    return write_main(tmp_path, [job])
+
+
+def start_background(main: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    return subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def test_second_start_exits_at_once_while_one_runs(tmp_path: Path) -> None:
+    main = slow_job(tmp_path, 30)
+    first = start_background(main)
+    try:
+        wait_for(tmp_path / "child.pid")
+        started = time.monotonic()
+        second = corral("start", "-c", str(main))
+        assert time.monotonic() - started < 10
+        assert second.returncode == 3
+        assert f"another corral run is in progress (pid {first.pid}" in second.stderr
+        assert "another corral run is in progress" in (tmp_path / "log" / "corral.log").read_text()
+    finally:
+        first.kill()
+        first.wait()
+        os.killpg(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)
+
+
+def test_a_killed_run_leaves_a_lock_the_next_run_takes_over(tmp_path: Path) -> None:
+    main = slow_job(tmp_path, 30)
+    first = start_background(main)
+    wait_for(tmp_path / "child.pid")
+    first.kill()
+    first.wait()
+    os.killpg(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)
+    (tmp_path / "slow.sh").write_text("#!/bin/sh\n" + 'echo x > "$CORRAL_TMP_DIR/x"\n'
+                                      'echo "{\\"full_path\\": \\"$CORRAL_TMP_DIR/x\\", \\"basename\\": \\"x\\", '
+                                      '\\"extension\\": \\"txt\\"}"\n')
+    again = corral("start", "-c", str(main))
+    assert again.returncode == 0, again.stderr
+    assert f"taking over the lock `{tmp_path}/tmp/corral.lock` left by a run that ended without releasing it " \
+           f"(pid {first.pid})" in again.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleans_and_releases(tmp_path: Path, signum: int) -> None:
+    main = slow_job(tmp_path, 60)
+    run = start_background(main)
+    wait_for(tmp_path / "grandchild.pid")
+    started = time.monotonic()
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=30)
+    assert time.monotonic() - started < 15
+    assert run.returncode == 128 + signum
+    assert f"run interrupted by signal {signum}: partial files removed, lock released" in stderr
+    assert not list((tmp_path / "tmp").rglob("partial.bin"))
+    for pidfile in ("child.pid", "grandchild.pid"):
+        pid = int((tmp_path / pidfile).read_text())
+        assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert (tmp_path / "tmp" / "corral.lock").read_text() == ""
+    assert "Traceback" not in stderr
+    from corral.lock import RunLock
+
+    with RunLock(tmp_path / "tmp" / "corral.lock"):
+        pass
