@@ -54,7 +54,8 @@ def test_jobs_of_working_plugins_still_run(tmp_path: Path, broken_site: dict[str
     (tmp_path / "data" / "f").write_text("x")
     backups = tmp_path / "backups"
     jobs = [
-        {"job": "uses-broken", "type": "broken_type", "sources": [{"target": ["x"]}], "storages": [local_storage(backups)]},
+        {"job": "uses-broken", "type": "broken_type", "sources": [{"target": ["x"]}],
+         "storages": [local_storage(backups)]},
         {"job": "uses-breaker", "type": "contract_breaker", "sources": [{}], "storages": [local_storage(backups)]},
         {"job": "data", "type": "desc_files", "sources": [{"target": [str(tmp_path / "data")]}],
          "storages": [local_storage(backups)]},
@@ -75,4 +76,5 @@ def test_check_reports_the_broken_job(tmp_path: Path, broken_site: dict[str, str
     jobs = [{"job": "uses-broken", "type": "broken_type", "storages": [local_storage(tmp_path)]}]
     done = corral("check", "-c", str(write_main(tmp_path, jobs)), env=broken_site)
     assert done.returncode == 1
-    assert "job `uses-broken` cannot run: source plugin `broken_type` (corral-source-broken 1.2.3) failed" in done.stderr
+    expected = "job `uses-broken` cannot run: source plugin `broken_type` (corral-source-broken 1.2.3) failed"
+    assert expected in done.stderr
