@@ -14,8 +14,6 @@ from .prerequisites import require_executable
 from .processes import run_checked, running
 from .workdirs import instance_dir, socket_path, write_private
 
-APT = "mariadb-server mariadb-client"
-
 
 @dataclass(frozen=True)
 class MariaDB:
@@ -43,9 +41,9 @@ class MariaDB:
 @contextlib.contextmanager
 def start_mariadb(tmp: Path, *, user: str = "corral", timeout: float = 90.0) -> Iterator[MariaDB]:
     """Initialise a datadir under ``tmp`` and run ``mariadbd`` on a free port until the block exits."""
-    install_db = require_executable("mariadb-install-db", apt=APT)
-    mariadbd = require_executable("mariadbd", apt=APT)
-    client = require_executable("mariadb", apt=APT)
+    install_db = require_executable("mariadb-install-db", apt="mariadb-server")
+    mariadbd = require_executable("mariadbd", apt="mariadb-server")
+    client = require_executable("mariadb", apt="mariadb-client")
     base = instance_dir(tmp, "mariadb")
     datadir = base / "data"
     sock = socket_path(base, "mysqld.sock")
@@ -64,7 +62,9 @@ def start_mariadb(tmp: Path, *, user: str = "corral", timeout: float = 90.0) -> 
         f"--log-bin={base / 'binlog'}", "--server-id=1", "--innodb-buffer-pool-size=64M",
         "--innodb-log-file-size=16M", "--skip-name-resolve",
     ]  # fmt: skip
-    with running(argv, what="mariadbd", log=log, timeout=timeout, ready=lambda: port_open(port) and sock.exists()):
+    with running(
+        argv, what="mariadbd", log=log, timeout=timeout, ready=lambda: port_open(port) and sock.exists()
+    ):
         sql = "".join(
             f"CREATE USER '{user}'@'{h}' IDENTIFIED BY '{password}';"
             f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'{h}' WITH GRANT OPTION;"
@@ -72,7 +72,10 @@ def start_mariadb(tmp: Path, *, user: str = "corral", timeout: float = 90.0) -> 
         )
         run_checked(
             [client, "--no-defaults", f"--socket={sock}", "-uroot"],
-            what="creating the MariaDB user", log=base / "setup.log", input=sql.encode(), timeout=30,
+            what="creating the MariaDB user",
+            log=base / "setup.log",
+            input=sql.encode(),
+            timeout=30,
         )
         defaults = write_private(
             base / "client.cnf", f"[client]\nhost={HOST}\nport={port}\nuser={user}\npassword={password}\n"

@@ -62,7 +62,9 @@ def start_mongo(tmp: Path, *, user: str = "corral", timeout: float = 60.0) -> It
     password = new_password()
     argv = [sys.executable, "-m", "corral_testservers.mongo_server_main", HOST, str(datadir)]
     env = {"CORRAL_MONGO_USER": user, "CORRAL_MONGO_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
-    with running(argv, what="SecantusDB", log=log, env=env, timeout=timeout, ready=lambda: _ready_port(log) is not None):
+    with running(
+        argv, what="SecantusDB", log=log, env=env, timeout=timeout, ready=lambda: _ready_port(log) is not None
+    ):
         port = _ready_port(log)
         assert port is not None
         yield Mongo(HOST, port, user, password, datadir, log)

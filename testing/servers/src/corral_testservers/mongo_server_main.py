@@ -6,9 +6,12 @@ auth is off, then requires auth, prints ``ready PORT`` and serves until SIGTERM/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import sys
+from typing import Any
 
 
 def main() -> None:
@@ -24,11 +27,18 @@ def main() -> None:
     )  # fmt: skip
     server.start()
     # No localhost exception: the user has to exist before auth is switched on.
-    with pymongo.MongoClient(host, server.port, directConnection=True) as client:
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        host, server.port, directConnection=True
+    )
+    with client:
         client.admin.command("createUser", user, pwd=password, roles=[{"role": "root", "db": "admin"}])
     server.require_auth = True
     print(f"ready {server.port}", flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    listener = getattr(server, "_socket", None)
+    if listener is not None:  # close() alone leaves accept() blocked and stop() waits 2 s for it
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
     server.stop()
 
 

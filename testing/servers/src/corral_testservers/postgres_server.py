@@ -62,7 +62,9 @@ def find_bin_dir() -> Path:
     override = os.environ.get("CORRAL_PG_BIN")
     candidates = [Path(override)] if override else []
     candidates.append(Path(f"/usr/lib/postgresql/{VERSION}/bin"))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
     for candidate in candidates:
         if (candidate / "postgres").is_file() and (candidate / "initdb").is_file():
             return candidate

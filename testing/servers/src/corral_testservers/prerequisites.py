@@ -1,4 +1,4 @@
-"""Find server binaries and modules; skip (or, in CI, fail) with the package to install when one is missing."""
+"""Find server binaries and modules; skip (in CI: fail) naming the package to install when one is missing."""
 
 from __future__ import annotations
 

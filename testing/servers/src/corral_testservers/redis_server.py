@@ -1,4 +1,4 @@
-"""Redis (Debian's redis-server) with ``requirepass``, no persistence unless asked, diskless sync without delay."""
+"""Redis (Debian's redis-server) with ``requirepass``, no persistence, diskless sync without delay."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from .ports import HOST, free_port, port_open
 from .prerequisites import require_executable
 from .processes import running
 from .workdirs import instance_dir, write_private
-
-APT = "redis-server redis-tools"
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Redis:
 @contextlib.contextmanager
 def start_redis(tmp: Path, *, timeout: float = 30.0) -> Iterator[Redis]:
     """Run ``redis-server`` on a free port with a random password until the block exits."""
-    server = require_executable("redis-server", apt=APT)
+    server = require_executable("redis-server", apt="redis-server")
     base = instance_dir(tmp, "redis")
     log = base / "redis.log"
     port = free_port()
@@ -55,5 +53,7 @@ def start_redis(tmp: Path, *, timeout: float = 30.0) -> Iterator[Redis]:
             f"requirepass {password}", "repl-diskless-sync-delay 0", 'logfile ""', "",
         ]),
     )  # fmt: skip
-    with running([server, str(conf)], what="redis-server", log=log, timeout=timeout, ready=lambda: port_open(port)):
+    with running(
+        [server, str(conf)], what="redis-server", log=log, timeout=timeout, ready=lambda: port_open(port)
+    ):
         yield Redis(HOST, port, password, base, log)

@@ -94,7 +94,8 @@ def start_s3(tmp: Path, *, bucket: str = "corral-test", timeout: float = 60.0) -
     argv = [
         weed, "mini", f"-dir={datadir}", f"-ip={HOST}", f"-ip.bind={HOST}", f"-s3.config={s3_config}",
         *(f"{flag}={port}" for flag, port in ports.items()),
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-admin.ui=false", "-webdav=false",
+        "-master.telemetry=false",
     ]  # fmt: skip
     client = botocore.session.get_session().create_client(
         "s3", endpoint_url=f"http://{HOST}:{s3_port}", region_name=REGION,

@@ -43,10 +43,7 @@ class SMTPServer:
         """Every message received so far (oldest first, by delivery time)."""
         box = mailbox.Maildir(self.maildir, create=False)
         keys = sorted(box.keys(), key=lambda k: box.get_message(k).get_date())
-        return [
-            email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)  # type: ignore[misc]
-            for k in keys
-        ]
+        return [email.message_from_bytes(box.get_bytes(k), policy=email.policy.default) for k in keys]
 
     def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[email.message.EmailMessage]:
         """Wait until at least ``count`` messages arrived and return them all."""
@@ -67,7 +64,9 @@ def _ready_port(log: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def start_smtp(tmp: Path, *, auth: bool = False, user: str = "corral", timeout: float = 30.0) -> Iterator[SMTPServer]:
+def start_smtp(
+    tmp: Path, *, auth: bool = False, user: str = "corral", timeout: float = 30.0
+) -> Iterator[SMTPServer]:
     """Run an aiosmtpd sink on a free port (requiring AUTH when ``auth``) until the block exits."""
     require_module("aiosmtpd", pip=PIP)
     base = instance_dir(tmp, "smtp-auth" if auth else "smtp")

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -20,7 +21,7 @@ def main() -> None:
 
     host, maildir = sys.argv[1], sys.argv[2]
     user, password = os.environ.get("CORRAL_SMTP_USER"), os.environ.get("CORRAL_SMTP_PASSWORD")
-    handler = Mailbox(maildir)
+    handler = Mailbox(Path(maildir))
     options: dict[str, Any] = {}
     if user and password:
         expected = (user.encode(), password.encode())

@@ -16,8 +16,6 @@ from .processes import run_checked, running
 from .unix_users import unix_user
 from .workdirs import instance_dir, require_traversable
 
-APT = "openssh-server openssh-client"
-
 
 @dataclass(frozen=True)
 class SSHServer:
@@ -50,12 +48,20 @@ class SSHServer:
             options["client_keys"] = [str(self.key_path)]
         return options
 
+    def ssh_options(self) -> list[str]:
+        """Options for the OpenSSH ``ssh``/``sftp``/``scp`` clients: port, key, known_hosts, no prompts."""
+        return [
+            "-o", f"Port={self.port}", "-o", f"IdentityFile={self.key_path}", "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "BatchMode=yes",
+        ]  # fmt: skip
+
 
 @contextlib.contextmanager
 def start_sshd(tmp: Path, *, timeout: float = 30.0) -> Iterator[SSHServer]:
     """Run ``sshd -D`` on a free port with a throwaway Unix user until the block exits."""
-    sshd = require_executable("sshd", apt=APT)
-    keygen = require_executable("ssh-keygen", apt=APT)
+    sshd = require_executable("sshd", apt="openssh-server")
+    keygen = require_executable("ssh-keygen", apt="openssh-client")
     base = instance_dir(tmp, "sshd")
     require_traversable(base, "sshd (reads authorized_keys as the user)")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -84,7 +90,8 @@ def start_sshd(tmp: Path, *, timeout: float = 30.0) -> Iterator[SSHServer]:
         conf = base / "sshd_config"
         conf.write_text(
             "\n".join([
-                f"Port {port}", f"ListenAddress {HOST}", f"HostKey {host_key}", f"PidFile {base / 'sshd.pid'}",
+                f"Port {port}", f"ListenAddress {HOST}", f"HostKey {host_key}",
+                f"PidFile {base / 'sshd.pid'}",
                 "AuthorizedKeysFile .ssh/authorized_keys", "PubkeyAuthentication yes",
                 "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "UsePAM yes",
                 "PermitRootLogin no", f"AllowUsers {user}", "Subsystem sftp internal-sftp",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import pwd
 import re
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,6 +38,34 @@ def sweep_stale_users() -> None:
             _run(["userdel", entry.pw_name], attempts=3)
 
 
+def _processes_of(uid: int) -> list[int]:
+    """Pids of live processes whose real uid is ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_processes_of(uid: int, timeout: float = 5.0) -> None:
+    """SIGKILL what still runs as the throwaway user (sshd sessions run in their own sessions)."""
+    deadline = time.monotonic() + timeout
+    while (pids := _processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def unix_user(kind: str, home: Path, password: str, *, shell: str = "/bin/bash") -> Iterator[str]:
     """A new Unix user ``crlt<kind><6 hex>`` with ``home`` (not created) and ``password``; deleted on exit.
@@ -60,4 +90,9 @@ def unix_user(kind: str, home: Path, password: str, *, shell: str = "/bin/bash")
             raise ServerStartError(f"chpasswd for {name} failed: {result.stderr.strip()}")
         yield name
     finally:
-        _run([userdel, name])
+        with contextlib.suppress(KeyError):
+            _kill_processes_of(pwd.getpwnam(name).pw_uid)
+        for _ in range(20):
+            if _run([userdel, name]).returncode in (0, 6):  # 6: no such user
+                break
+            time.sleep(0.1)

@@ -66,7 +66,8 @@ def start_webdav(tmp: Path, *, user: str = "corral", timeout: float = 30.0) -> I
         "server": "cheroot",
         "provider_mapping": {"/": str(root)},
         "http_authenticator": {
-            "domain_controller": None, "accept_basic": True, "accept_digest": False, "default_to_digest": False,
+            "domain_controller": None, "accept_basic": True,
+            "accept_digest": False, "default_to_digest": False,
         },
         "simple_dc": {"user_mapping": {"*": {user: {"password": password}}}},
         "verbose": 1,

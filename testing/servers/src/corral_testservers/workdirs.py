@@ -1,4 +1,4 @@
-"""Directories for server instances: a root other Unix users can traverse, one fresh subdirectory per server."""
+"""Directories for server instances: a root that other Unix users can traverse, a fresh subdir per server."""
 
 from __future__ import annotations
 
