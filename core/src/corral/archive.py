@@ -18,17 +18,23 @@ class Archive:
 
     ``target`` names what it holds (the site folder, the database) and becomes part of the stored name;
     ``extension`` is the file type a person needs to restore it (``tar.gz``, ``sql.zst``). The core moves
-    ``path`` to every storage and then deletes it.
+    ``path`` to every storage and then deletes it. ``subdir`` (optional) is a folder under the target's, such
+    as the year of an incremental chain. ``made`` overrides the date and time in the stored name (default:
+    the run's start).
     """
 
     path: Path
     target: str
     extension: str
     warnings: tuple[str, ...] = ()
+    subdir: str = ""
+    made: datetime | None = None
 
     def __post_init__(self) -> None:
         if _BAD_TARGET.search(self.target):
             raise ValueError(f"archive target {self.target!r} is not usable as a file name")
+        if self.subdir and any(_BAD_TARGET.search(part) for part in self.subdir.split("/")):
+            raise ValueError(f"archive subdir {self.subdir!r} is not a relative folder")
 
 
 @dataclass(frozen=True)

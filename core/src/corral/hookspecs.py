@@ -17,6 +17,7 @@ calls them with keyword arguments, and an implementation may accept fewer argume
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
     from corral.run import JobResult, RunContext, RunResult
+    from corral.runner import Storage
 
 PROJECT = "corral"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -51,7 +53,7 @@ def corral_source_schema() -> SourceSchema:
 
 @hookspec(firstresult=True)
 def corral_source_dump(
-    job: JobConfig, source: BaseModel | None, tmp_dir: Path, run: RunContext
+    job: JobConfig, source: BaseModel | None, tmp_dir: Path, run: RunContext, storages: list[Storage]
 ) -> Iterator[DumpResult]:
     """Dump one item of the job's ``sources`` (``source`` is None for types without sources) into ``tmp_dir``.
 
@@ -60,6 +62,20 @@ def corral_source_dump(
     archive on every storage and deletes it before asking for the next, so temp space holds one archive at a
     time. Raise :class:`corral.DumpError` when the whole source fails. Start external programs through
     ``run.popen`` so that they get the configured priority and are stopped on SIGTERM.
+
+    ``storages`` are the job's opened storages (``list``, ``get``, ``put``, ``delete``, ``root``), for sources
+    that keep state beside their archives, such as incremental chains; most sources ignore them.
+    """
+
+
+@hookspec(firstresult=True)
+def corral_source_restore(
+    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
+) -> list[str] | None:
+    """``corral restore``: bring ``target`` back into ``dest`` as it was on ``date`` (end of that day).
+
+    Returns the stored paths it applied, oldest first. Without an implementation the core fetches the newest
+    archive of the target made on or before ``date`` into ``dest`` for the standard tool to restore.
     """
 
 

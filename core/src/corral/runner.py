@@ -46,7 +46,10 @@ def select_jobs(config: Config, name: str) -> list[str]:
 
 
 class Storage:
-    """One enabled storage of a job, opened through its plugin."""
+    """One enabled storage of a job, opened through its plugin.
+
+    Sources that keep state on the storages (``inc_files`` chains) get these objects in their dump hook.
+    """
 
     def __init__(self, config: StorageConfig, job: JobConfig) -> None:
         self.config = config
@@ -56,10 +59,15 @@ class Storage:
         self.fs = self.driver.hook.corral_storage_filesystem(config=config)
 
     def path_for(self, archive: Archive, made: Any) -> str:
-        return posixpath.join(self.root, archive.target, archive_name(archive.target, made, archive.extension))
+        """Where an archive goes: ``<backup_dir>/<job>/<target>/[<subdir>/]<target>_<date>_<time>.<ext>``."""
+        name = archive_name(archive.target, archive.made or made, archive.extension)
+        return posixpath.join(self.root, archive.target, archive.subdir, name)
 
     def put(self, local: Path, remote: str) -> None:
         self.driver.hook.corral_storage_put(fs=self.fs, local_path=local, remote_path=remote)
+
+    def get(self, remote: str, local: Path) -> None:
+        self.driver.hook.corral_storage_get(fs=self.fs, remote_path=remote, local_path=local)
 
     def list(self) -> list[Any]:
         return self.driver.hook.corral_storage_list(fs=self.fs, root=self.root)
@@ -173,24 +181,27 @@ def _dump_and_store(
         result.errors.append(str(exc))
         log.error("%s", exc)
         return
-    seen: set[str] = set()
+    seen: set[tuple[str, str, str]] = set()
     for index, source in enumerate(job.sources or [None]):
         label = f"source {index + 1}" if job.sources else "dump"
         try:
-            for item in driver.hook.corral_source_dump(job=job, source=source, tmp_dir=work_dir, run=run):
+            dumps = driver.hook.corral_source_dump(job=job, source=source, tmp_dir=work_dir, run=run,
+                                                   storages=storages)
+            for item in dumps:
                 if isinstance(item, DumpFailure):
                     message = f"{label}: target {item.target}: {item.error}"
                     result.errors.append(message)
                     log.error(message)
                     continue
-                if item.target in seen:
+                key = (item.target, item.subdir, item.extension)
+                if key in seen:
                     item.path.unlink(missing_ok=True)
                     message = f"{label}: target name `{item.target}` was already stored by this job; it would " \
                         "overwrite that archive (give the targets distinct folder names or split the job)"
                     result.errors.append(message)
                     log.error(message)
                     continue
-                seen.add(item.target)
+                seen.add(key)
                 _store(item, job, run, events, storages, result)
         except Interrupted:
             raise

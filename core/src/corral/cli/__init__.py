@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from corral.cli import check, generate, listing, plugins, start
+from corral.cli import check, generate, listing, plugins, restore, start
 from corral.errors import EXIT_USAGE, CorralError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("check")(check.check)
 app.command("generate", context_settings={"allow_extra_args": True})(generate.generate)
 app.command("plugins")(plugins.plugins)
 app.command("list")(listing.list_backups)
+app.command("restore")(restore.restore)
 
 
 def fail(error: CorralError) -> None:

@@ -41,6 +41,8 @@ class SourceSchema:
     job: type[JobOptions] | None = None
     source: type[SourceOptions] | None = None
     group: Literal["files", "databases", "external"] = "databases"
+    # "source": the plugin keeps and rotates its own chains (inc_files); a `store:` on its storages is an error
+    retention: Literal["store", "source"] = "store"
 
 
 def _as_list(value: Any) -> Any:

@@ -148,6 +148,11 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
     plugin_data = {k: v for k, v in raw.items() if k not in core_keys}
     options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
     sources = _validate_sources(schema, raw, label, problems)
+    if schema.retention == "source":
+        for storage in storages:
+            if storage.store.enabled:
+                problems.append(f"{storage.file}:{storage.line}: {label}: type `{job_type}` rotates its own chains "
+                                "(a year of incremental backups); remove `store` from this storage")
     if core is None or len(problems) > before:
         return
     tmp_dir = core.tmp_dir or Path(main.general_path_to_all_tmp_dir) / core.job

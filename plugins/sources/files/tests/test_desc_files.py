@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from corral.testing.cli import corral, local_storage, write_main
+from corral.testing.trees import snapshot
 
 
 def make_site(root: Path, name: str) -> Path:
@@ -31,21 +32,6 @@ def make_site(root: Path, name: str) -> Path:
     (site / "dangling").symlink_to("/nonexistent/target")
     os.utime(site / "index.php", (1_600_000_000, 1_600_000_000))
     return site
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """What a person compares after a restore: type, content, mode, mtime, symlink target."""
-    result = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        st = path.lstat()
-        if path.is_symlink():
-            result[rel] = ("link", os.readlink(path))
-        elif path.is_dir():
-            result[rel] = ("dir", oct(st.st_mode))
-        else:
-            result[rel] = ("file", path.read_bytes(), oct(st.st_mode), int(st.st_mtime))
-    return result
 
 
 def extract(archive: Path, dest: Path) -> Path:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from corral import Archive, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, parse_backup
 from corral.config.models import JobConfig, SourceSchema
+from corral.runner import Storage
 from corral_source_files import tar
+from corral_source_files.restore import fetch_and_extract
 from corral_source_files.targets import archive_names, expand_target, member_excludes
 
 
@@ -48,13 +51,19 @@ def corral_source_schema() -> SourceSchema:
     return SourceSchema(source=FilesSource, group="files")
 
 
-@hookimpl
-def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
+def check_tools(source: FilesSource) -> tar.Codec:
+    """The codec to use, once tar and its compressor are known to be installed."""
     if shutil.which("tar") is None:
         raise DumpError("GNU tar is not installed (apt install tar)")
     chosen = tar.codec(source.codec_name)
     if chosen.program and shutil.which(chosen.program.split()[0]) is None:
         raise DumpError(f"`{chosen.program.split()[0]}` is not installed (apt install {chosen.name})")
+    return chosen
+
+
+@hookimpl
+def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
+    chosen = check_tools(source)
     matches: list[Path] = []
     for pattern in source.target:
         found = expand_target(pattern)
@@ -68,3 +77,14 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
             yield DumpFailure(name, f"tar failed for `{path}`: {result.error}")
             continue
         yield Archive(path=archive, target=name, extension=chosen.extension, warnings=result.warnings)
+
+
+@hookimpl
+def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path, run: RunContext) -> list[str]:
+    """Extract the newest archive of the target made up to ``date`` into ``dest`` with plain tar."""
+    found = (parse_backup(f) for f in storage.list())
+    backups = sorted(b for b in found if b and b.target == target and b.made <= date and ".tar" in b.path)
+    if not backups:
+        raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d} on {storage.name}")
+    fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False)
+    return [backups[-1].path]

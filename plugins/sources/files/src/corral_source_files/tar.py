@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral import RunContext
+from corral import DumpError, RunContext
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,14 @@ class TarResult:
     error: str
 
 
-def create(run: RunContext, archive: Path, target: Path, excludes: list[str], chosen: Codec) -> TarResult:
+def create(
+    run: RunContext, archive: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = ()
+) -> TarResult:
     """Archive ``target`` (members named from its folder) into ``archive``; exit 1 (files changed) is a warning."""
     exclude_file = archive.with_name(archive.name + ".exclude")
     exclude_file.write_text("".join(f"{member}\n" for member in excludes))
     command = ["tar", "--create", "--file", str(archive), "--directory", str(target.parent),
-               "--no-wildcards", "--anchored", f"--exclude-from={exclude_file}"]
+               "--no-wildcards", "--anchored", f"--exclude-from={exclude_file}", *extra]
     if chosen.program:
         command.append(f"--use-compress-program={chosen.program}")
     command += ["--", target.name]
@@ -51,3 +53,14 @@ def create(run: RunContext, archive: Path, target: Path, excludes: list[str], ch
         return TarResult(True, lines, "")
     archive.unlink(missing_ok=True)
     return TarResult(False, lines, lines[-1] if lines else f"tar exited with code {done.returncode}")
+
+
+def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> None:
+    """Extract with plain tar (compression detected by tar); ``incremental`` applies a level (``-G``)."""
+    command = ["tar", "--extract", "--file", str(archive), "--directory", str(dest)]
+    if incremental:
+        command.append("--listed-incremental=/dev/null")
+    done = run.run(command)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise DumpError(f"tar could not extract `{archive.name}`: {lines[-1] if lines else done.returncode}")

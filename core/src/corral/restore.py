@@ -1,0 +1,67 @@
+"""``corral restore``: bring a target back as it was on a date, from one storage.
+
+The source plugin restores when it knows how (``desc_files`` and ``inc_files`` extract with tar, applying an
+incremental chain in order); otherwise the newest archive made on or before the date is fetched for the
+standard tool.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from datetime import date, datetime, time
+from pathlib import Path
+
+from corral import clock
+from corral.archive import Backup, parse_backup
+from corral.config import load_config
+from corral.errors import ConfigError, CorralError
+from corral.plugins import load_driver
+from corral.run import RunContext
+from corral.runner import Storage
+
+log = logging.getLogger("corral")
+
+
+def backups_of(storage: Storage, target: str, until: datetime) -> list[Backup]:
+    """The target's stored backups made up to ``until``, oldest first."""
+    found = (parse_backup(f) for f in storage.list())
+    return sorted(b for b in found if b is not None and b.target == target and b.made <= until)
+
+
+def restore(
+    config_path: Path, job_name: str, target: str, day: date, dest: Path, storage_name: str | None
+) -> list[str]:
+    """Restore ``target`` of ``job_name`` into ``dest`` as of the end of ``day``; returns the paths applied."""
+    config = load_config(config_path)
+    job = next((j for j in config.jobs if j.name == job_name), None)
+    if job is None:
+        names = ", ".join(j.name for j in config.jobs) or "none"
+        raise ConfigError([f"{config_path}: no job named `{job_name}` (jobs: {names})"])
+    candidates = [s for s in job.storages if s.enable and (storage_name is None or s.name == storage_name)]
+    if not candidates:
+        raise ConfigError([f"{config_path}: job `{job_name}` has no enabled storage `{storage_name}`"])
+    until = datetime.combine(day, time.max)
+    run = RunContext(now=clock.now(), main=config.main, config_path=config_path)
+    driver = load_driver("source", job.type)
+    problems = []
+    for storage_config in candidates:
+        try:
+            storage = Storage(storage_config, job)
+            if not backups_of(storage, target, until):
+                problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {day}")
+                continue
+        except CorralError:
+            raise
+        except Exception as exc:
+            problems.append(f"storage {storage_config.name}: {type(exc).__name__}: {exc}")
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=until, dest=dest,
+                                                    run=run)
+        if applied is None:
+            newest = backups_of(storage, target, until)[-1]
+            storage.get(newest.path, dest / posixpath.basename(newest.path))
+            applied = [newest.path]
+        return list(applied)
+    raise CorralError("; ".join(problems))

@@ -1,0 +1,154 @@
+"""``inc_files``: the article's yearly/monthly/decade/daily GNU tar incremental scheme, restorable with ``tar -G``.
+
+Each target gets its own chain on every storage; the snapshots live beside the archives, so a server that lost
+its disk, or a second storage, continues the chain. One tar runs per target per level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult
+from corral.config.models import JobConfig, SourceSchema
+from corral.runner import Storage
+from corral_source_files import chain, tar
+from corral_source_files.desc import FilesSource, check_tools
+from corral_source_files.restore import fetch_and_extract
+from corral_source_files.targets import archive_names, expand_target, member_excludes
+
+
+class IncFilesSource(FilesSource):
+    """Same keys as ``desc_files``."""
+
+
+@hookimpl
+def corral_source_schema() -> SourceSchema:
+    return SourceSchema(source=IncFilesSource, group="files", retention="source")
+
+
+def _listings(storages: list[Storage], run: RunContext) -> dict[str, tuple[Storage, list]]:
+    """One listing per storage; a storage that cannot be listed is left out (the core reports it)."""
+    found = {}
+    for storage in storages:
+        try:
+            found[storage.name + storage.root] = (storage, storage.list())
+        except Exception as exc:
+            run.log.error("storage %s: cannot read the incremental chains: %s", storage.name, exc)
+    return found
+
+
+def _choose(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datetime
+            ) -> tuple[int, list[chain.Link], Storage | None]:
+    """The deepest usable chain among the storages (the smallest archive to make), and where it is."""
+    best: tuple[int, list[chain.Link], Storage | None] = (chain.FULL, [], None)
+    for storage, links in per_storage.values():
+        level, base = chain.plan(links, now)
+        if level > best[0] or (level == best[0] and base and best[1] and base[-1].made > best[1][-1].made):
+            best = (level, base, storage)
+    return best
+
+
+def _sync(base: list[chain.Link], source: Storage, per_storage: dict[str, tuple[Storage, list[chain.Link]]],
+          scratch: Path) -> list[str]:
+    """Copy the base chain to the storages that lack part of it (one was down); returns errors."""
+    errors = []
+    for storage, links in per_storage.values():
+        if storage is source:
+            continue
+        have = {path.rsplit("/", 1)[-1] for link in links for path in link.paths}
+        for link in base:
+            for remote in link.paths:
+                name = remote.rsplit("/", 1)[-1]
+                if name in have:
+                    continue
+                local = scratch / name
+                try:
+                    source.get(remote, local)
+                    storage.put(local, storage.root + remote[len(source.root):])
+                except Exception as exc:
+                    errors.append(f"storage {storage.name}: cannot copy chain file `{name}`: {exc}")
+                finally:
+                    local.unlink(missing_ok=True)
+    return errors
+
+
+def _rotate(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datetime, run: RunContext) -> None:
+    for storage, links in per_storage.values():
+        for link in chain.expired(links, now):
+            for path in link.paths:
+                try:
+                    storage.delete(path)
+                    run.log.info("storage %s: rotation deleted `%s`", storage.name, path)
+                except Exception as exc:
+                    run.log.error("storage %s: rotation cannot delete `%s`: %s", storage.name, path, exc)
+
+
+@hookimpl
+def corral_source_dump(
+    job: JobConfig, source: IncFilesSource, tmp_dir: Path, run: RunContext, storages: list[Storage]
+) -> Iterator[DumpResult]:
+    chosen = check_tools(source)
+    listings = _listings(storages, run)
+    matches: list[Path] = []
+    for pattern in source.target:
+        found = expand_target(pattern)
+        if not found:
+            yield DumpFailure(pattern, "target matches no file or folder")
+        matches.extend(found)
+    now = run.now
+    for path, name in archive_names(matches).items():
+        per_storage = {key: (storage, chain.links_of(files, name)) for key, (storage, files) in listings.items()}
+        level, base, reference = _choose(per_storage, now)
+        level_name = chain.LEVELS[level]
+        this_year = [link for _, links in per_storage.values() for link in links if link.made.year == now.year]
+        if level == chain.FULL and this_year:
+            run.log.warning("target %s: no complete chain for %d on any storage: starting a new full chain", name,
+                            now.year)
+        snar = tmp_dir / f"{name}.{level_name}.snar"
+        errors: list[str] = []
+        if reference is not None:
+            errors = _sync(base, reference, per_storage, tmp_dir)
+            try:
+                reference.get(base[-1].snar or "", snar)
+            except Exception as exc:
+                yield DumpFailure(name, f"cannot fetch the snapshot of the chain from {reference.name}: {exc}")
+                continue
+        for error in errors:
+            yield DumpFailure(name, error)
+        if level <= chain.MONTH:
+            _rotate(per_storage, now, run)
+        archive = tmp_dir / f"{name}.{level_name}.{chosen.extension}"
+        result = tar.create(run, archive, path, member_excludes(path, source.excludes), chosen,
+                            extra=(f"--listed-incremental={snar}", "--no-check-device"))
+        if not result.ok:
+            snar.unlink(missing_ok=True)
+            yield DumpFailure(name, f"tar failed for `{path}`: {result.error}")
+            continue
+        based_on = f" on the {chain.LEVELS[base[-1].level]} of {base[-1].made:%Y-%m-%d}" if base else ""
+        run.log.info("target %s: %s archive%s", name, level_name, based_on)
+        subdir = f"{now:%Y}"
+        yield Archive(path=archive, target=name, extension=f"{level_name}.{chosen.extension}", subdir=subdir,
+                      warnings=result.warnings)
+        if level < chain.DAY:
+            yield Archive(path=snar, target=name, extension=f"{level_name}.snar", subdir=subdir)
+        else:
+            snar.unlink(missing_ok=True)
+
+
+@hookimpl
+def corral_source_restore(
+    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
+) -> list[str]:
+    links = chain.links_of(storage.list(), target)
+    try:
+        steps = chain.restore_chain(links, date)
+    except chain.BrokenChain as exc:
+        raise DumpError(f"target `{target}` on {storage.name}: {exc}") from None
+    if not steps:
+        raise DumpError(f"no incremental archive of `{target}` made on or before {date:%Y-%m-%d} on {storage.name}")
+    paths = [link.archive for link in steps if link.archive]
+    fetch_and_extract(run, storage, paths, dest, incremental=True)
+    return paths

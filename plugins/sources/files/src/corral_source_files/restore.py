@@ -1,0 +1,23 @@
+"""Restoring file archives with plain tar, one archive or a whole incremental chain."""
+
+from __future__ import annotations
+
+import posixpath
+import tempfile
+from pathlib import Path
+
+from corral import RunContext
+from corral.runner import Storage
+from corral_source_files import tar
+
+
+def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest: Path, incremental: bool) -> None:
+    """Download each archive in turn and extract it into ``dest`` (one local copy at a time)."""
+    with tempfile.TemporaryDirectory(prefix="corral-restore-") as scratch:
+        for remote in paths:
+            local = Path(scratch) / posixpath.basename(remote)
+            storage.get(remote, local)
+            try:
+                tar.extract(run, local, dest, incremental)
+            finally:
+                local.unlink(missing_ok=True)
