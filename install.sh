@@ -5,10 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The core's tools, plus what each plugin and the test servers list in their requirements-system.txt.
 SYSTEM_PACKAGES=(tar gzip zstd pigz util-linux python3-venv)
-if [ -f testing/servers/requirements-system.txt ]; then
-  mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(grep -v '^\s*#' testing/servers/requirements-system.txt | sed '/^\s*$/d')
-fi
+for list in plugins/*/*/requirements-system.txt testing/*/requirements-system.txt; do
+  [ -f "$list" ] || continue
+  mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(sed 's/#.*//; /^\s*$/d; s/\s//g' "$list")
+done
+mapfile -t SYSTEM_PACKAGES < <(printf '%s\n' "${SYSTEM_PACKAGES[@]}" | sort -u)
 
 if [ "${CORRAL_SKIP_APT:-0}" != 1 ]; then
   missing=()
