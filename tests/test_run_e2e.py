@@ -63,3 +63,30 @@ def test_a_failing_storage_does_not_stop_the_others_or_the_next_job(tmp_path: Pa
         subprocess.run(["tar", "-tzf", str(archive)], check=True, capture_output=True)
     log = (tmp_path / "log" / "corral.log").read_text()
     assert "[ERROR] run finished" in log and "1 job(s) failed: sites" in log
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    main = tmp_path / "corral.conf"
+    main.write_text("main:\n  cpu_shares: lots\njobs:\n- job: x\n  type: desc_files\n  sources: [{target: [/a]}]\n"
+                    "  storages: [{storage: local, backup_dir: /b, stor: {days: 1}}]\n")
+    done = corral("start", "-c", str(main))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"corral: error: {main}:2: main: `cpu_shares`: Input should be a valid integer, unable to parse string as an "
+        "integer (got 'lots')",
+        f"corral: error: {main}:7: job `x`: unknown key `storages[0].stor`; did you mean `store`?",
+    ]
+
+
+def test_retention_over_daily_runs_on_a_real_storage(tmp_path: Path) -> None:
+    """Three weeks of runs keeping 3 days and 2 weeks: what is left is what the calendar says."""
+    backups = tmp_path / "backups"
+    ext = script(tmp_path / "ext.sh", 'echo x > "$CORRAL_TMP_DIR/x.txt"\n' + report_json("$CORRAL_TMP_DIR/x.txt", "x"))
+    job = external("daily", ext, backups)
+    job["storages"][0]["store"] = {"days": 3, "weeks": 2}
+    main = write_main(tmp_path, [job])
+    for day in (1, 2, 8, 9, 15, 16, 19, 20, 21):  # 2026-03-01 is a Sunday
+        done = corral("start", "-c", str(main), env={"CORRAL_NOW": f"2026-03-{day:02d}T03:00:00"})
+        assert done.returncode == 0, done.stderr
+    left = sorted(p.name for p in (backups / "daily" / "x").iterdir())
+    assert left == [f"x_2026-03-{d:02d}_03-00-00.txt" for d in (8, 15, 19, 20, 21)]
