@@ -1,0 +1,68 @@
+"""E-mail reports as nxs-backup sends them: admins hear about failures, clients get the log they chose.
+
+``admin_mail`` gets a message only when something failed (errors and warnings of the log). ``client_mail`` gets,
+by ``level_message``: ``debug`` the full log after every run, ``info`` the log without debug lines after every
+run, ``error`` the errors only, and only when something failed.
+"""
+
+from __future__ import annotations
+
+import socket
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from pydantic import BaseModel
+
+from corral import RunContext, hookimpl
+from corral.run import RunResult
+from corral_notifier_email.outcomes import RunRecorder
+from corral_notifier_email.report import body, subject
+from corral_notifier_email.settings import EmailSettings
+from corral_notifier_email.transport import MailError, send
+
+__all__ = ["EmailNotifier", "EmailSettings", "MailError"]
+
+# level_message -> lowest log level a client sees; "error" clients hear only about failed runs
+CLIENT_LOG_LEVEL = {"debug": "DEBUG", "info": "INFO", "error": "WARNING"}
+
+
+class EmailNotifier(RunRecorder):
+    """Remembers where each archive went during the run (:class:`RunRecorder`), sends the reports at its end."""
+
+    @hookimpl
+    def corral_main_schema(self) -> type[BaseModel]:
+        return EmailSettings
+
+    @hookimpl
+    def corral_run_finished(self, run: RunContext, result: RunResult) -> None:
+        failures = []
+        for recipients, message in self.messages(run.main, result):
+            try:
+                send(message, run.main, run)
+                run.log.info("e-mail report sent to %s", ", ".join(recipients))
+            except MailError as exc:
+                failures.append(f"to {', '.join(recipients)}: {exc}")
+        if failures:
+            raise MailError("; ".join(failures))
+
+    def messages(self, main: Any, result: RunResult) -> list[tuple[list[str], EmailMessage]]:
+        """The admins' message (failed runs only) and the clients' (by ``level_message``)."""
+        planned: list[tuple[list[str], str]] = []
+        if main.admin_mail and not result.ok:
+            planned.append((main.admin_mail, "WARNING"))
+        if main.client_mail and (main.level_message != "error" or not result.ok):
+            planned.append((main.client_mail, CLIENT_LOG_LEVEL[main.level_message]))
+        sender = main.mail_from or f"corral@{socket.getfqdn()}"
+        out = []
+        for recipients, level in planned:
+            message = EmailMessage()
+            message["From"] = sender
+            message["To"] = ", ".join(recipients)
+            message["Subject"] = subject(main.server_name, result)
+            message["Date"] = formatdate(localtime=True)
+            message["Message-ID"] = make_msgid("corral")
+            message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+            message.set_content(body(main.server_name, result, self, level))
+            out.append((recipients, message))
+        return out

@@ -1,0 +1,99 @@
+"""The text of a run report: a subject naming the server and the outcome, a body listing every job and storage.
+
+Built from what the core reports (``RunResult``) plus what only the hooks tell: each job's configured storages,
+where each archive went and how long the upload took (:class:`~corral_notifier_email.outcomes.RunRecorder`).
+"""
+
+from __future__ import annotations
+
+from corral.run import JobResult, LogEntry, RunResult
+from corral_notifier_email.outcomes import RunRecorder, StorageOutcome
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def outcome(result: RunResult) -> str:
+    """The short verdict of a subject line."""
+    failed = [job.job for job in result.jobs if not job.ok]
+    if result.interrupted:
+        return "INTERRUPTED"
+    if failed:
+        return f"FAILED: {', '.join(failed)} ({len(failed)} of {len(result.jobs)} job(s))"
+    return f"OK ({len(result.jobs)} job(s))"
+
+
+def subject(server: str, result: RunResult) -> str:
+    return f"[corral] {server}: backup {outcome(result)}"
+
+
+def log_lines(entries: list[LogEntry], min_level: str) -> list[str]:
+    floor = LEVELS[min_level]
+    return [
+        f"{e.time:%Y-%m-%d %H:%M:%S} [{e.level}] {f'[{e.job}] ' if e.job else ''}{e.message}"
+        for e in entries
+        if LEVELS.get(e.level, 50) >= floor
+    ]
+
+
+def storage_status(outcome: StorageOutcome, archives: int) -> str:
+    if not outcome.enabled:
+        return "disabled"
+    if outcome.failures:
+        return "FAILED: " + "; ".join(outcome.failures)
+    if not outcome.targets:
+        return "nothing stored"
+    done = f"{len(outcome.targets)} archive(s), {human_size(outcome.size)} in {outcome.seconds:.1f} s"
+    return f"ok: {done}" if len(outcome.targets) >= archives else f"incomplete: {done} of {archives} archive(s)"
+
+
+def job_section(result: JobResult, recorder: RunRecorder) -> list[str]:
+    status = "ok" if result.ok else "FAILED"
+    lines = [f"[{status}] job {result.job} ({result.type}), {result.seconds:.1f} s"]
+    if result.archives:
+        lines.append("  archives:")
+        lines += [f"    {a.target}: {human_size(a.size)}" for a in result.archives]
+    storages = recorder.storages(result)
+    if storages:
+        lines.append("  storages:")
+        for storage in storages:
+            rotation = f"; rotation deleted {storage.deleted} old file(s)" if storage.deleted else ""
+            status = storage_status(storage, len(result.archives))
+            lines.append(f"    {storage.name} ({storage.backup_dir}): {status}{rotation}")
+    # storage errors are shown beside their storage above
+    other_errors = [error for error in result.errors if not (storages and error.startswith("storage "))]
+    if other_errors:
+        lines.append("  errors:")
+        lines += [f"    - {error}" for error in other_errors]
+    if result.warnings:
+        lines.append("  warnings:")
+        lines += [f"    - {warning}" for warning in result.warnings]
+    return lines
+
+
+def body(server: str, result: RunResult, recorder: RunRecorder, log_level: str) -> str:
+    """The whole message: verdict, one section per job, then the run's log from ``log_level`` up."""
+    total = sum(a.size for job in result.jobs for a in job.archives)
+    count = sum(len(job.archives) for job in result.jobs)
+    lines = [
+        f"corral on {server}: backup {outcome(result)}",
+        "",
+        f"Run started {result.started:%Y-%m-%d %H:%M:%S}, took {result.seconds:.1f} s; "
+        f"{count} archive(s), {human_size(total)}.",
+    ]
+    if result.interrupted:
+        lines.append("The run was interrupted (SIGTERM/SIGINT): the jobs after the interrupted one did not run.")
+    for job in result.jobs:
+        lines += ["", *job_section(job, recorder)]
+    title = {"DEBUG": "Full log", "INFO": "Log", "WARNING": "Errors and warnings from the log"}[log_level]
+    entries = log_lines(result.log, log_level)
+    lines += ["", f"{title}:", *(entries or ["(none)"])]
+    return "\n".join(lines) + "\n"

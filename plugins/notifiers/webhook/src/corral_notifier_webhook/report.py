@@ -1,0 +1,101 @@
+"""What a webhook carries: the run's verdict, a short text, and the result as JSON-ready data."""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+from corral.run import JobResult, RunResult
+
+
+def status(result: RunResult) -> str:
+    if result.interrupted:
+        return "interrupted"
+    return "success" if result.ok else "failure"
+
+
+def summary(server: str, result: RunResult) -> str:
+    """One line: ``corral on web1: backup FAILED: blog-db (1 of 2 job(s))``."""
+    failed = [job.job for job in result.jobs if not job.ok]
+    if result.interrupted:
+        verdict = "INTERRUPTED"
+    elif failed:
+        verdict = f"FAILED: {', '.join(failed)} ({len(failed)} of {len(result.jobs)} job(s))"
+    else:
+        verdict = f"OK ({len(result.jobs)} job(s))"
+    return f"corral on {server}: backup {verdict}"
+
+
+def size(value: int) -> str:
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{value} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{value} B"
+
+
+def job_line(job: JobResult) -> str:
+    total = sum(archive.size for archive in job.archives)
+    return f"{'ok' if job.ok else 'FAILED'} {job.job} ({job.type}): {len(job.archives)} archive(s), " \
+        f"{size(total)}, {job.seconds:.1f} s"
+
+
+def text(server: str, result: RunResult) -> str:
+    """A few lines for a chat message or a ping body: each job, then each error."""
+    lines = [summary(server, result)]
+    for job in result.jobs:
+        lines.append(job_line(job))
+        lines += [f"  - {error}" for error in job.errors]
+    return "\n".join(lines)
+
+
+def job_data(job: JobResult) -> dict[str, Any]:
+    return {
+        "job": job.job,
+        "type": job.type,
+        "ok": job.ok,
+        "seconds": round(job.seconds, 3),
+        "archives": [
+            {"target": a.target, "size": a.size, "stored": a.stored, "failed": a.failed} for a in job.archives
+        ],
+        "deleted": job.deleted,
+        "errors": job.errors,
+        "warnings": job.warnings,
+    }
+
+
+def variables(server: str, result: RunResult) -> dict[str, Any]:
+    """What templates can use, and the default payload."""
+    return {
+        "server": server,
+        "status": status(result),
+        "ok": result.ok,
+        "summary": summary(server, result),
+        "text": text(server, result),
+        "started": result.started.isoformat(),
+        "seconds": round(result.seconds, 3),
+        "failed_jobs": [job.job for job in result.jobs if not job.ok],
+        "errors": [f"{job.job}: {error}" for job in result.jobs for error in job.errors],
+        "jobs": [job_data(job) for job in result.jobs],
+    }
+
+
+def render(template: Any, values: dict[str, Any]) -> Any:
+    """Fill a JSON template: ``"$jobs"`` alone becomes the value itself, other strings get text substitution."""
+    if isinstance(template, dict):
+        return {key: render(item, values) for key, item in template.items()}
+    if isinstance(template, list):
+        return [render(item, values) for item in template]
+    if isinstance(template, str):
+        name = template[1:].strip("{}") if template.startswith("$") else None
+        if name in values and template in (f"${name}", f"${{{name}}}"):
+            return values[name]
+        texts = {key: value if isinstance(value, str) else _json_text(value) for key, value in values.items()}
+        return string.Template(template).safe_substitute(texts)
+    return template
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
