@@ -101,14 +101,19 @@ def test_yaml_syntax_error(write_config: Callable[..., Path], tmp_path: Path) ->
     assert problem.startswith(f"{tmp_path}/conf.d/a.conf:3: invalid YAML:")
 
 
-def test_type_not_installed_names_the_pip_install(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    text = "- job: db\n  type: postgresql\n  sources: [{target: [all]}]\n"
+def test_type_not_installed_names_the_pip_install(
+    write_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corral import plugins
+
+    monkeypatch.setitem(plugins.KNOWN_DISTRIBUTIONS, ("source", "tape"), "corral-source-tape")
+    text = "- job: db\n  type: tape\n  sources: [{target: [all]}]\n"
     text += "  storages: [{storage: local, backup_dir: /b}]\n"
     path = write_config(MAIN.format(tmp=tmp_path), a=text)
     (problem,) = problems_of(path)
     assert problem == (
-        f"{tmp_path}/conf.d/a.conf:2: job `db`: `type: postgresql`: source `postgresql` is not installed: "
-        "install it with `pip install corral-source-postgresql`"
+        f"{tmp_path}/conf.d/a.conf:2: job `db`: `type: tape`: source `tape` is not installed: "
+        "install it with `pip install corral-source-tape`"
     )
 
 
@@ -155,3 +160,18 @@ def test_check_command_exit_codes(write_config: Callable[..., Path], tmp_path: P
     missing = CliRunner().invoke(app, ["check", "-c", str(tmp_path / "nope.conf")])
     assert missing.exit_code == 2
     assert "cannot read: No such file or directory" in missing.output
+
+
+def test_secret_list_items_and_dicts_are_never_echoed_and_masked() -> None:
+    from pydantic import BaseModel, SecretStr
+
+    from corral.config.validate import _is_secret, _secrets
+
+    class Hooks(BaseModel):
+        urls: list[SecretStr]
+        headers: dict[str, SecretStr] = {}
+
+    assert _is_secret(Hooks, ("urls", 1))
+    assert _is_secret(Hooks, ("headers", "Authorization"))
+    model = Hooks(urls=["https://x/token-1"], headers={"Authorization": "Bearer token-2"})
+    assert _secrets([model]) == {"https://x/token-1", "Bearer token-2"}

@@ -96,6 +96,8 @@ def job_template(job_type: str, storages: list[str]) -> str:
             f"    backup_dir: {base}/dump  # {StorageCore.model_fields['backup_dir'].description}",
         ]
         lines += _fields(model, "    ")
+        if schema.retention == "source":
+            continue  # the plugin rotates its own chains
         lines.append("    store:  # retention; all empty: keep everything")
         defaults = {"days": 6, "weeks": 4, "months": 6}
         for key, info in Store.model_fields.items():

@@ -26,12 +26,44 @@ class LogEntry:
 
 @dataclass
 class ArchiveOutcome:
-    """One archive of a job and where it went."""
+    """One archive of a job and where it went, by storage label."""
 
     target: str
     size: int
     stored: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StoredFile:
+    target: str
+    path: str
+    size: int
+    seconds: float
+
+
+@dataclass
+class StorageOutcome:
+    """What happened on one configured storage of a job.
+
+    ``label`` tells apart two storages of the same kind in one job (``local``, ``local#2``).
+    """
+
+    name: str
+    label: str
+    backup_dir: str
+    enabled: bool = True
+    stored: list[StoredFile] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.enabled and not self.failures
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.stored)
 
 
 @dataclass
@@ -41,10 +73,17 @@ class JobResult:
     job: str
     type: str
     archives: list[ArchiveOutcome] = field(default_factory=list)
+    storages: list[StorageOutcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    deleted: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    started: datetime | None = None
+    finished: datetime | None = None
+
+    @property
+    def deleted(self) -> dict[str, list[str]]:
+        """Paths rotation deleted, by storage label."""
+        return {storage.label: storage.deleted for storage in self.storages if storage.deleted}
 
     @property
     def ok(self) -> bool:

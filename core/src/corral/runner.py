@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import posixpath
 import shutil
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from corral.errors import ConfigError, CorralError, Interrupted
 from corral.logs import current_job
 from corral.plugins import Driver, broadcast, load_driver
 from corral.retention import expired
-from corral.run import ArchiveOutcome, JobResult, RunContext
+from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile
 from corral.storage_defaults import PARTIAL_MARK
 
 log = logging.getLogger("corral")
@@ -51,9 +53,10 @@ class Storage:
     Sources that keep state on the storages (``inc_files`` chains) get these objects in their dump hook.
     """
 
-    def __init__(self, config: StorageConfig, job: JobConfig) -> None:
+    def __init__(self, config: StorageConfig, job: JobConfig, label: str | None = None) -> None:
         self.config = config
         self.name = config.name
+        self.label = label or config.name
         self.root = posixpath.join(config.backup_dir, job.name)
         self.driver: Driver = load_driver("storage", config.name)
         self.fs = self.driver.hook.corral_storage_filesystem(config=config)
@@ -84,21 +87,42 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def storage_labels(job: JobConfig) -> list[str]:
+    """A name per storage entry: its kind, numbered when a job has several of one kind (``local#2``)."""
+    kinds = [storage.name for storage in job.storages]
+    seen: dict[str, int] = {}
+    labels = []
+    for kind in kinds:
+        seen[kind] = seen.get(kind, 0) + 1
+        labels.append(kind if seen[kind] == 1 else f"{kind}#{seen[kind]}")
+    return labels
+
+
+def _fail(result: JobResult, message: str, outcome: StorageOutcome | None = None) -> None:
+    result.errors.append(message)
+    if outcome is not None:
+        outcome.failures.append(message)
+    log.error("%s", message)
+
+
 def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> JobResult:
     """Run one job to the end, whatever fails inside it; only an interrupt escapes."""
     token = current_job.set(job.name)
-    result = JobResult(job=job.name, type=job.type)
+    result = JobResult(job=job.name, type=job.type, started=datetime.now())
+    result.storages = [StorageOutcome(s.name, label, s.backup_dir, s.enable)
+                       for s, label in zip(job.storages, storage_labels(job), strict=True)]
     started = time.monotonic()
     log.info("job started (type %s)", job.type)
     broadcast(events, "corral_job_started", run=run, job=job)
     work_dir = job.tmp_dir / f".corral-{run.now:%Y%m%d%H%M%S}"
     try:
         storages = _open_storages(job, result)
+        outcomes = {outcome.label: outcome for outcome in result.storages}
         for storage in storages:
-            _rotate(storage, job, run, events, result)
+            _rotate(storage, job, run, events, result, outcomes[storage.label])
         if storages:
             work_dir.mkdir(parents=True, exist_ok=True)
-            _dump_and_store(job, run, events, storages, work_dir, result)
+            _dump_and_store(job, run, events, storages, work_dir, result, outcomes)
         elif not result.errors:
             result.errors.append("no enabled storage")
             log.error("no enabled storage: nothing to do")
@@ -108,6 +132,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         result.seconds = time.monotonic() - started
+        result.finished = datetime.now()
         if result.ok:
             log.info("job finished successfully in %.1f s", result.seconds)
         else:
@@ -119,23 +144,26 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
 
 def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
     storages = []
-    for config in job.storages:
+    for config, outcome in zip(job.storages, result.storages, strict=True):
         if not config.enable:
-            log.info("storage %s is disabled (enable: no)", config.name)
+            log.info("storage %s is disabled (enable: no)", outcome.label)
             continue
         try:
-            storages.append(Storage(config, job))
+            storages.append(Storage(config, job, outcome.label))
         except Interrupted:
             raise
         except Exception as exc:
-            message = f"storage {config.name}: cannot connect: {_one_line(exc)}"
-            result.errors.append(message)
-            log.error(message)
+            _fail(result, f"storage {outcome.label}: cannot connect: {_one_line(exc)}", outcome)
     return storages
 
 
 def _rotate(
-    storage: Storage, job: JobConfig, run: RunContext, events: pluggy.PluginManager, result: JobResult
+    storage: Storage,
+    job: JobConfig,
+    run: RunContext,
+    events: pluggy.PluginManager,
+    result: JobResult,
+    outcome: StorageOutcome,
 ) -> None:
     """Apply retention before the dump (the article's order), never deleting the newest copy of a target."""
     try:
@@ -143,28 +171,22 @@ def _rotate(
     except Interrupted:
         raise
     except Exception as exc:
-        message = f"storage {storage.name}: cannot list `{storage.root}`: {_one_line(exc)}"
-        result.errors.append(message)
-        log.error(message)
+        _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {_one_line(exc)}", outcome)
         return
     doomed = [f.path for f in files if PARTIAL_MARK in f.path.rsplit("/", 1)[-1]]
     if storage.config.store.enabled:
         backups = [b for b in (parse_backup(f) for f in files) if b is not None]
         doomed += [b.path for b in expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)]
-    deleted = []
     for path in doomed:
         try:
             storage.delete(path)
-            deleted.append(path)
+            outcome.deleted.append(path)
         except Interrupted:
             raise
         except Exception as exc:
-            message = f"storage {storage.name}: rotation cannot delete `{path}`: {_one_line(exc)}"
-            result.errors.append(message)
-            log.error(message)
-    result.deleted[storage.name] = deleted
-    log.info("storage %s: rotation deleted %d old file(s)", storage.name, len(deleted))
-    broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.name, deleted=deleted)
+            _fail(result, f"storage {storage.label}: rotation cannot delete `{path}`: {_one_line(exc)}", outcome)
+    log.info("storage %s: rotation deleted %d old file(s)", storage.label, len(outcome.deleted))
+    broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.label, deleted=outcome.deleted)
 
 
 def _dump_and_store(
@@ -174,41 +196,60 @@ def _dump_and_store(
     storages: list[Storage],
     work_dir: Path,
     result: JobResult,
+    outcomes: dict[str, StorageOutcome],
 ) -> None:
     try:
         driver = load_driver("source", job.type)
     except CorralError as exc:
-        result.errors.append(str(exc))
-        log.error("%s", exc)
+        _fail(result, str(exc))
         return
     seen: set[tuple[str, str, str]] = set()
+    timeout = run.main.dump_timeout
     for index, source in enumerate(job.sources or [None]):
         label = f"source {index + 1}" if job.sources else "dump"
+        expired_dump = threading.Event()
+
+        def stop_dump(expired_dump: threading.Event = expired_dump) -> None:
+            expired_dump.set()
+            run.signal_processes()
+
+        timer = threading.Timer(timeout, stop_dump) if timeout else None
+        if timer:
+            timer.daemon = True
+            timer.start()
         try:
             dumps = driver.hook.corral_source_dump(job=job, source=source, tmp_dir=work_dir, run=run,
                                                    storages=storages)
             for item in dumps:
+                if expired_dump.is_set():
+                    raise TimeoutError
                 if isinstance(item, DumpFailure):
-                    message = f"{label}: target {item.target}: {item.error}"
-                    result.errors.append(message)
-                    log.error(message)
+                    _fail(result, f"{label}: target {item.target}: {item.error}")
                     continue
                 key = (item.target, item.subdir, item.extension)
                 if key in seen:
                     item.path.unlink(missing_ok=True)
-                    message = f"{label}: target name `{item.target}` was already stored by this job; it would " \
-                        "overwrite that archive (give the targets distinct folder names or split the job)"
-                    result.errors.append(message)
-                    log.error(message)
+                    _fail(result, f"{label}: target name `{item.target}` was already stored by this job; it would "
+                          "overwrite that archive (give the targets distinct folder names or split the job)")
                     continue
                 seen.add(key)
-                _store(item, job, run, events, storages, result)
+                if timer:
+                    timer.cancel()  # the upload has its own timeout; the dump clock restarts after it
+                _store(item, job, run, events, storages, result, outcomes)
+                if timer:
+                    timer = threading.Timer(timeout, stop_dump)
+                    timer.daemon = True
+                    timer.start()
         except Interrupted:
             raise
         except Exception as exc:
-            message = f"{label}: {_one_line(exc)}"
-            result.errors.append(message)
-            log.error(message)
+            if expired_dump.is_set():
+                _fail(result, f"{label}: dump timed out after {timeout:g} s (dump_timeout) and was stopped")
+            else:
+                _fail(result, f"{label}: {_one_line(exc)}")
+        finally:
+            if timer:
+                timer.cancel()
 
 
 def _store(
@@ -218,14 +259,13 @@ def _store(
     events: pluggy.PluginManager,
     storages: list[Storage],
     result: JobResult,
+    outcomes: dict[str, StorageOutcome],
 ) -> None:
     """Put one archive on every storage at once, then delete the local copy."""
     try:
         size = archive.path.stat().st_size
     except OSError as exc:
-        message = f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}"
-        result.errors.append(message)
-        log.error(message)
+        _fail(result, f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}")
         return
     outcome = ArchiveOutcome(target=archive.target, size=size)
     result.archives.append(outcome)
@@ -242,23 +282,30 @@ def _store(
             try:
                 storage.put(archive.path, remote)
             except Exception as exc:
-                outcome.failed[storage.name] = _one_line(exc)
-                message = f"storage {storage.name}: target {archive.target}: upload failed: {_one_line(exc)}"
-                result.errors.append(message)
-                log.error(message)
+                outcome.failed[storage.label] = _one_line(exc)
+                _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {_one_line(exc)}",
+                      outcomes[storage.label])
                 return
             seconds = time.monotonic() - started
-            outcome.stored[storage.name] = remote
-            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.name, remote, _size(size), seconds)
-            broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.name,
+            outcome.stored[storage.label] = remote
+            outcomes[storage.label].stored.append(StoredFile(archive.target, remote, size, seconds))
+            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.label, remote, _size(size), seconds)
+            broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.label,
                       remote_path=remote, size=size, seconds=seconds)
         finally:
             current_job.reset(token)
 
+    pool = ThreadPoolExecutor(max_workers=len(storages), thread_name_prefix="corral-put")
     try:
-        with ThreadPoolExecutor(max_workers=len(storages), thread_name_prefix="corral-put") as pool:
-            list(pool.map(put, storages))
+        futures = {pool.submit(put, storage): storage for storage in storages}
+        _done, late = wait(futures, timeout=run.main.upload_timeout)
+        for future in late:
+            storage = futures[future]
+            outcome.failed[storage.label] = "timed out"
+            _fail(result, f"storage {storage.label}: target {archive.target}: upload timed out after "
+                  f"{run.main.upload_timeout:g} s (upload_timeout)", outcomes[storage.label])
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         archive.path.unlink(missing_ok=True)
 
 

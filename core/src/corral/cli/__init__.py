@@ -5,7 +5,10 @@ Commands import their heavy parts lazily so that ``corral --help`` loads no plug
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import threading
 
 import typer
 
@@ -40,3 +43,11 @@ def main() -> None:
         for line in str(error).splitlines():
             print(f"corral: error: {line}", file=sys.stderr)
         sys.exit(error.exit_code or EXIT_USAGE)
+    except SystemExit as done:
+        stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+        if stuck:  # an upload that timed out is still blocked: do not wait for it
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(done.code if isinstance(done.code, int) else 1)
+        raise

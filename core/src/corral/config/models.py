@@ -133,6 +133,12 @@ class MainCore(BaseModel):
     )
     log_file_name: Path | None = Field(default=None, description="log file; stderr only when unset")
     lock_file: Path | None = Field(default=None, description="default: general_path_to_all_tmp_dir/corral.lock")
+    dump_timeout: float | None = Field(
+        default=None, gt=0, description="seconds a source may dump before it is stopped and reported failed"
+    )
+    upload_timeout: float | None = Field(
+        default=None, gt=0, description="seconds an archive may take to reach a storage before it is reported failed"
+    )
     weekly_backup_day: int = Field(default=7, ge=1, le=7, description="weekday of weekly copies, 1=Mon..7=Sun")
 
     _as_lists = field_validator("admin_mail", "client_mail", mode="before")(_as_list)

@@ -326,8 +326,17 @@ def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
 
 
 def _is_secret(model: type[BaseModel], loc: tuple[Any, ...]) -> bool:
-    parent = _submodel(model, loc[:-1]) if loc else None
-    info = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
+    """Whether the value at ``loc`` is (an item of) a secret field: its input is never echoed."""
+    current: Any = model
+    info = None
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None:
+            break  # inside a list or dict field: ``info`` is the field that holds the value
+        if part not in fields:
+            continue
+        info = fields[part]
+        current = _submodel(current, (part,))
     return info is not None and "Secret" in str(info.annotation)
 
 
@@ -379,8 +388,10 @@ def _secrets(models: list[Any]) -> set[str]:
     stack = list(models)
     while stack:
         item = stack.pop()
-        if isinstance(item, list):
+        if isinstance(item, list | tuple | set):
             stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
         elif isinstance(item, SecretStr):
             if item.get_secret_value():
                 found.add(item.get_secret_value())

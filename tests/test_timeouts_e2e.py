@@ -1,0 +1,62 @@
+"""Per-stage timeouts: a hung dump or upload fails that step in bounded time; the rest of the run goes on."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from corral.testing.cli import corral, local_storage, write_main
+from tests.conftest import report_json, script
+
+HANGING_STORAGE = '''
+import time
+from fsspec.implementations.local import LocalFileSystem
+from corral import StorageOptions, hookimpl
+
+class HangOptions(StorageOptions):
+    pass
+
+@hookimpl
+def corral_storage_schema():
+    return HangOptions
+
+@hookimpl
+def corral_storage_filesystem(config):
+    return LocalFileSystem()
+
+@hookimpl
+def corral_storage_put(fs, local_path, remote_path):
+    time.sleep(60)  # a frozen upload: the server stopped answering
+    return True
+'''
+
+
+def test_dump_timeout_stops_a_hung_dump(tmp_path: Path) -> None:
+    hung = script(tmp_path / "hung.sh", "sleep 60\n")
+    quick = script(tmp_path / "ok.sh", 'echo x > "$CORRAL_TMP_DIR/x"\n' + report_json("$CORRAL_TMP_DIR/x", "x"))
+    jobs = [{"job": "hung", "type": "external", "dump_cmd": hung, "storages": [local_storage(tmp_path / "b")]},
+            {"job": "quick", "type": "external", "dump_cmd": quick, "storages": [local_storage(tmp_path / "b")]}]
+    started = time.monotonic()
+    done = corral("start", "-c", str(write_main(tmp_path, jobs, dump_timeout=2)))
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1
+    assert "[ERROR] [hung] dump: dump timed out after 2 s (dump_timeout) and was stopped" in done.stderr
+    assert len(list((tmp_path / "b" / "quick").rglob("x_*"))) == 1
+
+
+def test_upload_timeout_fails_the_frozen_storage_only(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "corral_storage_hang-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: corral-storage-hang\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[corral.storages]\nhang = corral_hang\n")
+    (site / "corral_hang.py").write_text(HANGING_STORAGE)
+    quick = script(tmp_path / "ok.sh", 'echo x > "$CORRAL_TMP_DIR/x"\n' + report_json("$CORRAL_TMP_DIR/x", "x"))
+    storages = [{"storage": "hang", "backup_dir": str(tmp_path / "h")}, local_storage(tmp_path / "b")]
+    jobs = [{"job": "up", "type": "external", "dump_cmd": quick, "storages": storages}]
+    started = time.monotonic()
+    done = corral("start", "-c", str(write_main(tmp_path, jobs, upload_timeout=2)), env={"PYTHONPATH": str(site)})
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1
+    assert "[ERROR] [up] storage hang: target x: upload timed out after 2 s (upload_timeout)" in done.stderr
+    assert len(list((tmp_path / "b" / "up").rglob("x_*"))) == 1
