@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from corral.testing.cli import corral, local_storage, write_main
@@ -90,3 +91,15 @@ def test_retention_over_daily_runs_on_a_real_storage(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
     left = sorted(p.name for p in (backups / "daily" / "x").iterdir())
     assert left == [f"x_2026-03-{d:02d}_03-00-00.txt" for d in (8, 15, 19, 20, 21)]
+
+
+def test_a_terminal_gets_progress_and_a_table_cron_gets_plain_lines(tmp_path: Path, sites: Path) -> None:
+    main = write_main(tmp_path, [files_job("sites", f"{sites}/*/", [local_storage(tmp_path / "b")])])
+    command = f"{sys.executable} -m corral start -c {main}"
+    tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert tty.returncode == 0, tty.stdout
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.stdout)
+    assert "corral run" in screen and "┃ job" in screen and "│ sites │ ok" in screen
+    plain = corral("start", "-c", str(main))
+    assert plain.stdout == "sites\tok\t2\t" + plain.stdout.split("\t")[3]
+    assert "\x1b[" not in plain.stderr and "┃" not in plain.stdout

@@ -15,6 +15,7 @@ from corral.config import load_config
 from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, Interrupted
 from corral.lock import RunLock
 from corral.plugins import broadcast, new_manager
+from corral.progress import on_terminal
 from corral.run import JobResult, RunContext, RunResult
 from corral.runner import run_job, select_jobs
 
@@ -48,6 +49,9 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
     run = RunContext(now=clock.now(), main=main, config_path=config_path)
     lock_path = main.lock_file or Path(main.general_path_to_all_tmp_dir) / "corral.lock"
     events = config.notifiers or new_manager()
+    progress = on_terminal()
+    if progress is not None:
+        events.register(progress, name="corral:progress")
     jobs = {job.name: job for job in config.jobs}
     result = RunResult(started=run.now)
     started = time.monotonic()

@@ -66,7 +66,15 @@ def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) 
     context = _Context(secrets)
     formatter = logging.Formatter(FORMAT, DATE_FORMAT)
     handlers: list[logging.Handler] = []
-    console = logging.StreamHandler(sys.stderr)
+    console: logging.Handler
+    if sys.stderr.isatty():  # colours and aligned columns on a terminal; plain lines under cron
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        console = RichHandler(console=Console(stderr=True, markup=False), show_path=False, markup=False,
+                              rich_tracebacks=False, log_time_format="[%H:%M:%S]")
+    else:
+        console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     handlers.append(console)
     if log_file is not None:
@@ -75,7 +83,10 @@ def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) 
     collector = Collector()
     handlers.append(collector)
     for handler in handlers:
-        handler.setFormatter(formatter)
+        if not handler.__class__.__name__ == "RichHandler":
+            handler.setFormatter(formatter)
+        else:
+            handler.setFormatter(logging.Formatter("%(where)s%(message)s"))
         handler.addFilter(context)
         logger.addHandler(handler)
     return collector
