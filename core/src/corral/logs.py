@@ -83,10 +83,9 @@ def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) 
     collector = Collector()
     handlers.append(collector)
     for handler in handlers:
-        if not handler.__class__.__name__ == "RichHandler":
-            handler.setFormatter(formatter)
-        else:
-            handler.setFormatter(logging.Formatter("%(where)s%(message)s"))
+        # rich prints the time and level itself
+        handler.setFormatter(logging.Formatter("%(where)s%(message)s") if handler is console and
+                             sys.stderr.isatty() else formatter)
         handler.addFilter(context)
         logger.addHandler(handler)
     return collector
