@@ -37,7 +37,8 @@ def plain_tar(www: Path, out: Path, program: str, excludes: list[str]) -> Measur
     script = "set -e\n"
     for site in sorted(www.iterdir()):
         flags = " ".join(f"--exclude='{site.name}/{e}'" for e in excludes)
-        script += f"nice -n 19 ionice -c2 -n7 tar -cf {out}/{site.name}.tar -I '{program}' -C {www} {flags} {site.name}\n"
+        script += (f"nice -n 19 ionice -c2 -n7 tar -cf {out}/{site.name}.tar -I '{program}' -C {www} {flags} "
+                   f"{site.name}\n")
     return run_measured(["bash", "-c", script])
 
 

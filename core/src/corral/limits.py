@@ -112,7 +112,7 @@ def _plan(settings: dict[str, Any], tmp: Path) -> Plan:
     name = f"corral-{os.getpid()}"
     rates = {key: parse_rate(str(settings[key]), tmp) for key in ("block_io_read", "block_io_write") if key in settings}
     if (CGROUP_ROOT / "cgroup.controllers").exists():  # v2
-        writes = []
+        writes: list[tuple[str, str, str]] = []
         for key, (dev, rate) in rates.items():
             writes.append((key, "io.max", f"{dev} {'rbps' if key == 'block_io_read' else 'wbps'}={rate}"))
         if "blkio_weight" in settings:
@@ -122,8 +122,10 @@ def _plan(settings: dict[str, Any], tmp: Path) -> Plan:
             writes.append(("cpu_shares", "cpu.weight", str(weight)))
         return {CGROUP_ROOT / name: writes}
     plan: Plan = {}
-    blkio = [(key, f"blkio.throttle.{'read' if key == 'block_io_read' else 'write'}_bps_device", f"{dev} {rate}")
-             for key, (dev, rate) in rates.items()]
+    blkio: list[tuple[str, str, str]] = [
+        (key, f"blkio.throttle.{'read' if key == 'block_io_read' else 'write'}_bps_device", f"{dev} {rate}")
+        for key, (dev, rate) in rates.items()
+    ]
     if "blkio_weight" in settings:
         weight_file = "blkio.weight" if (CGROUP_ROOT / "blkio" / "blkio.weight").exists() else "blkio.bfq.weight"
         blkio.append(("blkio_weight", weight_file, str(settings["blkio_weight"])))

@@ -49,7 +49,7 @@ def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: st
 @hookimpl(trylast=True)
 def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
     try:
-        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)  # type: ignore[assignment]
+        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
     except FileNotFoundError:
         return []
     return [
