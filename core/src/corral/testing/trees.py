@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
-    """Type, content, mode, mtime and symlink target of everything under ``root``."""
+    """Type, content, mode, mtime, owner and symlink target of everything under ``root``."""
     result: dict[str, tuple] = {}
     for path in sorted(root.rglob("*")):
         rel = str(path.relative_to(root))
@@ -17,5 +17,5 @@ def snapshot(root: Path) -> dict[str, tuple]:
         elif path.is_dir():
             result[rel] = ("dir", oct(st.st_mode))
         else:
-            result[rel] = ("file", path.read_bytes(), oct(st.st_mode), st.st_mtime_ns // 10**9)
+            result[rel] = ("file", path.read_bytes(), oct(st.st_mode), st.st_mtime_ns // 10**9, st.st_uid, st.st_gid)
     return result

@@ -31,6 +31,8 @@ def make_site(root: Path, name: str) -> Path:
     (site / "link-to-index").symlink_to("index.php")
     (site / "dangling").symlink_to("/nonexistent/target")
     os.utime(site / "index.php", (1_600_000_000, 1_600_000_000))
+    if os.geteuid() == 0:
+        os.chown(site / "run.sh", 65534, 65534)  # owned by nobody: tar keeps owners
     return site
 
 
