@@ -30,10 +30,12 @@ def test_failed_run_reaches_a_json_service(workspace: Workspace, http_sink: HTTP
     message = json.loads(request.body)
     assert message["type"] == "failure"
     assert message["title"] == "corral on web1: backup FAILED: blog-db (1 of 2 job(s))"
-    lines = message["message"].splitlines()
-    assert lines[0].startswith("ok shop-db (external): 1 archive(s), 16 B, ")
-    assert lines[1].startswith("FAILED blog-db (external): 1 archive(s), 16 B, ")
-    assert lines[2].startswith("  - storage local: target blog-db: upload failed: NotADirectoryError")
+    shop, blog, error = message["message"].splitlines()
+    assert shop.startswith("ok shop-db (external): 1 archive(s), 16 B, ")
+    assert blog.startswith("FAILED blog-db (external): 1 archive(s), 16 B, ")
+    # the second local storage of the job failed, named by its label; the first one worked
+    assert error.startswith("  - storage local#2: target blog-db: upload failed: NotADirectoryError: [Errno 20] "
+                            f"Not a directory: '{workspace.blocker / 'backups'}")
     assert "apprise: notified 1 service(s)" in run.log
     assert run.hides(TOKEN)
 

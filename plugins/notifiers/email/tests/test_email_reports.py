@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import re
 import socket
 import time
 import uuid
@@ -91,6 +92,19 @@ def received(server: SMTPServer, name: str, count: int) -> list[email.message.Em
     return found
 
 
+def storage_lines(text: str) -> list[str]:
+    """The lines of every ``storages:`` block, durations blurred to ``#.#``."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line == "  storages:":
+            inside = True
+        elif inside and line.startswith("    "):
+            lines.append(re.sub(r"\d+\.\d s", "#.# s", line.strip()))
+        else:
+            inside = False
+    return lines
+
+
 def by_recipient(messages: list[email.message.EmailMessage]) -> dict[str, email.message.EmailMessage]:
     return {str(m["To"]): m for m in messages}
 
@@ -118,18 +132,45 @@ def test_failed_storage_mails_admins_and_clients_what_failed_and_why(
         text = mail.get_content()
         assert "[ok] job shop-db (external)" in text
         assert "[FAILED] job blog-db (external)" in text
-        # each storage, what failed and why, sizes and durations
+        # each storage by its label, what failed and why, sizes and durations
         shop, blog = text.split("[FAILED] job blog-db")
-        assert f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in " in shop
-        assert f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in " in blog
-        assert f"local ({workspace.blocker / 'backups'}): FAILED: target blog-db: upload failed: " in text
-        assert "NotADirectoryError" in text or "Not a directory" in text
+        assert storage_lines(shop) == [f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in #.# s"]
+        good, bad = storage_lines(blog)
+        assert good == f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in #.# s"
+        assert bad.startswith(f"local#2 ({workspace.blocker / 'backups'}): FAILED: target blog-db: upload failed: "
+                              "NotADirectoryError"), bad
         assert "blog-db: 16 B" in text
         assert "took " in text and " s; 2 archive(s), 32 B." in text
         assert "Errors and warnings from the log:" in text
-        assert "[ERROR] [blog-db] storage local: target blog-db: upload failed" in text
+        assert "[ERROR] [blog-db] storage local#2: target blog-db: upload failed" in text
+        assert "storage local: " not in text  # the working storage has no error
         assert "[INFO]" not in text  # `error` level: errors only
     assert "e-mail report sent to ops@example.org" in run.log
+
+
+def test_second_of_two_local_storages_fails_and_the_report_tells_them_apart(
+    workspace: Workspace, smtp_server: SMTPServer
+) -> None:
+    """Two storages of one kind: the report names each by its label and folder, with its own outcome."""
+    leftover = workspace.root / "backups" / "blog-db" / "blog-db" / ".blog-db.sql.partial-1a2b"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("an interrupted upload of an earlier run")  # rotation deletes it on `local` only
+    name = server_name()
+    config = workspace.config({"server_name": name, "admin_mail": ADMIN, "smtp_server": smtp_server.host,
+                               "smtp_port": smtp_server.port}, [workspace.job("blog-db", broken_storage=True)])
+    run = workspace.start(config)
+    assert run.code == 1, run.stderr
+    [mail] = received(smtp_server, name, 1)
+    text = mail.get_content()
+    first, second = storage_lines(text)
+    assert first == f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in #.# s; " \
+        "rotation deleted 1 old file(s)"
+    assert second.startswith(f"local#2 ({workspace.blocker / 'backups'}): FAILED: target blog-db: upload failed: "
+                             f"NotADirectoryError: [Errno 20] Not a directory: '{workspace.blocker / 'backups'}")
+    assert "rotation" not in second
+    assert "  errors:" not in text  # the only error is shown beside its storage, not twice
+    assert not leftover.exists()
+    assert [p.name for p in leftover.parent.iterdir()] == ["blog-db_2026-01-31_03-00-00.sql"]
 
 
 def test_clean_run_mails_nobody_at_level_error(workspace: Workspace, smtp_server: SMTPServer) -> None:
@@ -152,7 +193,7 @@ def test_clean_run_sends_clients_the_full_log_at_level_debug(workspace: Workspac
     assert mail["Auto-Submitted"] == "auto-generated"
     text = mail.get_content()
     assert "[ok] job shop-db (external)" in text
-    assert f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in " in text
+    assert storage_lines(text) == [f"local ({workspace.root / 'backups'}): ok: 1 archive(s), 16 B in #.# s"]
     assert "Full log:" in text
     assert "[INFO] [shop-db] job started (type external)" in text
     assert "[INFO] [shop-db] storage local: stored " in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,15 +29,18 @@ def value(series: Series, name: str, **labels: str) -> float:
     return series[(name, frozenset(labels.items()))]
 
 
-def epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
+def between(low: float, value: float, high: float) -> bool:
+    """Timestamps are wall-clock seconds, to the millisecond, whatever ``CORRAL_NOW`` says."""
+    return low - 0.001 <= value <= high + 0.001
 
 
 def test_per_job_and_per_storage_metrics(workspace: Workspace) -> None:
     textfile = workspace.root / "node_exporter" / "corral.prom"
     textfile.parent.mkdir()
+    before = time.time()
     run = workspace.start({"prometheus_textfile": str(textfile)},
                           [workspace.job("shop-db"), workspace.job("blog-db", broken_storage=True)], now=DAY1)
+    after = time.time()
     assert run.code == 1
     series = read(textfile)
     shop = {"corral_job": "shop-db", "type": "external"}
@@ -48,19 +51,25 @@ def test_per_job_and_per_storage_metrics(workspace: Workspace) -> None:
     assert value(series, "corral_job_archive_bytes", **shop) == 16
     assert value(series, "corral_job_archives", **shop) == 1
     assert 0 < value(series, "corral_job_duration_seconds", **shop) < 60
-    assert epoch(DAY1) <= value(series, "corral_job_last_run_timestamp_seconds", **blog) < epoch(DAY1) + 60
-    assert value(series, "corral_job_last_success_timestamp_seconds", **shop) >= epoch(DAY1)
+    shop_end = value(series, "corral_job_last_run_timestamp_seconds", **shop)
+    blog_end = value(series, "corral_job_last_run_timestamp_seconds", **blog)
+    assert between(before, shop_end, blog_end) and between(shop_end, blog_end, after)  # each job's own end
+    assert value(series, "corral_job_last_success_timestamp_seconds", **shop) == shop_end
     assert ("corral_job_last_success_timestamp_seconds", frozenset(blog.items())) not in series  # never succeeded
 
-    good = {"corral_job": "blog-db", "storage": "local", "backup_dir": str(workspace.root / "backups")}
-    bad = {"corral_job": "blog-db", "storage": "local", "backup_dir": str(workspace.blocker / "backups")}
+    # two local storages in one job: series labelled as the log names them, `local` and `local#2`
+    storages = {dict(labels)["storage"]: dict(labels)["backup_dir"] for name, labels in series
+                if name == "corral_storage_success" and ("corral_job", "blog-db") in labels}
+    assert storages == {"local": str(workspace.root / "backups"), "local#2": str(workspace.blocker / "backups")}
+    good = {"corral_job": "blog-db", "storage": "local", "backup_dir": storages["local"]}
+    bad = {"corral_job": "blog-db", "storage": "local#2", "backup_dir": storages["local#2"]}
     assert value(series, "corral_storage_success", **good) == 1
     assert value(series, "corral_storage_success", **bad) == 0
     assert value(series, "corral_storage_archive_bytes", **good) == 16
     assert value(series, "corral_storage_archive_bytes", **bad) == 0
-    assert value(series, "corral_storage_last_success_timestamp_seconds", **good) >= epoch(DAY1)
+    assert value(series, "corral_storage_last_success_timestamp_seconds", **good) == blog_end
     assert ("corral_storage_last_success_timestamp_seconds", frozenset(bad.items())) not in series
-    assert value(series, "corral_storage_last_run_timestamp_seconds", **bad) >= epoch(DAY1)
+    assert value(series, "corral_storage_last_run_timestamp_seconds", **bad) == blog_end
     assert value(series, "corral_storage_upload_duration_seconds", **good) >= 0
     assert value(series, "corral_storage_rotation_deleted_files", **good) == 0
 
@@ -80,7 +89,8 @@ def test_one_job_alone_keeps_the_other_jobs_series(workspace: Workspace) -> None
     assert len(blog_series) == 13  # 7 job series, 6 storage series
     assert {key: after[key] for key in blog_series} == blog_series  # untouched
     shop = {"corral_job": "shop-db", "type": "external"}
-    assert value(after, "corral_job_last_run_timestamp_seconds", **shop) >= epoch(DAY2)
+    assert value(after, "corral_job_last_run_timestamp_seconds", **shop) > \
+        value(before, "corral_job_last_run_timestamp_seconds", **shop)
     assert set(after) == set(before)
 
 
@@ -94,9 +104,13 @@ def test_failed_run_keeps_the_last_success_time(workspace: Workspace) -> None:
     labels = {"corral_job": "blog-db", "type": "external"}
     assert value(series, "corral_job_success", **labels) == 0
     assert value(series, "corral_job_last_success_timestamp_seconds", **labels) == first
-    assert value(series, "corral_job_last_run_timestamp_seconds", **labels) >= epoch(DAY2)
+    second = value(series, "corral_job_last_run_timestamp_seconds", **labels)
+    assert second > first
     good = {"corral_job": "blog-db", "storage": "local", "backup_dir": str(workspace.root / "backups")}
-    assert value(series, "corral_storage_last_success_timestamp_seconds", **good) >= epoch(DAY2)
+    assert value(series, "corral_storage_last_success_timestamp_seconds", **good) == second
+    bad = {"corral_job": "blog-db", "storage": "local#2", "backup_dir": str(workspace.blocker / "backups")}
+    assert value(series, "corral_storage_success", **bad) == 0
+    assert ("corral_storage_last_success_timestamp_seconds", frozenset(bad.items())) not in series
 
 
 def test_unparsable_file_is_rewritten_with_a_warning(workspace: Workspace) -> None:

@@ -22,7 +22,7 @@ TOKEN = "T0KEN-3f9c2a7d1e"  # lives in URLs and headers; must never reach a log
 def test_failed_run_posts_the_report_and_pings_fail(workspace: Workspace, http_sink: HTTPSink) -> None:
     main = {
         "webhook_urls": [f"{http_sink.url}/hooks/{TOKEN}"],
-        "webhook_headers": {"Authorization": f"Bearer {TOKEN}", "X-Source": "corral"},
+        "webhook_headers": {"Authorization": f"Bearer {TOKEN}", "X-Source": "nightly-backup", "X-Attempt": 31337},
         "healthcheck_url": f"{http_sink.url}/ping/{TOKEN}",
     }
     run = workspace.start(main, [workspace.job("shop-db"), workspace.job("blog-db", broken_storage=True)])
@@ -31,7 +31,7 @@ def test_failed_run_posts_the_report_and_pings_fail(workspace: Workspace, http_s
     _start, hook, fail = http_sink.requests
     assert [r.method for r in http_sink.requests] == ["POST"] * 3
     assert hook.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert hook.headers["X-Source"] == "corral"
+    assert hook.headers["X-Source"] == "nightly-backup" and hook.headers["X-Attempt"] == "31337"
     assert hook.headers["Content-Type"] == "application/json"
     report = json.loads(hook.body)
     assert report["server"] == "web1" and report["status"] == "failure" and report["ok"] is False
@@ -40,11 +40,26 @@ def test_failed_run_posts_the_report_and_pings_fail(workspace: Workspace, http_s
     assert report["started"] == "2026-01-31T03:00:00"
     shop, blog = report["jobs"]
     assert shop["ok"] and shop["archives"][0]["size"] == 16 and shop["errors"] == []
+    assert shop["started"] <= shop["finished"] <= blog["started"] <= blog["finished"]  # ISO, wall clock
     assert not blog["ok"]
-    assert blog["errors"][0].startswith("storage local: target blog-db: upload failed: NotADirectoryError")
-    assert report["errors"] == [f"blog-db: {blog['errors'][0]}"]
+    [error] = blog["errors"]
+    assert error.startswith("storage local#2: target blog-db: upload failed: NotADirectoryError")
+    assert report["errors"] == [f"blog-db: {error}"]
+    # two storages of one kind, told apart by their labels
+    good_dir, bad_dir = str(workspace.root / "backups"), str(workspace.blocker / "backups")
+    [archive] = blog["archives"]
+    assert archive["stored"] == {"local": f"{good_dir}/blog-db/blog-db/blog-db_2026-01-31_03-00-00.sql"}
+    assert list(archive["failed"]) == ["local#2"] and "NotADirectoryError" in archive["failed"]["local#2"]
+    good, bad = blog["storages"]
+    assert (good["storage"], good["kind"], good["backup_dir"], good["ok"], good["size"]) == \
+        ("local", "local", good_dir, True, 16)
+    assert [f["path"] for f in good["stored"]] == [archive["stored"]["local"]] and good["failures"] == []
+    assert (bad["storage"], bad["kind"], bad["backup_dir"], bad["ok"], bad["size"], bad["stored"]) == \
+        ("local#2", "local", bad_dir, False, 0, [])
+    assert bad["failures"] == [error]
+    assert [s["storage"] for s in shop["storages"]] == ["local"] and shop["storages"][0]["ok"]
     assert fail.body.decode().startswith("corral on web1: backup FAILED: blog-db")
-    assert "storage local: target blog-db: upload failed" in fail.body.decode()
+    assert "  - storage local#2: target blog-db: upload failed" in fail.body.decode()
     assert run.hides(TOKEN)
     assert f"webhook 1 (http://127.0.0.1:{http_sink.url.rsplit(':', 1)[1]}): report delivered" in run.log
 
@@ -120,7 +135,7 @@ def test_bad_header_name_is_a_config_error_that_hides_values(workspace: Workspac
     run = workspace.start({"webhook_urls": "http://127.0.0.1:9/x", "webhook_headers": {"Bad Name": TOKEN}},
                           [workspace.job("shop-db")])
     assert run.code == 2
-    assert "webhook_headers[0].name" in run.stderr
+    assert "`webhook_headers.Bad Name.[key]`: not an HTTP header name" in run.stderr
     assert run.hides(TOKEN)
 
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from corral import RunContext, hookimpl
 from corral.run import RunResult
-from corral_notifier_email.outcomes import RunRecorder
 from corral_notifier_email.report import body, subject
 from corral_notifier_email.settings import EmailSettings
 from corral_notifier_email.transport import MailError, send
@@ -27,8 +26,8 @@ __all__ = ["EmailNotifier", "EmailSettings", "MailError"]
 CLIENT_LOG_LEVEL = {"debug": "DEBUG", "info": "INFO", "error": "WARNING"}
 
 
-class EmailNotifier(RunRecorder):
-    """Remembers where each archive went during the run (:class:`RunRecorder`), sends the reports at its end."""
+class EmailNotifier:
+    """Sends the reports at the end of the run, from the core's :class:`RunResult` alone."""
 
     @hookimpl
     def corral_main_schema(self) -> type[BaseModel]:
@@ -63,6 +62,6 @@ class EmailNotifier(RunRecorder):
             message["Date"] = formatdate(localtime=True)
             message["Message-ID"] = make_msgid("corral")
             message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
-            message.set_content(body(main.server_name, result, self, level))
+            message.set_content(body(main.server_name, result, level))
             out.append((recipients, message))
         return out

@@ -1,13 +1,12 @@
 """The text of a run report: a subject naming the server and the outcome, a body listing every job and storage.
 
-Built from what the core reports (``RunResult``) plus what only the hooks tell: each job's configured storages,
-where each archive went and how long the upload took (:class:`~corral_notifier_email.outcomes.RunRecorder`).
+Everything comes from the core's :class:`~corral.run.RunResult`; each storage is named by its label (``local``,
+``local#2``), as in the log, with its ``backup_dir`` so that two storages of one kind are told apart.
 """
 
 from __future__ import annotations
 
-from corral.run import JobResult, LogEntry, RunResult
-from corral_notifier_email.outcomes import RunRecorder, StorageOutcome
+from corral.run import JobResult, LogEntry, RunResult, StorageOutcome
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
@@ -44,32 +43,32 @@ def log_lines(entries: list[LogEntry], min_level: str) -> list[str]:
     ]
 
 
-def storage_status(outcome: StorageOutcome, archives: int) -> str:
-    if not outcome.enabled:
+def storage_status(storage: StorageOutcome) -> str:
+    if not storage.enabled:
         return "disabled"
-    if outcome.failures:
-        return "FAILED: " + "; ".join(outcome.failures)
-    if not outcome.targets:
-        return "nothing stored"
-    done = f"{len(outcome.targets)} archive(s), {human_size(outcome.size)} in {outcome.seconds:.1f} s"
-    return f"ok: {done}" if len(outcome.targets) >= archives else f"incomplete: {done} of {archives} archive(s)"
+    seconds = sum(item.seconds for item in storage.stored)
+    done = f"{len(storage.stored)} archive(s), {human_size(storage.size)} in {seconds:.1f} s"
+    if storage.failures:
+        prefix = f"storage {storage.label}: "
+        failed = "FAILED: " + "; ".join(failure.removeprefix(prefix) for failure in storage.failures)
+        return f"{failed} ({done} stored)" if storage.stored else failed
+    return f"ok: {done}" if storage.stored else "nothing stored"
 
 
-def job_section(result: JobResult, recorder: RunRecorder) -> list[str]:
+def job_section(result: JobResult) -> list[str]:
     status = "ok" if result.ok else "FAILED"
-    lines = [f"[{status}] job {result.job} ({result.type}), {result.seconds:.1f} s"]
+    started = f"started {result.started:%H:%M:%S}, " if result.started else ""
+    lines = [f"[{status}] job {result.job} ({result.type}), {started}{result.seconds:.1f} s"]
     if result.archives:
         lines.append("  archives:")
         lines += [f"    {a.target}: {human_size(a.size)}" for a in result.archives]
-    storages = recorder.storages(result)
-    if storages:
+    if result.storages:
         lines.append("  storages:")
-        for storage in storages:
-            rotation = f"; rotation deleted {storage.deleted} old file(s)" if storage.deleted else ""
-            status = storage_status(storage, len(result.archives))
-            lines.append(f"    {storage.name} ({storage.backup_dir}): {status}{rotation}")
-    # storage errors are shown beside their storage above
-    other_errors = [error for error in result.errors if not (storages and error.startswith("storage "))]
+        for storage in result.storages:
+            rotation = f"; rotation deleted {len(storage.deleted)} old file(s)" if storage.deleted else ""
+            lines.append(f"    {storage.label} ({storage.backup_dir}): {storage_status(storage)}{rotation}")
+    shown = {failure for storage in result.storages for failure in storage.failures}  # beside their storage
+    other_errors = [error for error in result.errors if error not in shown]
     if other_errors:
         lines.append("  errors:")
         lines += [f"    - {error}" for error in other_errors]
@@ -79,7 +78,7 @@ def job_section(result: JobResult, recorder: RunRecorder) -> list[str]:
     return lines
 
 
-def body(server: str, result: RunResult, recorder: RunRecorder, log_level: str) -> str:
+def body(server: str, result: RunResult, log_level: str) -> str:
     """The whole message: verdict, one section per job, then the run's log from ``log_level`` up."""
     total = sum(a.size for job in result.jobs for a in job.archives)
     count = sum(len(job.archives) for job in result.jobs)
@@ -92,7 +91,7 @@ def body(server: str, result: RunResult, recorder: RunRecorder, log_level: str) 
     if result.interrupted:
         lines.append("The run was interrupted (SIGTERM/SIGINT): the jobs after the interrupted one did not run.")
     for job in result.jobs:
-        lines += ["", *job_section(job, recorder)]
+        lines += ["", *job_section(job)]
     title = {"DEBUG": "Full log", "INFO": "Log", "WARNING": "Errors and warnings from the log"}[log_level]
     entries = log_lines(result.log, log_level)
     lines += ["", f"{title}:", *(entries or ["(none)"])]

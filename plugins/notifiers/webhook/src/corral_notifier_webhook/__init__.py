@@ -45,8 +45,8 @@ class WebhookNotifier:
         failures = []
         if main.webhook_urls and (main.webhook_level == "always" or not result.ok):
             body = self.payload(main, result)
-            headers = {"Content-Type": "application/json", **{h.name: h.value.get_secret_value()
-                                                               for h in main.webhook_headers}}
+            headers = {"Content-Type": "application/json",
+                       **{name: value.get_secret_value() for name, value in main.webhook_headers.items()}}
             for index, secret in enumerate(main.webhook_urls, start=1):
                 url = secret.get_secret_value()
                 try:

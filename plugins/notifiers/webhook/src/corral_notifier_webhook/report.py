@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import string
+from datetime import datetime
 from typing import Any
 
-from corral.run import JobResult, RunResult
+from corral.run import JobResult, RunResult, StorageOutcome
 
 
 def status(result: RunResult) -> str:
@@ -51,15 +52,38 @@ def text(server: str, result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def storage_data(storage: StorageOutcome) -> dict[str, Any]:
+    """One configured storage of a job; ``storage`` is its label (``local``, ``local#2``), as in the log."""
+    return {
+        "storage": storage.label,
+        "kind": storage.name,
+        "backup_dir": storage.backup_dir,
+        "enabled": storage.enabled,
+        "ok": storage.ok,
+        "size": storage.size,
+        "stored": [{"target": f.target, "path": f.path, "size": f.size, "seconds": round(f.seconds, 3)}
+                   for f in storage.stored],
+        "deleted": storage.deleted,
+        "failures": storage.failures,
+    }
+
+
 def job_data(job: JobResult) -> dict[str, Any]:
     return {
         "job": job.job,
         "type": job.type,
         "ok": job.ok,
+        "started": _time(job.started),
+        "finished": _time(job.finished),
         "seconds": round(job.seconds, 3),
         "archives": [
             {"target": a.target, "size": a.size, "stored": a.stored, "failed": a.failed} for a in job.archives
         ],
+        "storages": [storage_data(storage) for storage in job.storages],
         "deleted": job.deleted,
         "errors": job.errors,
         "warnings": job.warnings,

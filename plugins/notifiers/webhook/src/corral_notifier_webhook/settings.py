@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+
+TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110: what a header name may contain
 
 
-class Header(BaseModel):
-    """One HTTP header; the value is secret (``Authorization: Bearer ...``)."""
+def _header_name(name: str) -> str:
+    if not TOKEN.fullmatch(name):
+        raise ValueError("not an HTTP header name: use letters, digits and !#$%&'*+-.^_`|~ only (no spaces)")
+    return name
 
-    model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-    value: SecretStr
+HeaderName = Annotated[str, AfterValidator(_header_name)]
 
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _headers(value: Any) -> Any:
-    """YAML writes headers as a mapping (``Authorization: Bearer x``); each becomes a :class:`Header`."""
+def _header_values(value: Any) -> Any:
+    """YAML reads ``X-Count: 3`` as a number; a header value is text."""
     if isinstance(value, dict):
-        return [{"name": name, "value": str(item)} for name, item in value.items()]
+        return {name: str(item) if isinstance(item, int | float) else item for name, item in value.items()}
     return value
 
 
@@ -33,8 +36,8 @@ class WebhookSettings(BaseModel):
         description="URLs that receive the run's report as a JSON POST (never written to logs)",
         json_schema_extra={"example": ["https://hooks.example.com/corral/T0KEN"]},
     )
-    webhook_headers: Annotated[list[Header], BeforeValidator(_headers)] = Field(
-        default_factory=list,
+    webhook_headers: Annotated[dict[HeaderName, SecretStr], BeforeValidator(_header_values)] = Field(
+        default_factory=dict,
         description="extra HTTP headers of every webhook, as a mapping (values never written to logs)",
         json_schema_extra={"example": {"Authorization": "Bearer T0KEN"}},
     )
