@@ -19,6 +19,7 @@ current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("corral
 FORMAT = "%(asctime)s [%(levelname)s] %(where)s%(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 MASK = "*****"
+MIN_SECRET = 4
 
 
 class _Context(logging.Filter):
@@ -26,7 +27,8 @@ class _Context(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        # values shorter than MIN_SECRET would mask ordinary words and digits all over the log
+        self.secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         job = getattr(record, "job", None) or current_job.get()

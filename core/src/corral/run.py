@@ -92,7 +92,11 @@ class JobResult:
 
 @dataclass
 class RunResult:
-    """Every job of a run and the run's log."""
+    """Every job of a run and the run's log.
+
+    ``started`` is the run's clock (``CORRAL_NOW`` in drills, which names the archives); job and log times are
+    the wall clock.
+    """
 
     started: datetime
     jobs: list[JobResult] = field(default_factory=list)

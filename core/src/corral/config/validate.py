@@ -351,6 +351,9 @@ def _suggest(key: str, valid: Any) -> str:
 def _dotted(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for an invalid mapping key: the key itself was just named
+            text += " (as a key)"
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
