@@ -161,3 +161,15 @@ def test_a_server_killed_mid_upload_fails_alone_and_leaves_nothing_under_the_fin
         restored = extract(archive, tmp_path / "restored" / folder.parent.parent.name) / "big"
         assert (restored / "note.txt").read_text() == "the small file after the big one\n"
         assert (restored / "blob.bin").stat().st_size == 256 * 2**20
+
+
+def test_generated_template_with_every_remote_storage_validates(tmp_path: Path) -> None:
+    conf = tmp_path / "job.conf"
+    done = corral("generate", "-t", "desc_files", "-s", "local", "scp", "sftp", "ftp", "smb", "webdav",
+                  "-p", str(conf))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    conf.write_text(conf.read_text().replace("/var/corral", str(tmp_path / "var")))
+    main = tmp_path / "main.conf"
+    main.write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path / 'tmp'}\njobs: !include [job.conf]\n")
+    checked = corral("check", "-c", str(main))
+    assert checked.returncode == 0, checked.stderr + checked.stdout

@@ -9,8 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from .ports import HOST
 
 _LISTEN = "0A"
 
@@ -99,11 +104,71 @@ def kill_connections(port: int) -> list[int]:
     return children
 
 
+class TCPProxy:
+    """Forwards a port of its own to ``127.0.0.1:target``; ``cut()`` resets every open connection while the
+    server stays up (for servers without a process per connection, such as wsgidav or SeaweedFS)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self._listener = socket.create_server((HOST, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True, name="tcp-proxy").start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection((HOST, self.target), timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def cut(self) -> int:
+        """Reset every connection open now (RST, as a crashed middlebox would); returns how many."""
+        with self._lock:
+            doomed, self._open = self._open, set()
+        for sock in doomed:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+        return len(doomed) // 2
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+
+@contextlib.contextmanager
+def tcp_proxy(target: int) -> Iterator[TCPProxy]:
+    """A :class:`TCPProxy` to ``target`` for the duration of the block."""
+    proxy = TCPProxy(target)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
 @contextlib.contextmanager
 def blackhole() -> Iterator[int]:
     """A port that accepts TCP connections (the kernel's backlog) but never says anything: a hung server."""
-    import socket
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind(("127.0.0.1", 0))

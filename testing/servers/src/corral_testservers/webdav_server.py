@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import ssl
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from .credentials import new_password
 from .ports import HOST, free_port
-from .prerequisites import require_module
-from .processes import running
+from .prerequisites import require_executable, require_module
+from .processes import run_checked, running
 from .workdirs import instance_dir, write_private
 
 PIP = "wsgidav cheroot"
@@ -29,10 +30,11 @@ class WebDAVServer:
     password: str = field(repr=False)
     root: Path
     log: Path
+    ca_file: Path | None = None  # with tls=True: the self-signed certificate (CN and IP 127.0.0.1) to trust
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"{'https' if self.ca_file else 'http'}://{self.host}:{self.port}/"
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -40,8 +42,13 @@ class WebDAVServer:
         return (self.user, self.password)
 
 
-def _answers_http(port: int) -> bool:
-    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+def _answers_http(port: int, tls: bool = False) -> bool:
+    if tls:
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            HOST, port, timeout=2, context=ssl._create_unverified_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(HOST, port, timeout=2)
     try:
         conn.request("OPTIONS", "/")
         return conn.getresponse().status > 0
@@ -50,8 +57,11 @@ def _answers_http(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def start_webdav(tmp: Path, *, user: str = "corral", timeout: float = 30.0) -> Iterator[WebDAVServer]:
-    """Run wsgidav on a free port until the block exits."""
+def start_webdav(
+    tmp: Path, *, user: str = "corral", tls: bool = False, timeout: float = 30.0
+) -> Iterator[WebDAVServer]:
+    """Run wsgidav on a free port until the block exits; ``tls=True`` serves HTTPS with a self-signed
+    certificate (``ca_file``)."""
     require_module("wsgidav", pip=PIP)
     require_module("cheroot", pip=PIP)
     base = instance_dir(tmp, "webdav")
@@ -75,7 +85,17 @@ def start_webdav(tmp: Path, *, user: str = "corral", timeout: float = 30.0) -> I
         "lock_storage": True,
         "property_manager": True,
     }  # fmt: skip
+    ca_file = None
+    if tls:
+        openssl = require_executable("openssl", apt="openssl")
+        ca_file, key_file = base / "cert.pem", base / "key.pem"
+        run_checked(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={HOST}",
+             "-addext", f"subjectAltName=IP:{HOST}", "-keyout", str(key_file), "-out", str(ca_file)],
+            what="openssl req", log=base / "openssl.log", timeout=60,
+        )  # fmt: skip
+        config.update({"ssl_certificate": str(ca_file), "ssl_private_key": str(key_file)})
     conf = write_private(base / "wsgidav.yaml", json.dumps(config, indent=2))
     argv = [sys.executable, "-m", "wsgidav.server.server_cli", "-c", str(conf)]
-    with running(argv, what="wsgidav", log=log, timeout=timeout, ready=lambda: _answers_http(port)):
-        yield WebDAVServer(HOST, port, user, password, root, log)
+    with running(argv, what="wsgidav", log=log, timeout=timeout, ready=lambda: _answers_http(port, tls)):
+        yield WebDAVServer(HOST, port, user, password, root, log, ca_file)

@@ -1,0 +1,190 @@
+"""The ftp storage against a real vsftpd: the storage contract, auth, hidden temp files and dead servers."""
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import io
+import os
+import posixpath
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.runner import Storage
+from corral.testing.storage_contract import StorageContract, open_storage
+from corral_testservers import FTPServer, start_ftp
+from corral_testservers.faults import blackhole, frozen, kill_connections
+
+NAME = "db/db_2026-01-01_00-00-00.sql.gz"
+
+
+def entry(server: FTPServer, **extra: Any) -> dict[str, Any]:
+    keys = {
+        "storage": "ftp", "backup_dir": "/backups", "host": server.host, "port": server.port, "user": server.user,
+        "password": server.password,
+    }  # fmt: skip
+    keys.update(extra)
+    return keys
+
+
+def fresh(keys: dict[str, Any]) -> Storage:
+    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
+
+
+def on_disk(server: FTPServer, remote: str) -> Path:
+    """Where a remote path lives in the server's (chrooted) home."""
+    return server.root / remote.lstrip("/")
+
+
+def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in folder.rglob(".*.partial-*"):
+            if found.stat().st_size > 0:
+                return found
+        time.sleep(0.005)
+    raise AssertionError(f"no upload started under {folder}")
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+class TestFTPStorage(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, ftp_server: FTPServer) -> dict[str, Any]:
+        return entry(ftp_server)
+
+
+def test_stored_file_is_byte_identical_and_the_temp_file_is_gone(ftp_server: FTPServer, tmp_path: Path) -> None:
+    storage = fresh(entry(ftp_server))
+    local = tmp_path / "a.bin"
+    local.write_bytes(os.urandom(3_000_000))
+    remote = posixpath.join(storage.root, NAME)
+    storage.put(local, remote)
+    assert on_disk(ftp_server, remote).read_bytes() == local.read_bytes()
+    assert [p.name for p in on_disk(ftp_server, storage.root).rglob("*") if p.is_file()] == [posixpath.basename(NAME)]
+    # and a plain FTP client (ftplib, as `curl ftp://` would) fetches the same bytes
+    client = ftplib.FTP()
+    client.connect(ftp_server.host, ftp_server.port, timeout=10)
+    client.login(ftp_server.user, ftp_server.password)
+    chunks: list[bytes] = []
+    client.retrbinary(f"RETR {remote}", chunks.append)
+    client.quit()
+    assert b"".join(chunks) == local.read_bytes()
+
+
+def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(ftp_server: FTPServer, tmp_path: Path) -> None:
+    """vsftpd's plain LIST hides dot files; the storage lists with `LIST -a` so nothing is left behind forever."""
+    storage = fresh(entry(ftp_server))
+    remote = posixpath.join(storage.root, "db/.db_2026-01-01_00-00-00.sql.gz.partial-0a1b2c3d")
+    client = ftplib.FTP()
+    client.connect(ftp_server.host, ftp_server.port, timeout=10)
+    client.login(ftp_server.user, ftp_server.password)
+    for folder in ("/backups", storage.root, posixpath.dirname(remote)):
+        with contextlib.suppress(ftplib.error_perm):
+            client.mkd(folder)
+    client.storbinary(f"STOR {remote}", io.BytesIO(b"half"))
+    client.quit()
+    orphan = on_disk(ftp_server, remote)
+    listed = storage.list()
+    assert [(posixpath.basename(f.path), f.size) for f in listed] == [(orphan.name, 4)]
+    storage.delete(listed[0].path)
+    assert not orphan.exists()
+
+
+def test_wrong_password_is_one_clear_line_without_the_password(ftp_server: FTPServer) -> None:
+    wrong = "not-the-password-" + "x" * 12
+    started = time.monotonic()
+    with pytest.raises(PermissionError) as caught:
+        open_storage(entry(ftp_server, password=wrong, retries=3))
+    message = str(caught.value)
+    assert message == (
+        f"ftp://{ftp_server.user}@{ftp_server.host}:{ftp_server.port}: cannot connect: authentication failed "
+        f"for user `{ftp_server.user}` (530 Login incorrect.)"
+    )
+    assert wrong not in message
+    assert time.monotonic() - started < 10, "an authentication failure must not be retried"
+
+
+def test_server_that_never_answers_fails_within_the_timeout() -> None:
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as caught:
+            open_storage({"storage": "ftp", "backup_dir": "/b", "host": "127.0.0.1", "port": port, "user": "u",
+                          "password": "secret-pw", "timeout": 1, "retries": 1})
+        elapsed = time.monotonic() - started
+    assert "timed out" in str(caught.value) and "secret-pw" not in str(caught.value)
+    assert elapsed < 2 * 1 + 1 + 2, f"took {elapsed:.1f} s"
+
+
+def test_server_freezing_mid_upload_fails_the_upload_in_bounded_time(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_ftp(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=2, retries=0))
+        big = sparse_file(tmp_path / "big.tar", 512 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            try:
+                storage.put(big, remote)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        wait_for_partial(server.root / "backups")
+        with frozen(server.port):
+            frozen_at = time.monotonic()
+            worker.join(timeout=30)
+            hung_for = time.monotonic() - frozen_at
+        worker.join(timeout=30)
+        assert isinstance(outcome.get("error"), ConnectionError | TimeoutError), outcome
+        assert hung_for < 10, f"the upload hung for {hung_for:.1f} s"
+        assert not on_disk(server, remote).exists()
+
+
+def test_lost_connection_mid_upload_is_retried_on_a_new_one(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_ftp(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=5, retries=2))
+        big = sparse_file(tmp_path / "big.tar", 512 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        worker = threading.Thread(target=storage.put, args=(big, remote))
+        worker.start()
+        wait_for_partial(server.root / "backups")
+        assert kill_connections(server.port), "no connection to kill"
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert on_disk(server, remote).stat().st_size == big.stat().st_size
+        assert [f.path for f in storage.list()] == [remote]
+
+
+@pytest.fixture(scope="module")
+def ftps_server(corral_servers_root: Path) -> Any:
+    """vsftpd requiring explicit FTPS with a self-signed certificate."""
+    with start_ftp(corral_servers_root, tls=True) as server:
+        yield server
+
+
+class TestFTPSStorage(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, ftps_server: FTPServer) -> dict[str, Any]:
+        return entry(ftps_server, tls=True, ca_file=str(ftps_server.ca_file))
+
+
+def test_ftps_refuses_an_untrusted_certificate_unless_told_not_to_check(ftps_server: FTPServer) -> None:
+    with pytest.raises(PermissionError, match=r"TLS certificate of 127\.0\.0\.1 not trusted .*set `ca_file`"):
+        open_storage(entry(ftps_server, tls=True))
+    assert fresh(entry(ftps_server, tls=True, tls_verify=False)).list() == []
+
+
+def test_plain_ftp_login_is_refused_by_an_ftps_only_server(ftps_server: FTPServer) -> None:
+    with pytest.raises(PermissionError, match="authentication failed"):
+        open_storage(entry(ftps_server))

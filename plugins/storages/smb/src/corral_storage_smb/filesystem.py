@@ -1,0 +1,235 @@
+"""SMB2/3 through fsspec's smb filesystem (smbprotocol), adapted to one share and to unattended runs.
+
+What changes from fsspec's ``SMBFileSystem``: paths are relative to the configured share (``backup_dir`` is a
+folder inside it); connections live in a cache private to the storage (smbclient's global pool would mix
+sessions of two storages on one server); listings come from one directory query instead of a ``stat`` per file;
+renames replace the target; transfers stream in 1 MiB blocks; and every wait is bounded: smbprotocol waits up
+to 10 minutes for an answer and blocks forever on a full send buffer, here both are cut at ``timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import stat
+from typing import Any
+
+import smbclient
+import smbprotocol.exceptions as smb_errors
+from fsspec import AbstractFileSystem
+from fsspec.implementations.smb import SMBFileSystem
+from smbclient._io import SMBFileTransaction, SMBRawIO, set_info
+from smbprotocol.file_info import FileRenameInformation
+from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
+
+from corral.remote import RemoteFileSystem, Retry, ServerBusy
+from corral_storage_smb.options import SMBOptions
+
+BLOCK = 1 << 20
+
+
+class ShareNotFound(FileNotFoundError):
+    """The server has no share of the configured name (or hides it from this user)."""
+
+
+class BackupSMBFileSystem(SMBFileSystem):
+    """One share on one server; paths are ``/folder/file`` inside the share."""
+
+    # fsspec's instance cache keys on the arguments, where a SecretStr password reads `**********`: a second
+    # storage with another password would get the first one's logged-in instance
+    cachable = False
+
+    def __init__(self, options: SMBOptions) -> None:
+        self.options = options
+        self._connections: dict[str, Any] = {}
+        username = f"{options.domain}\\{options.user}" if options.domain else options.user
+        super().__init__(
+            options.host, port=options.port, username=username, password=options.password.get_secret_value(),
+            timeout=options.timeout, encrypt=options.encrypt, register_session_retries=-1, skip_instance_cache=True,
+        )  # fmt: skip
+        try:
+            self.info("/")  # logs in and connects the share now: a wrong password or share fails the storage here
+        except smb_errors.SMBOSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise ShareNotFound(errno.ENOENT, options.share) from None
+            raise
+
+    @property
+    def _kw(self) -> dict[str, Any]:
+        self._bound_waits()
+        return {
+            "port": self._port, "username": self.username, "password": self.password, "encrypt": self.encrypt,
+            "connection_timeout": self.timeout, "connection_cache": self._connections,
+        }  # fmt: skip
+
+    def _bound_waits(self) -> None:
+        """Log in (or reuse the session) and cut smbprotocol's waits to ``timeout`` on its current connection."""
+        session = smbclient.register_session(
+            self.host, username=self.username, password=self.password, port=self._port, encrypt=self.encrypt,
+            connection_timeout=self.timeout, connection_cache=self._connections,
+        )  # fmt: skip
+        connection = session.connection
+        if getattr(connection, "_corral_bounded", False):
+            return
+        # no answer for `timeout` -> echo; no answer to the echo either -> the connection is declared dead
+        connection._receive_timeout = max(self.timeout / 2, 1)
+        sock = getattr(connection.transport, "_sock", None)
+        if sock is not None:
+            sock.settimeout(self.timeout)  # a send that cannot progress fails instead of blocking forever
+        connection._corral_bounded = True
+
+    def _unc(self, path: str) -> str:
+        parts = [part for part in str(path).split("/") if part]
+        return "\\".join([f"\\\\{self.host}", self.options.share, *parts])
+
+    @staticmethod
+    def _name(path: str) -> str:
+        return "/" + "/".join(part for part in str(path).split("/") if part)
+
+    def close(self) -> None:
+        """Drop the connections without logging off: a dead server would never answer the logoff."""
+        for connection in list(self._connections.values()):
+            with contextlib.suppress(Exception):  # already dead
+                connection.disconnect(close=False)
+        self._connections.clear()
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        found = smbclient.stat(self._unc(path), **self._kw)
+        kind = "directory" if stat.S_ISDIR(found.st_mode) else "file"
+        return {"name": self._name(path), "size": 0 if kind == "directory" else found.st_size, "type": kind}
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        folder = self._name(path)
+        entries = []
+        with smbclient.scandir(self._unc(path), **self._kw) as listing:
+            for entry in listing:
+                if entry.name in (".", ".."):
+                    continue
+                is_dir = entry.is_dir()
+                entries.append({
+                    "name": f"{folder.rstrip('/')}/{entry.name}", "type": "directory" if is_dir else "file",
+                    "size": 0 if is_dir else entry.smb_info.end_of_file,
+                })  # fmt: skip
+        return entries if detail else [entry["name"] for entry in entries]
+
+    def get_file(self, rpath: str, lpath: str, callback: Any = None, outfile: Any = None, **kwargs: Any) -> None:
+        with smbclient.open_file(self._unc(rpath), "rb", buffering=0, **self._kw) as source, \
+                open(lpath, "wb") as target:
+            while block := source.read(BLOCK):
+                target.write(block)
+
+    # ----------------------------------------------------------------------------------------- writes
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        """Streams the file in 1 MiB writes; a raw SMB write may take less than it is given, hence the loop."""
+        with open(lpath, "rb") as source, \
+                smbclient.open_file(self._unc(rpath), "wb", buffering=0, **self._kw) as target:
+            while block := source.read(BLOCK):
+                view = memoryview(block)
+                while view:
+                    view = view[target.write(view):]
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
+              cache_options: Any = None, **kwargs: Any) -> Any:
+        return smbclient.open_file(self._unc(path), mode, **self._kw)
+
+    def mv(self, path1: str, path2: str, recursive: bool | None = None, maxdepth: int | None = None,
+           **kwargs: Any) -> None:
+        """One atomic rename that replaces ``path2`` (FileRenameInformation with ReplaceIfExists).
+
+        Not ``smbclient.replace``: it first opens the target for FILE_EXECUTE, which Samba refuses on a file
+        without the x bit (STATUS_ACCESS_DENIED), so it cannot replace an existing archive there.
+        """
+        access = FilePipePrinterAccessMask.DELETE | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES
+        with SMBRawIO(self._unc(path1), mode="r", share_access="rwd", desired_access=access,
+                      create_options=CreateOptions.FILE_OPEN_REPARSE_POINT, **self._kw) as source, \
+                SMBFileTransaction(source) as transaction:
+            rename = FileRenameInformation()
+            rename["replace_if_exists"] = True
+            rename["file_name"] = "\\".join(part for part in path2.split("/") if part)  # relative to the share
+            set_info(transaction, rename)
+
+    def rm_file(self, path: str) -> None:
+        smbclient.remove(self._unc(path), **self._kw)
+
+    def _rm(self, path: str) -> None:
+        self.rm_file(path)
+
+    def rmdir(self, path: str) -> None:
+        smbclient.rmdir(self._unc(path), **self._kw)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        if self._name(path) != "/":
+            smbclient.makedirs(self._unc(path), exist_ok=exist_ok, **self._kw)
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        if create_parents:
+            self.makedirs(path, exist_ok=True)
+        else:
+            smbclient.mkdir(self._unc(path), **self._kw)
+
+
+_BY_ERRNO: dict[int, type[OSError]] = {
+    errno.ENOENT: FileNotFoundError, errno.EEXIST: FileExistsError, errno.EACCES: PermissionError,
+    errno.EPERM: PermissionError, errno.EISDIR: IsADirectoryError, errno.ENOTDIR: NotADirectoryError,
+}  # fmt: skip
+
+
+def translate(exc: BaseException, action: str, options: SMBOptions) -> OSError | None:
+    """smbprotocol's errors (NTSTATUS codes, dead connections, its ValueError for refused connections)."""
+    who = f"{options.domain}\\{options.user}" if options.domain else options.user
+    if isinstance(exc, smb_errors.LogonFailure | smb_errors.WrongPassword | smb_errors.PasswordExpired
+                  | smb_errors.SMBAuthenticationError):
+        return PermissionError(errno.EACCES, f"authentication failed for user `{who}` (check `user`, `password`, "
+                               "`domain`)")
+    if isinstance(exc, smb_errors.BadNetworkName | ShareNotFound):
+        return FileNotFoundError(errno.ENOENT, f"the server has no share `{options.share}`")
+    if isinstance(exc, smb_errors.AccessDenied):
+        return PermissionError(errno.EACCES, "access denied")
+    if isinstance(exc, smb_errors.DiskFull):
+        return OSError(errno.ENOSPC, "no space left on the share")
+    if isinstance(exc, smb_errors.IOTimeout):
+        return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+    if isinstance(exc, smb_errors.InsuffServerResources | smb_errors.ServerUnavailable
+                  | smb_errors.RequestNotAccepted | smb_errors.InsufficientResources):
+        return ServerBusy(errno.EAGAIN, f"the server is busy ({type(exc).__name__})")
+    if isinstance(exc, smb_errors.SMBConnectionClosed | smb_errors.UserSessionDeleted | smb_errors.PipeBroken
+                  | smb_errors.FileClosed):
+        return ConnectionResetError(errno.ECONNRESET, "connection lost")
+    if isinstance(exc, smb_errors.SMBOSError):
+        kind = _BY_ERRNO.get(exc.errno or 0, OSError)
+        return kind(exc.errno, (exc.strerror or "error").lower() if kind is not OSError else exc.strerror)
+    if isinstance(exc, TimeoutError) or (isinstance(exc, smb_errors.SMBException) and "timeout" in str(exc).lower()):
+        return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+    if isinstance(exc, ValueError) and str(exc).startswith("Failed to connect"):
+        cause = exc.__cause__
+        if isinstance(cause, TimeoutError):
+            return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+        if isinstance(cause, ConnectionRefusedError):
+            return ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
+        return ConnectionError(errno.EHOSTUNREACH, f"cannot connect ({cause})")
+    if isinstance(exc, smb_errors.SMBResponseException):
+        return OSError(errno.EIO, f"the server said {type(exc).__name__} (NTSTATUS 0x{exc.status:08x})")
+    return None
+
+
+def open_filesystem(options: SMBOptions) -> RemoteFileSystem:
+    """A logged-in SMB filesystem on one share; reconnects by itself after a transient error."""
+
+    def connect() -> AbstractFileSystem:
+        return BackupSMBFileSystem(options)
+
+    def close(fs: AbstractFileSystem) -> None:
+        assert isinstance(fs, BackupSMBFileSystem)
+        fs.close()
+
+    return RemoteFileSystem(
+        connect,
+        label=f"smb://{options.user}@{options.host}:{options.port}/{options.share}",
+        translate=lambda exc, action: translate(exc, action, options),
+        retry=Retry(attempts=options.retries + 1),
+        secrets=[options.password.get_secret_value()],
+        close=close,
+    )

@@ -1,0 +1,163 @@
+"""The smb storage against a real Samba smbd: the storage contract, the share, auth and dead servers."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.runner import Storage
+from corral.testing.storage_contract import StorageContract, open_storage
+from corral_testservers import SMBServer, start_smb
+from corral_testservers.faults import blackhole, frozen, kill_connections
+
+NAME = "db/db_2026-01-01_00-00-00.sql.gz"
+
+
+def entry(server: SMBServer, **extra: Any) -> dict[str, Any]:
+    keys = {
+        "storage": "smb", "backup_dir": "/corral/backups", "host": server.host, "port": server.port,
+        "share": server.share, "user": server.user, "password": server.password,
+    }  # fmt: skip
+    keys.update(extra)
+    return keys
+
+
+def fresh(keys: dict[str, Any]) -> Storage:
+    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
+
+
+def on_disk(server: SMBServer, remote: str) -> Path:
+    """Where a path inside the share lives on the server."""
+    return server.share_path / remote.lstrip("/")
+
+
+def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in folder.rglob(".*.partial-*"):
+            if found.stat().st_size > 0:
+                return found
+        time.sleep(0.005)
+    raise AssertionError(f"no upload started under {folder}")
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+class TestSMBStorage(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, smb_server: SMBServer) -> dict[str, Any]:
+        return entry(smb_server)
+
+
+def test_backup_dir_is_a_folder_inside_the_share(smb_server: SMBServer, tmp_path: Path) -> None:
+    storage = fresh(entry(smb_server))
+    local = tmp_path / "a.bin"
+    local.write_bytes(os.urandom(3_000_000))
+    remote = posixpath.join(storage.root, NAME)
+    storage.put(local, remote)
+    assert remote.startswith("/corral/backups/job-")
+    assert on_disk(smb_server, remote).read_bytes() == local.read_bytes()
+    # Samba's own client sees it at the same place in the share
+    listing = subprocess.run(
+        ["smbclient", f"//{smb_server.host}/{smb_server.share}", "-p", str(smb_server.port), "-U", smb_server.user,
+         "-c", f"ls {remote.replace('/', chr(92))}"],
+        env={**os.environ, "PASSWD": smb_server.password}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    assert "db_2026-01-01_00-00-00.sql.gz" in listing.stdout and "3000000" in listing.stdout
+
+
+def test_wrong_password_is_one_clear_line_without_the_password(smb_server: SMBServer) -> None:
+    fresh(entry(smb_server)).list()  # a logged-in storage in the same process must not lend its session
+    wrong = "not-the-password-" + "x" * 12
+    started = time.monotonic()
+    with pytest.raises(PermissionError) as caught:
+        open_storage(entry(smb_server, password=wrong, retries=3))
+    message = str(caught.value)
+    assert message == (
+        f"smb://{smb_server.user}@{smb_server.host}:{smb_server.port}/{smb_server.share}: cannot connect: "
+        f"authentication failed for user `{smb_server.user}` (check `user`, `password`, `domain`)"
+    )
+    assert wrong not in message
+    assert time.monotonic() - started < 10, "an authentication failure must not be retried"
+
+
+def test_unknown_share_is_named(smb_server: SMBServer) -> None:
+    with pytest.raises(FileNotFoundError, match="cannot connect: the server has no share `nope`"):
+        open_storage(entry(smb_server, share="nope"))
+
+
+def test_server_that_never_answers_fails_within_the_timeout() -> None:
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as caught:
+            open_storage({"storage": "smb", "backup_dir": "/b", "host": "127.0.0.1", "port": port, "share": "s",
+                          "user": "u", "password": "secret-pw", "timeout": 1, "retries": 1})
+        elapsed = time.monotonic() - started
+    assert "timed out" in str(caught.value) and "secret-pw" not in str(caught.value)
+    assert elapsed < 2 * 1 + 1 + 3, f"took {elapsed:.1f} s"
+
+
+def test_server_freezing_mid_upload_fails_the_upload_in_bounded_time(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_smb(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=2, retries=0))
+        big = sparse_file(tmp_path / "big.tar", 512 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            try:
+                storage.put(big, remote)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        wait_for_partial(server.share_path)
+        with frozen(server.port):
+            frozen_at = time.monotonic()
+            worker.join(timeout=40)
+            hung_for = time.monotonic() - frozen_at
+        worker.join(timeout=30)
+        assert isinstance(outcome.get("error"), ConnectionError | TimeoutError), outcome
+        assert hung_for < 15, f"the upload hung for {hung_for:.1f} s"
+        assert not on_disk(server, remote).exists()
+
+
+def test_lost_connection_mid_upload_is_retried_on_a_new_one(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_smb(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=5, retries=2))
+        big = sparse_file(tmp_path / "big.tar", 512 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        worker = threading.Thread(target=storage.put, args=(big, remote))
+        worker.start()
+        wait_for_partial(server.share_path)
+        assert kill_connections(server.port), "no connection to kill"
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert on_disk(server, remote).stat().st_size == big.stat().st_size
+        assert [f.path for f in storage.list()] == [remote]
+
+
+def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(smb_server: SMBServer) -> None:
+    storage = fresh(entry(smb_server))
+    orphan = posixpath.join(storage.root, "db/.db_2026-01-01_00-00-00.sql.gz.partial-0a1b2c3d")
+    storage.fs.makedirs(posixpath.dirname(orphan), exist_ok=True)
+    with storage.fs.open(orphan, "wb") as half_written:
+        half_written.write(b"half")
+    listed = storage.list()
+    assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
+    storage.delete(listed[0].path)
+    assert storage.list() == []

@@ -1,0 +1,216 @@
+"""The scp/sftp storages against a real OpenSSH sshd: the storage contract, host keys, auth and dead servers."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from corral.runner import Storage
+from corral.testing.storage_contract import StorageContract, open_storage, storage_config
+from corral_testservers import SSHServer, start_sshd
+from corral_testservers.faults import blackhole, frozen, kill_connections
+
+NAME = "db/db_2026-01-01_00-00-00.sql.gz"
+
+
+def entry(server: SSHServer, storage: str = "sftp", **extra: Any) -> dict[str, Any]:
+    keys = {
+        "storage": storage, "backup_dir": str(server.home / "backups"), "host": server.host, "port": server.port,
+        "user": server.user, "path_to_key": str(server.key_path), "known_hosts": str(server.known_hosts),
+    }  # fmt: skip
+    keys.update(extra)
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def fresh(keys: dict[str, Any]) -> Storage:
+    """A storage whose job folder no other test uses."""
+    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A big archive stand-in that costs no disk: SFTP sends every byte (compression is off)."""
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
+    """The hidden temp file of an upload in progress, once some bytes arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in folder.rglob(".*.partial-*"):
+            if found.stat().st_size > 0:
+                return found
+        time.sleep(0.005)
+    raise AssertionError(f"no upload started under {folder}")
+
+
+class TestSFTPStorage(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, sshd_server: SSHServer) -> dict[str, Any]:
+        return entry(sshd_server)
+
+
+class TestSCPStorageWithPassword(StorageContract):
+    """The article's `scp` name, logging in with a password instead of a key."""
+
+    @pytest.fixture
+    def storage_entry(self, sshd_server: SSHServer) -> dict[str, Any]:
+        return entry(sshd_server, "scp", path_to_key=None, password=sshd_server.password)
+
+
+def test_stored_file_is_byte_identical_on_the_server_and_readable_by_openssh(sshd_server: SSHServer,
+                                                                               tmp_path: Path) -> None:
+    storage = fresh(entry(sshd_server))
+    local = tmp_path / "a.bin"
+    local.write_bytes(os.urandom(3_000_000))
+    storage.put(local, posixpath.join(storage.root, NAME))
+    fetched = tmp_path / "fetched.bin"
+    subprocess.run(
+        ["scp", "-q", "-P", str(sshd_server.port), "-i", str(sshd_server.key_path), "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={sshd_server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+         f"{sshd_server.user}@{sshd_server.host}:{storage.root}/{NAME}", str(fetched)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert fetched.read_bytes() == local.read_bytes()
+
+
+def test_archive_ending_in_a_hole_arrives_whole(sshd_server: SSHServer, tmp_path: Path) -> None:
+    """asyncssh's sparse copy skips holes and would leave the file short; corral's upload sends every byte."""
+    local = tmp_path / "sparse.tar"
+    with open(local, "wb") as out:
+        out.write(os.urandom(100_000))
+        out.truncate(5_000_000)
+    storage = fresh(entry(sshd_server))
+    storage.put(local, posixpath.join(storage.root, NAME))
+    assert Path(storage.root, NAME).read_bytes() == local.read_bytes()
+
+
+def test_wrong_password_is_one_clear_line_without_the_password(sshd_server: SSHServer) -> None:
+    wrong = "not-the-password-" + "x" * 12
+    started = time.monotonic()
+    with pytest.raises(PermissionError) as caught:
+        open_storage(entry(sshd_server, path_to_key=None, password=wrong, retries=3))
+    message = str(caught.value)
+    assert message == (
+        f"sftp://{sshd_server.user}@{sshd_server.host}:{sshd_server.port}: cannot connect: authentication failed "
+        f"for user `{sshd_server.user}` (check `password` / `path_to_key`)"
+    )
+    assert wrong not in message and "\n" not in message
+    assert time.monotonic() - started < 10, "an authentication failure must not be retried"
+
+
+def test_unknown_host_key_is_refused(sshd_server: SSHServer, tmp_path: Path) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
+    known_hosts = tmp_path / "known_hosts"
+    key_type, key = other.with_suffix(".pub").read_text().split()[:2]
+    known_hosts.write_text(f"[{sshd_server.host}]:{sshd_server.port} {key_type} {key}\n")
+    with pytest.raises(PermissionError, match=r"host key of 127\.0\.0\.1:\d+ is not trusted by `.*known_hosts`"):
+        open_storage(entry(sshd_server, known_hosts=str(known_hosts)))
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(PermissionError, match="host key"):
+        open_storage(entry(sshd_server, known_hosts=str(empty)))
+
+
+def test_host_key_check_no_trusts_any_server(sshd_server: SSHServer, tmp_path: Path) -> None:
+    storage = fresh(entry(sshd_server, known_hosts=None, host_key_check=False))
+    assert storage.list() == []
+
+
+def test_known_hosts_is_required_unless_host_key_check_is_off(sshd_server: SSHServer) -> None:
+    with pytest.raises(ValidationError, match=r"`known_hosts` is required .* or set `host_key_check: no`"):
+        storage_config(entry(sshd_server, known_hosts=None))
+
+
+def test_unknown_cipher_is_a_config_error(sshd_server: SSHServer) -> None:
+    with pytest.raises(ValidationError, match=r"unknown cipher `rot13`; choose one of .*aes128-gcm@openssh\.com"):
+        storage_config(entry(sshd_server, cipher="rot13"))
+
+
+def test_other_cipher_works(sshd_server: SSHServer, tmp_path: Path) -> None:
+    storage = fresh(entry(sshd_server, cipher="chacha20-poly1305@openssh.com"))
+    local = tmp_path / "a"
+    local.write_bytes(b"abc")
+    storage.put(local, posixpath.join(storage.root, NAME))
+    assert [f.size for f in storage.list()] == [3]
+
+
+def test_server_that_never_answers_fails_within_the_timeout() -> None:
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as caught:
+            open_storage({"storage": "sftp", "backup_dir": "/b", "host": "127.0.0.1", "port": port, "user": "u",
+                          "password": "secret-pw", "host_key_check": False, "timeout": 1, "retries": 1})
+        elapsed = time.monotonic() - started
+    assert "timed out" in str(caught.value) and "secret-pw" not in str(caught.value)
+    assert elapsed < 2 * 1 + 1 + 2, f"took {elapsed:.1f} s"  # 2 attempts of 1 s, 1 s backoff, slack
+
+
+def test_server_freezing_mid_upload_fails_the_upload_in_bounded_time(server_tmp_path: Path, tmp_path: Path) -> None:
+    """A hung server (SIGSTOP: sockets open, nothing answers) must not hang the run."""
+    with start_sshd(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=2, retries=0))
+        big = sparse_file(tmp_path / "big.tar", 256 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            started = time.monotonic()
+            try:
+                storage.put(big, remote)
+            except Exception as exc:
+                outcome["error"] = exc
+            outcome["seconds"] = time.monotonic() - started
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        wait_for_partial(server.home / "backups")
+        with frozen(server.port):
+            frozen_at = time.monotonic()
+            worker.join(timeout=30)
+            hung_for = time.monotonic() - frozen_at
+        worker.join(timeout=30)
+        assert "error" in outcome, "the upload should have failed"
+        assert isinstance(outcome["error"], ConnectionError | TimeoutError), outcome["error"]
+        # keepalive drops the connection after ~timeout; the cleanup's reconnect times out after ~timeout
+        assert hung_for < 12, f"the upload hung for {hung_for:.1f} s"
+        assert not (server.home / "backups" / "contract" / "big").joinpath(posixpath.basename(remote)).exists()
+
+
+def test_lost_connection_mid_upload_is_retried_on_a_new_one(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_sshd(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=5, retries=2))
+        big = sparse_file(tmp_path / "big.tar", 256 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        worker = threading.Thread(target=storage.put, args=(big, remote))
+        worker.start()
+        wait_for_partial(server.home / "backups")
+        assert kill_connections(server.port), "no connection to kill"
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        stored = Path(remote)
+        assert stored.stat().st_size == big.stat().st_size
+        assert [f.path for f in storage.list()] == [remote]
+
+
+def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(sshd_server: SSHServer) -> None:
+    storage = fresh(entry(sshd_server))
+    orphan = posixpath.join(storage.root, "db/.db_2026-01-01_00-00-00.sql.gz.partial-0a1b2c3d")
+    storage.fs.makedirs(posixpath.dirname(orphan), exist_ok=True)
+    with storage.fs.open(orphan, "wb") as half_written:
+        half_written.write(b"half")
+    listed = storage.list()
+    assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
+    storage.delete(listed[0].path)
+    assert storage.list() == []

@@ -1,0 +1,185 @@
+"""The webdav storage against a real wsgidav: the storage contract, MOVE, auth, TLS and dead servers."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from corral.runner import Storage
+from corral.testing.storage_contract import StorageContract, open_storage, storage_config
+from corral_testservers import WebDAVServer, start_webdav
+from corral_testservers.faults import blackhole, frozen, tcp_proxy
+
+NAME = "db/db_2026-01-01_00-00-00.sql.gz"
+
+
+def entry(server: WebDAVServer, **extra: Any) -> dict[str, Any]:
+    keys = {"storage": "webdav", "backup_dir": "/backups", "url": server.url, "user": server.user,
+            "password": server.password}  # fmt: skip
+    keys.update(extra)
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def fresh(keys: dict[str, Any]) -> Storage:
+    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
+
+
+def on_disk(server: WebDAVServer, remote: str) -> Path:
+    return server.root / remote.lstrip("/")
+
+
+def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in folder.rglob(".*.partial-*"):
+            if found.stat().st_size > 0:
+                return found
+        time.sleep(0.005)
+    raise AssertionError(f"no upload started under {folder}")
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+class TestWebDAVStorage(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, webdav_server: WebDAVServer) -> dict[str, Any]:
+        return entry(webdav_server)
+
+
+class TestWebDAVStorageByHostAndPort(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, webdav_server: WebDAVServer) -> dict[str, Any]:
+        return entry(webdav_server, url=None, host=webdav_server.host, port=webdav_server.port, https=False)
+
+
+def test_stored_file_is_byte_identical_and_served_by_plain_http_get(webdav_server: WebDAVServer,
+                                                                     tmp_path: Path) -> None:
+    storage = fresh(entry(webdav_server))
+    local = tmp_path / "a.bin"
+    local.write_bytes(os.urandom(3_000_000))
+    remote = posixpath.join(storage.root, NAME)
+    storage.put(local, remote)
+    assert on_disk(webdav_server, remote).read_bytes() == local.read_bytes()
+    got = httpx.get(webdav_server.url.rstrip("/") + remote, auth=webdav_server.auth, timeout=30)
+    assert got.status_code == 200 and got.content == local.read_bytes()
+    assert [p.name for p in on_disk(webdav_server, storage.root).rglob("*") if p.is_file()] == [
+        posixpath.basename(NAME)
+    ]
+
+
+def test_wrong_password_is_one_clear_line_without_the_password(webdav_server: WebDAVServer) -> None:
+    fresh(entry(webdav_server)).list()  # a logged-in storage in the same process must not lend its client
+    wrong = "not-the-password-" + "x" * 12
+    started = time.monotonic()
+    with pytest.raises(PermissionError) as caught:
+        open_storage(entry(webdav_server, password=wrong, retries=3))
+    message = str(caught.value)
+    assert message == (
+        f"{webdav_server.url} (user {webdav_server.user}): cannot connect: authentication failed "
+        f"(user `{webdav_server.user}`; 401 Unauthorized)"
+    )
+    assert wrong not in message
+    assert time.monotonic() - started < 10, "an authentication failure must not be retried"
+
+
+def test_url_or_host_and_no_credentials_in_the_url(webdav_server: WebDAVServer) -> None:
+    with pytest.raises(ValidationError, match="give either `url` or `host`"):
+        storage_config(entry(webdav_server, host="127.0.0.1"))
+    with pytest.raises(ValidationError, match="must not contain credentials"):
+        storage_config(entry(webdav_server, url=f"http://u:secret@127.0.0.1:{webdav_server.port}/"))
+
+
+def test_server_that_never_answers_fails_within_the_timeout() -> None:
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as caught:
+            open_storage({"storage": "webdav", "backup_dir": "/b", "url": f"http://127.0.0.1:{port}/", "user": "u",
+                          "password": "secret-pw", "timeout": 1, "retries": 1})
+        elapsed = time.monotonic() - started
+    assert "timed out" in str(caught.value) and "secret-pw" not in str(caught.value)
+    assert elapsed < 2 * 1 + 1 + 2, f"took {elapsed:.1f} s"
+
+
+def test_server_freezing_mid_upload_fails_the_upload_in_bounded_time(server_tmp_path: Path, tmp_path: Path) -> None:
+    with start_webdav(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=2, retries=0))
+        big = sparse_file(tmp_path / "big.tar", 512 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            try:
+                storage.put(big, remote)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=upload)
+        worker.start()
+        wait_for_partial(server.root)
+        with frozen(server.port):
+            frozen_at = time.monotonic()
+            worker.join(timeout=30)
+            hung_for = time.monotonic() - frozen_at
+        worker.join(timeout=30)
+        assert isinstance(outcome.get("error"), ConnectionError | TimeoutError), outcome
+        assert hung_for < 10, f"the upload hung for {hung_for:.1f} s"
+        assert not on_disk(server, remote).exists()
+
+
+def test_lost_connection_mid_upload_is_retried_on_a_new_one(webdav_server: WebDAVServer, tmp_path: Path) -> None:
+    with tcp_proxy(webdav_server.port) as proxy:
+        storage = fresh(entry(webdav_server, url=f"http://127.0.0.1:{proxy.port}/", timeout=5, retries=2))
+        big = sparse_file(tmp_path / "big.tar", 256 * 2**20)
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        worker = threading.Thread(target=storage.put, args=(big, remote))
+        worker.start()
+        wait_for_partial(on_disk(webdav_server, storage.root))
+        assert proxy.cut(), "no connection to cut"
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+        assert on_disk(webdav_server, remote).stat().st_size == big.stat().st_size
+        assert [f.path for f in storage.list()] == [remote]
+
+
+@pytest.fixture(scope="module")
+def webdavs_server(corral_servers_root: Path) -> Any:
+    with start_webdav(corral_servers_root, tls=True) as server:
+        yield server
+
+
+class TestWebDAVOverHTTPS(StorageContract):
+    @pytest.fixture
+    def storage_entry(self, webdavs_server: WebDAVServer) -> dict[str, Any]:
+        return entry(webdavs_server, ca_file=str(webdavs_server.ca_file))
+
+
+def test_https_refuses_an_untrusted_certificate_unless_told_not_to_check(webdavs_server: WebDAVServer) -> None:
+    untrusted = r"TLS certificate not trusted \(self.signed certificate\); set `ca_file`"
+    with pytest.raises(PermissionError, match=untrusted):
+        open_storage(entry(webdavs_server))
+    assert fresh(entry(webdavs_server, verify=False)).list() == []
+
+
+def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(webdav_server: WebDAVServer) -> None:
+    storage = fresh(entry(webdav_server))
+    orphan = posixpath.join(storage.root, "db/.db_2026-01-01_00-00-00.sql.gz.partial-0a1b2c3d")
+    storage.fs.makedirs(posixpath.dirname(orphan), exist_ok=True)
+    with storage.fs.open(orphan, "wb") as half_written:
+        half_written.write(b"half")
+    listed = storage.list()
+    assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
+    storage.delete(listed[0].path)
+    assert storage.list() == []
