@@ -1,0 +1,1 @@
+"""MongoDB backups for corral (job type ``mongodb``): mongodump's directory format written with pymongo."""

@@ -1,0 +1,70 @@
+"""The ``mongodb`` job type: one archive per database, a tar of mongodump's directory format.
+
+Restore: ``tar -xf ARCHIVE -C DIR`` then ``mongorestore --dir DIR`` (see the README).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult
+from corral.config.models import JobConfig, SourceSchema
+from corral_source_mongodb.compression import codec
+from corral_source_mongodb.connection import explain, open_client
+from corral_source_mongodb.dump import dump_database
+from corral_source_mongodb.options import MongoSource
+from corral_source_mongodb.tarstream import ArchiveError
+
+
+@hookimpl
+def corral_source_schema() -> SourceSchema:
+    return SourceSchema(source=MongoSource, group="databases")
+
+
+def databases_to_dump(client: pymongo.MongoClient[Any], source: MongoSource) -> tuple[list[str], list[str]]:
+    """(databases to dump, named targets that do not exist). ``all`` is every database minus ``excludes``."""
+    present = client.list_database_names()
+    wanted: list[str] = []
+    missing: list[str] = []
+    for target in source.target:
+        if target == "all":
+            wanted += [name for name in sorted(present) if name not in source.excludes]
+        elif target in present:
+            wanted.append(target)
+        else:
+            missing.append(target)
+    return list(dict.fromkeys(wanted)), missing
+
+
+@hookimpl
+def corral_source_dump(source: MongoSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
+    chosen = codec(source.codec_name)
+    if chosen.program and shutil.which(chosen.program) is None:
+        raise DumpError(f"`{chosen.program}` is not installed (apt install {chosen.program})")
+    connect = source.connect
+    try:
+        with open_client(connect) as client:
+            try:
+                databases, missing = databases_to_dump(client, source)
+            except PyMongoError as exc:
+                raise DumpError(explain(exc, connect)) from None
+            for name in missing:
+                yield DumpFailure(name, f"database `{name}` does not exist on {connect.db_host}:{connect.db_port}")
+            for name in databases:
+                archive = tmp_dir / f"{name}.{chosen.extension}"
+                try:
+                    count = dump_database(client, name, source.exclude_collections, archive, chosen, run)
+                except (PyMongoError, ArchiveError, OSError) as exc:
+                    yield DumpFailure(name, explain(exc, connect))
+                    continue
+                run.log.info("database %s: %d collection(s) dumped", name, count)
+                yield Archive(path=archive, target=name, extension=chosen.extension)
+    except PyMongoError as exc:  # closing the client, or a config pymongo rejects
+        raise DumpError(explain(exc, connect)) from None

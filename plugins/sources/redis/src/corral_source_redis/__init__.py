@@ -1,0 +1,1 @@
+"""Redis backups for corral (job type ``redis``): an RDB snapshot taken over the replication protocol."""
