@@ -1,0 +1,69 @@
+"""The private option file that carries the connection (and the password) to every MySQL client program.
+
+Passwords never go into process arguments, where ``ps`` shows them to every user. Each client gets
+``--defaults-file=FILE`` (mode 0600, in the job's tmp dir, deleted afterwards) instead. The file includes the
+system-wide option files first, so server settings such as ``datadir`` (which mariabackup needs) and client
+defaults still apply, then ``auth_file``, then the keys of ``connect``, which therefore win. A port without a
+socket means TCP, even with ``db_host: localhost`` (for which the clients would otherwise use the default
+socket and ignore the port). The user's own ``~/.my.cnf`` is deliberately not read: with
+``--defaults-extra-file`` it would be read last and silently replace the configured user and password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from corral import DumpError
+from corral_source_mysql.options import Connect
+
+SYSTEM_OPTION_FILES = (Path("/etc/my.cnf"), Path("/etc/mysql/my.cnf"))
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
+
+
+def quote(value: str) -> str:
+    """A value as the MySQL/MariaDB option-file parser reads it back unchanged (quotes, #, spaces, newlines)."""
+    return '"' + "".join(_ESCAPES.get(char, char) for char in value) + '"'
+
+
+def option_text(connect: Connect, groups: tuple[str, ...] = ("client",)) -> str:
+    """The file's text: ``!include`` lines, then one block of connection keys per option group."""
+    lines = [f"!include {path}" for path in SYSTEM_OPTION_FILES if path.is_file() and os.access(path, os.R_OK)]
+    if connect.auth_file is not None:
+        if not connect.auth_file.is_file() or not os.access(connect.auth_file, os.R_OK):
+            raise DumpError(f"connect.auth_file `{connect.auth_file}` is not a readable file")
+        lines.append(f"!include {connect.auth_file.resolve()}")
+    keys: dict[str, str] = {}
+    if connect.db_host is not None:
+        keys["host"] = connect.db_host
+    if connect.db_port is not None:
+        keys["port"] = str(connect.db_port)
+    if connect.socket is not None:
+        keys["socket"] = str(connect.socket)
+    elif connect.db_port is not None:
+        keys["protocol"] = "TCP"  # `localhost` + port means that port (the article's 3306/3307), not the socket
+    if connect.db_user is not None:
+        keys["user"] = connect.db_user
+    if connect.db_password is not None:
+        keys["password"] = connect.db_password.get_secret_value()
+    for group in groups:
+        lines.append(f"[{group}]")
+        lines.extend(f"{key}={quote(value)}" for key, value in keys.items())
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def option_file(tmp_dir: Path, connect: Connect, groups: tuple[str, ...] = ("client",)) -> Iterator[Path]:
+    """Write the option file (0600 from its creation on) for the duration of the block, then delete it."""
+    text = option_text(connect, groups)
+    fd, name = tempfile.mkstemp(prefix=".corral-mysql-", suffix=".cnf", dir=tmp_dir)  # mkstemp: mode 0600
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""``mysql_xtradb``: a hot physical backup of a whole instance with mariabackup (or Percona xtrabackup).
+
+The tool copies the data files while the server runs and streams them in xbstream format through the
+compressor: one archive per source, restored with ``mbstream -x`` (``xbstream -x``), ``--prepare`` and
+``--copy-back`` (see the README). It reads the data directory, so it runs on the database server itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from corral import Archive, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult
+from corral.config.models import JobConfig, SourceSchema
+from corral_source_mysql import stream, tools
+from corral_source_mysql.optionfile import option_file
+from corral_source_mysql.options import XtradbSource
+
+# mariabackup reads [client] and [mariabackup]; xtrabackup reads [client] (8.0) and [xtrabackup].
+OPTION_GROUPS = ("client", "xtrabackup")
+
+
+@hookimpl
+def corral_source_schema() -> SourceSchema:
+    return SourceSchema(source=XtradbSource, group="databases")
+
+
+def backup_command(tool: str, options: Path, work_dir: Path, source: XtradbSource) -> list[str]:
+    """``--defaults-file`` first (it carries the password); the stream goes to stdout."""
+    replica = ["--safe-slave-backup", "--slave-info"] if source.is_slave else []
+    return [tool, f"--defaults-file={options}", "--backup", "--stream=xbstream", f"--target-dir={work_dir}",
+            *replica, *shlex.split(source.extra_keys)]
+
+
+@hookimpl
+def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run: RunContext) -> Iterator[DumpResult]:
+    tool = tools.find(tools.BACKUP_TOOLS, apt="mariadb-backup")
+    chosen = stream.codec(source.codec_name)
+    target = source.archive_target()
+    extension = "xbstream" + chosen.suffix
+    handle, name = tempfile.mkstemp(prefix="xtradb-", suffix="." + extension, dir=tmp_dir)
+    os.close(handle)
+    out = Path(name)
+    work_dir = Path(tempfile.mkdtemp(prefix="xtradb-work-", dir=tmp_dir))
+    try:
+        with option_file(tmp_dir, source.connect, OPTION_GROUPS) as options:
+            result = stream.run_to_file(run, backup_command(tool, options, work_dir, source), chosen, out)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if not result.ok:
+        yield DumpFailure(target, f"{source.connect.where()}: {result.error}")
+        return
+    yield Archive(path=out, target=target, extension=extension)
