@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import statistics
 import tempfile
@@ -71,9 +73,28 @@ def corral_config(work: Path, server: Postgres) -> Path:
     return path
 
 
-def by_hand(server: Postgres, script: str) -> Measured:
+def cpu_seconds() -> float:
+    """CPU time of every finished child process tree so far (the server's own work is not in it)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[Measured, float]:
+    """run_measured, plus the CPU seconds the command and its children used: unlike wall time, barely
+    disturbed by other work on the machine."""
+    before = cpu_seconds()
+    measured = run_measured(command, env=env)
+    return measured, cpu_seconds() - before
+
+
+def by_hand(server: Postgres, script: str) -> tuple[Measured, float]:
     env = {**server.env(), "PATH": f"{server.bin_dir}:{os.environ['PATH']}"}
-    return run_measured([*LOW_PRIORITY, "bash", "-o", "pipefail", "-c", script], env=env)
+    return timed([*LOW_PRIORITY, "bash", "-o", "pipefail", "-c", script], env=env)
+
+
+def storage_seconds(log: Path) -> float:
+    """Seconds the core spent putting archives on the storage, from its "stored `...` (size, N s)" lines."""
+    return sum(float(match[1]) for match in re.finditer(r"stored `[^`]*` \([^,]*, ([\d.]+) s\)", log.read_text()))
 
 
 def size_of(path: Path) -> int:
@@ -96,34 +117,47 @@ def main() -> None:
             filled = time.perf_counter() - started
             print(f"database `{DB}`: {db_bytes / 2**20:.0f} MiB on disk (filled in {filled:.0f} s)")
             config = corral_config(work, server)
-            warm = by_hand(server, f"pg_dump -Fc -Z0 -d {DB} > /dev/null")  # page cache warm for everyone
+            warm, _ = by_hand(server, f"pg_dump -Fc -Z0 -d {DB} > /dev/null")  # page cache warm for everyone
             assert warm.returncode == 0
             corral_runs: list[Measured] = []
             hand_runs: list[Measured] = []
+            copies: list[float] = []
+            corral_cpu: list[float] = []
+            hand_cpu: list[float] = []
             for _ in range(args.rounds):
                 shutil.rmtree(work / "backups", ignore_errors=True)
-                hand = by_hand(server, f"pg_dump -Fc -Z0 -d {DB} | zstd -T0 -3 -q -c > {work / 'hand.dump.zst'}")
+                hand, cpu = by_hand(server, f"pg_dump -Fc -Z0 -d {DB} | zstd -T0 -3 -q -c > {work / 'hand.dump.zst'}")
                 assert hand.returncode == 0
                 hand_runs.append(hand)
-                run = run_measured([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
+                hand_cpu.append(cpu)
+                run, cpu = timed([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
+                corral_cpu.append(cpu)
                 assert run.returncode == 0, (work / "corral.log").read_text()[-2000:]
                 corral_runs.append(run)
+                copies.append(storage_seconds(work / "corral.log"))
+                (work / "corral.log").unlink()
             archive = next((work / "backups").rglob(f"{DB}_*.dump.zst"))
-            check = by_hand(server, f"zstd -dc {archive} | pg_restore -f /dev/null")
+            check, _ = by_hand(server, f"zstd -dc {archive} | pg_restore -f /dev/null")
             assert check.returncode == 0, "pg_restore cannot read corral's archive"
             corral_s = statistics.median(m.seconds for m in corral_runs)
             hand_s = statistics.median(m.seconds for m in hand_runs)
             hand_mib = size_of(work / "hand.dump.zst") / 2**20
-            print(f"by hand  pg_dump -Fc -Z0 | zstd -T0 -3: {hand_s:7.2f} s  {hand_mib:8.1f} MiB")
+            print(f"by hand  pg_dump -Fc -Z0 | zstd -T0 -3: {hand_s:7.2f} s  {hand_mib:8.1f} MiB  (rounds: "
+                  + ", ".join(f"{m.seconds:.2f}" for m in hand_runs) + ")")
             print(f"corral   postgresql, compression: zstd:  {corral_s:7.2f} s  {size_of(archive) / 2**20:8.1f} MiB"
-                  f"  (database + globals, {len(corral_runs)} rounds: "
-                  + ", ".join(f"{m.seconds:.2f}" for m in corral_runs) + ")")
+                  "  (database + globals; rounds: " + ", ".join(f"{m.seconds:.2f}" for m in corral_runs) + ")")
             print(f"ratio corral / by hand: {corral_s / hand_s:.3f} (target <= 1.05); "
-                  f"fixed cost {corral_s - hand_s:+.2f} s")
+                  f"fixed cost {corral_s - hand_s:+.2f} s; best of each: "
+                  f"{min(m.seconds for m in corral_runs) / min(m.seconds for m in hand_runs):.3f}")
+            copy_s = statistics.median(copies)
+            print(f"  of which the core's copy of the archives to the local storage: {copy_s:.2f} s; without it "
+                  f"the ratio is {(corral_s - copy_s) / hand_s:.3f}")
+            print(f"CPU seconds (the tools included, the server excluded): by hand {statistics.median(hand_cpu):.2f}, "
+                  f"corral {statistics.median(corral_cpu):.2f}")
             print(f"corral peak RSS: {max(m.peak_rss_mb for m in corral_runs):.1f} MB (target < 100 MB)")
             print("zstd -dc ARCHIVE | pg_restore -f /dev/null reads all of corral's archive: ok")
             if not args.skip_default:
-                default = by_hand(server, f"pg_dump -Fc -d {DB} > {work / 'default.dump'}")
+                default, _ = by_hand(server, f"pg_dump -Fc -d {DB} > {work / 'default.dump'}")
                 assert default.returncode == 0
                 print(f"default  pg_dump -Fc (zlib):            {default.seconds:7.2f} s  "
                       f"{size_of(work / 'default.dump') / 2**20:8.1f} MiB  -> corral is "
