@@ -7,6 +7,7 @@ line (distribution, version, error) and never stops the plugins that work.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as metadata
 import inspect
 import logging
@@ -83,14 +84,20 @@ def new_manager() -> pluggy.PluginManager:
     return manager
 
 
+@functools.cache
+def _registry() -> dict[tuple[str, str], tuple[str, str]]:
+    """(group, name) -> (distribution, version) for every corral entry point, read once per process."""
+    found = {}
+    for group in GROUPS.values():
+        for ep in metadata.entry_points(group=group):
+            dist = ep.dist
+            found[(group, ep.name)] = (dist.metadata["Name"], dist.version) if dist is not None else ("?", "?")
+    return found
+
+
 def distribution_of(kind: str, name: str) -> tuple[str, str]:
     """The distribution and version that registers ``name`` in the kind's group, or ('?', '?')."""
-    group = GROUPS[kind]
-    for dist in metadata.distributions():
-        for ep in dist.entry_points:
-            if ep.group == group and ep.name == name:
-                return dist.metadata["Name"], dist.version
-    return "?", "?"
+    return _registry().get((GROUPS[kind], name), ("?", "?"))
 
 
 def installed_names(kind: str) -> list[str]:
