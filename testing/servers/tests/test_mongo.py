@@ -12,12 +12,12 @@ Client = pymongo.MongoClient[dict[str, Any]]
 def test_mongo_write_read_with_auth(mongo_server: Mongo) -> None:
     client: Client = pymongo.MongoClient(mongo_server.url, serverSelectionTimeoutMS=5000)
     with client:
-        client.shop.orders.insert_many([{"i": i} for i in range(10)])
-        assert client.shop.orders.count_documents({"i": {"$gte": 5}}) == 5
+        client.harness_smoke.orders.insert_many([{"i": i} for i in range(10)])
+        assert client.harness_smoke.orders.count_documents({"i": {"$gte": 5}}) == 5
     client = pymongo.MongoClient(**mongo_server.connect_kwargs())
     with client:
-        found = client.shop.orders.find_one({"i": 3})
+        found = client.harness_smoke.orders.find_one({"i": 3})
         assert found is not None and found["i"] == 3
     anonymous: Client = pymongo.MongoClient(mongo_server.host, mongo_server.port, directConnection=True)
     with anonymous, pytest.raises(OperationFailure):
-        anonymous.shop.orders.find_one()
+        anonymous.harness_smoke.orders.find_one()

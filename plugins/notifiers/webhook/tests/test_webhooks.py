@@ -135,7 +135,7 @@ def test_bad_header_name_is_a_config_error_that_hides_values(workspace: Workspac
     run = workspace.start({"webhook_urls": "http://127.0.0.1:9/x", "webhook_headers": {"Bad Name": TOKEN}},
                           [workspace.job("shop-db")])
     assert run.code == 2
-    assert "`webhook_headers.Bad Name.[key]`: not an HTTP header name" in run.stderr
+    assert "`webhook_headers.Bad Name (as a key)`: not an HTTP header name" in run.stderr
     assert run.hides(TOKEN)
 
 
