@@ -40,5 +40,6 @@ for dir in plugins/*/*/ testing/*/; do
 done
 args=()
 for project in "${projects[@]}"; do args+=(-e "$project"); done
-"${PIP[@]}" --no-build-isolation "${args[@]}"
+# boto3 (benchmarks only) resolves together with s3fs's aiobotocore pin, so it goes in the same command
+"${PIP[@]}" --no-build-isolation "${args[@]}" boto3
 echo "install.sh: ready: .venv/bin/corral, tests: .venv/bin/pytest"

@@ -15,25 +15,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
 
 
-def upload_with_boto3(server: dict[str, Any], local: str, key: str) -> None:
+def boto3_upload(server: dict[str, Any], tuning: dict[str, Any]) -> Callable[[str, str], None]:
+    """boto3's managed transfer with its defaults (8 MiB parts, 10 threads)."""
     import boto3
 
-    client = boto3.client("s3", **server["client_kwargs"])
-    client.upload_file(local, server["bucket"], key)
+    def upload(local: str, key: str) -> None:
+        client = boto3.client("s3", **server["client_kwargs"])
+        client.upload_file(local, server["bucket"], key)
+
+    return upload
 
 
-def upload_with_corral(server: dict[str, Any], local: str, key: str, tuning: dict[str, Any]) -> None:
+def s3fs_upload(server: dict[str, Any], tuning: dict[str, Any]) -> Callable[[str, str], None]:
+    """s3fs's own ``put_file`` with its defaults, for reference (``--also-s3fs``)."""
+    import s3fs
+
+    kwargs = server["client_kwargs"]
+
+    def upload(local: str, key: str) -> None:
+        fs = s3fs.S3FileSystem(key=kwargs["aws_access_key_id"], secret=kwargs["aws_secret_access_key"],
+                               client_kwargs={"endpoint_url": kwargs["endpoint_url"],
+                                              "region_name": kwargs["region_name"]}, skip_instance_cache=True)
+        fs.put_file(local, f"{server['bucket']}/{key}")
+
+    return upload
+
+
+def corral_upload(server: dict[str, Any], tuning: dict[str, Any]) -> Callable[[str, str], None]:
     """The runner's path: the ``s3`` driver's filesystem and put hooks."""
     from corral.config.models import StorageConfig, Store
     from corral.plugins import load_driver
@@ -45,19 +66,25 @@ def upload_with_corral(server: dict[str, Any], local: str, key: str, tuning: dic
         "access_key_id": server["client_kwargs"]["aws_access_key_id"],
         "secret_access_key": server["client_kwargs"]["aws_secret_access_key"], **tuning,
     })  # fmt: skip
-    fs = driver.hook.corral_storage_filesystem(config=StorageConfig("s3", True, "/bench", Store(), options))
-    driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path="/" + key)
+
+    def upload(local: str, key: str) -> None:
+        fs = driver.hook.corral_storage_filesystem(config=StorageConfig("s3", True, "/bench", Store(), options))
+        driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path="/" + key)
+
+    return upload
 
 
 def worker(args: argparse.Namespace) -> None:
+    """One upload; the clock and the CPU count start after the imports, with the client's creation."""
     server = json.loads(os.environ["BENCH_S3"])
-    tuning = json.loads(args.tuning)
+    makers = {"boto3": boto3_upload, "corral": corral_upload, "s3fs": s3fs_upload}
+    upload = makers[args.worker](server, json.loads(args.tuning))
+    cpu_before = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     started = time.perf_counter()
-    if args.worker == "boto3":
-        upload_with_boto3(server, args.file, args.key)
-    else:
-        upload_with_corral(server, args.file, args.key, tuning)
-    print(json.dumps({"seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb()}))
+    upload(args.file, args.key)
+    seconds = time.perf_counter() - started
+    cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu_before
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "cpu_seconds": cpu}))
 
 
 def peak_rss_mb() -> float:
@@ -68,15 +95,17 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def run_worker(tool: str, local: Path, key: str, env: dict[str, str], tuning: dict[str, Any]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one upload in a child process."""
+def run_worker(
+    tool: str, local: Path, key: str, env: dict[str, str], tuning: dict[str, Any]
+) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MB, CPU seconds) of one upload in a child process."""
     argv = [sys.executable, __file__, "--worker", tool, "--file", str(local), "--key", key,
             "--tuning", json.dumps(tuning)]  # fmt: skip
     done = subprocess.run(argv, stdout=subprocess.PIPE, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{tool} upload failed (exit {done.returncode})")
     report = json.loads(done.stdout)
-    return report["seconds"], report["peak_rss_mb"]
+    return report["seconds"], report["peak_rss_mb"], report["cpu_seconds"]
 
 
 def main() -> None:
@@ -85,7 +114,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="uploads per tool, alternating (default 2)")
     parser.add_argument("--part-size", help="corral's part_size (default: the plugin's)")
     parser.add_argument("--max-concurrency", type=int, help="corral's max_concurrency (default: the plugin's)")
-    parser.add_argument("--worker", choices=["boto3", "corral"], help=argparse.SUPPRESS)
+    parser.add_argument("--also-s3fs", action="store_true", help="also time s3fs's own put_file (once)")
+    parser.add_argument("--worker", choices=["boto3", "corral", "s3fs"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--tuning", default="{}", help=argparse.SUPPRESS)
@@ -95,6 +125,7 @@ def main() -> None:
         return
 
     import boto3
+
     from corral_testservers import start_s3
 
     tuning: dict[str, Any] = {}
@@ -110,19 +141,25 @@ def main() -> None:
                 out.write(os.urandom(MB))
         env = {**os.environ, "BENCH_S3": json.dumps({"bucket": server.bucket, "client_kwargs": server.client_kwargs()})}
         client = boto3.client("s3", **server.client_kwargs())
-        results: dict[str, list[tuple[float, float]]] = {"boto3": [], "corral": []}
+        results: dict[str, list[tuple[float, float, float]]] = {"boto3": [], "corral": []}
         for round_ in range(args.rounds):
             for tool in ("boto3", "corral") if round_ % 2 == 0 else ("corral", "boto3"):
                 key = f"bench/{tool}-{round_}.bin"
-                seconds, rss = run_worker(tool, local, key, env, tuning)
+                seconds, rss, cpu = run_worker(tool, local, key, env, tuning)
                 head = client.head_object(Bucket=server.bucket, Key=key)
                 assert head["ContentLength"] == size, (tool, head["ContentLength"])
-                results[tool].append((seconds, rss))
+                assert size <= 16 * MB or "-" in head["ETag"], (tool, head["ETag"])  # a multipart upload
+                results[tool].append((seconds, rss, cpu))
                 print(f"  {tool:6} round {round_ + 1}: {size / MB / seconds:7.1f} MB/s, peak RSS {rss:6.1f} MB, "
-                      f"ETag {head['ETag']}", flush=True)  # fmt: skip
+                      f"CPU {cpu:5.1f} s, ETag {head['ETag']}", flush=True)  # fmt: skip
                 client.delete_object(Bucket=server.bucket, Key=key)
-        speed = {tool: statistics.median(size / MB / s for s, _ in runs) for tool, runs in results.items()}
-        peak = {tool: max(r for _, r in runs) for tool, runs in results.items()}
+        if args.also_s3fs:
+            seconds, rss, cpu = run_worker("s3fs", local, "bench/s3fs.bin", env, {})
+            print(f"  s3fs put_file (defaults, reference): {size / MB / seconds:7.1f} MB/s, peak RSS {rss:6.1f} MB, "
+                  f"CPU {cpu:5.1f} s")  # fmt: skip
+            client.delete_object(Bucket=server.bucket, Key="bench/s3fs.bin")
+        speed = {tool: statistics.median(size / MB / s for s, _, _ in runs) for tool, runs in results.items()}
+        peak = {tool: max(r for _, r, _ in runs) for tool, runs in results.items()}
         ratio = speed["corral"] / speed["boto3"]
         print(f"file {args.size_mb} MB, {args.rounds} round(s), median throughput:")
         print(f"  boto3 upload_file : {speed['boto3']:7.1f} MB/s, peak RSS {peak['boto3']:6.1f} MB")

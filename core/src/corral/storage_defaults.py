@@ -49,7 +49,9 @@ def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: st
 @hookimpl(trylast=True)
 def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
     try:
-        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
+        # fsspec's walk omits folders it cannot list by default: a broken listing must not look like an
+        # empty one, or retention and incremental chains would act on half the truth
+        found: dict[str, dict[str, Any]] = _find(fs, root)
     except FileNotFoundError:
         return []
     return [
@@ -57,6 +59,13 @@ def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
         for path, info in found.items()
         if info.get("type", "file") != "directory"
     ]
+
+
+def _find(fs: AbstractFileSystem, root: str) -> Any:
+    try:
+        return fs.find(root, detail=True, on_error="raise")
+    except TypeError:  # an implementation whose find takes no on_error lists in one request anyway
+        return fs.find(root, detail=True)
 
 
 @hookimpl(trylast=True)

@@ -1,0 +1,83 @@
+"""The fsspec filesystem of an ``s3`` storage: s3fs with corral's upload, seen from inside one bucket."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from botocore.handlers import add_expect_header
+from fsspec.asyn import sync, sync_wrapper
+from fsspec.implementations.dirfs import DirFileSystem
+from s3fs import S3FileSystem
+
+from corral import RemoteFile
+from corral_storage_s3.upload import Uploader
+
+
+class CorralS3FileSystem(S3FileSystem):
+    """s3fs whose ``put_file`` is the concurrent, bounded-memory, all-or-nothing :class:`Uploader`."""
+
+    def __init__(self, *, part_size: int, concurrency: int, timeout: float, retries: int, extra: dict[str, Any],
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        # botocore retries with backoff (standard mode); s3fs's own retries on top would multiply every timeout
+        self.retries = 1
+        self.uploader = Uploader(self, part_size=part_size, concurrency=concurrency, timeout=timeout,
+                                 retries=retries, extra=extra)
+
+    async def set_session(self, refresh: bool = False, kwargs: dict[str, Any] | None = None) -> Any:
+        client = await super().set_session(refresh, kwargs or {})
+        # No "Expect: 100-continue": aiohttp applies no read timeout while it waits for the "100 Continue", so a
+        # hung server would hold every PUT until the uploader's watchdog instead of botocore's timeout and retry.
+        client.meta.events.unregister("before-call.s3", add_expect_header)
+        return client
+
+    _connect = set_session
+    connect = sync_wrapper(set_session)
+
+    async def _put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        bucket, key, _ = self.split_path(rpath)
+        await self.uploader.upload(lpath, bucket, key)
+        self.invalidate_cache(rpath)
+
+
+class BucketFileSystem(DirFileSystem):
+    """Paths are keys inside one bucket: ``/backups/job/x.tar`` is the object ``bucket/backups/job/x.tar``.
+
+    The core names files ``backup_dir/job/...``; for S3, ``backup_dir`` is a key prefix, with or without a
+    leading slash.
+    """
+
+    fs: CorralS3FileSystem
+
+    @property
+    def bucket(self) -> str:
+        return str(self.path)
+
+    def _join(self, path: Any) -> Any:
+        return super()._join(path.lstrip("/") if isinstance(path, str) else path)
+
+    @property
+    def transaction(self) -> Any:
+        """The bucket's transaction: files opened for writing inside it are committed only if it succeeds."""
+        return self.fs.transaction
+
+    def list_files(self, root: str) -> list[RemoteFile]:
+        """Every object below ``root`` in one (paginated) listing, named as ``root`` is."""
+        return sync(self.fs.loop, self._list_files, root)
+
+    async def _list_files(self, root: str) -> list[RemoteFile]:
+        prefix = root.strip("/")
+        prefix = f"{prefix}/" if prefix else ""
+        found = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            page = await self.fs._call_s3("list_objects_v2", **request)
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith("/"):  # folder markers some tools create
+                    continue
+                found.append(RemoteFile(path=posixpath.join(root, key[len(prefix) :]), size=int(item["Size"])))
+            if not page.get("IsTruncated"):
+                return found
+            request["ContinuationToken"] = page["NextContinuationToken"]
