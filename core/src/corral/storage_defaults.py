@@ -52,7 +52,7 @@ def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
         # fsspec's walk omits folders it cannot list by default: a broken listing must not look like an
         # empty one, or retention and incremental chains would act on half the truth
         found: dict[str, dict[str, Any]] = _find(fs, root)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing stored yet (the upload reports a file in the way)
         return []
     return [
         RemoteFile(path=path, size=int(info.get("size") or 0))
