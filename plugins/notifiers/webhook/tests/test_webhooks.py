@@ -161,3 +161,20 @@ def test_interrupted_run_pings_fail(workspace: Workspace, http_sink: HTTPSink) -
     assert http_sink.paths() == [f"/ping/{TOKEN}/start", "/hook", f"/ping/{TOKEN}/fail"]
     assert json.loads(http_sink.requests[1].body)["status"] == "interrupted"
     assert http_sink.requests[2].body.decode().startswith("corral on web1: backup INTERRUPTED")
+
+
+def test_a_hung_dump_reaches_the_hook_as_a_timeout(workspace: Workspace, http_sink: HTTPSink) -> None:
+    """Per-stage timeouts from the core surface as failures in the notification, not as a silent hang."""
+    hung = workspace.root / "hung.sh"
+    hung.write_text("#!/bin/sh\nsleep 60\n")
+    hung.chmod(0o755)
+    job = {**workspace.job("stuck-db"), "dump_cmd": str(hung)}
+    main = {"webhook_urls": [f"{http_sink.url}/hooks/{TOKEN}"], "healthcheck_url": f"{http_sink.url}/ping/{TOKEN}",
+            "dump_timeout": 2}
+    run = workspace.start(main, [job, workspace.job("shop-db")])
+    assert run.code == 1
+    assert http_sink.paths() == [f"/ping/{TOKEN}/start", f"/hooks/{TOKEN}", f"/ping/{TOKEN}/fail"]
+    report = json.loads(http_sink.requests[1].body)
+    stuck, shop = report["jobs"]
+    assert stuck["errors"] == ["dump: dump timed out after 2 s (dump_timeout) and was stopped"]
+    assert shop["ok"]
