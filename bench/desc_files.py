@@ -39,7 +39,9 @@ def plain_tar(www: Path, out: Path, program: str, excludes: list[str]) -> Measur
         flags = " ".join(f"--exclude='{site.name}/{e}'" for e in excludes)
         script += (f"nice -n 19 ionice -c2 -n7 tar -cf {out}/{site.name}.tar -I '{program}' -C {www} {flags} "
                    f"{site.name}\n")
-    return run_measured(["bash", "-c", script])
+    path = out.parent / "plain-tar.sh"
+    path.write_text(script)
+    return run_measured(["bash", str(path)])
 
 
 def measure(work: Path, www: Path, codec: str, program: str, excludes: list[str]) -> tuple[Measured, Measured]:
@@ -48,6 +50,7 @@ def measure(work: Path, www: Path, codec: str, program: str, excludes: list[str]
     (work / "plain").mkdir()
     subprocess.run(["sync"], check=True)
     tar = plain_tar(www, work / "plain", program, excludes)
+    subprocess.run(["sync"], check=True)  # the previous run's dirty pages are not the next run's cost
     corral = run_measured([*CORRAL, "start", "-c", str(corral_config(work, www, codec, excludes))])
     assert corral.returncode == 0, (work / "corral.log").read_text()[-2000:]
     return tar, corral

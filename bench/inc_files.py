@@ -15,6 +15,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -65,10 +66,12 @@ def plain_tar(www: Path, out: Path, snars: Path, level: str, base: str | None) -
             script += f"cp {snars}/{site.name}.{base}.snar {snar}\n"
         script += (f"nice -n 19 ionice -c2 -n7 tar -cf {out}/{site.name}.{level}.tar.zst -I 'zstd -T0 -3' "
                    f"--listed-incremental={snar} --no-check-device -C {www} {site.name}\n")
+    subprocess.run(["sync"], check=True)
     return run_measured(["bash", "-c", script])
 
 
 def corral_run(cfg: Path, date: str) -> Measured:
+    subprocess.run(["sync"], check=True)
     measured = run_measured([*CORRAL, "start", "-c", str(cfg)], env={"CORRAL_NOW": f"{date}T03:00:00"})
     assert measured.returncode == 0, (cfg.parent / "corral.log").read_text()[-3000:]
     return measured
