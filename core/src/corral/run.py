@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import Any
 
 
+def human_size(size: int) -> str:
+    """``16 B``, ``1.5 MiB``: sizes as messages and logs show them."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
 @dataclass(frozen=True)
 class LogEntry:
     """One line of the run's log, as notifiers receive it."""
@@ -80,6 +90,12 @@ class JobResult:
     started: datetime | None = None
     finished: datetime | None = None
 
+    def summary(self) -> str:
+        """``ok shop-db (mysql): 2 archive(s), 1.5 MiB, 3.2 s``."""
+        total = sum(archive.size for archive in self.archives)
+        return (f"{'ok' if self.ok else 'FAILED'} {self.job} ({self.type}): {len(self.archives)} archive(s), "
+                f"{human_size(total)}, {self.seconds:.1f} s")
+
     @property
     def deleted(self) -> dict[str, list[str]]:
         """Paths rotation deleted, by storage label."""
@@ -107,6 +123,15 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not self.interrupted and all(job.ok for job in self.jobs)
+
+    def verdict(self) -> str:
+        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))`` or ``INTERRUPTED``."""
+        failed = [job.job for job in self.jobs if not job.ok]
+        if self.interrupted:
+            return "INTERRUPTED"
+        if failed:
+            return f"FAILED: {', '.join(failed)} ({len(failed)} of {len(self.jobs)} job(s))"
+        return f"OK ({len(self.jobs)} job(s))"
 
 
 @dataclass

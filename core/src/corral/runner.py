@@ -26,7 +26,7 @@ from corral.errors import ConfigError, CorralError, Interrupted
 from corral.logs import current_job
 from corral.plugins import Driver, broadcast, load_driver
 from corral.retention import expired
-from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile
+from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile, human_size
 from corral.storage_defaults import PARTIAL_MARK
 
 log = logging.getLogger("corral")
@@ -272,7 +272,7 @@ def _store(
     for warning in archive.warnings:
         result.warnings.append(f"target {archive.target}: {warning}")
         log.warning("target %s: %s", archive.target, warning)
-    log.info("target %s: archive made (%s)", archive.target, _size(size))
+    log.info("target %s: archive made (%s)", archive.target, human_size(size))
 
     def put(storage: Storage) -> None:
         token = current_job.set(job.name)  # worker threads start with an empty context
@@ -289,7 +289,7 @@ def _store(
             seconds = time.monotonic() - started
             outcome.stored[storage.label] = remote
             outcomes[storage.label].stored.append(StoredFile(archive.target, remote, size, seconds))
-            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.label, remote, _size(size), seconds)
+            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.label, remote, human_size(size), seconds)
             broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.label,
                       remote_path=remote, size=size, seconds=seconds)
         finally:
@@ -307,12 +307,3 @@ def _store(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         archive.path.unlink(missing_ok=True)
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

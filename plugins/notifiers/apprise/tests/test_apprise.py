@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import HTTPSink, Workspace
+    from corral.testing.notify import HTTPSink, Workspace
 
 TOKEN = "T0KEN-8d1c4e2b9a"
 PASSWORD = "Pa55-7e1f0c3b2d"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.parser import text_string_to_metric_families
 
 if TYPE_CHECKING:
-    from conftest import Workspace
+    from corral.testing.notify import Workspace
 
 DAY1, DAY2 = "2026-01-31T03:00:00", "2026-02-01T03:00:00"
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from corral.testing.cli import write_main
 
 if TYPE_CHECKING:
-    from conftest import HTTPSink, Workspace
+    from corral.testing.notify import HTTPSink, Workspace
 
 TOKEN = "T0KEN-3f9c2a7d1e"  # lives in URLs and headers; must never reach a log
 

@@ -6,32 +6,13 @@ Everything comes from the core's :class:`~corral.run.RunResult`; each storage is
 
 from __future__ import annotations
 
-from corral.run import JobResult, LogEntry, RunResult, StorageOutcome
+from corral.run import JobResult, LogEntry, RunResult, StorageOutcome, human_size
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def outcome(result: RunResult) -> str:
-    """The short verdict of a subject line."""
-    failed = [job.job for job in result.jobs if not job.ok]
-    if result.interrupted:
-        return "INTERRUPTED"
-    if failed:
-        return f"FAILED: {', '.join(failed)} ({len(failed)} of {len(result.jobs)} job(s))"
-    return f"OK ({len(result.jobs)} job(s))"
-
-
 def subject(server: str, result: RunResult) -> str:
-    return f"[corral] {server}: backup {outcome(result)}"
+    return f"[corral] {server}: backup {result.verdict()}"
 
 
 def log_lines(entries: list[LogEntry], min_level: str) -> list[str]:
@@ -83,7 +64,7 @@ def body(server: str, result: RunResult, log_level: str) -> str:
     total = sum(a.size for job in result.jobs for a in job.archives)
     count = sum(len(job.archives) for job in result.jobs)
     lines = [
-        f"corral on {server}: backup {outcome(result)}",
+        f"corral on {server}: backup {result.verdict()}",
         "",
         f"Run started {result.started:%Y-%m-%d %H:%M:%S}, took {result.seconds:.1f} s; "
         f"{count} archive(s), {human_size(total)}.",
