@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import secrets
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,29 @@ class StorageContract:
             storage.delete(backup.path)
         left = sorted(b.made.day for b in (parse_backup(f) for f in storage.list()) if b)
         assert left == [19, 20]  # the last 3 days counting the run's day (21st, not made yet): 19th, 20th
+
+
+# ------------------------------------------------------------------ helpers for a storage plugin's fault tests
+
+
+def fresh_storage(entry: dict[str, Any]) -> Storage:
+    """A storage whose job folder no other test uses."""
+    return open_storage(entry, job_name=f"job-{secrets.token_hex(4)}")
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A big archive stand-in that costs no disk (protocols here send every byte)."""
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
+    """The hidden temp file of an upload in progress, once some bytes arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for found in folder.rglob(".*.partial-*"):
+            if found.stat().st_size > 0:
+                return found
+        time.sleep(0.005)
+    raise AssertionError(f"no upload started under {folder}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
 import subprocess
 import threading
 import time
@@ -13,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from corral.runner import Storage
-from corral.testing.storage_contract import StorageContract, open_storage
+from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, wait_for_partial
+from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import SMBServer, start_smb
 from corral_testservers.faults import blackhole, frozen, kill_connections
 
@@ -30,29 +29,9 @@ def entry(server: SMBServer, **extra: Any) -> dict[str, Any]:
     return keys
 
 
-def fresh(keys: dict[str, Any]) -> Storage:
-    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
-
-
 def on_disk(server: SMBServer, remote: str) -> Path:
     """Where a path inside the share lives on the server."""
     return server.share_path / remote.lstrip("/")
-
-
-def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for found in folder.rglob(".*.partial-*"):
-            if found.stat().st_size > 0:
-                return found
-        time.sleep(0.005)
-    raise AssertionError(f"no upload started under {folder}")
-
-
-def sparse_file(path: Path, size: int) -> Path:
-    with open(path, "wb") as out:
-        out.truncate(size)
-    return path
 
 
 class TestSMBStorage(StorageContract):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
 import subprocess
 import threading
 import time
@@ -14,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from corral.runner import Storage
-from corral.testing.storage_contract import StorageContract, open_storage, storage_config
+from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, storage_config, wait_for_partial
+from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import SSHServer, start_sshd
 from corral_testservers.faults import blackhole, frozen, kill_connections
 
@@ -29,29 +28,6 @@ def entry(server: SSHServer, storage: str = "sftp", **extra: Any) -> dict[str, A
     }  # fmt: skip
     keys.update(extra)
     return {k: v for k, v in keys.items() if v is not None}
-
-
-def fresh(keys: dict[str, Any]) -> Storage:
-    """A storage whose job folder no other test uses."""
-    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
-
-
-def sparse_file(path: Path, size: int) -> Path:
-    """A big archive stand-in that costs no disk: SFTP sends every byte (compression is off)."""
-    with open(path, "wb") as out:
-        out.truncate(size)
-    return path
-
-
-def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
-    """The hidden temp file of an upload in progress, once some bytes arrived."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for found in folder.rglob(".*.partial-*"):
-            if found.stat().st_size > 0:
-                return found
-        time.sleep(0.005)
-    raise AssertionError(f"no upload started under {folder}")
 
 
 class TestSFTPStorage(StorageContract):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
 import threading
 import time
 from pathlib import Path
@@ -14,8 +13,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from corral.runner import Storage
-from corral.testing.storage_contract import StorageContract, open_storage, storage_config
+from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, storage_config, wait_for_partial
+from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import WebDAVServer, start_webdav
 from corral_testservers.faults import blackhole, frozen, tcp_proxy
 
@@ -29,28 +28,8 @@ def entry(server: WebDAVServer, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in keys.items() if v is not None}
 
 
-def fresh(keys: dict[str, Any]) -> Storage:
-    return open_storage(keys, job_name=f"job-{secrets.token_hex(4)}")
-
-
 def on_disk(server: WebDAVServer, remote: str) -> Path:
     return server.root / remote.lstrip("/")
-
-
-def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for found in folder.rglob(".*.partial-*"):
-            if found.stat().st_size > 0:
-                return found
-        time.sleep(0.005)
-    raise AssertionError(f"no upload started under {folder}")
-
-
-def sparse_file(path: Path, size: int) -> Path:
-    with open(path, "wb") as out:
-        out.truncate(size)
-    return path
 
 
 class TestWebDAVStorage(StorageContract):
