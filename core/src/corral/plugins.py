@@ -69,13 +69,19 @@ class Driver:
 
     kind: str
     name: str
-    distribution: str
-    version: str
     manager: pluggy.PluginManager
 
     @property
     def hook(self) -> Any:
         return self.manager.hook
+
+    @property
+    def distribution(self) -> str:
+        return distribution_of(self.kind, self.name)[0]
+
+    @property
+    def version(self) -> str:
+        return distribution_of(self.kind, self.name)[1]
 
 
 def new_manager() -> pluggy.PluginManager:
@@ -143,10 +149,13 @@ def _load_entry_point(kind: str, name: str) -> Any:
     return manager.driver
 
 
+def _where(kind: str, name: str) -> str:
+    dist, version = distribution_of(kind, name)
+    return f"{kind} plugin `{name}` ({dist} {version})"
+
+
 def register(manager: pluggy.PluginManager, kind: str, name: str, plugin: Any) -> None:
     """Register a plugin object, rejecting one whose hooks do not match the contract."""
-    dist, version = distribution_of(kind, name)
-    where = f"{kind} plugin `{name}` ({dist} {version})"
     try:
         manager.register(plugin, name=f"{kind}:{name}")
         manager.check_pending()
@@ -154,14 +163,14 @@ def register(manager: pluggy.PluginManager, kind: str, name: str, plugin: Any) -
         if manager.is_registered(plugin):
             manager.unregister(plugin)
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise PluginError(f"{where} breaks the hook contract: {detail}") from None
+        raise PluginError(f"{_where(kind, name)} breaks the hook contract: {detail}") from None
     except ValueError as exc:
-        raise PluginError(f"{where} cannot be registered: {exc}") from None
+        raise PluginError(f"{_where(kind, name)} cannot be registered: {exc}") from None
     implemented = {impl.function.__name__ for impl in _impls_of(manager, plugin)}
     missing = [hook for hook in REQUIRED_HOOKS[kind] if hook not in implemented]
     if missing:
         manager.unregister(plugin)
-        raise PluginError(f"{where} breaks the hook contract: it does not implement {', '.join(missing)}")
+        raise PluginError(f"{_where(kind, name)} breaks the hook contract: it does not implement {', '.join(missing)}")
 
 
 def _impls_of(manager: pluggy.PluginManager, plugin: Any) -> list[Any]:
@@ -188,18 +197,22 @@ def load_driver(kind: str, name: str) -> Driver:
     """Load the source or storage named in the config (cached for the process)."""
     key = (kind, name)
     if key not in _DRIVERS:
-        manager = _checked_manager(kind, name)
-        dist, version = distribution_of(kind, name)
-        _DRIVERS[key] = Driver(kind, name, dist, version, manager)
+        _DRIVERS[key] = Driver(kind, name, _checked_manager(kind, name))
     return _DRIVERS[key]
 
 
 def load_notifiers(report: Callable[[str], None]) -> pluggy.PluginManager:
-    """Every installed notifier in one manager; one that fails is reported and left out."""
+    """Every installed notifier in one manager (one entry-point scan); one that fails is reported and left out."""
+    from stevedore import extension
+
+    def on_failure(_manager: Any, ep: Any, exc: BaseException) -> None:
+        report(f"{_where('notifier', ep.name)} failed to load: {type(exc).__name__}: {exc}")
+
+    found = extension.ExtensionManager(GROUPS["notifier"], invoke_on_load=False, on_load_failure_callback=on_failure)
     manager = new_manager()
-    for name in installed_names("notifier"):
+    for ext in sorted(found, key=lambda ext: ext.name):
         try:
-            register(manager, "notifier", name, _instantiate(_load_entry_point("notifier", name)))
+            register(manager, "notifier", ext.name, _instantiate(ext.plugin))
         except PluginError as exc:
             report(str(exc))
     return manager
