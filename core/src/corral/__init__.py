@@ -5,7 +5,7 @@ types their hooks exchange with the core.
 """
 
 from corral.archive import Archive, DumpFailure, RemoteFile
-from corral.config.models import JobOptions, SourceOptions, StorageOptions
+from corral.config.models import JobOptions, MainOptions, SourceOptions, StorageOptions
 from corral.errors import CorralError, DumpError, StorageError
 from corral.hookspecs import hookimpl
 from corral.run import RunContext
@@ -18,6 +18,7 @@ __all__ = [
     "DumpError",
     "DumpFailure",
     "JobOptions",
+    "MainOptions",
     "RemoteFile",
     "RunContext",
     "SourceOptions",

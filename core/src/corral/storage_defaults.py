@@ -10,12 +10,13 @@ import posixpath
 import secrets
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
-
-from fsspec import AbstractFileSystem
+from typing import TYPE_CHECKING, Any
 
 from corral.archive import RemoteFile
 from corral.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 PARTIAL_MARK = ".partial-"
 

@@ -1,7 +1,9 @@
 """The core's configuration models and the bases that plugin schemas extend.
 
 Plugins declare their own keys as pydantic models: ``JobOptions`` for job-level keys, ``SourceOptions`` for an
-item of ``sources`` and ``StorageOptions`` for a storage's connection keys. The core owns the rest.
+item of ``sources``, ``StorageOptions`` for a storage's connection keys and ``MainOptions`` for a notifier's
+``main:`` keys. The core owns the rest. Validators are built on first use (``defer_build``): a run pays only for
+the models it validates.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class JobOptions(BaseModel):
@@ -32,6 +34,15 @@ class StorageOptions(BaseModel):
     """Base for a storage's own keys (``host``, ``user``, ``password``...)."""
 
     model_config = _STRICT
+
+
+class MainOptions(BaseModel):
+    """Base for the keys a notifier adds to ``main:``; its fields are merged into the core's ``main`` model.
+
+    Never validated on its own, so its validator is not built (pydantic's ``defer_build``): start-up stays short.
+    """
+
+    model_config = ConfigDict(defer_build=True)
 
 
 @dataclass(frozen=True)

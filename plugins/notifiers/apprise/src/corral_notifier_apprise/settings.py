@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
+
+from corral import MainOptions
 
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-class AppriseSettings(BaseModel):
+class AppriseSettings(MainOptions):
     apprise_urls: Annotated[list[SecretStr], BeforeValidator(_as_list)] = Field(
         default_factory=list,
         description="Apprise service URLs (tgram://, slack://, discord://, matrix://, mailto://, json://...); "

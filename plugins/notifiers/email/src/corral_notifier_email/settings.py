@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from corral import MainOptions
 
 
-class EmailSettings(BaseModel):
+class EmailSettings(MainOptions):
     """How messages leave the server: an SMTP relay, or the local sendmail when ``smtp_server`` is empty."""
 
     smtp_server: str | None = Field(

@@ -6,13 +6,14 @@ never the password.
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 import subprocess
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.run import RunContext
+
+if TYPE_CHECKING:
+    import smtplib
+    from email.message import EmailMessage
 
 
 class MailError(Exception):
@@ -39,6 +40,9 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
 
 
 def send_smtp(message: EmailMessage, settings: Any) -> None:
+    import smtplib  # deferred: only a run that sends mail pays for it
+    import ssl
+
     if settings.smtp_ssl and settings.smtp_tls:
         raise MailError("`smtp_ssl` (SMTPS) and `smtp_tls` (STARTTLS) exclude each other; set only one")
     host, port = settings.smtp_server, settings.smtp_port or default_port(settings)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from corral import MainOptions
 
 
-class PrometheusSettings(BaseModel):
+class PrometheusSettings(MainOptions):
     prometheus_textfile: Path | None = Field(
         default=None,
         description="metrics file for node_exporter's textfile collector (a `.prom` file in its directory), "

@@ -7,9 +7,7 @@ host and port. Credentials written in the URL (``https://user:pass@host/``) beco
 from __future__ import annotations
 
 import base64
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 
 from corral import __version__
@@ -36,6 +34,9 @@ def with_path_suffix(url: str, suffix: str) -> str:
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
     """POST ``body``; returns the HTTP status, raises :class:`WebhookError` for anything but 2xx."""
+    import urllib.error  # deferred: only a run that posts pays for http.client
+    import urllib.request
+
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+
+from corral import MainOptions
 
 TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110: what a header name may contain
 
@@ -30,7 +32,7 @@ def _header_values(value: Any) -> Any:
     return value
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(MainOptions):
     webhook_urls: Annotated[list[SecretStr], BeforeValidator(_as_list)] = Field(
         default_factory=list,
         description="URLs that receive the run's report as a JSON POST (never written to logs)",
