@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import secrets
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -61,7 +63,7 @@ def test_stored_file_is_byte_identical_on_the_server_and_readable_by_openssh(ssh
 
 
 def test_archive_ending_in_a_hole_arrives_whole(sshd_server: SSHServer, tmp_path: Path) -> None:
-    """asyncssh's sparse copy skips holes and would leave the file short; corral's upload sends every byte."""
+    """An archive whose end is a hole (a sparse file) arrives with every byte."""
     local = tmp_path / "sparse.tar"
     with open(local, "wb") as out:
         out.write(os.urandom(100_000))
@@ -190,3 +192,43 @@ def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(sshd_server:
     assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
     storage.delete(listed[0].path)
     assert storage.list() == []
+
+
+def _ssh_child_command_line(storage: Any) -> bytes:
+    session = storage.fs.inner.session
+    return Path(f"/proc/{session.process.pid}/cmdline").read_bytes()
+
+
+def test_key_with_passphrase_logs_in_without_the_secret_on_a_command_line(sshd_server: SSHServer,
+                                                                           tmp_path: Path) -> None:
+    key = tmp_path / "id_locked"
+    passphrase = "locked-" + secrets.token_hex(8)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(key)], check=True, timeout=30)
+    with (sshd_server.home / ".ssh" / "authorized_keys").open("a") as authorized:
+        authorized.write(key.with_suffix(".pub").read_text())
+    storage = fresh(entry(sshd_server, path_to_key=str(key), key_passphrase=passphrase))
+    local = tmp_path / "a.tar"
+    local.write_bytes(b"locked key")
+    storage.put(local, posixpath.join(storage.root, NAME))
+    assert [f.size for f in storage.list()] == [len(b"locked key")]
+    command_line = _ssh_child_command_line(storage)
+    assert b"ssh" in command_line and passphrase.encode() not in command_line
+    assert list(Path(tempfile.gettempdir()).glob("corral-askpass-*")) == [], "the askpass helper outlived the login"
+    with pytest.raises(PermissionError, match="authentication failed"):
+        open_storage(entry(sshd_server, path_to_key=str(key), key_passphrase="wrong-" + passphrase))
+
+
+def test_password_never_reaches_the_ssh_command_line(sshd_server: SSHServer) -> None:
+    storage = fresh(entry(sshd_server, path_to_key=None, password=sshd_server.password))
+    assert storage.list() == []
+    assert sshd_server.password.encode() not in _ssh_child_command_line(storage)
+
+
+def test_missing_ssh_program_is_one_clear_line(sshd_server: SSHServer, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a folder without `ssh`
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError) as caught:
+        open_storage(entry(sshd_server))
+    assert str(caught.value).endswith("cannot connect: the `ssh` program is not installed (apt install openssh-client)")
+    assert time.monotonic() - started < 5, "a missing program must not be retried"

@@ -1,8 +1,8 @@
-"""The ``scp`` and ``sftp`` storages: a folder on an SSH server, written over SFTP (sshfs on asyncssh).
+"""The ``scp`` and ``sftp`` storages: a folder on an SSH server, written over SFTP through OpenSSH's ``ssh``.
 
 Both names take the same keys and speak SFTP: the article's ``scp`` storage exists for its configs, and SFTP
 is what makes atomic uploads possible (write a hidden temp file, then the server's overwriting rename).
-The core's put/list/delete/get run unchanged on the filesystem this plugin opens.
+The core's put/list/delete/get run unchanged on the filesystem this plugin opens (fsspec's ``sftp``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,257 @@
+"""OpenSSH's ``ssh`` as the transport: ``ssh -s HOST sftp`` started as a child, SFTP spoken over its pipes.
+
+This is how restic and borg reach SSH servers. The encryption runs in OpenSSH's C code, in its own process (on
+another core), while Python only frames SFTP messages: uploads run at scp's speed, where a pure-Python SSH stack
+(asyncssh) reached 0.76-0.86 of it on this 2-core machine. The user's ssh_config (ProxyJump, ...) still applies;
+corral's keys override it.
+
+Passwords and key passphrases reach ``ssh`` through ``SSH_ASKPASS``: a throwaway helper in a private folder reads
+them from the child's environment. They never appear in process arguments or files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import select
+import socket
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import paramiko
+from fsspec.implementations.sftp import SFTPFileSystem
+
+from corral_storage_ssh.options import SSHOptions
+
+KEEPALIVE_COUNT = 3
+ASKPASS = """#!/bin/sh
+case "$1" in
+  *assphrase*) printf '%s\\n' "$CORRAL_SSH_PASSPHRASE" ;;
+  *) printf '%s\\n' "$CORRAL_SSH_PASSWORD" ;;
+esac
+"""
+
+
+class LoginRefused(PermissionError):
+    """The server refused every credential offered."""
+
+
+class HostKeyRejected(PermissionError):
+    """The server's host key is not the one ``known_hosts`` holds."""
+
+
+class NoAnswer(TimeoutError):
+    """The server stopped answering (connect, login or keepalives)."""
+
+
+class LinkLost(ConnectionResetError):
+    """``ssh`` exited or the connection broke in the middle of an operation."""
+
+
+class SSHMissing(FileNotFoundError):
+    """The ``ssh`` program is not installed (not retried: another attempt cannot find it either)."""
+
+
+CLEAN_ERRORS = (LoginRefused, HostKeyRejected, NoAnswer, LinkLost, SSHMissing, ConnectionRefusedError)
+
+
+def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
+    """``ssh`` options for an unattended SFTP session: host keys, credentials, cipher and every timeout."""
+    timeout = max(1, math.ceil(options.timeout))
+    settings = {
+        "BatchMode": "no" if askpass else "yes",
+        "ConnectTimeout": str(timeout),
+        # a server that stops answering mid-transfer is dropped after about `timeout` seconds
+        "ServerAliveInterval": str(max(1, math.ceil(options.timeout / KEEPALIVE_COUNT))),
+        "ServerAliveCountMax": str(KEEPALIVE_COUNT),
+        "Compression": "no",  # archives are compressed already: zlib would only burn CPU
+        "ControlMaster": "no",
+        "ControlPath": "none",
+        "ForwardAgent": "no",
+        "ForwardX11": "no",
+        "ClearAllForwardings": "yes",
+        "NumberOfPasswordPrompts": "1",
+        "Ciphers": f"^{options.cipher}",  # preferred; ssh's default ciphers stay as fallbacks
+    }
+    if options.host_key_check and options.known_hosts is not None:
+        settings |= {"StrictHostKeyChecking": "yes", "UserKnownHostsFile": str(options.known_hosts),
+                     "GlobalKnownHostsFile": "/dev/null"}  # fmt: skip
+    else:
+        settings |= {"StrictHostKeyChecking": "no", "UserKnownHostsFile": "/dev/null",
+                     "GlobalKnownHostsFile": "/dev/null"}  # fmt: skip
+    command = ["ssh", "-p", str(options.port), "-l", options.user]
+    if options.path_to_key is not None:
+        command += ["-i", str(options.path_to_key)]
+        settings |= {"IdentitiesOnly": "yes", "IdentityAgent": "none"}
+    elif options.password is not None:  # a password was given: no ~/.ssh key or agent is offered first
+        settings |= {"PubkeyAuthentication": "no", "IdentityAgent": "none",
+                     "PreferredAuthentications": "keyboard-interactive,password"}  # fmt: skip
+    if options.password is None:
+        settings |= {"PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no"}
+    for key, value in settings.items():
+        command += ["-o", f"{key}={value}"]
+    return [*command, "-s", "--", options.host, "sftp"]
+
+
+class Pipe:
+    """The socket end paramiko's SFTP client reads and writes, shaped like a paramiko channel."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes) -> int:
+        return self.sock.send(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def recv_ready(self) -> bool:
+        """Whether an answer is waiting (paramiko reads the acks of pipelined writes when there are some)."""
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def settimeout(self, seconds: float | None) -> None:
+        self.sock.settimeout(seconds)
+
+    def get_name(self) -> str:
+        return "ssh"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Session:
+    """One running ``ssh -s sftp``: the SFTP client on its pipe, and its stderr for error messages."""
+
+    def __init__(self, options: SSHOptions) -> None:
+        self.options = options
+        ours, theirs = socket.socketpair()
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the session
+        secrets = {"CORRAL_SSH_PASSWORD": options.password, "CORRAL_SSH_PASSPHRASE": options.key_passphrase}
+        given = {name: value.get_secret_value() for name, value in secrets.items() if value is not None}
+        with _askpass(bool(given)) as helper:
+            env = {**os.environ, **given}
+            if helper is not None:
+                env |= {"SSH_ASKPASS": str(helper), "SSH_ASKPASS_REQUIRE": "force"}
+            try:
+                self.process = subprocess.Popen(
+                    ssh_command(options, askpass=helper is not None), stdin=theirs, stdout=theirs,
+                    stderr=self.stderr, env=env, start_new_session=True,  # Ctrl-C reaches corral, not ssh
+                )  # fmt: skip
+            except FileNotFoundError:
+                missing = "the `ssh` program is not installed (apt install openssh-client)"
+                raise SSHMissing(errno.ENOENT, missing) from None
+            finally:
+                theirs.close()
+            # a last resort for a silent pipe: ssh's own timeouts and keepalives fire first
+            ours.settimeout(2 * options.timeout + 5)
+            self.pipe = Pipe(ours)
+            try:
+                self.sftp = paramiko.SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
+            except Exception as exc:
+                raise self.failure(exc) from None
+
+    def failure(self, exc: BaseException) -> OSError:
+        """Why the session broke, in ssh's words (auth, host key, timeout...), and the session closed."""
+        said = self.last_words()
+        self.close()
+        return explain(said, exc, self.options)
+
+    def last_words(self) -> str:
+        """ssh's last line on stderr once it has exited; the connection is broken when this is asked."""
+        with contextlib.suppress(Exception):
+            self.pipe.close()  # ssh sees the end of its input and exits, if it has not already
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        try:
+            self.stderr.seek(0)
+            lines = self.stderr.read().decode(errors="replace").splitlines()
+        except (OSError, ValueError):  # already closed
+            return ""
+        return next((line.strip() for line in reversed(lines) if line.strip() and "Warning:" not in line), "")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pipe.close()
+        with contextlib.suppress(Exception):
+            self.stderr.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+def explain(said: str, exc: BaseException, options: SSHOptions) -> OSError:
+    """ssh's last line (or the SFTP client's error) as a builtin error with a message that says what to fix."""
+    lowered = said.lower()
+    if "host key verification failed" in lowered or "host key for" in lowered:
+        return HostKeyRejected(
+            errno.EACCES,
+            f"host key of {options.host}:{options.port} is not trusted by `{options.known_hosts}` "
+            "(add it with ssh-keyscan after checking its fingerprint, or set `host_key_check: no`)",
+        )
+    if "permission denied" in lowered or "too many authentication failures" in lowered:
+        return LoginRefused(
+            errno.EACCES, f"authentication failed for user `{options.user}` (check `password` / `path_to_key`)"
+        )
+    if "timed out" in lowered or "not responding" in lowered or isinstance(exc, TimeoutError):
+        return NoAnswer(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+    if "connection refused" in lowered:
+        return ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
+    if said:
+        return LinkLost(errno.ECONNRESET, f"connection lost (ssh: {said})")
+    return LinkLost(errno.ECONNRESET, f"connection lost ({type(exc).__name__}: {exc})".replace(": )", ")"))
+
+
+@contextlib.contextmanager
+def _askpass(needed: bool) -> Iterator[Path | None]:
+    """A helper that prints the secret ssh asks for, in a folder only we can read; gone after the login."""
+    if not needed:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="corral-askpass-") as folder:
+        helper = Path(folder) / "askpass"
+        helper.write_text(ASKPASS)
+        helper.chmod(stat.S_IRWXU)
+        yield helper
+
+
+class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
+    """fsspec's ``sftp`` (paramiko's SFTP client) with its connection made by ``ssh`` instead of paramiko's SSH,
+    and a rename that always replaces the target."""
+
+    cachable = False  # fsspec's instance cache would hand out a connection that may be dead
+
+    def __init__(self, options: SSHOptions) -> None:
+        self.options = options
+        super().__init__(options.host)
+
+    def _connect(self) -> None:
+        self.session = Session(self.options)
+        self.ftp = self.session.sftp
+        self.client = None
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        self.ftp.put(lpath, rpath, confirm=True)  # the core made the folder; 32 KiB writes, pipelined
+
+    def mv(self, path1: str, path2: str, **kwargs: Any) -> None:
+        try:
+            self.ftp.posix_rename(path1, path2)  # OpenSSH's atomic, overwriting rename
+            return
+        except OSError as exc:
+            if "unsupported" not in str(exc).lower():
+                raise
+        try:
+            self.ftp.rename(path1, path2)  # plain SFTP v3 rename refuses an existing target
+        except OSError:
+            if not self.exists(path2):
+                raise
+            self.ftp.remove(path2)
+            self.ftp.rename(path1, path2)
