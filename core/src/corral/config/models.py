@@ -128,9 +128,9 @@ class MainCore(BaseModel):
 
     model_config = _STRICT
 
-    server_name: str = Field(default_factory=socket.gethostname, description="names the server in messages")
-    admin_mail: list[str] = Field(default_factory=list, description="get a message when something failed")
-    client_mail: list[str] = Field(default_factory=list, description="get the log (see level_message)")
+    server_name: str = Field(default_factory=lambda: socket.gethostname(), description="names the server in messages")
+    admin_mail: list[str] = Field(default=[], description="get a message when something failed")
+    client_mail: list[str] = Field(default=[], description="get the log (see level_message)")
     mail_from: str | None = Field(default=None, description="sender address of the messages")
     level_message: Literal["debug", "info", "error"] = Field(
         default="error", description="what clients get: `debug` the full log, `error` only errors"

@@ -15,7 +15,7 @@ def _as_list(value: Any) -> Any:
 
 class AppriseSettings(MainOptions):
     apprise_urls: Annotated[list[SecretStr], BeforeValidator(_as_list)] = Field(
-        default_factory=list,
+        default=[],
         description="Apprise service URLs (tgram://, slack://, discord://, matrix://, mailto://, json://...); "
         "never written to logs",
         json_schema_extra={"example": ["tgram://BOT_TOKEN/CHAT_ID", "discord://WEBHOOK_ID/WEBHOOK_TOKEN"]},

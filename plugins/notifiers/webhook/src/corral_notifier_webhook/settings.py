@@ -34,12 +34,12 @@ def _header_values(value: Any) -> Any:
 
 class WebhookSettings(MainOptions):
     webhook_urls: Annotated[list[SecretStr], BeforeValidator(_as_list)] = Field(
-        default_factory=list,
+        default=[],
         description="URLs that receive the run's report as a JSON POST (never written to logs)",
         json_schema_extra={"example": ["https://hooks.example.com/corral/T0KEN"]},
     )
     webhook_headers: Annotated[dict[HeaderName, SecretStr], BeforeValidator(_header_values)] = Field(
-        default_factory=dict,
+        default={},
         description="extra HTTP headers of every webhook, as a mapping (values never written to logs)",
         json_schema_extra={"example": {"Authorization": "Bearer T0KEN"}},
     )

@@ -26,7 +26,7 @@ class FilesSource(SourceOptions):
         json_schema_extra={"example": ["/var/www/*/"]},
     )
     excludes: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="relative: inside each target; absolute: that path; globs allowed",
         json_schema_extra={"example": ["bitrix/cache", "upload"]},
     )

@@ -59,7 +59,7 @@ class MongoSource(SourceOptions):
         description="databases `all` leaves out", json_schema_extra={"example": ["admin", "config", "local"]},
     )
     exclude_collections: list[str] = Field(
-        default_factory=list,
+        default=[],
         description="collections to leave out: `db.collection`, globs allowed (`*.sessions`); no dot: any database",
         json_schema_extra={"example": []},
     )
