@@ -2,7 +2,10 @@
 """inc_files vs plain ``tar --listed-incremental`` on a tree with one huge site.
 
     python bench/inc_files.py                  # 1 site of 10k dirs / 40k files + 3 ordinary sites
-    python bench/inc_files.py --big            # the issue's size: 50k dirs / 200k files + ordinary sites
+    python bench/inc_files.py --big            # the issue's size: 50k dirs / 200k files + 40 ordinary sites
+    python bench/inc_files.py --big --sites 3  # the big site with only 3 small ordinary sites (~0.5 GB)
+
+With ``--big`` the tree is about the size of the issue's reference (2.7 GB with one 50,000-directory site).
 
 Measures, in the same run: the first (full) run and incremental runs (``--rounds``, median reported), each after
 ~1% of files changed and 1,000 were added, each against plain tar (one tar per site, zstd, listed-incremental);
@@ -35,13 +38,18 @@ def big_site(root: Path, dirs: int, files: int) -> None:
         (root / f"d{d // 1000}" / f"sub{d}" / f"img{f}.jpg").write_bytes(rng.randbytes(rng.randint(100, 4000)))
 
 
-def mutate(www: Path, big: Path, files: int, rng: random.Random) -> None:
-    """~1% of the big site's files changed, 1,000 files added."""
+def mutate(www: Path, big: Path, files: int, small_files: int, rng: random.Random) -> None:
+    """~1% of the files changed (in the big site and in every ordinary site), 1,000 files added."""
     for f in rng.sample(range(files), files // 100):
         d = f % max(1, files // 4)
         path = big / f"d{d // 1000}" / f"sub{d}" / f"img{f}.jpg"
         if path.exists():
             path.write_bytes(os.urandom(2000))
+    for site in (s for s in www.iterdir() if s != big):
+        for f in rng.sample(range(small_files), small_files // 100):
+            path = site / f"dir{f % 50}" / f"sub{f % 7}" / f"file{f}.php"  # make_sites' layout
+            with path.open("ab") as changed:
+                changed.write(b" // changed")
     for n in range(1000):
         folder = big / "d0" / f"sub{n % 50}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,14 +92,19 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="50k directories, 200k files in one site")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3, help="incremental rounds (median reported)")
+    parser.add_argument("--sites", type=int, default=None, help="ordinary sites (default 3; 40 with --big)")
     args = parser.parse_args()
     dirs, files = (50_000, 200_000) if args.big else (10_000, 40_000)
+    sites = args.sites if args.sites is not None else (40 if args.big else 3)
+    small_files = 5000 if args.big else 3000
     work = Path(tempfile.mkdtemp(prefix="corral-bench-inc-", dir=args.dir))
     try:
         www = work / "www"
         big_site(www / "huge-site", dirs, files)
-        make_sites(www, sites=3, small_files=3000, large_files=1, large_mb=20)
-        print(f"tree: one site with {dirs} dirs / {files} files + 3 ordinary sites")
+        size = make_sites(www, sites=sites, small_files=small_files, large_files=2, large_mb=20)
+        size += sum(p.stat().st_size for p in (www / "huge-site").rglob("*.jpg"))
+        print(f"tree: one site with {dirs} dirs / {files} files + {sites} ordinary sites of {small_files} files; "
+              f"{size / 1e9:.2f} GB")
         out, snars = work / "plain", work / "snars"
         out.mkdir()
         snars.mkdir()
@@ -102,7 +115,7 @@ def main() -> None:
               f"ratio {corral_full.seconds / tar_full.seconds:.3f}  corral RSS {corral_full.peak_rss_mb:.0f} MB")
         ratios = []
         for day in range(2, 2 + args.rounds):
-            mutate(www, www / "huge-site", files, random.Random(day))
+            mutate(www, www / "huge-site", files, small_files, random.Random(day))
             tar_inc = plain_tar(www, out, snars, f"day{day}", "full")
             corral_inc = corral_run(cfg, f"2026-01-{day:02d}")
             ratios.append(corral_inc.seconds / tar_inc.seconds)
