@@ -77,5 +77,9 @@ def parse_backup(remote: RemoteFile) -> Backup | None:
     match = _NAME.match(name)
     if not match:
         return None
-    made = datetime.strptime(match["stamp"], STAMP_FORMAT)
+    stamp = match["stamp"]
+    try:  # fromisoformat is C; strptime parses in Python and a listing may hold thousands of names
+        made = datetime.fromisoformat(f"{stamp[:10]}T{stamp[11:].replace('-', ':')}")
+    except ValueError:  # a date that does not exist: not one of ours
+        return None
     return Backup(made=made, target=match["target"], path=remote.path, size=remote.size)

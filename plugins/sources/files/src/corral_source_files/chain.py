@@ -44,21 +44,27 @@ class BrokenChain(Exception):
 
 def links_of(files: Iterable[RemoteFile], target: str) -> list[Link]:
     """The target's chain links found among a storage's files, oldest first."""
-    found: dict[tuple[datetime, int], Link] = {}
+    return links_by_target(files).get(target, [])
+
+
+def links_by_target(files: Iterable[RemoteFile]) -> dict[str, list[Link]]:
+    """Every target's chain links found among a storage's files, oldest first: one pass over the listing."""
+    found: dict[str, dict[tuple[datetime, int], Link]] = {}
     for remote in files:
         backup = parse_backup(remote)
-        if backup is None or backup.target != target:
+        if backup is None:
             continue
         level_name, _, kind = backup.path.rsplit("_", 1)[-1].partition(".")[2].partition(".")
         if level_name not in LEVELS:
             continue
         level = LEVELS.index(level_name)
-        link = found.setdefault((backup.made, level), Link(backup.made, level))
+        links = found.setdefault(backup.target, {})
+        link = links.setdefault((backup.made, level), Link(backup.made, level))
         if kind == "snar":
             link.snar = backup.path
         else:
             link.archive = backup.path
-    return sorted(found.values(), key=lambda link: (link.made, link.level))
+    return {target: sorted(links.values(), key=lambda link: (link.made, link.level)) for target, links in found.items()}
 
 
 def decade(day: date) -> int:

@@ -99,8 +99,9 @@ def corral_source_dump(
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
     now = run.now
+    by_target = {key: (storage, chain.links_by_target(files)) for key, (storage, files) in listings.items()}
     for path, name in archive_names(matches).items():
-        per_storage = {key: (storage, chain.links_of(files, name)) for key, (storage, files) in listings.items()}
+        per_storage = {key: (storage, links.get(name, [])) for key, (storage, links) in by_target.items()}
         level, base, reference = _choose(per_storage, now)
         level_name = chain.LEVELS[level]
         this_year = [link for _, links in per_storage.values() for link in links if link.made.year == now.year]
