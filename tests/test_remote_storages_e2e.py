@@ -173,3 +173,21 @@ def test_generated_template_with_every_remote_storage_validates(tmp_path: Path) 
     main.write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path / 'tmp'}\njobs: !include [job.conf]\n")
     checked = corral("check", "-c", str(main))
     assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+def test_each_job_closes_its_ssh_connection_when_it_is_done(tmp_path: Path, sshd_server: SSHServer) -> None:
+    """A run of many jobs does not pile up `ssh` children: the second job sees only its own."""
+    counts = tmp_path / "counts"
+    counts.mkdir()
+
+    def job(name: str) -> dict[str, Any]:
+        dump = (f"pgrep -P $PPID -x ssh | wc -l > {counts}/{name}; echo data > $CORRAL_TMP_DIR/{name}.txt; "
+                f'echo "{{\\"full_path\\": \\"$CORRAL_TMP_DIR/{name}.txt\\", \\"basename\\": \\"{name}\\", '
+                f'\\"extension\\": \\"txt\\", \\"gzip\\": false}}"')
+        return {"job": f"{name}-{os.getpid()}", "type": "external", "dump_cmd": dump, "storages": [sftp(sshd_server)]}
+
+    main = write_main(tmp_path, [job("first"), job("second")])
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 0, done.stderr
+    assert (counts / "first").read_text().strip() == "1"
+    assert (counts / "second").read_text().strip() == "1", "the first job's ssh connection was still open"

@@ -78,6 +78,15 @@ class Storage:
     def delete(self, path: str) -> None:
         self.driver.hook.corral_storage_delete(fs=self.fs, path=path)
 
+    def close(self) -> None:
+        """Release the connection (an ``ssh`` child, an SMB session...) when the job is done with it."""
+        close = getattr(self.fs, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # the job's outcome is settled; a failing goodbye changes nothing
+                log.debug("storage %s: closing the connection failed: %s", self.label, _one_line(exc))
+
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
@@ -115,6 +124,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     log.info("job started (type %s)", job.type)
     broadcast(events, "corral_job_started", run=run, job=job)
     work_dir = job.tmp_dir / f".corral-{run.now:%Y%m%d%H%M%S}"
+    storages: list[Storage] = []
     try:
         storages = _open_storages(job, result)
         outcomes = {outcome.label: outcome for outcome in result.storages}
@@ -131,6 +141,8 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         raise
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        for storage in storages:
+            storage.close()
         result.seconds = time.monotonic() - started
         result.finished = datetime.now()
         if result.ok:

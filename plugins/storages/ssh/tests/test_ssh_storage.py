@@ -232,3 +232,12 @@ def test_missing_ssh_program_is_one_clear_line(sshd_server: SSHServer, tmp_path:
         open_storage(entry(sshd_server))
     assert str(caught.value).endswith("cannot connect: the `ssh` program is not installed (apt install openssh-client)")
     assert time.monotonic() - started < 5, "a missing program must not be retried"
+
+
+def test_closing_the_storage_ends_its_ssh_child(sshd_server: SSHServer) -> None:
+    storage = fresh(entry(sshd_server))
+    assert storage.list() == []
+    ssh = storage.fs.inner.session.process
+    assert ssh.poll() is None
+    storage.close()
+    assert ssh.wait(timeout=10) is not None

@@ -45,6 +45,10 @@ class NFSFileSystem(AbstractFileSystem):
         self.options = options
         self.connection = Connection(options)
 
+    def close(self) -> None:
+        """Release the NFS connection (the core calls this when the job is done with the storage)."""
+        self.connection.close()
+
     def __del__(self) -> None:
         with suppress(Exception):
             self.connection.close()
