@@ -44,13 +44,19 @@ def test_dump_timeout_stops_a_hung_dump(tmp_path: Path) -> None:
     assert len(list((tmp_path / "b" / "quick").rglob("x_*"))) == 1
 
 
-def test_upload_timeout_fails_the_frozen_storage_only(tmp_path: Path) -> None:
+def hanging_storage_plugin(tmp_path: Path) -> Path:
+    """A site folder (for PYTHONPATH) registering the storage `hang`, whose uploads never finish."""
     site = tmp_path / "site"
     info = site / "corral_storage_hang-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: corral-storage-hang\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[corral.storages]\nhang = corral_hang\n")
     (site / "corral_hang.py").write_text(HANGING_STORAGE)
+    return site
+
+
+def test_upload_timeout_fails_the_frozen_storage_only(tmp_path: Path) -> None:
+    site = hanging_storage_plugin(tmp_path)
     quick = script(tmp_path / "ok.sh", 'echo x > "$CORRAL_TMP_DIR/x"\n' + report_json("$CORRAL_TMP_DIR/x", "x"))
     storages = [{"storage": "hang", "backup_dir": str(tmp_path / "h")}, local_storage(tmp_path / "b")]
     jobs = [{"job": "up", "type": "external", "dump_cmd": quick, "storages": storages}]
@@ -60,3 +66,20 @@ def test_upload_timeout_fails_the_frozen_storage_only(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "[ERROR] [up] storage hang: target x: upload timed out after 2 s (upload_timeout)" in done.stderr
     assert len(list((tmp_path / "b" / "up").rglob("x_*"))) == 1
+
+
+def test_a_storage_that_timed_out_gets_no_more_uploads_in_that_job(tmp_path: Path) -> None:
+    """The abandoned upload may still hold the connection: later archives skip that storage at once."""
+    site = hanging_storage_plugin(tmp_path)
+    for name in ("alpha", "beta"):
+        (tmp_path / "www" / name).mkdir(parents=True)
+        (tmp_path / "www" / name / "index.html").write_text(name)
+    storages = [{"storage": "hang", "backup_dir": str(tmp_path / "h")}, local_storage(tmp_path / "b")]
+    jobs = [{"job": "up", "type": "desc_files", "sources": [{"target": [f"{tmp_path}/www/*/"]}],
+             "storages": storages}]  # fmt: skip
+    done = corral("start", "-c", str(write_main(tmp_path, jobs, upload_timeout=2)), env={"PYTHONPATH": str(site)})
+    assert done.returncode == 1
+    assert "[ERROR] [up] storage hang: target alpha: upload timed out after 2 s (upload_timeout)" in done.stderr
+    assert ("[ERROR] [up] storage hang: target beta: not uploaded: an earlier upload to this storage timed out "
+            "(upload_timeout)") in done.stderr
+    assert sorted(p.parent.name for p in (tmp_path / "b" / "up").rglob("*_*.tar*")) == ["alpha", "beta"]

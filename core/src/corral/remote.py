@@ -116,6 +116,7 @@ class RemoteFileSystem(AbstractFileSystem):
         self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
         self._close = close
         self._inner: AbstractFileSystem | None = None
+        self._closed = False
         self._lock = threading.RLock()
         # connect now: a storage that cannot be reached fails when it is opened, with one clear line
         self._run("connect", "", lambda fs: None)
@@ -131,6 +132,8 @@ class RemoteFileSystem(AbstractFileSystem):
     def inner(self) -> AbstractFileSystem:
         """The protocol's filesystem on a live connection (opened on first use and after a transient error)."""
         with self._lock:
+            if self._closed:  # an upload abandoned after upload_timeout must not reconnect behind the job's back
+                raise OSError(errno.EBADF, "the connection was closed at the end of the job")
             if self._inner is None:
                 self._inner = self._connect()
             return self._inner
@@ -146,6 +149,9 @@ class RemoteFileSystem(AbstractFileSystem):
                 log.debug("%s: closing a dead connection failed: %s", self.label, type(exc).__name__)
 
     def close(self) -> None:
+        """Close for good: the job is done with this storage."""
+        with self._lock:
+            self._closed = True
         self.drop_connection()
 
     def _error(self, exc: BaseException, action: str, path: str) -> OSError:

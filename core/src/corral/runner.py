@@ -60,6 +60,9 @@ class Storage:
         self.root = posixpath.join(config.backup_dir, job.name)
         self.driver: Driver = load_driver("storage", config.name)
         self.fs = self.driver.hook.corral_storage_filesystem(config=config)
+        # an upload outlived upload_timeout: its thread may still hold the connection, so no other upload of
+        # this job uses the storage (a connection is not shared between two transfers)
+        self.hung = False
 
     def path_for(self, archive: Archive, made: Any) -> str:
         """Where an archive goes: ``<backup_dir>/<job>/<target>/[<subdir>/]<target>_<date>_<time>.<ext>``."""
@@ -290,6 +293,11 @@ def _store(
         token = current_job.set(job.name)  # worker threads start with an empty context
         try:
             remote = storage.path_for(archive, run.now)
+            if storage.hung:
+                outcome.failed[storage.label] = "skipped"
+                _fail(result, f"storage {storage.label}: target {archive.target}: not uploaded: an earlier upload "
+                      "to this storage timed out (upload_timeout)", outcomes[storage.label])
+                return
             started = time.monotonic()
             try:
                 storage.put(archive.path, remote)
@@ -313,6 +321,7 @@ def _store(
         _done, late = wait(futures, timeout=run.main.upload_timeout)
         for future in late:
             storage = futures[future]
+            storage.hung = True
             outcome.failed[storage.label] = "timed out"
             _fail(result, f"storage {storage.label}: target {archive.target}: upload timed out after "
                   f"{run.main.upload_timeout:g} s (upload_timeout)", outcomes[storage.label])

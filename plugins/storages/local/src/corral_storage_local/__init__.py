@@ -79,7 +79,11 @@ class LocalFolder:
         for folder, _dirs, files in os.walk(path, onerror=raise_error):
             for name in files:
                 full = os.path.join(folder, name)
-                found[full] = {"name": full, "size": os.lstat(full).st_size, "type": "file"}
+                try:
+                    size = os.stat(full).st_size  # a link counts as what it points to, as in fsspec
+                except FileNotFoundError:  # a dangling link
+                    size = 0
+                found[full] = {"name": full, "size": size, "type": "file"}
         return found if detail else sorted(found)
 
 

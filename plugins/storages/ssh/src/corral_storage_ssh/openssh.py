@@ -30,12 +30,9 @@ from fsspec.implementations.sftp import SFTPFileSystem
 from corral_storage_ssh.options import SSHOptions
 
 KEEPALIVE_COUNT = 3
-ASKPASS = """#!/bin/sh
-case "$1" in
-  *assphrase*) printf '%s\\n' "$CORRAL_SSH_PASSPHRASE" ;;
-  *) printf '%s\\n' "$CORRAL_SSH_PASSWORD" ;;
-esac
-"""
+#: corral's SSH_ASKPASS helper, installed with the package (a copy goes to a private temp folder if it lost its
+#: executable bit)
+ASKPASS = Path(__file__).with_name("askpass")
 
 
 class LoginRefused(PermissionError):
@@ -58,7 +55,12 @@ class SSHMissing(FileNotFoundError):
     """The ``ssh`` program is not installed (not retried: another attempt cannot find it either)."""
 
 
-CLEAN_ERRORS = (LoginRefused, HostKeyRejected, NoAnswer, LinkLost, SSHMissing, ConnectionRefusedError)
+class SSHSetupError(OSError):
+    """ssh refused its own setup (bad option, unknown host, bad key file...): another attempt fails the same."""
+
+
+CLEAN_ERRORS = (LoginRefused, HostKeyRejected, NoAnswer, LinkLost, SSHMissing, SSHSetupError,
+                ConnectionRefusedError)
 
 
 def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
@@ -77,6 +79,11 @@ def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
         "ForwardX11": "no",
         "ClearAllForwardings": "yes",
         "NumberOfPasswordPrompts": "1",
+        # what a ~/.ssh/config could set that would break an SFTP stream or hide ssh's error messages
+        "RemoteCommand": "none",
+        "RequestTTY": "no",
+        "PermitLocalCommand": "no",
+        "LogLevel": "INFO",
         "Ciphers": f"^{options.cipher}",  # preferred; ssh's default ciphers stay as fallbacks
     }
     if options.host_key_check and options.known_hosts is not None:
@@ -106,14 +113,29 @@ class Pipe:
         self.sock = sock
 
     def send(self, data: bytes) -> int:
-        return self.sock.send(data)
+        try:
+            return self.sock.send(data)
+        except TimeoutError:
+            self._give_up()
+            raise
 
     def recv(self, size: int) -> bytes:
-        return self.sock.recv(size)
+        try:
+            return self.sock.recv(size)
+        except TimeoutError:
+            self._give_up()
+            raise
+
+    def _give_up(self) -> None:
+        """After one timeout every later read or write (paramiko's cleanup) fails at once instead of waiting again."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def recv_ready(self) -> bool:
         """Whether an answer is waiting (paramiko reads the acks of pipelined writes when there are some)."""
-        return bool(select.select([self.sock], [], [], 0)[0])
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     def settimeout(self, seconds: float | None) -> None:
         self.sock.settimeout(seconds)
@@ -132,12 +154,15 @@ class Session:
         self.options = options
         ours, theirs = socket.socketpair()
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the session
+        self.after_login = 0  # where ssh's stderr lines about the session (not the login) start
         secrets = {"CORRAL_SSH_PASSWORD": options.password, "CORRAL_SSH_PASSPHRASE": options.key_passphrase}
         given = {name: value.get_secret_value() for name, value in secrets.items() if value is not None}
         with _askpass(bool(given)) as helper:
             env = {**os.environ, **given}
             if helper is not None:
-                env |= {"SSH_ASKPASS": str(helper), "SSH_ASKPASS_REQUIRE": "force"}
+                env |= {"SSH_ASKPASS": str(helper), "SSH_ASKPASS_REQUIRE": "force",
+                        "CORRAL_SSH_LOGIN": f"{options.user}@{options.host}",
+                        "CORRAL_SSH_KEY": str(options.path_to_key or "")}  # fmt: skip
             try:
                 self.process = subprocess.Popen(
                     ssh_command(options, askpass=helper is not None), stdin=theirs, stdout=theirs,
@@ -155,12 +180,14 @@ class Session:
                 self.sftp = paramiko.SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
             except Exception as exc:
                 raise self.failure(exc) from None
+        self.stderr.seek(0, os.SEEK_END)
+        self.after_login = self.stderr.tell()
 
     def failure(self, exc: BaseException) -> OSError:
         """Why the session broke, in ssh's words (auth, host key, timeout...), and the session closed."""
         said = self.last_words()
         self.close()
-        return explain(said, exc, self.options)
+        return explain(said, exc, self.options, logged_in=self.after_login > 0)
 
     def last_words(self) -> str:
         """ssh's last line on stderr once it has exited; the connection is broken when this is asked."""
@@ -169,7 +196,7 @@ class Session:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         try:
-            self.stderr.seek(0)
+            self.stderr.seek(self.after_login)
             lines = self.stderr.read().decode(errors="replace").splitlines()
         except (OSError, ValueError):  # already closed
             return ""
@@ -186,21 +213,34 @@ class Session:
                 self.process.wait(timeout=5)
             if self.process.poll() is None:
                 self.process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=5)
 
 
-def explain(said: str, exc: BaseException, options: SSHOptions) -> OSError:
-    """ssh's last line (or the SFTP client's error) as a builtin error with a message that says what to fix."""
+SETUP_ERRORS = ("could not resolve hostname", "bad configuration option", "bad owner or permissions",
+                "subsystem request failed", "no such file or directory", "cannot execute")  # fmt: skip
+
+
+def explain(said: str, exc: BaseException, options: SSHOptions, logged_in: bool = True) -> OSError:
+    """ssh's last line (or the SFTP client's error) as a builtin error with a message that says what to fix.
+
+    Before the login, ssh's stderr also holds whatever the server printed (a banner): only then may a line
+    mean a refused login or host key.
+    """
     lowered = said.lower()
-    if "host key verification failed" in lowered or "host key for" in lowered:
-        return HostKeyRejected(
-            errno.EACCES,
-            f"host key of {options.host}:{options.port} is not trusted by `{options.known_hosts}` "
-            "(add it with ssh-keyscan after checking its fingerprint, or set `host_key_check: no`)",
-        )
-    if "permission denied" in lowered or "too many authentication failures" in lowered:
-        return LoginRefused(
-            errno.EACCES, f"authentication failed for user `{options.user}` (check `password` / `path_to_key`)"
-        )
+    if not logged_in:
+        if "host key verification failed" in lowered or "host key for" in lowered:
+            return HostKeyRejected(
+                errno.EACCES,
+                f"host key of {options.host}:{options.port} is not trusted by `{options.known_hosts}` "
+                "(add it with ssh-keyscan after checking its fingerprint, or set `host_key_check: no`)",
+            )
+        if "permission denied" in lowered or "too many authentication failures" in lowered:
+            return LoginRefused(
+                errno.EACCES, f"authentication failed for user `{options.user}` (check `password` / `path_to_key`)"
+            )
+        if any(error in lowered for error in SETUP_ERRORS):
+            return SSHSetupError(errno.EINVAL, f"ssh: {said}")
     if "timed out" in lowered or "not responding" in lowered or isinstance(exc, TimeoutError):
         return NoAnswer(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
     if "connection refused" in lowered:
@@ -212,15 +252,17 @@ def explain(said: str, exc: BaseException, options: SSHOptions) -> OSError:
 
 @contextlib.contextmanager
 def _askpass(needed: bool) -> Iterator[Path | None]:
-    """A helper that prints the secret ssh asks for, in a folder only we can read; gone after the login."""
+    """The helper that prints the secret ssh asks for (it holds none: it reads the child's environment)."""
     if not needed:
         yield None
-        return
-    with tempfile.TemporaryDirectory(prefix="corral-askpass-") as folder:
-        helper = Path(folder) / "askpass"
-        helper.write_text(ASKPASS)
-        helper.chmod(stat.S_IRWXU)
-        yield helper
+    elif os.access(ASKPASS, os.X_OK):  # the installed copy: works where /tmp is mounted noexec
+        yield ASKPASS
+    else:
+        with tempfile.TemporaryDirectory(prefix="corral-askpass-") as folder:
+            helper = Path(folder) / "askpass"
+            helper.write_text(ASKPASS.read_text())
+            helper.chmod(stat.S_IRWXU)
+            yield helper
 
 
 class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
@@ -246,7 +288,7 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
             self.ftp.posix_rename(path1, path2)  # OpenSSH's atomic, overwriting rename
             return
         except OSError as exc:
-            if "unsupported" not in str(exc).lower():
+            if exc.errno is not None:  # ENOENT, EACCES: the plain rename would fail the same way
                 raise
         try:
             self.ftp.rename(path1, path2)  # plain SFTP v3 rename refuses an existing target
