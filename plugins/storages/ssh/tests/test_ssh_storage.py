@@ -241,3 +241,24 @@ def test_closing_the_storage_ends_its_ssh_child(sshd_server: SSHServer) -> None:
     assert ssh.poll() is None
     storage.close()
     assert ssh.wait(timeout=10) is not None
+
+
+@pytest.mark.parametrize(("prompt", "answer"), [
+    ("backup@db1.example's password: ", "pw"),
+    ("(backup@db1.example) Password: ", "pw"),
+    ("Enter passphrase for key '/etc/corral/id_ed25519': ", "phrase"),
+    ("jump@bastion.example's password: ", None),  # a jump host's prompt: never the storage's password
+    ("Are you sure you want to continue connecting (yes/no/[fingerprint])? ", None),
+    ("Enter passphrase for key '/root/.ssh/other': ", None),
+])  # fmt: skip
+def test_askpass_helper_answers_only_corral_s_own_prompts(prompt: str, answer: str | None) -> None:
+    from corral_storage_ssh.openssh import ASKPASS
+
+    env = {"CORRAL_SSH_LOGIN": "backup@db1.example", "CORRAL_SSH_PASSWORD": "pw",
+           "CORRAL_SSH_KEY": "/etc/corral/id_ed25519", "CORRAL_SSH_PASSPHRASE": "phrase", "PATH": os.environ["PATH"]}
+    done = subprocess.run([str(ASKPASS), prompt], env=env, capture_output=True, text=True, timeout=10)
+    assert os.access(ASKPASS, os.X_OK), "the installed helper lost its executable bit"
+    if answer is None:
+        assert done.returncode != 0 and done.stdout == ""
+    else:
+        assert done.returncode == 0 and done.stdout == answer + "\n"
