@@ -41,10 +41,14 @@ class Run:
 
 
 class Workspace:
-    """A temp dir with a dump script, a regular file that breaks a storage, and ``corral start`` runs."""
+    """A temp dir with a dump script, a regular file that breaks a storage, and ``corral start`` runs.
 
-    def __init__(self, root: Path) -> None:
+    ``store`` (a retention such as ``{"days": 3}``) goes on the working storage of every job.
+    """
+
+    def __init__(self, root: Path, store: dict[str, int] | None = None) -> None:
         self.root = root
+        self.store = store
         self.dump = root / "dump.sh"
         self.dump.write_text(DUMP)
         self.dump.chmod(0o755)
@@ -53,17 +57,24 @@ class Workspace:
 
     def job(self, name: str, *, broken_storage: bool = False) -> dict[str, Any]:
         """An external job on a working local storage, plus (``broken_storage``) one whose folder is a file."""
-        storages = [local_storage(self.root / "backups")]
+        retention = {"store": self.store} if self.store else {}
+        storages = [local_storage(self.root / "backups", **retention)]
         if broken_storage:
             storages.append(local_storage(self.blocker / "backups"))
         return {"job": name, "type": "external", "dump_cmd": str(self.dump), "storages": storages}
 
-    def start(self, main: dict[str, Any], jobs: list[dict[str, Any]], job: str = "all", now: str = NOW) -> Run:
-        config = write_main(self.root, jobs, **{"server_name": "web1", **main})
+    def config(self, main: dict[str, Any], jobs: list[dict[str, Any]]) -> Path:
+        """The main file (``server_name`` web1 unless ``main`` names one)."""
+        return write_main(self.root, jobs, **{"server_name": "web1", **main})
+
+    def run(self, config: Path, job: str = "all", env: dict[str, str] | None = None, now: str = NOW) -> Run:
         log = self.root / "log" / "corral.log"
         log.unlink(missing_ok=True)
-        done = corral("start", "-c", str(config), job, env={"CORRAL_NOW": now}, timeout=120)
+        done = corral("start", "-c", str(config), job, env={"CORRAL_NOW": now, **(env or {})}, timeout=120)
         return Run(done.returncode, done.stdout, done.stderr, log.read_text() if log.exists() else "")
+
+    def start(self, main: dict[str, Any], jobs: list[dict[str, Any]], job: str = "all", now: str = NOW) -> Run:
+        return self.run(self.config(main, jobs), job, now=now)
 
 
 @pytest.fixture

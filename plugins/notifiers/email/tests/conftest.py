@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from corral.testing.notify import Workspace
 from corral_testservers import SMTPServer
 from corral_testservers.credentials import new_password
 from corral_testservers.prerequisites import require_executable, require_module
@@ -96,3 +97,9 @@ def tls_smtp_servers(tls_cert: tuple[Path, Path], tmp_path_factory: pytest.TempP
         loop.call_soon_threadsafe(server.close)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """The notifier harness's workspace, with a retention on its storage (rotation is part of the reports)."""
+    return Workspace(tmp_path, store={"days": 3})

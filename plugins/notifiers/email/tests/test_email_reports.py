@@ -7,69 +7,17 @@ import re
 import socket
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from corral.testing.cli import corral, local_storage, write_main
+from corral.testing.notify import Run, Workspace
 from corral_testservers import SMTPServer
 from corral_testservers.prerequisites import require_executable
 
 if TYPE_CHECKING:
     from conftest import TLSServers
-
-NOW = "2026-01-31T03:00:00"
-DUMP = """#!/bin/sh
-# An external job's dump: a small file, described in JSON on stdout.
-set -e
-printf 'dump of %s\\n' "$CORRAL_JOB" > "$CORRAL_TMP_DIR/$CORRAL_JOB.sql"
-printf '{"full_path": "%s", "basename": "%s", "extension": "sql", "gzip": false}\\n' \\
-  "$CORRAL_TMP_DIR/$CORRAL_JOB.sql" "$CORRAL_JOB"
-"""
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    log: str
-
-
-class Workspace:
-    """A temp dir with a dump script, a regular file that breaks a storage, and ``corral start`` runs."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dump = root / "dump.sh"
-        self.dump.write_text(DUMP)
-        self.dump.chmod(0o755)
-        self.blocker = root / "not-a-dir"
-        self.blocker.write_text("a regular file where a backup folder should be")
-
-    def job(self, name: str, *, broken_storage: bool = False) -> dict[str, Any]:
-        """An external job on a working local storage, plus (``broken_storage``) one whose folder is a file."""
-        storages = [local_storage(self.root / "backups", store={"days": 3})]
-        if broken_storage:
-            storages.append(local_storage(self.blocker / "backups"))
-        return {"job": name, "type": "external", "dump_cmd": str(self.dump), "storages": storages}
-
-    def config(self, main: dict[str, Any], jobs: list[dict[str, Any]]) -> Path:
-        return write_main(self.root, jobs, **main)
-
-    def start(self, config: Path, job: str = "all", env: dict[str, str] | None = None) -> Run:
-        log = self.root / "log" / "corral.log"
-        log.unlink(missing_ok=True)
-        done = corral("start", "-c", str(config), job, env={"CORRAL_NOW": NOW, **(env or {})}, timeout=120)
-        return Run(done.returncode, done.stdout, done.stderr, log.read_text() if log.exists() else "")
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 ADMIN, CLIENT, SENDER = "ops@example.org", "customer@example.org", "backup@web1.example"
@@ -122,7 +70,7 @@ def test_failed_storage_mails_admins_and_clients_what_failed_and_why(
         smtp_main(smtp_server, name, level_message="error"),
         [workspace.job("shop-db"), workspace.job("blog-db", broken_storage=True)],
     )
-    run = workspace.start(config)
+    run = workspace.run(config)
     assert run.code == 1, run.stderr
     mails = by_recipient(received(smtp_server, name, 2))
     assert set(mails) == {ADMIN, CLIENT}
@@ -158,7 +106,7 @@ def test_second_of_two_local_storages_fails_and_the_report_tells_them_apart(
     name = server_name()
     config = workspace.config({"server_name": name, "admin_mail": ADMIN, "smtp_server": smtp_server.host,
                                "smtp_port": smtp_server.port}, [workspace.job("blog-db", broken_storage=True)])
-    run = workspace.start(config)
+    run = workspace.run(config)
     assert run.code == 1, run.stderr
     [mail] = received(smtp_server, name, 1)
     text = mail.get_content()
@@ -176,7 +124,7 @@ def test_second_of_two_local_storages_fails_and_the_report_tells_them_apart(
 def test_clean_run_mails_nobody_at_level_error(workspace: Workspace, smtp_server: SMTPServer) -> None:
     name = server_name()
     config = workspace.config(smtp_main(smtp_server, name, level_message="error"), [workspace.job("shop-db")])
-    run = workspace.start(config)
+    run = workspace.run(config)
     assert run.code == 0, run.stderr
     received(smtp_server, name, 0)
     assert "e-mail" not in run.log
@@ -185,7 +133,7 @@ def test_clean_run_mails_nobody_at_level_error(workspace: Workspace, smtp_server
 def test_clean_run_sends_clients_the_full_log_at_level_debug(workspace: Workspace, smtp_server: SMTPServer) -> None:
     name = server_name()
     config = workspace.config(smtp_main(smtp_server, name, level_message="debug"), [workspace.job("shop-db")])
-    run = workspace.start(config)
+    run = workspace.run(config)
     assert run.code == 0, run.stderr
     [mail] = received(smtp_server, name, 1)  # admins hear only about failures
     assert mail["To"] == CLIENT
@@ -207,7 +155,7 @@ def test_authenticated_smtp_keeps_the_password_out_of_logs(
     main = smtp_main(smtp_auth_server, name, smtp_user=smtp_auth_server.user,
                      smtp_password=smtp_auth_server.password)
     config = workspace.config(main, [workspace.job("blog-db", broken_storage=True)])
-    run = workspace.start(config)
+    run = workspace.run(config)
     assert run.code == 1
     mails = by_recipient(received(smtp_auth_server, name, 2))
     assert set(mails) == {ADMIN, CLIENT}
@@ -220,7 +168,7 @@ def test_wrong_password_is_one_logged_line_and_changes_nothing(
     wrong = "Wr0ng-" + uuid.uuid4().hex
     name = server_name()
     main = smtp_main(smtp_auth_server, name, smtp_user="corral", smtp_password=wrong, level_message="debug")
-    run = workspace.start(workspace.config(main, [workspace.job("shop-db")]))
+    run = workspace.run(workspace.config(main, [workspace.job("shop-db")]))
     assert run.code == 0  # the backup succeeded; the notifier's failure does not change that
     received(smtp_auth_server, name, 0)
     [line] = [line for line in run.log.splitlines() if "notifier:email" in line]
@@ -233,7 +181,7 @@ def test_unauthenticated_send_to_an_auth_server_is_reported(
     workspace: Workspace, smtp_auth_server: SMTPServer
 ) -> None:
     name = server_name()
-    run = workspace.start(workspace.config(smtp_main(smtp_auth_server, name, level_message="debug"),
+    run = workspace.run(workspace.config(smtp_main(smtp_auth_server, name, level_message="debug"),
                                            [workspace.job("shop-db")]))
     assert run.code == 0
     assert f"SMTP server 127.0.0.1:{smtp_auth_server.port} answered 530" in run.log
@@ -245,7 +193,7 @@ def test_smtp_server_down_is_logged_and_the_exit_code_stays(workspace: Workspace
         port = sock.getsockname()[1]
     main = {"server_name": server_name(), "client_mail": CLIENT, "level_message": "debug",
             "smtp_server": "127.0.0.1", "smtp_port": port}
-    run = workspace.start(workspace.config(main, [workspace.job("shop-db")]))
+    run = workspace.run(workspace.config(main, [workspace.job("shop-db")]))
     assert run.code == 0
     assert f"plugin `notifier:email` failed in corral_run_finished: MailError: to {CLIENT}: cannot reach SMTP " \
            f"server 127.0.0.1:{port}: Connection refused" in run.log
@@ -259,7 +207,7 @@ def test_tls_and_login(workspace: Workspace, tls_smtp_servers: TLSServers, mode:
     main = smtp_main(server, name, smtp_tls=mode == "starttls", smtp_ssl=mode == "smtps",
                      smtp_user=server.user, smtp_password=server.password)
     config = workspace.config(main, [workspace.job("blog-db", broken_storage=True)])
-    run = workspace.start(config, env={"SSL_CERT_FILE": str(tls_smtp_servers.cert)})
+    run = workspace.run(config, env={"SSL_CERT_FILE": str(tls_smtp_servers.cert)})
     assert run.code == 1
     assert set(by_recipient(received(server, name, 2))) == {ADMIN, CLIENT}
     assert server.password is not None
@@ -271,7 +219,7 @@ def test_untrusted_certificate_is_refused(workspace: Workspace, tls_smtp_servers
     name = server_name()
     main = smtp_main(server, name, smtp_ssl=True, smtp_user=server.user, smtp_password=server.password,
                      level_message="debug")
-    run = workspace.start(workspace.config(main, [workspace.job("shop-db")]))  # system CAs only
+    run = workspace.run(workspace.config(main, [workspace.job("shop-db")]))  # system CAs only
     assert run.code == 0
     assert "TLS certificate not trusted: self-signed certificate" in run.log
     received(server, name, 0)
@@ -288,7 +236,7 @@ def test_sendmail_when_no_smtp_server(workspace: Workspace, smtp_server: SMTPSer
     rc.chmod(0o600)
     name = server_name()
     main = {"server_name": name, "admin_mail": ADMIN, "mail_from": SENDER, "sendmail_path": msmtp}
-    run = workspace.start(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]),
+    run = workspace.run(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]),
                           env={"HOME": str(home)})
     assert run.code == 1
     [mail] = received(smtp_server, name, 1)
@@ -298,7 +246,7 @@ def test_sendmail_when_no_smtp_server(workspace: Workspace, smtp_server: SMTPSer
 
 def test_missing_sendmail_is_a_clear_error(workspace: Workspace, tmp_path: Path) -> None:
     main = {"server_name": server_name(), "admin_mail": ADMIN, "sendmail_path": str(tmp_path / "no-sendmail")}
-    run = workspace.start(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]))
+    run = workspace.run(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]))
     assert run.code == 1
     assert f"MailError: to {ADMIN}: no sendmail at `{tmp_path / 'no-sendmail'}`: set `smtp_server` in main" \
         in run.log
@@ -306,7 +254,7 @@ def test_missing_sendmail_is_a_clear_error(workspace: Workspace, tmp_path: Path)
 
 def test_both_tls_modes_is_a_clear_error(workspace: Workspace, smtp_server: SMTPServer) -> None:
     main = smtp_main(smtp_server, server_name(), smtp_ssl=True, smtp_tls=True)
-    run = workspace.start(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]))
+    run = workspace.run(workspace.config(main, [workspace.job("blog-db", broken_storage=True)]))
     assert "`smtp_ssl` (SMTPS) and `smtp_tls` (STARTTLS) exclude each other" in run.log
 
 
