@@ -18,7 +18,7 @@ def label(options: SSHOptions, scheme: str) -> str:
     return f"{scheme}://{options.user}@{options.host}:{options.port}"
 
 
-def translate(exc: BaseException, action: str, fs: AbstractFileSystem | None, options: SSHOptions) -> OSError | None:
+def translate(exc: BaseException, fs: AbstractFileSystem | None, options: SSHOptions) -> OSError | None:
     """The session's and SFTP's errors as builtin errors with a message that says what to fix."""
     if isinstance(exc, CLEAN_ERRORS):
         return exc
@@ -51,7 +51,7 @@ def open_filesystem(options: SSHOptions, scheme: str) -> RemoteFileSystem:
     return RemoteFileSystem(
         connect,
         label=label(options, scheme),
-        translate=lambda exc, action: translate(exc, action, current[0] if current else None, options),
+        translate=lambda exc, _action: translate(exc, current[0] if current else None, options),
         retry=Retry(attempts=options.retries + 1),
         secrets=secrets,
         close=close,

@@ -20,9 +20,9 @@ import socket
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import paramiko
 from fsspec.implementations.sftp import SFTPFileSystem
@@ -30,6 +30,7 @@ from fsspec.implementations.sftp import SFTPFileSystem
 from corral_storage_ssh.options import SSHOptions
 
 KEEPALIVE_COUNT = 3
+T = TypeVar("T")
 #: corral's SSH_ASKPASS helper, installed with the package (a copy goes to a private temp folder if it lost its
 #: executable bit)
 ASKPASS = Path(__file__).with_name("askpass")
@@ -113,23 +114,19 @@ class Pipe:
         self.sock = sock
 
     def send(self, data: bytes) -> int:
-        try:
-            return self.sock.send(data)
-        except TimeoutError:
-            self._give_up()
-            raise
+        return self._unless_silent(self.sock.send, data)
 
     def recv(self, size: int) -> bytes:
-        try:
-            return self.sock.recv(size)
-        except TimeoutError:
-            self._give_up()
-            raise
+        return self._unless_silent(self.sock.recv, size)
 
-    def _give_up(self) -> None:
+    def _unless_silent(self, call: Callable[[Any], T], argument: Any) -> T:
         """After one timeout every later read or write (paramiko's cleanup) fails at once instead of waiting again."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        try:
+            return call(argument)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            raise
 
     def recv_ready(self) -> bool:
         """Whether an answer is waiting (paramiko reads the acks of pipelined writes when there are some)."""
@@ -184,10 +181,10 @@ class Session:
         self.after_login = self.stderr.tell()
 
     def failure(self, exc: BaseException) -> OSError:
-        """Why the session broke, in ssh's words (auth, host key, timeout...), and the session closed."""
+        """Why the login failed, in ssh's words (auth, host key, timeout...), and the session closed."""
         said = self.last_words()
         self.close()
-        return explain(said, exc, self.options, logged_in=self.after_login > 0)
+        return explain(said, exc, self.options, logged_in=False)
 
     def last_words(self) -> str:
         """ssh's last line on stderr once it has exited; the connection is broken when this is asked."""
