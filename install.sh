@@ -30,7 +30,7 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-"${PIP[@]}" --upgrade pip hatchling editables
+"${PIP[@]}" --upgrade pip hatchling editables setuptools wheel
 "${PIP[@]}" -r requirements-dev.txt
 # Every distribution of the monorepo, editable, without build isolation (hatchling is already here).
 projects=(core)
