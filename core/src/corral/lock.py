@@ -1,7 +1,9 @@
-"""One run at a time: an exclusive ``flock`` on a lock file that records the holder's pid and start time.
+"""One run at a time: an exclusive ``flock`` on a lock file that records the holder's pid, start and run id.
 
 The kernel drops the lock when its holder dies, so a lock file left by a killed run is simply taken over
-(and the takeover is logged).
+(and the takeover is logged). The file is corral's own: opened without following symlinks, refused when it
+belongs to another user, has other hard links, or holds something that is not a corral lock record, so that
+the lock can never empty a file someone pointed it at.
 """
 
 from __future__ import annotations
@@ -9,41 +11,57 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from corral.errors import AlreadyRunning, CorralError
+from corral.errors import AlreadyRunning
+from corral.workarea import UnsafePath, open_own_file
 
 log = logging.getLogger("corral")
+_RECORD_START = b"pid "
 
 
 class RunLock:
-    def __init__(self, path: Path) -> None:
+    """Hold the run lock; ``previous`` is what the lock file said when a dead run's lock was taken over."""
+
+    def __init__(self, path: Path, run_id: str = "") -> None:
         self.path = path
+        self.run_id = run_id
+        self.previous: dict[str, str] = {}
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
+        fd = open_own_file(self.path, os.O_RDWR, "lock file")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise CorralError(f"cannot create the lock file `{self.path}`: {exc.strerror}") from None
+            self._take(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def _take(self, fd: int) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            holder = _describe(_read(fd)) or "unknown holder"
             raise AlreadyRunning(
                 f"another corral run is in progress ({holder}, lock `{self.path}`); this one exits"
             ) from None
-        previous = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        previous = _read(fd)
+        if previous and not previous.startswith(_RECORD_START):
+            raise UnsafePath(f"lock file `{self.path}` holds something else than a corral lock record; "
+                             "corral leaves it alone (remove it or set `lock_file` to another path)")
         if previous:
+            self.previous = _parse(previous)
             log.info("taking over the lock `%s` left by a run that ended without releasing it (%s)",
-                     self.path, previous)
+                     self.path, _describe(previous))
+        record = f"pid {os.getpid()}\nstarted {datetime.now().isoformat(timespec='seconds')}\n"
+        if self.run_id:
+            record += f"run {self.run_id}\n"
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        return self
+        os.pwrite(fd, record.encode(), 0)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -53,3 +71,24 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _read(fd: int) -> bytes:
+    return os.pread(fd, 4096, 0)
+
+
+def _parse(record: bytes) -> dict[str, str]:
+    fields = {}
+    for line in record.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        fields[key] = value.strip()
+    return fields
+
+
+def _describe(record: bytes) -> str:
+    """``pid 123, started 2026-12-02T03:00:00`` from a lock record."""
+    fields = _parse(record)
+    parts = [f"pid {fields['pid']}"] if "pid" in fields else []
+    if "started" in fields:
+        parts.append(f"started {fields['started']}")
+    return ", ".join(parts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -55,6 +56,23 @@ class Collector(logging.Handler):
         )
 
 
+class _OwnFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Appends to the log file only when it is the running user's own regular file (never through a symlink)."""
+
+    def __init__(self, path: Path) -> None:
+        from corral.workarea import open_own_file
+
+        fd = open_own_file(path, os.O_WRONLY | os.O_APPEND, "log file")
+        super().__init__(open(fd, "a", encoding="utf-8"))  # noqa: SIM115 (closed with the handler)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.stream.close()
+        finally:
+            super().close()
+
+
 def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) -> Collector:
     """Route the ``corral`` logger to stderr, the log file and a collector; returns the collector."""
     logger = logging.getLogger("corral")
@@ -80,8 +98,7 @@ def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) 
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     handlers.append(console)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(_OwnFileHandler(log_file))
     collector = Collector()
     handlers.append(collector)
     for handler in handlers:

@@ -152,9 +152,13 @@ class RunContext:
         """Start a program that the run stops on SIGTERM/SIGINT; call :meth:`forget` after waiting for it.
 
         It runs in a process group of its own so that stopping it also stops whatever it started (a dump
-        script's children).
+        script's children), and it dies with corral even when corral is killed (:mod:`corral.children`).
         """
+        from corral.children import die_with_corral
+
         kwargs.setdefault("process_group", 0)
+        if "preexec_fn" not in kwargs:
+            kwargs["preexec_fn"] = die_with_corral()
         process: subprocess.Popen[Any] = subprocess.Popen(args, **kwargs)
         with self._lock:
             self._processes.add(process)

@@ -39,6 +39,7 @@ def fail(error: CorralError) -> None:
 def main() -> None:
     # pydantic's plugin hook scans every installed distribution's entry points (~20 ms per run); corral uses none
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    os.umask(0o077)  # archives, logs, generated configs: readable by the running user alone
     try:
         app()
     except CorralError as error:  # raised outside a command's own handling

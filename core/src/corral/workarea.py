@@ -1,0 +1,163 @@
+"""corral's private work area: folders only the running user controls, and files nobody can redirect.
+
+corral runs as root from cron, and its default work area (``/var/tmp/corral``) sits in a folder every user can
+write. As OpenSSH's ``StrictModes`` does for ``~/.ssh``, every folder on the way to a work folder, lock or log
+must be owned by root or the running user and writable by nobody else (a sticky folder such as ``/var/tmp``
+excepted), and the work folder itself must belong to the running user; anything else is refused with one line.
+Files are opened without following symlinks and only when they are the running user's own regular files.
+
+Each job dumps into a fresh work folder with an unpredictable name (``.corral-work-PID-XXXXXXXX``); the run that
+takes the lock next removes the folders of runs that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from corral.errors import EXIT_USAGE, CorralError
+
+log = logging.getLogger("corral")
+
+WORK_PREFIX = ".corral-work-"
+_WORK_NAME = re.compile(rf"^{re.escape(WORK_PREFIX)}(?P<pid>\d+)-[a-z0-9_]{{8}}$")
+
+
+class UnsafePath(CorralError):
+    """A work folder, lock or log that another user could control."""
+
+    exit_code = EXIT_USAGE
+
+
+def _trusted_owner(uid: int) -> bool:
+    return uid in (0, os.geteuid())
+
+
+def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: bool) -> None:
+    """One step of the way: owned by root or us (``own``: by us), writable by nobody else unless sticky."""
+    subject = "it" if part == Path(os.path.abspath(path)) else f"`{part}`"
+    owner_ok = info.st_uid == os.geteuid() if own and not stat.S_ISLNK(info.st_mode) else _trusted_owner(info.st_uid)
+    if not owner_ok:
+        raise UnsafePath(
+            f"{what} `{path}` is not safe: {subject} belongs to uid {info.st_uid}, another user "
+            f"(fix: `chown {os.geteuid()} {part}`, or choose a folder only root can write)"
+        )
+    if stat.S_ISLNK(info.st_mode):
+        return
+    if info.st_mode & 0o022 and not (info.st_mode & stat.S_ISVTX and not own):
+        raise UnsafePath(
+            f"{what} `{path}` is not safe: {subject} is writable by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}; fix: `chmod go-w {part}`)"
+        )
+
+
+def check_way(path: Path, what: str, own_last: bool = True) -> None:
+    """Refuse ``path`` when another user could swap it or anything on the way to it.
+
+    Both the path as written (symlinks included) and the path they lead to are checked. With ``own_last``
+    the last folder must be the running user's own and writable by nobody else, even sticky.
+    """
+    literal = Path(os.path.abspath(path))
+    real = Path(os.path.realpath(literal))
+    for way in (literal, real) if real != literal else (literal,):
+        parts = [way, *way.parents][::-1]
+        for index, part in enumerate(parts):
+            try:
+                info = part.lstat()
+            except FileNotFoundError:
+                return  # the rest does not exist yet; whoever creates it next is us
+            except OSError as exc:
+                raise UnsafePath(f"{what} `{path}`: cannot check `{part}`: {exc.strerror}") from None
+            _check_entry(path, part, info, what, own_last and index == len(parts) - 1)
+
+
+def private_dir(path: Path, what: str) -> Path:
+    """Create ``path`` (0700) if needed and make sure only the running user controls it."""
+    check_way(path, what)  # the way to it, before anything is created on it
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnsafePath(f"cannot create the {what} `{path}`: {exc.strerror}") from None
+    check_way(path, what)
+    if not path.is_dir():
+        raise UnsafePath(f"{what} `{path}` is not a folder")
+    return path
+
+
+def open_own_file(path: Path, flags: int, what: str) -> int:
+    """Open (creating 0600) a file that is the running user's own, never through a symlink or a hard link."""
+    if not path.parent.exists():
+        private_dir(path.parent, f"folder of the {what}")
+    check_way(path.parent, f"folder of the {what}", own_last=False)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY, 0o600)
+    except OSError as exc:
+        reason = "it is a symlink" if exc.errno == 40 else exc.strerror  # ELOOP
+        raise UnsafePath(f"cannot open the {what} `{path}`: {reason}") from None
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "it is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"it belongs to uid {info.st_uid}, another user"
+    elif info.st_nlink != 1:
+        problem = "it has other hard links"
+    if problem:
+        os.close(fd)
+        raise UnsafePath(f"{what} `{path}` is refused: {problem} (remove it; corral creates its own)")
+    return fd
+
+
+def new_work_dir(job_tmp_dir: Path) -> Path:
+    """A fresh 0700 folder for one job's dumps, under its checked ``tmp_dir``, with an unpredictable name."""
+    private_dir(job_tmp_dir, "work folder")
+    return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=job_tmp_dir))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_work_dirs(tmp_dirs: Iterable[Path]) -> list[Path]:
+    """Remove the work folders that runs which died left behind (only corral's own, by name and owner)."""
+    removed = []
+    for tmp_dir in sorted(set(tmp_dirs)):
+        try:
+            entries = list(os.scandir(tmp_dir))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _WORK_NAME.match(entry.name)
+            if not match or int(match["pid"]) == os.getpid() or _alive(int(match["pid"])):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            size = _size(Path(entry.path))
+            shutil.rmtree(entry.path, ignore_errors=True)
+            log.info("removed `%s` (%d bytes), the work folder of run pid %s that died", entry.path, size,
+                     match["pid"])
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
