@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,20 +56,51 @@ def test_second_start_exits_at_once_while_one_runs(tmp_path: Path) -> None:
         os.killpg(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)
 
 
-def test_a_killed_run_leaves_a_lock_the_next_run_takes_over(tmp_path: Path) -> None:
-    main = slow_job(tmp_path, 30)
+def gone(pid: int) -> bool:
+    """The process ended (a zombie waiting for init to reap it counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_kill_9_takes_the_dump_with_it_and_the_next_run_cleans_up(tmp_path: Path) -> None:
+    main = slow_job(tmp_path, 300)
     first = start_background(main)
-    wait_for(tmp_path / "child.pid")
-    first.kill()
-    first.wait()
-    os.killpg(int((tmp_path / "child.pid").read_text()), signal.SIGKILL)
-    (tmp_path / "slow.sh").write_text("#!/bin/sh\n" + 'echo x > "$CORRAL_TMP_DIR/x"\n'
-                                      'echo "{\\"full_path\\": \\"$CORRAL_TMP_DIR/x\\", \\"basename\\": \\"x\\", '
-                                      '\\"extension\\": \\"txt\\"}"\n')
-    again = corral("start", "-c", str(main))
-    assert again.returncode == 0, again.stderr
-    assert f"taking over the lock `{tmp_path}/tmp/corral.lock` left by a run that ended without releasing it " \
-           f"(pid {first.pid})" in again.stderr
+    wait_for(tmp_path / "grandchild.pid")
+    child, grandchild = (int((tmp_path / name).read_text()) for name in ("child.pid", "grandchild.pid"))
+    try:
+        first.kill()
+        first.wait()
+        assert wait_until(lambda: gone(child)), "the dump script outlived corral's kill -9"
+        left = list((tmp_path / "tmp" / "slow").glob(".corral-work-*"))
+        assert len(left) == 1 and (left[0] / "partial.bin").stat().st_size == 1_000_000
+        (tmp_path / "slow.sh").write_text("#!/bin/sh\n" + 'echo x > "$CORRAL_TMP_DIR/x"\n'
+                                          'echo "{\\"full_path\\": \\"$CORRAL_TMP_DIR/x\\", \\"basename\\": \\"x\\", '
+                                          '\\"extension\\": \\"txt\\"}"\n')
+        again = corral("start", "-c", str(main))
+        assert again.returncode == 0, again.stderr
+        assert f"taking over the lock `{tmp_path}/tmp/corral.lock` left by a run that ended without releasing it " \
+               f"(pid {first.pid}, started " in again.stderr
+        # the script's own child escaped the kernel's parent-death signal: the next run ends it
+        assert f"killed pid {grandchild} (`sleep`), left running by a run that died" in again.stderr
+        assert wait_until(lambda: gone(grandchild))
+        assert f"removed `{left[0]}` (1000000 bytes), the work folder of run pid {first.pid} that died" in again.stderr
+        assert not left[0].exists()
+        assert list((tmp_path / "tmp" / "slow").iterdir()) == []
+    finally:
+        for pid in (child, grandchild):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

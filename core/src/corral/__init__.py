@@ -9,6 +9,7 @@ from corral.config.models import JobOptions, MainOptions, SourceOptions, Storage
 from corral.errors import CorralError, DumpError, StorageError
 from corral.hookspecs import hookimpl
 from corral.run import RunContext
+from corral.workarea import full_disk_note
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,6 @@ __all__ = [
     "StorageError",
     "StorageOptions",
     "__version__",
+    "full_disk_note",
     "hookimpl",
 ]

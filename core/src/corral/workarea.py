@@ -161,3 +161,21 @@ def _size(folder: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total
+
+
+FULL_DISK = 1024 * 1024  # bytes free under which a failed write is blamed on a full disk
+
+
+def full_disk_note(folder: Path) -> str:
+    """`` (`/var/tmp/corral/site` is full: 12 KiB free)`` when ``folder``'s filesystem is out of space, else ``""``.
+
+    Tools report a full disk in their own words (tar: "Wrote only 2048 of 10240 bytes"); a failure message
+    gets this note so that the admin reads the cause at once. Call it before deleting the partial file.
+    """
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return ""
+    if usage.free >= FULL_DISK:
+        return ""
+    return f" (`{folder}` is full: {usage.free // 1024} KiB free)"

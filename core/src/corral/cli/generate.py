@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -29,9 +30,15 @@ def generate(
     if path is None:
         typer.echo(text, nl=False)
         return
-    if path.exists():
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:  # a new file only: never through a symlink, never over an existing file (0600: it will hold passwords)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
         typer.echo(f"corral: error: `{path}` exists; remove it or choose another --path", err=True)
-        raise typer.Exit(2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"corral: error: cannot create `{path}`: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    with open(fd, "w", encoding="utf-8") as out:
+        out.write(text)
     typer.echo(f"wrote {path}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral import DumpError, RunContext
+from corral import DumpError, RunContext, full_disk_note
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,15 @@ def create(
         return TarResult(True, lines, "")
     if done.returncode == 1:  # "file changed as we read it", "file removed before we read it"
         return TarResult(True, lines, "")
+    full = full_disk_note(archive.parent)
     archive.unlink(missing_ok=True)
-    return TarResult(False, lines, lines[-1] if lines else f"tar exited with code {done.returncode}")
+    causes = [line for line in lines if not _CLOSING.search(line)] or list(lines)
+    return TarResult(False, lines, (causes[-1] if causes else f"tar exited with code {done.returncode}") + full)
+
+
+# tar's last words repeat that something failed; the line before them says what ("Cannot write: No space...")
+_CLOSING = re.compile(r"^tar: (Error is not recoverable: exiting now|Exiting with failure status due to previous "
+                      r"errors)$")
 
 
 def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> None:

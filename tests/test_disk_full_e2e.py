@@ -1,0 +1,57 @@
+"""A full disk (tmp or a local storage) fails what it must with one line naming the path, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import CORRAL, local_storage, write_main
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")
+
+
+def test_full_tmp_and_full_storage(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for name, size in (("big", 20_000_000), ("small", 3_000_000)):
+        (site / name).mkdir(parents=True)
+        (site / name / "blob").write_bytes(os.urandom(size))
+    small_tmp, small_store, big_store = (tmp_path / name for name in ("small-tmp", "small-store", "big-store"))
+    for folder in (small_tmp, small_store):
+        folder.mkdir(mode=0o700)
+    source = [{"target": [f"{site}/*/"], "compression": "none"}]
+    jobs = [
+        {"job": "full-tmp", "type": "desc_files", "tmp_dir": str(small_tmp / "work"), "sources": source,
+         "storages": [local_storage(big_store)]},
+        {"job": "full-store", "type": "desc_files", "sources": source,
+         "storages": [local_storage(small_store), local_storage(big_store)]},
+    ]
+    main = write_main(tmp_path, jobs)
+    mounts = " && ".join(f"mount -t tmpfs -o size=8m,mode=0700 none {folder}" for folder in (small_tmp, small_store))
+    # in a private mount namespace: the size-limited folders vanish with the command
+    command = f"{mounts} && {shlex.join([*CORRAL, 'start', '-c', str(main)])} >&2; echo exit=$? >&2; " \
+              f"find {small_tmp} {small_store} -type f"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
+    assert "exit=1" in done.stderr, done.stderr
+    log = (tmp_path / "log" / "corral.log").read_text()
+    errors = [line for line in log.splitlines() if "[ERROR]" in line and "job finished" not in line
+              and "run finished" not in line]
+    assert len(errors) == 2, log
+    tmp_error, store_error = errors
+    assert "[full-tmp] source 1: target big: tar failed for" in tmp_error
+    assert f"`{small_tmp}/work/.corral-work-" in tmp_error and "is full: " in tmp_error
+    assert "[full-store] storage local: target big: upload failed: " in store_error
+    assert "No space left on device" in store_error and f"{small_store}/full-store/big/" in store_error
+
+    # nothing under a final name that is not whole, no temp file left behind on the full mounts
+    left = done.stdout.split()  # what the full mounts held before they vanished with the namespace
+    assert len(left) == 1 and re.fullmatch(rf"{small_store}/full-store/small/small_[\d_-]+\.tar", left[0]), left
+    # the other target, the other storage and the other job went on
+    stored = sorted(path.relative_to(big_store).parts[:2] for path in big_store.rglob("*.tar"))
+    assert stored == [("full-store", "big"), ("full-store", "small"), ("full-tmp", "small")]
+    assert "Traceback" not in done.stderr
