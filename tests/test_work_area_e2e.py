@@ -173,3 +173,22 @@ def test_generate_never_writes_through_a_symlink(tmp_path: Path, victim: Path) -
     assert corral("generate", "--type", "desc_files", "--storage", "local", "--path", str(fresh)).returncode == 0
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
     assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
+
+
+def test_only_dead_runs_work_folders_are_removed(tmp_path: Path) -> None:
+    job_tmp = tmp_path / "tmp" / "ext"
+    job_tmp.mkdir(parents=True, mode=0o700)
+    (tmp_path / "tmp").chmod(0o700)
+    dead, older = job_tmp / ".corral-work-999999999-abcdefgh", job_tmp / ".corral-20260101000000"
+    alive = job_tmp / ".corral-work-1-abcdefgh"  # pid 1 lives: another run's, whatever its lock
+    foreign = [job_tmp / ".corral-work-mine", job_tmp / "notes", job_tmp / ".corral-work-999999998-abcdefgh"]
+    for folder in (dead, older, alive, *foreign):
+        folder.mkdir()
+        (folder / "data").write_text("x")
+    os.chown(foreign[-1], NOBODY, NOBODY)  # not the running user's: not ours to remove
+    done = corral("start", "-c", str(write_main(tmp_path, [simple_job(tmp_path)])))
+    assert done.returncode == 0, done.stderr
+    assert not dead.exists() and not older.exists()
+    assert f"removed `{dead}` (1 bytes), the work folder of run pid 999999999 that died" in done.stderr
+    assert f"removed `{older}` (1 bytes), the work folder of a run of an older corral that died" in done.stderr
+    assert alive.exists() and all(folder.exists() for folder in foreign)

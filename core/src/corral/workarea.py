@@ -28,6 +28,7 @@ log = logging.getLogger("corral")
 
 WORK_PREFIX = ".corral-work-"
 _WORK_NAME = re.compile(rf"^{re.escape(WORK_PREFIX)}(?P<pid>\d+)-[a-z0-9_]{{8}}$")
+_OLD_WORK_NAME = re.compile(r"^\.corral-\d{14}$")  # corral 0.1 named work folders by the run's start
 
 
 class UnsafePath(CorralError):
@@ -141,15 +142,21 @@ def remove_dead_work_dirs(tmp_dirs: Iterable[Path]) -> list[Path]:
             continue
         for entry in entries:
             match = _WORK_NAME.match(entry.name)
-            if not match or int(match["pid"]) == os.getpid() or _alive(int(match["pid"])):
+            if match:
+                pid = int(match["pid"])
+                if pid == os.getpid() or _alive(pid):
+                    continue
+                who = f"run pid {pid}"
+            elif _OLD_WORK_NAME.match(entry.name):
+                who = "a run of an older corral"
+            else:
                 continue
             info = entry.stat(follow_symlinks=False)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
                 continue
             size = _size(Path(entry.path))
             shutil.rmtree(entry.path, ignore_errors=True)
-            log.info("removed `%s` (%d bytes), the work folder of run pid %s that died", entry.path, size,
-                     match["pid"])
+            log.info("removed `%s` (%d bytes), the work folder of %s that died", entry.path, size, who)
             removed.append(Path(entry.path))
     return removed
 
