@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from corral.testing.notify import http_sink  # noqa: F401  (a real HTTP server for notifier tests)
+
 
 def script(path: Path, body: str) -> str:
     """An executable shell script for an external job's dump_cmd."""

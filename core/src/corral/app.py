@@ -14,6 +14,7 @@ from corral import clock, limits, logs
 from corral.config import load_config
 from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, Interrupted
 from corral.lock import RunLock
+from corral.masking import Masker
 from corral.plugins import broadcast, new_manager
 from corral.progress import on_terminal
 from corral.run import JobResult, RunContext, RunResult
@@ -46,7 +47,7 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
     for warning in config.warnings:
         log.warning("%s", warning)
     names = select_jobs(config, selection)
-    run = RunContext(now=clock.now(), main=main, config_path=config_path)
+    run = RunContext(now=clock.now(), main=main, config_path=config_path, mask=Masker(config.secrets))
     lock_path = main.lock_file or Path(main.general_path_to_all_tmp_dir) / "corral.lock"
     events = config.notifiers or new_manager()
     progress = on_terminal()
@@ -91,4 +92,5 @@ def _finish(
     else:
         log.info("run finished in %.1f s: %d job(s) succeeded", result.seconds, len(result.jobs))
     result.log = list(collector.entries)
+    run.mask.scrub(result)  # the summary on stdout and every notifier get the masked texts only
     broadcast(events, "corral_run_finished", run=run, result=result)  # type: ignore[arg-type]

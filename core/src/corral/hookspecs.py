@@ -167,3 +167,14 @@ def corral_run_finished(run: RunContext, result: RunResult) -> None:
     """
 
 
+# ------------------------------------------------------------------------------------------- warnings
+
+
+@hookspec
+def corral_config_warnings(main: BaseModel, storage: StorageConfig | None) -> list[str]:
+    """Settings that work but are unsafe, such as a password sent in clear: one short line each, no secret.
+
+    Called when the config is validated: on every notifier with ``storage`` None (look at ``main``), and on a
+    storage plugin once per enabled storage entry of that kind (``storage``). The core prefixes each line with
+    the file, line and job, prints it from ``corral check`` and logs it at the start of every run.
+    """

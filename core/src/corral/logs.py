@@ -1,7 +1,7 @@
 """The run's log: the article's info/error lines with time, level and job, to the log file and stderr.
 
-Every record passes a filter that masks the config's secret values, so a password that reaches a message (an
-error echoed by a client program, say) is never written anywhere.
+Every record passes a filter that masks the config's secret values (:mod:`corral.masking`), so a password that
+reaches a message (an error echoed by a client program, say) is never written anywhere.
 """
 
 from __future__ import annotations
@@ -14,31 +14,27 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from corral.masking import Masker
 from corral.run import LogEntry
 
 current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("corral_job", default=None)
 FORMAT = "%(asctime)s [%(levelname)s] %(where)s%(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-MASK = "*****"
-MIN_SECRET = 4
 
 
 class _Context(logging.Filter):
-    """Adds the job name and masks secrets in the message."""
+    """Adds the job name and masks secrets in the message and the job name."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # values shorter than MIN_SECRET would mask ordinary words and digits all over the log
-        self.secrets = sorted((s for s in secrets if len(s) >= MIN_SECRET), key=len, reverse=True)
+        self.mask = Masker(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         job = getattr(record, "job", None) or current_job.get()
+        job = self.mask(job) if job else job
         record.job = job
         record.where = f"[{job}] " if job else ""
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, MASK)
-        record.msg, record.args = message, None
+        record.msg, record.args = self.mask(record.getMessage()), None
         return True
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from corral.masking import Masker
+
 
 def human_size(size: int) -> str:
     """``16 B``, ``1.5 MiB``: sizes as messages and logs show them."""
@@ -138,13 +140,16 @@ class RunResult:
 class RunContext:
     """Handed to every hook: the run's time, the ``main:`` settings, and a way to start tracked processes.
 
-    Plugins start external programs with :meth:`popen` so that SIGTERM stops them with the run.
+    Plugins start external programs with :meth:`popen` so that SIGTERM stops them with the run. ``mask(text)``
+    replaces the config's secrets in a text a plugin sends somewhere other than the log (which masks them
+    itself); the results that lifecycle hooks receive are masked already.
     """
 
     now: datetime
     main: Any
     config_path: Path
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("corral"))
+    mask: Masker = field(default_factory=Masker)
     _processes: set[subprocess.Popen[Any]] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -152,6 +152,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
             log.info("job finished successfully in %.1f s", result.seconds)
         else:
             log.error("job finished with %d error(s) in %.1f s", len(result.errors), result.seconds)
+        run.mask.scrub(result)  # what notifiers, the summary and corral_run_finished see
         broadcast(events, "corral_job_finished", run=run, job=job, result=result)
         current_job.reset(token)
     return result

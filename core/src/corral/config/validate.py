@@ -23,6 +23,7 @@ from corral.config.models import (
     StorageConfig,
     StorageCore,
 )
+from corral.config.risks import config_warnings, secrets_in
 from corral.errors import ConfigError, PluginError, PluginMissing
 from corral.plugins import load_driver, load_notifiers
 
@@ -83,6 +84,7 @@ def load_config(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     config.secrets = _secrets([main, *[_models_of(job) for job in config.jobs]])
+    config.warnings.extend(config_warnings(config, f"{raw.file}:{raw.line_of('main')}"))
     return config
 
 
@@ -386,18 +388,5 @@ def _models_of(job: JobConfig) -> list[Any]:
 
 
 def _secrets(models: list[Any]) -> set[str]:
-    """Every secret value in the config, so that the log filter can mask it wherever it shows up."""
-    found: set[str] = set()
-    stack = list(models)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple | set):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, SecretStr):
-            if item.get_secret_value():
-                found.add(item.get_secret_value())
-        elif isinstance(item, BaseModel):
-            stack.extend(getattr(item, name) for name in type(item).model_fields)
-    return found
+    """Every secret value in the config, so that logs and reports can mask it wherever it shows up."""
+    return {value for model in models for _, value in secrets_in(model)}

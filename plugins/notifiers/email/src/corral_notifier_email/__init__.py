@@ -18,7 +18,7 @@ from corral import RunContext, hookimpl
 from corral.run import RunResult
 from corral_notifier_email.report import body, subject
 from corral_notifier_email.settings import EmailSettings
-from corral_notifier_email.transport import MailError, send
+from corral_notifier_email.transport import MailError, default_port, send
 
 __all__ = ["EmailNotifier", "EmailSettings", "MailError"]
 
@@ -32,6 +32,16 @@ class EmailNotifier:
     @hookimpl
     def corral_main_schema(self) -> type[BaseModel]:
         return EmailSettings
+
+    @hookimpl
+    def corral_config_warnings(self, main: Any) -> list[str]:
+        if not (main.smtp_server and main.smtp_user) or main.smtp_ssl or main.smtp_tls:
+            return []
+        where = f"{main.smtp_server}:{main.smtp_port or default_port(main)}"
+        return [
+            f"the SMTP login of `{main.smtp_user}` goes to {where} in clear; "
+            "set `smtp_tls: true` (STARTTLS) or `smtp_ssl: true` (SMTPS)"
+        ]
 
     @hookimpl
     def corral_run_finished(self, run: RunContext, result: RunResult) -> None:

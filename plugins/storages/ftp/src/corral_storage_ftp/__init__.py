@@ -19,6 +19,18 @@ def corral_storage_schema() -> type[FTPOptions]:
 
 
 @hookimpl
+def corral_config_warnings(storage: StorageConfig) -> list[str]:
+    options = storage.options
+    assert isinstance(options, FTPOptions)
+    if options.tls:
+        return []
+    return [
+        f"the password of `{options.user}` goes to {options.host}:{options.port} in clear (plain FTP); "
+        "set `tls: true` for explicit FTPS"
+    ]
+
+
+@hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> RemoteFileSystem:
     options = config.options
     assert isinstance(options, FTPOptions)

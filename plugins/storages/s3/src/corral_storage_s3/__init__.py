@@ -50,6 +50,18 @@ def corral_storage_schema() -> type[S3Options]:
 
 
 @hookimpl
+def corral_config_warnings(storage: StorageConfig) -> list[str]:
+    options = storage.options
+    assert isinstance(options, S3Options)
+    if options.access_key_id is None or not (options.endpoint_url or "").startswith("http://"):
+        return []
+    return [
+        f"`endpoint_url` {options.endpoint_url} is plain http: the archives and the requests signed with "
+        f"access key `{options.access_key_id}` travel unencrypted; use https"
+    ]
+
+
+@hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> BucketFileSystem:
     assert isinstance(config.options, S3Options)
     return open_bucket(config.options)

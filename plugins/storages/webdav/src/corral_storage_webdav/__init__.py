@@ -19,6 +19,17 @@ def corral_storage_schema() -> type[WebDAVOptions]:
 
 
 @hookimpl
+def corral_config_warnings(storage: StorageConfig) -> list[str]:
+    options = storage.options
+    assert isinstance(options, WebDAVOptions)
+    if options.user is None or not options.base_url.startswith("http://"):
+        return []
+    return [
+        f"the password of `{options.user}` goes to {options.base_url} in clear (HTTP basic auth without TLS); use https"
+    ]
+
+
+@hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> RemoteFileSystem:
     options = config.options
     assert isinstance(options, WebDAVOptions)
