@@ -7,6 +7,7 @@ A notifier's ``tests/conftest.py`` imports the fixtures it needs::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -92,12 +93,13 @@ class Request:
 
 @dataclass
 class HTTPSink:
-    """Records every request; ``status`` and ``delay`` by path shape the answers."""
+    """Records every request; ``status``, ``delay`` and ``redirect`` (a ``Location``) by path shape the answers."""
 
     url: str
     requests: list[Request] = field(default_factory=list)
     status: dict[str, int] = field(default_factory=dict)
     delay: dict[str, float] = field(default_factory=dict)
+    redirect: dict[str, str] = field(default_factory=dict)
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]
@@ -106,6 +108,19 @@ class HTTPSink:
 @pytest.fixture
 def http_sink() -> Iterator[HTTPSink]:
     """An http.server on 127.0.0.1 (free port) in a thread of the test process."""
+    with serve_http() as sink:
+        yield sink
+
+
+@pytest.fixture
+def other_http_sink() -> Iterator[HTTPSink]:
+    """A second, independent server (another port), e.g. the target of a redirect."""
+    with serve_http() as sink:
+        yield sink
+
+
+@contextlib.contextmanager
+def serve_http() -> Iterator[HTTPSink]:
     sink = HTTPSink(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,7 +129,10 @@ def http_sink() -> Iterator[HTTPSink]:
             body = self.rfile.read(length) if length else b""
             sink.requests.append(Request(self.command, self.path, dict(self.headers.items()), body))
             time.sleep(sink.delay.get(self.path, 0))
-            self.send_response(sink.status.get(self.path, 200))
+            location = sink.redirect.get(self.path)
+            self.send_response(sink.status.get(self.path, 302 if location else 200))
+            if location:
+                self.send_header("Location", location)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"OK")
@@ -129,7 +147,9 @@ def http_sink() -> Iterator[HTTPSink]:
     sink.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield sink
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

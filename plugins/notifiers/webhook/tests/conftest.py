@@ -1,3 +1,3 @@
-"""Shared notifier test helpers from the core (real ``corral start`` runs, a real HTTP server)."""
+"""Shared notifier test helpers from the core (real ``corral start`` runs, real HTTP servers)."""
 
-from corral.testing.notify import http_sink, workspace  # noqa: F401
+from corral.testing.notify import http_sink, other_http_sink, workspace  # noqa: F401

@@ -178,3 +178,31 @@ def test_a_hung_dump_reaches_the_hook_as_a_timeout(workspace: Workspace, http_si
     stuck, shop = report["jobs"]
     assert stuck["errors"] == ["dump: dump timed out after 2 s (dump_timeout) and was stopped"]
     assert shop["ok"]
+
+
+def test_redirects_are_refused_and_no_credential_reaches_the_other_server(
+    workspace: Workspace, http_sink: HTTPSink, other_http_sink: HTTPSink
+) -> None:
+    """urllib would follow a 301/302/303 to any host, http included, with every header (and turn the POST into
+    a GET that looks delivered): each redirect is a failure naming only where it pointed."""
+    elsewhere = other_http_sink.url
+    http_sink.redirect.update({
+        f"/hooks/{TOKEN}": f"{elsewhere}/hooks/{TOKEN}",
+        "/basic": f"{elsewhere}/basic",
+        f"/ping/{TOKEN}": f"{elsewhere}/ping/{TOKEN}",
+    })  # fmt: skip
+    http_sink.status["/basic"] = 301
+    http_sink.status[f"/ping/{TOKEN}"] = 303
+    main = {"webhook_urls": [f"{http_sink.url}/hooks/{TOKEN}", http_sink.url.replace("//", f"//corral:{TOKEN}@")
+                             + "/basic"],
+            "webhook_headers": {"Authorization": f"Bearer {TOKEN}"}, "healthcheck_url": f"{http_sink.url}/ping/{TOKEN}"}
+    run = workspace.start(main, [workspace.job("shop-db")])
+    assert run.code == 0
+    assert other_http_sink.requests == []
+    assert http_sink.paths() == [f"/ping/{TOKEN}/start", f"/hooks/{TOKEN}", "/basic", f"/ping/{TOKEN}"]
+    [line] = [line for line in run.log.splitlines() if "corral_run_finished" in line]
+    refused = "not followed (credentials go to the configured address only); put the final URL in the config"
+    assert f"webhook 1: {http_sink.url} answered HTTP 302 Found, a redirect to {elsewhere}: {refused}; " in line
+    assert f"webhook 2: {http_sink.url} answered HTTP 301 Moved Permanently, a redirect to {elsewhere}: " in line
+    assert f"dead-man ping (success): {http_sink.url} answered HTTP 303 See Other, a redirect to {elsewhere}: " in line
+    assert run.hides(TOKEN)
