@@ -76,3 +76,17 @@ def test_failing_services_are_named_without_their_secrets(workspace: Workspace, 
     assert "apprise_urls[3]: Apprise does not understand `nonsense://...` URLs" in line
     assert "apprise: notified 1 service(s)" in run.log
     assert run.hides(TOKEN) and run.hides(PASSWORD)
+
+
+def test_no_part_of_a_telegram_bot_token_survives_the_scrubber() -> None:
+    """``tgram://ID:TOKEN/CHAT``: the host is ``ID`` and ``TOKEN`` reads as its port; both are the credential."""
+    from corral_notifier_apprise import scrub
+
+    bot, token = "123456789", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    url = f"tgram://{bot}:{token}/-1001234567890"
+    # what Apprise writes about a request (its debug line; a service's exception carries the same URL)
+    said = f"Telegram POST URL: https://api.telegram.org/bot{bot}:{token}/sendMessage (cert_verify=True)"
+    assert scrub(said, [url]) == "Telegram POST URL: https://api.telegram.org/bot*****:*****/sendMessage " \
+        "(cert_verify=True)"
+    short = "json://ops:x1@hooks.example.com/notify"  # a password is masked whatever its length
+    assert scrub("login ops:x1 refused by hooks.example.com", [short]) == "login ops:***** refused by hooks.example.com"

@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from pydantic import BaseModel, SecretStr
 
 from corral import RunContext, hookimpl
+from corral.masking import Masker
 from corral.run import RunResult
 from corral_notifier_apprise.report import body, title
 from corral_notifier_apprise.settings import AppriseSettings
 
 __all__ = ["AppriseError", "AppriseNotifier", "AppriseSettings"]
-
-MASK = "*****"
 
 
 class AppriseError(Exception):
@@ -55,20 +54,25 @@ def _apprise_log() -> Iterator[_Capture]:
 
 
 def secret_parts(url: str) -> list[str]:
-    """Pieces of an Apprise URL that may be tokens: password, path segments, query values, a dotless host."""
+    """Pieces of an Apprise URL that may be tokens, as written and unquoted.
+
+    The password whatever its length; of the rest, pieces of 6 characters or more: the user, every part of a
+    dotless host (``tgram://ID:TOKEN/``, ``discord://WEBHOOK_ID/...``: the "host" is a credential, and both halves
+    of ``ID:TOKEN``), path segments, query values and the fragment.
+    """
     parts = urllib.parse.urlsplit(url)
-    pieces = [parts.password or "", *parts.path.split("/"), *(v for _, v in urllib.parse.parse_qsl(parts.query))]
-    host = parts.netloc.rsplit("@", 1)[-1].split(":")[0]
-    if "." not in host:  # tgram://BOT_TOKEN/..., discord://WEBHOOK_ID/...: the "host" is a credential
-        pieces.append(host)
-    return sorted({urllib.parse.unquote(p) for p in pieces if len(p) >= 6}, key=len, reverse=True)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    pieces = [user, *parts.path.split("/"), *(v for _, v in urllib.parse.parse_qsl(parts.query)), parts.fragment]
+    if "." not in hostport and not hostport.startswith("["):  # an IPv6 literal is an address, not a token
+        pieces += hostport.split(":")
+    found = {piece for piece in pieces if len(piece) >= 6} | ({password} if password else set())
+    return sorted(found | {urllib.parse.unquote(piece) for piece in found}, key=len, reverse=True)
 
 
 def scrub(text: str, urls: list[str]) -> str:
-    for url in urls:
-        for piece in [url, *secret_parts(url)]:
-            text = text.replace(piece, MASK)
-    return " ".join(text.split())
+    """``text`` on one line, without the URLs or any of their secret parts."""
+    return " ".join(Masker([piece for url in urls for piece in [url, *secret_parts(url)]])(text).split())
 
 
 def scheme(url: str) -> str:
