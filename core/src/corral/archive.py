@@ -2,14 +2,83 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 _NAME = re.compile(r"^(?P<target>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<ext>[A-Za-z0-9.]+)$")
-_BAD_TARGET = re.compile(r"[/\\\x00]|^\.+$|^$")
+# a separator, a control character or line break, `.`, `..`, nothing
+_BAD_PART = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\u2028\u2029]|^\.{1,2}$|^$")
+_EXTENSION = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*")
+EXTENSION_MAX = 32
+NAME_MAX = 255  # bytes in one file name on every filesystem corral writes to
+# what the longest name corral writes for an archive adds to its target and extension: the hidden temp name
+# `.<target>_<YYYY-MM-DD_HH-MM-SS>.<extension>.partial-<8 hex>` of an upload in progress
+_NAME_OVERHEAD = len("._YYYY-MM-DD_HH-MM-SS..partial-") + 8
+COMPRESSIONS = ("", ".gz", ".zst")
+
+
+def with_compressions(*bases: str) -> tuple[str, ...]:
+    """Each extension as the core's codecs leave it: plain, ``.gz`` and ``.zst`` (for ``SourceSchema.extensions``)."""
+    return tuple(base + suffix for base in bases for suffix in COMPRESSIONS)
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """``value`` in backquotes for a one-line message: control characters, line breaks and lone surrogates
+    escaped, long values cut."""
+    text = value if value.isprintable() else repr(value)[1:-1]
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(value)} characters)"
+    return f"`{text}`"
+
+
+def _encoded_size(name: str) -> int | None:
+    """Bytes of ``name`` as a file name, or None when it cannot be one (a lone surrogate from JSON)."""
+    try:
+        return len(os.fsencode(name))
+    except UnicodeEncodeError:
+        return None
+
+
+def _usable_part(part: str) -> bool:
+    return not _BAD_PART.search(part) and (_encoded_size(part) or NAME_MAX + 1) <= NAME_MAX
+
+
+def valid_extension(extension: str) -> bool:
+    return len(extension) <= EXTENSION_MAX and _EXTENSION.fullmatch(extension) is not None
+
+
+def extension_problem(extension: str) -> str | None:
+    """Why ``extension`` cannot end a stored archive's name (letters and digits in dot-separated parts)."""
+    if valid_extension(extension):
+        return None
+    return (
+        f"archive extension {shown(extension)} is not a file extension (letters and digits in parts separated "
+        f"by dots, at most {EXTENSION_MAX} characters)"
+    )
+
+
+def target_problem(target: str, extension: str = "") -> str | None:
+    """Why ``target`` cannot name a folder and the archives in it: one file-name part, no control character
+    or line break, and short enough for the longest name corral writes (an upload's hidden temp name)."""
+    size = _encoded_size(target)
+    if _BAD_PART.search(target) or size is None:
+        return f"archive target {shown(target)} is not usable as a file name"
+    if size + len(extension) + _NAME_OVERHEAD > NAME_MAX:
+        return f"archive target {shown(target)} is too long: the stored file name would exceed {NAME_MAX} bytes"
+    return None
+
+
+def subdir_problem(subdir: str) -> str | None:
+    """Why ``subdir`` is not a relative folder below the target's (parts like a target's; no `..`)."""
+    if subdir and not all(_usable_part(part) for part in subdir.split("/")):
+        return f"archive subdir {shown(subdir)} is not a relative folder"
+    return None
 
 
 @dataclass(frozen=True)
@@ -17,10 +86,15 @@ class Archive:
     """A finished archive in the job's tmp_dir, ready to be stored.
 
     ``target`` names what it holds (the site folder, the database) and becomes part of the stored name;
-    ``extension`` is the file type a person needs to restore it (``tar.gz``, ``sql.zst``). The core moves
+    ``extension`` is the file type a person needs to restore it (``tar.gz``, ``sql.zst``). The core copies
     ``path`` to every storage and then deletes it. ``subdir`` (optional) is a folder under the target's, such
     as the year of an incremental chain. ``made`` overrides the date and time in the stored name (default:
-    the run's start).
+    the run's start). The names are checked here (see :func:`target_problem`), for every plugin: a bad one
+    raises ValueError.
+
+    ``keep_unstored``: ``path`` is not corral's to lose (external's script made it outside the work dir): when
+    no storage received it, the core leaves it where it is and the job's error says so. Other archives live in
+    the job's work dir and go with it.
     """
 
     path: Path
@@ -29,12 +103,16 @@ class Archive:
     warnings: tuple[str, ...] = ()
     subdir: str = ""
     made: datetime | None = None
+    keep_unstored: bool = False
 
     def __post_init__(self) -> None:
-        if _BAD_TARGET.search(self.target):
-            raise ValueError(f"archive target {self.target!r} is not usable as a file name")
-        if self.subdir and any(_BAD_TARGET.search(part) for part in self.subdir.split("/")):
-            raise ValueError(f"archive subdir {self.subdir!r} is not a relative folder")
+        problem = (
+            extension_problem(self.extension)
+            or target_problem(self.target, self.extension)
+            or subdir_problem(self.subdir)
+        )
+        if problem:
+            raise ValueError(problem)
 
 
 @dataclass(frozen=True)
@@ -50,10 +128,11 @@ DumpResult = Archive | DumpFailure
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file as a storage lists it."""
+    """A file as a storage lists it; ``link``: a symbolic link, which corral never writes and never deletes."""
 
     path: str
     size: int
+    link: bool = False
 
 
 @dataclass(frozen=True, order=True)
@@ -74,7 +153,7 @@ def archive_name(target: str, made: datetime, extension: str) -> str:
 def parse_backup(remote: RemoteFile) -> Backup | None:
     """Recognise a stored archive by its name; anything else (partial uploads, foreign files) is None."""
     name = remote.path.rstrip("/").rsplit("/", 1)[-1]
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)
     if not match:
         return None
     stamp = match["stamp"]
@@ -83,3 +162,33 @@ def parse_backup(remote: RemoteFile) -> Backup | None:
     except ValueError:  # a date that does not exist: not one of ours
         return None
     return Backup(made=made, target=match["target"], path=remote.path, size=remote.size)
+
+
+def own_backup(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> Backup | None:
+    """``remote`` as a backup of the job whose folder is ``root`` when corral could have written it, else None.
+
+    Rotation deletes only these, so a person's file that merely looks like a backup survives: the name parses,
+    the file sits in its target's folder (``<root>/<target>/[<subdir>/]<target>_<stamp>.<ext>``), the extension
+    is one the job's source makes (``extensions``; any valid one when the source declares none) and the file is
+    not a symbolic link.
+    """
+    if remote.link:
+        return None
+    folders = _folders_below(remote.path, root)
+    backup = parse_backup(remote)
+    if backup is None or not folders or folders[0] != backup.target:
+        return None
+    extension = posixpath.basename(remote.path)[len(backup.target) + len("_YYYY-MM-DD_HH-MM-SS.") :]
+    known = valid_extension(extension) if extensions is None else extension in extensions
+    if not known or any(_BAD_PART.search(part) for part in folders[1:]):
+        return None
+    return backup
+
+
+def _folders_below(path: str, root: str) -> list[str]:
+    """The folders between ``root`` and the file ``path`` (empty when ``path`` is not below ``root``)."""
+    base = posixpath.normpath(root).strip("/")
+    full = posixpath.normpath(path).strip("/")
+    if not full.startswith(base + "/"):
+        return []
+    return full[len(base) + 1 :].split("/")[:-1]

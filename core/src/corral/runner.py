@@ -19,7 +19,7 @@ from typing import Any
 
 import pluggy
 
-from corral.archive import Archive, DumpFailure, archive_name, parse_backup
+from corral.archive import Archive, DumpFailure, archive_name, own_backup
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
 from corral.errors import ConfigError, CorralError, Interrupted
@@ -27,7 +27,7 @@ from corral.logs import current_job
 from corral.plugins import Driver, broadcast, load_driver
 from corral.retention import expired
 from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile, human_size
-from corral.storage_defaults import PARTIAL_MARK
+from corral.storage_defaults import orphaned_upload
 
 log = logging.getLogger("corral")
 GROUP_ORDER = ("files", "databases", "external")
@@ -173,6 +173,13 @@ def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
     return storages
 
 
+def source_extensions(job: JobConfig) -> frozenset[str] | None:
+    """The archive extensions the job's source declares (``SourceSchema.extensions``); None: any valid one."""
+    schema = load_driver("source", job.type).hook.corral_source_schema()
+    declared = getattr(schema, "extensions", None)
+    return None if declared is None else frozenset(declared)
+
+
 def _rotate(
     storage: Storage,
     job: JobConfig,
@@ -181,7 +188,11 @@ def _rotate(
     result: JobResult,
     outcome: StorageOutcome,
 ) -> None:
-    """Apply retention before the dump (the article's order), never deleting the newest copy of a target."""
+    """Apply retention before the dump (the article's order), never deleting the newest copy of a target.
+
+    Only corral's own files go: temp files of uploads that never finished (with or without ``store``) and,
+    under ``store``, expired archives in their target's folder with an extension the job's source makes.
+    """
     try:
         files = storage.list()
     except Interrupted:
@@ -189,9 +200,10 @@ def _rotate(
     except Exception as exc:
         _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {_one_line(exc)}", outcome)
         return
-    doomed = [f.path for f in files if PARTIAL_MARK in f.path.rsplit("/", 1)[-1]]
+    extensions = source_extensions(job)
+    doomed = [f.path for f in files if orphaned_upload(f, storage.root, extensions)]
     if storage.config.store.enabled:
-        backups = [b for b in (parse_backup(f) for f in files) if b is not None]
+        backups = [b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None]
         doomed += [b.path for b in expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)]
     for path in doomed:
         try:
@@ -277,12 +289,16 @@ def _store(
     result: JobResult,
     outcomes: dict[str, StorageOutcome],
 ) -> None:
-    """Put one archive on every storage at once, then delete the local copy."""
+    """Put one archive on every storage at once, then delete the local copy (see :func:`_discard`)."""
     try:
         size = archive.path.stat().st_size
     except OSError as exc:
         _fail(result, f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}")
         return
+    extensions = source_extensions(job)
+    if extensions is not None and archive.extension not in extensions:
+        _fail(result, f"target {archive.target}: the `{job.type}` plugin made a `.{archive.extension}` archive, an "
+              "extension it does not declare (SourceSchema.extensions): rotation will never delete it")
     outcome = ArchiveOutcome(target=archive.target, size=size)
     result.archives.append(outcome)
     for warning in archive.warnings:
@@ -328,4 +344,13 @@ def _store(
                   f"{run.main.upload_timeout:g} s (upload_timeout)", outcomes[storage.label])
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        archive.path.unlink(missing_ok=True)
+        _discard(archive, outcome, result)
+
+
+def _discard(archive: Archive, outcome: ArchiveOutcome, result: JobResult) -> None:
+    """Delete the local archive once stored; a file that is not corral's to lose and that no storage received
+    (external's) stays where it is, and the job's error says where."""
+    if archive.keep_unstored and not outcome.stored:
+        _fail(result, f"target {archive.target}: no storage received the archive; it is kept at `{archive.path}`")
+        return
+    archive.path.unlink(missing_ok=True)

@@ -7,24 +7,41 @@ multipart upload, say) wins.
 from __future__ import annotations
 
 import posixpath
+import re
 import secrets
+from collections.abc import Collection
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corral.archive import RemoteFile
+from corral.archive import RemoteFile, own_backup
 from corral.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 PARTIAL_MARK = ".partial-"
+_TOKEN_BYTES = 4
+_PARTIAL = re.compile(rf"\.(?P<name>.+){re.escape(PARTIAL_MARK)}[0-9a-f]{{{2 * _TOKEN_BYTES}}}")
 
 
 def partial_name(remote_path: str) -> str:
-    """A hidden name beside the target: never mistaken for a backup, cleaned up by rotation if orphaned."""
+    """A hidden name beside the target: never mistaken for a backup, cleaned up by rotation if orphaned.
+
+    Storage plugins that write their own temp files use it too, so :func:`orphaned_upload` knows every one.
+    """
     parent, name = posixpath.split(remote_path)
-    return posixpath.join(parent, f".{name}{PARTIAL_MARK}{secrets.token_hex(4)}")
+    return posixpath.join(parent, f".{name}{PARTIAL_MARK}{secrets.token_hex(_TOKEN_BYTES)}")
+
+
+def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> bool:
+    """``remote`` is the temp file of an upload to ``root`` that never finished: exactly a name
+    :func:`partial_name` makes, beside where one of the job's archives goes (see :func:`own_backup`)."""
+    parent, name = posixpath.split(remote.path)
+    match = _PARTIAL.fullmatch(name)
+    if match is None or remote.link:
+        return False
+    return own_backup(RemoteFile(posixpath.join(parent, match["name"]), remote.size), root, extensions) is not None
 
 
 @hookimpl(trylast=True)
@@ -56,10 +73,15 @@ def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
     except (FileNotFoundError, NotADirectoryError):  # nothing stored yet (the upload reports a file in the way)
         return []
     return [
-        RemoteFile(path=path, size=int(info.get("size") or 0))
+        RemoteFile(path=path, size=int(info.get("size") or 0), link=_is_link(info))
         for path, info in found.items()
         if info.get("type", "file") != "directory"
     ]
+
+
+def _is_link(info: dict[str, Any]) -> bool:
+    """fsspec's local filesystem says ``islink``; SFTP and NFS listings give the type ``link``."""
+    return bool(info.get("islink")) or info.get("type") == "link"
 
 
 def _find(fs: AbstractFileSystem, root: str) -> Any:

@@ -54,6 +54,10 @@ class SourceSchema:
     group: Literal["files", "databases", "external"] = "databases"
     # "source": the plugin keeps and rotates its own chains (inc_files); a `store:` on its storages is an error
     retention: Literal["store", "source"] = "store"
+    # the extensions of the archives it makes (`tar.gz`...; see corral.archive.with_compressions): rotation deletes
+    # only archives with one of them; an archive with another is stored and fails its job. None (external, whose script
+    # chooses): any valid extension
+    extensions: tuple[str, ...] | None = None
 
 
 def _as_list(value: Any) -> Any:
@@ -63,7 +67,7 @@ def _as_list(value: Any) -> Any:
 class Store(BaseModel):
     """Retention: how many days, weeks and months of copies to keep (unset or 0: none of that kind).
 
-    Without any of them, nothing is ever deleted.
+    Without any of them, no backup is ever deleted (only the temp files of interrupted uploads).
     """
 
     model_config = _STRICT

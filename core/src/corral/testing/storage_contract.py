@@ -134,6 +134,22 @@ class StorageContract:
         left = sorted(b.made.day for b in (parse_backup(f) for f in storage.list()) if b)
         assert left == [19, 20]  # the last 3 days counting the run's day (21st, not made yet): 19th, 20th
 
+    def test_rotation_recognises_the_files_corral_wrote(self, storage: Storage, tmp_path: Path) -> None:
+        """The listing gives paths in the form rotation matches: a stored archive is the job's own, and so is
+        the temp file of an interrupted upload; nothing else is."""
+        from corral.archive import own_backup
+        from corral.storage_defaults import orphaned_upload, partial_name
+
+        local = self._file(tmp_path, "x", 10)
+        remote = storage.path_for(Archive(local, "site", "tar.gz"), datetime(2026, 1, 1, 3, 0, 0))
+        storage.put(local, remote)
+        with storage.fs.open(partial_name(remote.replace("2026-01-01", "2026-01-02")), "wb") as half_written:
+            half_written.write(b"half")
+        listed = storage.list()
+        owned = [f.path for f in listed if own_backup(f, storage.root, ("tar.gz",))]
+        orphans = [f.path for f in listed if orphaned_upload(f, storage.root, ("tar.gz",))]
+        assert (len(listed), len(owned), len(orphans)) == (2, 1, 1), listed
+
 
 # ------------------------------------------------------------------ helpers for a storage plugin's fault tests
 

@@ -100,7 +100,7 @@ def test_second_of_two_local_storages_fails_and_the_report_tells_them_apart(
     workspace: Workspace, smtp_server: SMTPServer
 ) -> None:
     """Two storages of one kind: the report names each by its label and folder, with its own outcome."""
-    leftover = workspace.root / "backups" / "blog-db" / "blog-db" / ".blog-db.sql.partial-1a2b"
+    leftover = workspace.root / "backups" / "blog-db" / "blog-db" / ".blog-db_2026-01-30_03-00-00.sql.partial-1a2b3c4d"
     leftover.parent.mkdir(parents=True)
     leftover.write_text("an interrupted upload of an earlier run")  # rotation deletes it on `local` only
     name = server_name()

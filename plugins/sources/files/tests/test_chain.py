@@ -34,7 +34,7 @@ def simulate(start: datetime, days: int) -> list[tuple[datetime, int]]:
 def test_links_are_read_back_from_stored_names() -> None:
     made = [(datetime(2026, 1, 1, 3), chain.FULL), (datetime(2026, 1, 2, 3), chain.DAY)]
     links = chain.links_of([*stored(made), RemoteFile("/b/j/other/2026/other_2026-01-01_03-00-00.full.snar", 1)],
-                           "site")
+                           "/b/j", "site")
     assert [(link.level, link.complete) for link in links] == [(chain.FULL, True), (chain.DAY, False)]
     assert links[0].snar.endswith("/2026/site_2026-01-01_03-00-00.full.snar")
 
@@ -55,7 +55,7 @@ def test_levels_follow_the_calendar() -> None:
 def test_restore_chain_of_the_article_example() -> None:
     """July 24: the yearly, July's monthly, the decade of July 21st, the daily of July 24th."""
     made = simulate(datetime(2018, 1, 1, 3), 210)
-    links = chain.links_of(stored(made), "site")
+    links = chain.links_of(stored(made), "/b/j", "site")
     steps = chain.restore_chain(links, datetime(2018, 7, 24, 23, 59))
     assert [(f"{s.made:%m-%d}", chain.LEVELS[s.level]) for s in steps] == [
         ("01-01", "full"), ("07-01", "month"), ("07-21", "decade"), ("07-24", "day")
@@ -64,20 +64,20 @@ def test_restore_chain_of_the_article_example() -> None:
 
 def test_missed_first_of_month_makes_the_month_base_on_the_next_run() -> None:
     made = [(datetime(2026, 1, 1, 3), chain.FULL), (datetime(2026, 1, 31, 3), chain.DAY)]
-    level, base = chain.plan(chain.links_of(stored(made), "site"), datetime(2026, 2, 4, 3))
+    level, base = chain.plan(chain.links_of(stored(made), "/b/j", "site"), datetime(2026, 2, 4, 3))
     assert (level, [b.made.day for b in base]) == (chain.MONTH, [1])
 
 
 def test_a_base_without_its_snapshot_is_not_used() -> None:
     made = [(datetime(2026, 1, 1, 3), chain.FULL), (datetime(2026, 2, 1, 3), chain.MONTH)]
     files = [f for f in stored(made) if not f.path.endswith("month.snar")]
-    level, base = chain.plan(chain.links_of(files, "site"), datetime(2026, 2, 2, 3))
+    level, base = chain.plan(chain.links_of(files, "/b/j", "site"), datetime(2026, 2, 2, 3))
     assert level == chain.MONTH and [b.level for b in base] == [chain.FULL]
 
 
 def test_retention_keeps_a_year_and_the_full_while_needed() -> None:
     made = simulate(datetime(2026, 1, 1, 3), 365 + 212)  # to 2027-08-01
-    links = chain.links_of(stored(made), "site")
+    links = chain.links_of(stored(made), "/b/j", "site")
     doomed = chain.expired(links, datetime(2027, 8, 1, 3))
     gone = {(d.made.year, d.made.month) for d in doomed}
     assert gone == {(2026, m) for m in range(1, 9)}

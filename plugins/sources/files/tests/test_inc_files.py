@@ -192,3 +192,32 @@ def test_bad_restore_date_is_one_line(tmp_path: Path, date: str) -> None:
     done = corral("restore", "inc", "--target", "x", "--date", date, "--to", str(tmp_path / "r"), "-c", str(main))
     assert done.returncode == 2
     assert done.stderr.strip() == f"corral: error: --date `{date}` is not a date like 2026-07-24"
+
+
+def test_chain_rotation_deletes_only_chain_files_corral_wrote(tmp_path: Path) -> None:
+    """An expired chain goes; files that merely share its target's name and stamp stay."""
+    (tmp_path / "www" / "site").mkdir(parents=True)
+    (tmp_path / "www" / "site" / "index.html").write_text("hello\n")
+    outside = tmp_path / "user.tar.gz"
+    outside.write_text("the user's own archive\n")
+    job_dir = tmp_path / "backups" / "inc"
+    expired = ["site/2024/site_2024-01-01_03-00-00.full.tar.gz", "site/2024/site_2024-01-01_03-00-00.full.snar"]
+    decoys = [
+        "site/2024/site_2024-03-01_00-00-00.full.pdf",  # a level name, but not a chain file's extension
+        "other/2024/site_2024-01-05_03-00-00.full.tar.gz",  # the target's name in another folder
+        "site_2024-01-06_03-00-00.full.tar.gz",  # directly in the job's folder
+        "site/2024/notes.partial-draft.txt",
+    ]
+    for name in expired + decoys:
+        (job_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (job_dir / name).write_text(name)
+    link = job_dir / "site/2024/site_2024-01-07_03-00-00.full.tar.gz"
+    link.symlink_to(outside)
+    main = write_main(tmp_path, [inc_job(tmp_path / "www", [local_storage(tmp_path / "backups")])])
+
+    assert run_day(main, "2026-02-01", tmp_path / "tmp").returncode == 0
+
+    assert not [name for name in expired if (job_dir / name).exists()]
+    assert [name for name in decoys if (job_dir / name).exists()] == decoys
+    assert link.is_symlink() and outside.read_text() == "the user's own archive\n"
+    assert (job_dir / "site/2026/site_2026-02-01_03-00-00.full.tar.gz").exists()

@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from corral.archive import RemoteFile, parse_backup
+from corral.archive import RemoteFile, own_backup, with_compressions
 
 LEVELS = ("full", "month", "decade", "day")
 FULL, MONTH, DECADE, DAY = range(4)
+# every file of a chain: `<level>.<tar archive>` and a base level's `<level>.snar`
+EXTENSIONS = tuple(f"{level}.{kind}" for level in LEVELS for kind in (*with_compressions("tar"), "snar"))
 
 
 @dataclass
@@ -42,21 +44,20 @@ class BrokenChain(Exception):
     """A link's bases are missing: it cannot be restored."""
 
 
-def links_of(files: Iterable[RemoteFile], target: str) -> list[Link]:
-    """The target's chain links found among a storage's files, oldest first."""
-    return links_by_target(files).get(target, [])
+def links_of(files: Iterable[RemoteFile], root: str, target: str) -> list[Link]:
+    """The target's chain links found among the files of a storage's job folder ``root``, oldest first."""
+    return links_by_target(files, root).get(target, [])
 
 
-def links_by_target(files: Iterable[RemoteFile]) -> dict[str, list[Link]]:
-    """Every target's chain links found among a storage's files, oldest first: one pass over the listing."""
+def links_by_target(files: Iterable[RemoteFile], root: str) -> dict[str, list[Link]]:
+    """Every target's chain links among the files of a storage's job folder ``root``, oldest first: one pass
+    over the listing. Only files corral wrote count (see ``own_backup``): rotation deletes expired links."""
     found: dict[str, dict[tuple[datetime, int], Link]] = {}
     for remote in files:
-        backup = parse_backup(remote)
+        backup = own_backup(remote, root, EXTENSIONS)
         if backup is None:
             continue
         level_name, _, kind = backup.path.rsplit("_", 1)[-1].partition(".")[2].partition(".")
-        if level_name not in LEVELS:
-            continue
         level = LEVELS.index(level_name)
         links = found.setdefault(backup.target, {})
         link = links.setdefault((backup.made, level), Link(backup.made, level))

@@ -11,12 +11,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from corral import Archive, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult, parse_backup
+from corral.archive import DumpResult, own_backup, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.runner import Storage
 from corral_source_files import tar
 from corral_source_files.restore import fetch_and_extract
 from corral_source_files.targets import archive_names, expand_target, member_excludes
+
+EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: what tar.codec makes
 
 
 class FilesSource(SourceOptions):
@@ -48,7 +50,7 @@ class FilesSource(SourceOptions):
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=FilesSource, group="files")
+    return SourceSchema(source=FilesSource, group="files", extensions=EXTENSIONS)
 
 
 def check_tools(source: FilesSource) -> tar.Codec:
@@ -82,8 +84,8 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
 @hookimpl
 def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path, run: RunContext) -> list[str]:
     """Extract the newest archive of the target made up to ``date`` into ``dest`` with plain tar."""
-    found = (parse_backup(f) for f in storage.list())
-    backups = sorted(b for b in found if b and b.target == target and b.made <= date and ".tar" in b.path)
+    found = (own_backup(f, storage.root, EXTENSIONS) for f in storage.list())
+    backups = sorted(b for b in found if b and b.target == target and b.made <= date)
     if not backups:
         raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d} on {storage.name}")
     fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False)

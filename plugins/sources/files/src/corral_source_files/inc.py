@@ -26,7 +26,7 @@ class IncFilesSource(FilesSource):
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=IncFilesSource, group="files", retention="source")
+    return SourceSchema(source=IncFilesSource, group="files", retention="source", extensions=chain.EXTENSIONS)
 
 
 def _listings(storages: list[Storage], run: RunContext) -> dict[str, tuple[Storage, list]]:
@@ -99,7 +99,8 @@ def corral_source_dump(
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
     now = run.now
-    by_target = {key: (storage, chain.links_by_target(files)) for key, (storage, files) in listings.items()}
+    by_target = {key: (storage, chain.links_by_target(files, storage.root))
+                 for key, (storage, files) in listings.items()}
     for path, name in archive_names(matches).items():
         per_storage = {key: (storage, links.get(name, [])) for key, (storage, links) in by_target.items()}
         level, base, reference = _choose(per_storage, now)
@@ -143,7 +144,7 @@ def corral_source_dump(
 def corral_source_restore(
     job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
 ) -> list[str]:
-    links = chain.links_of(storage.list(), target)
+    links = chain.links_of(storage.list(), storage.root, target)
     try:
         steps = chain.restore_chain(links, date)
     except chain.BrokenChain as exc:

@@ -14,7 +14,7 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_mongodb.compression import codec
 from corral_source_mongodb.connection import explain, open_client
@@ -25,7 +25,7 @@ from corral_source_mongodb.tarstream import ArchiveError
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=MongoSource, group="databases")
+    return SourceSchema(source=MongoSource, group="databases", extensions=with_compressions("tar"))
 
 
 def databases_to_dump(client: pymongo.MongoClient[Any], source: MongoSource) -> tuple[list[str], list[str]]:

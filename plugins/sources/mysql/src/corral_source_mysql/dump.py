@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_mysql import client, replica, stream, tools
 from corral_source_mysql.optionfile import option_file
@@ -28,7 +28,7 @@ _LOCKING = {"--single-transaction", "--skip-single-transaction", "--lock-all-tab
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=MySQLSource, group="databases")
+    return SourceSchema(source=MySQLSource, group="databases", extensions=with_compressions("sql"))
 
 
 def select_databases(targets: list[str], excludes: list[str], present: list[str]) -> tuple[list[str], list[str]]:

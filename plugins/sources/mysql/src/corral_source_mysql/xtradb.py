@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from corral import Archive, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_mysql import stream, tools
 from corral_source_mysql.optionfile import option_file
@@ -27,7 +27,7 @@ OPTION_GROUPS = ("client", "xtrabackup")
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=XtradbSource, group="databases")
+    return SourceSchema(source=XtradbSource, group="databases", extensions=with_compressions("xbstream"))
 
 
 def backup_command(tool: str, options: Path, work_dir: Path, source: XtradbSource) -> list[str]:

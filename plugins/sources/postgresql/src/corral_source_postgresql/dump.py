@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from corral import Archive, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
@@ -27,7 +27,7 @@ GLOBALS = "globals"
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=DumpSource, group="databases")
+    return SourceSchema(source=DumpSource, group="databases", extensions=with_compressions(*EXTENSIONS.values()))
 
 
 @hookimpl

@@ -31,7 +31,7 @@ CLIENT_COMPRESSION_SINCE = 15  # --compress=client-METHOD
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=HotSource, group="databases")
+    return SourceSchema(source=HotSource, group="databases", extensions=(EXTENSION,))
 
 
 @hookimpl

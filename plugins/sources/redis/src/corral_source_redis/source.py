@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from corral import Archive, DumpError, RunContext, hookimpl
+from corral.archive import with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_redis.compression import codec
 from corral_source_redis.options import RedisSource
@@ -15,7 +16,7 @@ from corral_source_redis.snapshot import SnapshotError, take_snapshot
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=RedisSource, group="databases")
+    return SourceSchema(source=RedisSource, group="databases", extensions=with_compressions("rdb"))
 
 
 @hookimpl

@@ -83,7 +83,7 @@ class LocalFolder:
                     size = os.stat(full).st_size  # a link counts as what it points to, as in fsspec
                 except FileNotFoundError:  # a dangling link
                     size = 0
-                found[full] = {"name": full, "size": size, "type": "file"}
+                found[full] = {"name": full, "size": size, "type": "file", "islink": os.path.islink(full)}
         return found if detail else sorted(found)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import secrets
 from collections import deque
 from contextlib import suppress
 from typing import Any
@@ -19,6 +18,7 @@ import nfs_rs
 from fsspec import AbstractFileSystem
 from nfs_rs import FileType
 
+from corral.storage_defaults import partial_name
 from corral_storage_nfs.connection import Connection
 from corral_storage_nfs.options import NFSOptions
 
@@ -207,9 +207,8 @@ class DeferredFile(io.BufferedWriter):
     """A file written in a transaction: beside the target under a hidden name until ``commit`` renames it."""
 
     def __init__(self, fs: NFSFileSystem, path: str, buffer_size: int) -> None:
-        parent, name = posixpath.split(path)
         self.fs, self.path = fs, path
-        self.temp = posixpath.join(parent, f".{name}.partial-{secrets.token_hex(4)}")
+        self.temp = partial_name(path)  # the core's: rotation recognises an orphan by this exact name
         raw = fs._run("open", self.temp, lambda c: c.open(fs._rel(self.temp), "wb"))
         super().__init__(raw, buffer_size)
 
