@@ -1,20 +1,29 @@
-"""The ``external`` job type: a user's script makes the archive and reports it as JSON on stdout."""
+"""The ``external`` job type: a user's script makes the archive and reports it as JSON on stdout.
+
+Everything the script prints is untrusted input: any bytes, any size, any JSON. Whatever it is, the job gets
+one line naming what is wrong, never a traceback, and no name in the report can place a file outside the
+job's folder on a storage (the core checks the names in :class:`corral.Archive`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import Field
 
 from corral import Archive, DumpError, JobOptions, RunContext, hookimpl
+from corral.archive import extension_problem, shown, target_problem
 from corral.config.models import JobConfig, SourceSchema
 
-REQUIRED = {"full_path": str, "basename": str, "extension": str}
+REQUIRED = ("full_path", "basename", "extension")
+STDOUT_TAIL = 1024 * 1024  # the report is the last line; a script that streams its archive to stdout by mistake
+STDERR_TAIL = 64 * 1024  # does not fill memory
 
 
 class ExternalJob(JobOptions):
@@ -26,28 +35,80 @@ class ExternalJob(JobOptions):
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
+    # no `extensions`: the script chooses; rotation takes any valid extension in the target's own folder
     return SourceSchema(job=ExternalJob, source=None, group="external")
 
 
-def parse_report(stdout: str) -> dict[str, Any]:
-    """The script's JSON: the whole output, or its last line when the script printed other things first."""
+def _json_object(stdout: str) -> dict[str, Any] | None:
+    """The whole output as one JSON object, or else its last line that is one."""
     text = stdout.strip()
-    candidates = [text, *reversed(text.splitlines())] if text else []
-    for candidate in candidates:
+    for candidate in [text, *reversed(text.splitlines())] if text else []:
         try:
             report = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested deeper than the parser goes
             continue
         if isinstance(report, dict):
-            break
-    else:
+            return report
+    return None
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", type(None): "null", str: "an empty string"}.get(
+        type(value), "a number"
+    )
+
+
+def parse_report(stdout: str) -> dict[str, Any]:
+    """The script's JSON (the whole output, or its last line when the script printed other things first),
+    with the types checked: a DumpError naming the key otherwise."""
+    report = _json_object(stdout)
+    if report is None:
         raise DumpError("dump_cmd printed no JSON object on stdout (expected full_path, basename, extension, gzip)")
-    for key, kind in REQUIRED.items():
-        if not isinstance(report.get(key), kind) or not report[key]:
+    for key in REQUIRED:
+        if key not in report:
             raise DumpError(f"dump_cmd's JSON lacks a non-empty string `{key}`")
+        if not isinstance(report[key], str) or not report[key]:
+            raise DumpError(f"dump_cmd's JSON key `{key}` must be a non-empty string, not {_type_name(report[key])}")
     if not isinstance(report.get("gzip", False), bool):
         raise DumpError("dump_cmd's JSON key `gzip` must be true or false")
     return report
+
+
+def archive_of(report: dict[str, Any], tmp_dir: Path) -> Archive:
+    """The Archive a checked report describes; a DumpError naming the key whose value the core cannot use."""
+    extension = report["extension"].lstrip(".")
+    if report.get("gzip") and not extension.endswith("gz"):
+        extension += ".gz"
+    problem = extension_problem(extension)
+    if problem:
+        raise DumpError(f"dump_cmd's JSON key `extension`: {problem}")
+    problem = target_problem(report["basename"], extension)
+    if problem:
+        raise DumpError(f"dump_cmd's JSON key `basename`: {problem}")
+    path = Path(report["full_path"])
+    if not path.is_absolute():
+        path = tmp_dir / path
+    if not _is_file(path):
+        raise DumpError(f"dump_cmd reported {shown(str(path))}, which is not a file")
+    return Archive(path=path, target=report["basename"], extension=extension, keep_unstored=not _inside(path, tmp_dir))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the system, a folder it may not read
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` goes when ``folder`` (the job's work dir) is removed."""
+    return Path(os.path.normpath(path)).is_relative_to(folder) or path.resolve().is_relative_to(folder.resolve())
+
+
+def _tail(file: IO[bytes], size: int) -> str:
+    file.seek(0, os.SEEK_END)
+    file.seek(max(0, file.tell() - size))
+    return file.read().decode(errors="replace")
 
 
 @hookimpl
@@ -55,22 +116,10 @@ def corral_source_dump(job: JobConfig, tmp_dir: Path, run: RunContext) -> Iterat
     assert isinstance(job.options, ExternalJob)
     shell = shutil.which("bash") or "/bin/sh"
     env = {**os.environ, "CORRAL_TMP_DIR": str(tmp_dir), "CORRAL_JOB": job.name}
-    done = run.run([shell, "-c", job.options.dump_cmd], cwd=tmp_dir, env=env)
-    stderr = done.stderr.decode(errors="replace").strip()
+    with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
+        done = run.run([shell, "-c", job.options.dump_cmd], cwd=tmp_dir, env=env, stdout=out, stderr=err)
+        stdout, stderr = _tail(out, STDOUT_TAIL), _tail(err, STDERR_TAIL).strip()
     if done.returncode != 0:
         last = stderr.splitlines()[-1] if stderr else "no error output"
-        raise DumpError(f"dump_cmd exited with code {done.returncode}: {last}")
-    report = parse_report(done.stdout.decode(errors="replace"))
-    path = Path(report["full_path"])
-    if not path.is_absolute():
-        path = tmp_dir / path
-    if not path.is_file():
-        raise DumpError(f"dump_cmd reported `{path}`, which is not a file")
-    extension = report["extension"].lstrip(".")
-    if report.get("gzip") and not extension.endswith("gz"):
-        extension += ".gz"
-    try:
-        archive = Archive(path=path, target=report["basename"], extension=extension)
-    except ValueError as exc:
-        raise DumpError(f"dump_cmd's basename: {exc}") from None
-    yield archive
+        raise DumpError(f"dump_cmd exited with code {done.returncode}: {shown(last, 300)[1:-1]}")
+    yield archive_of(parse_report(stdout), tmp_dir)
