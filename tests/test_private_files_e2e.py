@@ -100,7 +100,7 @@ def test_storage_can_ask_for_another_mode(tmp_path: Path, sites: Path, kind: str
            "storages": [local_storage(backups, **extra)]}
     done = corral("start", "-c", str(write_main(tmp_path, [job])))
     assert done.returncode == 0, done.stderr
-    archives = list(backups.rglob("*.tar.*"))
+    archives = list(backups.rglob("*_*.tar*"))
     assert archives
     for archive in archives:
         assert stat.S_IMODE(archive.stat().st_mode) == (0o640 if kind == "file" else 0o600)

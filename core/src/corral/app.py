@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from corral import clock, limits, logs
-from corral.config import load_config
+from corral import children, clock, limits, logs, workarea
+from corral.config import Config, load_config
 from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, Interrupted
 from corral.lock import RunLock
 from corral.masking import Masker
@@ -39,8 +40,16 @@ def _orderly_signals(run: RunContext) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _clean_after_dead_run(lock: RunLock, config: Config) -> None:
+    """A run that died (``kill -9``, power loss) left programs and work folders: end and remove them."""
+    if lock.previous:
+        children.kill_leftovers(lock.previous.get("run", ""))
+    workarea.remove_dead_work_dirs(job.tmp_dir for job in config.jobs)
+
+
 def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | None]:
     """Run the selected jobs; returns the exit code and the result (None when another run holds the lock)."""
+    os.umask(0o077)  # everything corral and its children write is the running user's alone
     config = load_config(config_path)
     main = config.main
     collector = logs.setup(main.log_file_name, config.secrets)
@@ -48,7 +57,8 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
         log.warning("%s", warning)
     names = select_jobs(config, selection)
     run = RunContext(now=clock.now(), main=main, config_path=config_path, mask=Masker(config.secrets))
-    lock_path = main.lock_file or Path(main.general_path_to_all_tmp_dir) / "corral.lock"
+    work_area = workarea.private_dir(Path(main.general_path_to_all_tmp_dir), "work folder")
+    lock_path = main.lock_file or work_area / "corral.lock"
     events = config.notifiers or new_manager()
     progress = on_terminal()
     if progress is not None:
@@ -58,7 +68,8 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
     started = time.monotonic()
     code = EXIT_OK
     try:
-        with RunLock(lock_path), limits.cgroup_limits(main), _orderly_signals(run):
+        with RunLock(lock_path, children.new_run_id()) as lock, limits.cgroup_limits(main), _orderly_signals(run):
+            _clean_after_dead_run(lock, config)
             limits.lower_priority()
             log.info("run started: %s (%d job(s)) on %s", selection, len(names), main.server_name)
             broadcast(events, "corral_run_started", run=run)

@@ -28,6 +28,7 @@ from corral.plugins import Driver, broadcast, load_driver
 from corral.retention import expired
 from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile, human_size
 from corral.storage_defaults import orphaned_upload
+from corral.workarea import full_disk_note, new_work_dir
 
 log = logging.getLogger("corral")
 GROUP_ORDER = ("files", "databases", "external")
@@ -126,7 +127,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     started = time.monotonic()
     log.info("job started (type %s)", job.type)
     broadcast(events, "corral_job_started", run=run, job=job)
-    work_dir = job.tmp_dir / f".corral-{run.now:%Y%m%d%H%M%S}"
+    work_dir: Path | None = None
     storages: list[Storage] = []
     try:
         storages = _open_storages(job, result)
@@ -134,7 +135,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         for storage in storages:
             _rotate(storage, job, run, events, result, outcomes[storage.label])
         if storages:
-            work_dir.mkdir(parents=True, exist_ok=True)
+            work_dir = new_work_dir(job.tmp_dir)
             _dump_and_store(job, run, events, storages, work_dir, result, outcomes)
         elif not result.errors:
             result.errors.append("no enabled storage")
@@ -142,8 +143,11 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     except Interrupted:
         result.errors.append("interrupted")
         raise
+    except CorralError as exc:  # the work folder is unsafe or cannot be made: this job cannot dump
+        _fail(result, str(exc))
     finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
         for storage in storages:
             storage.close()
         result.seconds = time.monotonic() - started
@@ -252,7 +256,7 @@ def _dump_and_store(
                 if expired_dump.is_set():
                     raise TimeoutError
                 if isinstance(item, DumpFailure):
-                    _fail(result, f"{label}: target {item.target}: {item.error}")
+                    _fail(result, f"{label}: target {item.target}: {item.error}{full_disk_note(work_dir)}")
                     continue
                 key = (item.target, item.subdir, item.extension)
                 if key in seen:
@@ -274,7 +278,7 @@ def _dump_and_store(
             if expired_dump.is_set():
                 _fail(result, f"{label}: dump timed out after {timeout:g} s (dump_timeout) and was stopped")
             else:
-                _fail(result, f"{label}: {_one_line(exc)}")
+                _fail(result, f"{label}: {_one_line(exc)}{full_disk_note(work_dir)}")
         finally:
             if timer:
                 timer.cancel()
@@ -319,8 +323,11 @@ def _store(
             try:
                 storage.put(archive.path, remote)
             except Exception as exc:
-                outcome.failed[storage.label] = _one_line(exc)
-                _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {_one_line(exc)}",
+                cause = _one_line(exc)
+                if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
+                    cause += f" (writing `{remote}`)"
+                outcome.failed[storage.label] = cause
+                _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {cause}",
                       outcomes[storage.label])
                 return
             seconds = time.monotonic() - started
