@@ -109,3 +109,15 @@ def test_rotation_deletes_only_files_corral_wrote(tmp_path: Path) -> None:
     assert (outside / "linked" / "site_2024-01-01_03-00-00.tar.gz").exists()
     assert "[sites] storage local: rotation deleted 6 old file(s)" in done.stderr
     assert "[plain] storage local: rotation deleted 3 old file(s)" in done.stderr
+
+    # `corral list` and `corral restore` see the same backups as rotation: no decoy is listed or restored
+    listed = corral("list", "sites", "-c", str(main))
+    assert listed.returncode == 0, listed.stderr
+    paths = sorted(line.split()[-1] for line in listed.stdout.splitlines()[1:])
+    assert paths == [str(backups / "sites" / name) for name in ("site/site_2026-03-09_03-00-00.tar.gz",
+                                                                "site/site_2026-03-10_03-00-00.tar.gz")]
+    restored = corral("restore", "sites", "--target", "site", "--date", "2026-03-10", "--to", str(tmp_path / "r"),
+                      "-c", str(main))
+    assert restored.returncode == 0, restored.stderr
+    assert f"applied {backups}/sites/site/site_2026-03-10_03-00-00.tar.gz" in restored.stdout
+    assert (tmp_path / "r" / "site" / "index.html").read_text() == "hello\n"

@@ -13,19 +13,21 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from corral import clock
-from corral.archive import Backup, parse_backup
+from corral.archive import Backup, own_backup
 from corral.config import load_config
+from corral.config.models import JobConfig
 from corral.errors import ConfigError, CorralError
+from corral.masking import Masker
 from corral.plugins import load_driver
 from corral.run import RunContext
-from corral.runner import Storage
+from corral.runner import Storage, source_extensions
 
 log = logging.getLogger("corral")
 
 
-def backups_of(storage: Storage, target: str, until: datetime) -> list[Backup]:
-    """The target's stored backups made up to ``until``, oldest first."""
-    found = (parse_backup(f) for f in storage.list())
+def backups_of(storage: Storage, target: str, until: datetime, job: JobConfig) -> list[Backup]:
+    """The target's stored backups made up to ``until``, oldest first (only files corral could have written)."""
+    found = (own_backup(f, storage.root, source_extensions(job)) for f in storage.list())
     return sorted(b for b in found if b is not None and b.target == target and b.made <= until)
 
 
@@ -48,7 +50,7 @@ def restore(
     for storage_config in candidates:
         try:
             storage = Storage(storage_config, job)
-            if not backups_of(storage, target, until):
+            if not backups_of(storage, target, until, job):
                 problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {day}")
                 continue
         except CorralError:
@@ -60,8 +62,8 @@ def restore(
         applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=until, dest=dest,
                                                     run=run)
         if applied is None:
-            newest = backups_of(storage, target, until)[-1]
+            newest = backups_of(storage, target, until, job)[-1]
             storage.get(newest.path, dest / posixpath.basename(newest.path))
             applied = [newest.path]
         return list(applied)
-    raise CorralError("; ".join(problems))
+    raise CorralError(Masker(config.secrets)("; ".join(problems)))

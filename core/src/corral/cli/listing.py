@@ -15,10 +15,11 @@ def list_backups(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Show each job's backups on each storage: target, date, size, path."""
-    from corral.archive import parse_backup
+    from corral.archive import own_backup
     from corral.cli import fail
     from corral.config import load_config
-    from corral.runner import Storage, select_jobs
+    from corral.masking import Masker
+    from corral.runner import Storage, select_jobs, source_extensions
 
     try:
         loaded = load_config(config)
@@ -37,10 +38,13 @@ def list_backups(
                 storage = Storage(storage_config, job_config)
                 files = storage.list()
             except Exception as exc:
-                typer.echo(f"corral: error: job `{job_config.name}`: storage {storage_config.name}: {exc}", err=True)
+                mask = Masker(loaded.secrets)
+                typer.echo(f"corral: error: job `{job_config.name}`: storage {storage_config.name}: {mask(str(exc))}",
+                           err=True)
                 failed = True
                 continue
-            backups = sorted(b for b in (parse_backup(f) for f in files) if b is not None)
+            extensions = source_extensions(job_config)
+            backups = sorted(b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None)
             typer.echo(f"{job_config.name} on {storage_config.name} ({storage.root}): {len(backups)} backup(s)")
             for backup in backups:
                 typer.echo(f"  {backup.target:24} {backup.made:%Y-%m-%d %H:%M:%S} {backup.size:>14,d}  {backup.path}")

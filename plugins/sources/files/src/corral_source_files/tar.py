@@ -71,4 +71,5 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
     done = run.run(command)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        raise DumpError(f"tar could not extract `{archive.name}`: {lines[-1] if lines else done.returncode}")
+        causes = [line for line in lines if not _CLOSING.search(line)] or lines
+        raise DumpError(f"tar could not extract `{archive.name}`: {causes[-1] if causes else done.returncode}")
