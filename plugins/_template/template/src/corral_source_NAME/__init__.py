@@ -22,7 +22,8 @@ class NAMESource(SourceOptions):
 
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=NAMESource, group="databases")
+    # extensions: every archive extension this source makes; rotation deletes only archives with one of them
+    return SourceSchema(source=NAMESource, group="databases", extensions=("gz",))
 
 
 @hookimpl
