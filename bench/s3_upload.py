@@ -69,7 +69,8 @@ def corral_upload(server: dict[str, Any], tuning: dict[str, Any]) -> Callable[[s
 
     def upload(local: str, key: str) -> None:
         fs = driver.hook.corral_storage_filesystem(config=StorageConfig("s3", True, "/bench", Store(), options))
-        driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path="/" + key)
+        driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path="/" + key, file_mode=0o600,
+                                       dir_mode=0o700)
 
     return upload
 

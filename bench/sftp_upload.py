@@ -47,7 +47,7 @@ def upload_with_corral(server: dict[str, Any], local: str, remote: str, cipher: 
         keys["cipher"] = cipher
     options = driver.hook.corral_storage_schema().model_validate(keys)
     fs = driver.hook.corral_storage_filesystem(config=StorageConfig("sftp", True, "/bench", Store(), options))
-    driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path=remote)
+    driver.hook.corral_storage_put(fs=fs, local_path=Path(local), remote_path=remote, file_mode=0o600, dir_mode=0o700)
 
 
 def scp_command(server: dict[str, Any], local: str, remote: str, cipher: str | None) -> list[str]:

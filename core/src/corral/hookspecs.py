@@ -96,12 +96,16 @@ def corral_storage_filesystem(config: StorageConfig) -> AbstractFileSystem:
 
 
 @hookspec(firstresult=True)
-def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: str) -> bool:
+def corral_storage_put(
+    fs: AbstractFileSystem, local_path: Path, remote_path: str, file_mode: int, dir_mode: int
+) -> bool:
     """Store ``local_path`` at ``remote_path`` all or nothing; returns True.
 
     Whatever happens, nothing may appear under ``remote_path`` unless the whole file arrived: the default
     uploads beside the target under a hidden temporary name and renames it; S3-like stores complete a multipart
-    upload only at the end.
+    upload only at the end. ``file_mode`` and ``dir_mode`` (the storage's keys, 0600/0700 by default) are the
+    permissions of the stored file and of the folders the put creates, where the storage has permissions;
+    existing folders keep theirs. An implementation may leave both arguments out.
     """
 
 

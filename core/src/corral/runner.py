@@ -71,7 +71,8 @@ class Storage:
         return posixpath.join(self.root, archive.target, archive.subdir, name)
 
     def put(self, local: Path, remote: str) -> None:
-        self.driver.hook.corral_storage_put(fs=self.fs, local_path=local, remote_path=remote)
+        self.driver.hook.corral_storage_put(fs=self.fs, local_path=local, remote_path=remote,
+                                            file_mode=self.config.file_mode, dir_mode=self.config.dir_mode)
 
     def get(self, remote: str, local: Path) -> None:
         self.driver.hook.corral_storage_get(fs=self.fs, remote_path=remote, local_path=local)

@@ -2,6 +2,12 @@
 
 Registered under every storage driver with ``trylast``, so a plugin's own ``corral_storage_put`` (an S3
 multipart upload, say) wins.
+
+Permissions: a filesystem whose files have POSIX permissions says so with ``posix_modes = True`` and then offers,
+beyond fsspec's ``info`` and ``mkdir``, ``chmod(path, mode)`` and ``put_file(lpath, rpath, file_mode=MODE)``,
+which creates the file with ``MODE`` before its first byte arrives (so no one can open it in between) and makes its
+bytes durable before returning where the protocol can (fsync). The default put then creates each missing folder
+with ``dir_mode`` and leaves existing folders alone. Other filesystems get neither argument.
 """
 
 from __future__ import annotations
@@ -45,14 +51,19 @@ def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] |
 
 
 @hookimpl(trylast=True)
-def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: str) -> bool:
+def corral_storage_put(
+    fs: AbstractFileSystem, local_path: Path, remote_path: str, file_mode: int, dir_mode: int
+) -> bool:
+    modes = bool(getattr(fs, "posix_modes", False))
     parent = posixpath.dirname(remote_path)
-    if parent:
+    if parent and modes:
+        make_folders(fs, parent, dir_mode)
+    elif parent:
         fs.makedirs(parent, exist_ok=True)
     temp = partial_name(remote_path)
     expected = local_path.stat().st_size
     try:
-        fs.put_file(str(local_path), temp)
+        fs.put_file(str(local_path), temp, **({"file_mode": file_mode} if modes else {}))
         arrived = fs.size(temp)
         if arrived != expected:
             raise OSError(f"upload of `{remote_path}` is incomplete: {arrived} of {expected} bytes arrived")
@@ -62,6 +73,37 @@ def corral_storage_put(fs: AbstractFileSystem, local_path: Path, remote_path: st
             fs.rm_file(temp)
         raise
     return True
+
+
+def make_folders(fs: AbstractFileSystem, folder: str, mode: int) -> list[str]:
+    """Create the missing folders down to ``folder`` with ``mode``; returns them. Existing ones are not touched.
+
+    Climbs from ``folder`` (one look-up when it exists, as it does on every put but the first), then creates
+    downwards. A folder that appears meanwhile (another run) is someone else's: its mode stays.
+    """
+    missing = []
+    while folder not in ("", "/", ".") and not _is_folder(fs, folder):
+        missing.append(folder)
+        folder = posixpath.dirname(folder)
+    made = []
+    for path in reversed(missing):
+        try:
+            fs.mkdir(path, create_parents=False)
+        except OSError:
+            if not _is_folder(fs, path):  # a file in the way, no permission...
+                raise
+            continue
+        fs.chmod(path, mode)  # mkdir's mode went through the umask; chmod gives exactly `mode`
+        made.append(path)
+    return made
+
+
+def _is_folder(fs: AbstractFileSystem, path: str) -> bool:
+    """Unlike fsspec's ``isdir``, a server that does not answer is an error, not a missing folder."""
+    try:
+        return bool(fs.info(path)["type"] == "directory")
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 @hookimpl(trylast=True)

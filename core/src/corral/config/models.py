@@ -8,12 +8,13 @@ the models it validates.
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
@@ -103,6 +104,41 @@ class StorageCore(BaseModel):
     enable: bool = True
     backup_dir: str = Field(description="folder on the storage that holds this job's backups")
     store: Store = Field(default_factory=Store)
+    file_mode: int = Field(
+        default=0o600,
+        description="permissions of the archives stored (octal; `0640` lets the group read them), where the storage "
+        "has permissions",
+    )
+    dir_mode: int = Field(
+        default=0o700,
+        description="permissions of the folders corral creates on the storage (octal); existing folders keep theirs",
+    )
+
+    @field_validator("file_mode", "dir_mode", mode="before")
+    @classmethod
+    def _octal(cls, value: Any, info: ValidationInfo) -> int:
+        """``0640`` in YAML is already an octal number; a string (``"0640"``, ``"0o640"``) is read as octal too."""
+        mode = parse_mode(value)
+        needed = 0o700 if info.field_name == "dir_mode" else 0o400
+        if mode & needed != needed:
+            what = "read, write and enter the folders it creates" if needed == 0o700 else "read the archives back"
+            raise ValueError(
+                f"`{info.field_name}: {mode:04o}` leaves corral unable to {what}; the owner needs `{needed:04o}` at least"
+            )
+        return mode
+
+
+def parse_mode(value: Any) -> int:
+    """Permission bits from YAML: an int (``0640`` unquoted, octal in YAML 1.1) or an octal string."""
+    if isinstance(value, str) and re.fullmatch(r"(0o|0O)?[0-7]+", value.strip()):
+        value = int(value.strip().removeprefix("0o").removeprefix("0O"), 8)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an octal mode such as `0640`, got `{value}`")
+    if not 0 <= value <= 0o777:
+        octal_digits = re.fullmatch(r"[0-7]{3}", str(value))  # `640` unquoted meant 0640
+        hint = f"; `{value}` reads as a decimal number, write it in octal: `0{value}`" if octal_digits else ""
+        raise ValueError(f"a mode is between `0000` and `0777`{hint}")
+    return value
 
 
 class JobCore(BaseModel):
@@ -175,6 +211,8 @@ class StorageConfig:
     options: StorageOptions
     file: str = "?"
     line: int = 0
+    file_mode: int = 0o600  # StorageCore's `file_mode` and `dir_mode`, handed to the storage's put hook
+    dir_mode: int = 0o700
 
     def __getattr__(self, key: str) -> Any:
         """Plugin keys read like attributes: ``config.host``."""

@@ -252,7 +252,7 @@ def _validate_storages(raw: Located, label: str, problems: list[str]) -> list[St
         options = _validate_part(model, data, item, label, loc, problems, core_keys)
         if options is not None:
             storages.append(StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options,
-                                          item.file, item.line))
+                                          item.file, item.line, file_mode=core.file_mode, dir_mode=core.dir_mode))
     return storages
 
 

@@ -12,9 +12,15 @@ the test suite started::
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
+import re
 import secrets
+import shutil
+import stat
+import subprocess
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,8 @@ def storage_config(entry: dict[str, Any]) -> StorageConfig:
     core = StorageCore.model_validate({k: v for k, v in entry.items() if k in core_keys})
     model = load_driver("storage", core.storage).hook.corral_storage_schema()
     options = model.model_validate({k: v for k, v in entry.items() if k not in core_keys})
-    return StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options)
+    return StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options, file_mode=core.file_mode,
+                         dir_mode=core.dir_mode)
 
 
 def open_storage(entry: dict[str, Any], job_name: str = "contract") -> Storage:
@@ -164,6 +171,87 @@ def sparse_file(path: Path, size: int) -> Path:
     with open(path, "wb") as out:
         out.truncate(size)
     return path
+
+
+def raised(action: Callable[[], object]) -> Exception:
+    """The exception ``action`` raises (what a library really raises, to test how it is classified)."""
+    try:
+        action()
+    except Exception as exc:
+        return exc
+    raise AssertionError(f"{action} raised nothing")
+
+
+def existing_folder(path: Path, owner: str | None = None, mode: int = 0o751) -> Path:
+    """A folder made before corral ran (an admin's ``backup_dir``), owned by the server's user: corral must leave
+    its mode alone."""
+    path.mkdir(parents=True)
+    if owner is not None:
+        shutil.chown(path, owner, owner)
+    path.chmod(mode)
+    return path
+
+
+def stored_modes(entry: dict[str, Any], on_disk: Callable[[str], Path], tmp_path: Path) -> dict[str, str]:
+    """Put one archive into a fresh job folder; the permissions the server's disk gives the archive, its folder,
+    the job folder and ``backup_dir`` (``on_disk`` maps a path on the storage to the server's file)."""
+    storage = fresh_storage(entry)
+    local = tmp_path / f"site-{secrets.token_hex(4)}.tar"
+    local.write_bytes(secrets.token_bytes(70_000))
+    remote = posixpath.join(storage.root, "site", "site_2026-01-01_00-00-00.tar")
+    storage.put(local, remote)
+    stored = on_disk(remote)
+    assert stored.read_bytes() == local.read_bytes()
+    return {what: f"{stat.S_IMODE(path.stat().st_mode):04o}" for what, path in
+            (("archive", stored), ("target folder", stored.parent), ("job folder", stored.parent.parent),
+             ("backup_dir", stored.parent.parent.parent))}  # fmt: skip
+
+
+@contextlib.contextmanager
+def traced(pids: list[int], log: Path, syscalls: str) -> Iterator[Callable[[], list[str]]]:
+    """``strace -f -y`` on running processes (a server and its per-connection children) for the block; yields a
+    function that returns the calls seen, in order, without their process ids (file descriptors show their paths).
+    Skips the test where processes cannot be traced."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    command = ["strace", "-f", "-y", "-qq", "-o", str(log), "-e", f"trace={syscalls}"]
+    tracer = subprocess.Popen([*command, *(arg for pid in pids for arg in ("-p", str(pid)))],
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not all(_traced_by(pid, tracer.pid) for pid in pids):
+            if tracer.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"strace cannot attach here: {tracer.stderr.read() if tracer.stderr else ''}")
+            time.sleep(0.01)
+        yield lambda: [line.split(" ", 1)[1] if line.split(" ", 1)[0].isdigit() else line
+                       for line in log.read_text().splitlines()]  # fmt: skip
+    finally:
+        tracer.terminate()  # strace detaches and leaves the processes running
+        tracer.wait(timeout=30)
+
+
+def synced_before_rename(storage: Storage, pids: list[int], tmp_path: Path) -> list[str]:
+    """Put one archive while ``strace`` watches ``pids`` (the server's processes); returns the server's fsync and
+    rename calls, in order, if its temp file was fsync'd before the rename to the final name, else raises."""
+    local = tmp_path / f"synced-{secrets.token_hex(4)}.tar"
+    local.write_bytes(secrets.token_bytes(300_000))
+    remote = posixpath.join(storage.root, "site", "site_2026-01-01_00-00-00.tar")
+    with traced(pids, tmp_path / "server.trace", "fsync,fdatasync,rename,renameat,renameat2") as calls:
+        storage.put(local, remote)
+    seen = calls()
+    final = re.compile(rf'[/"]{re.escape(posixpath.basename(remote))}"')
+    renamed = [i for i, call in enumerate(seen) if call.startswith("rename") and final.search(call)]
+    synced = [i for i, call in enumerate(seen) if call.startswith(("fsync(", "fdatasync(")) and ".partial-" in call]
+    assert len(renamed) == 1 and synced and synced[0] < renamed[0], f"no fsync of the temp file before: {seen}"
+    return seen
+
+
+def _traced_by(pid: int, tracer: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone: nothing to wait for
+    return f"TracerPid:\t{tracer}\n" in status
 
 
 def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
