@@ -6,7 +6,8 @@ died, and ``walk``/``find`` swallow errors so that a broken listing looks like a
 the few operations corral's storage hooks use to the protocol's filesystem and
 
 - retries transient failures (connection lost or refused, timeouts, "server busy") on a fresh connection with
-  exponential backoff; authentication and permission failures are never retried;
+  exponential backoff; authentication, permission and not-found failures are never retried (see
+  :func:`is_transient`);
 - raises builtin ``OSError`` subclasses whose one-line message names the server and the path, never a secret;
 - lists without swallowing errors: a missing folder is an empty listing, anything else is an error.
 
@@ -33,9 +34,45 @@ T = TypeVar("T")
 #: Failures that another attempt on a fresh connection may cure.
 TRANSIENT: tuple[type[OSError], ...] = (ConnectionError, TimeoutError)
 
+#: What a socket says once its connection is gone, when the library raises it as a plain ``OSError``. EBADF is one
+#: of them: a client library whose reader thread saw the reset closes the socket, and a send racing with it (after
+#: the library's own "still connected?" check) gets "Bad file descriptor" (smbprotocol does exactly this).
+DEAD_CONNECTION = frozenset({
+    errno.EBADF, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN, errno.ESHUTDOWN,
+    errno.ETIMEDOUT, errno.ENETRESET, errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN,
+})  # fmt: skip
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether another attempt on a fresh connection may succeed: a dead or refused connection, a timeout, a busy
+    server. Never an authentication, permission, not-found or "no space" error."""
+    return isinstance(error, TRANSIENT)
+
 
 class ServerBusy(ConnectionError):
     """The server answered "try again later" (FTP 4xx, HTTP 503...): retried like a lost connection."""
+
+
+class StorageClosed(OSError):
+    """The job closed the storage (an upload outlived ``upload_timeout``): nothing may reconnect it."""
+
+
+class ModeRefusal:
+    """A server that will not set permissions (FTP without ``SITE CHMOD``, an SFTP server refusing ``setstat``).
+
+    The archive matters more than its mode: it is stored with the server's own permissions, and the refusal is
+    said once per connection, in one line. ``refused`` tells the filesystem to stop asking.
+    """
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.refused = False
+
+    def __call__(self, reason: str) -> None:
+        if not self.refused:
+            self.refused = True
+            log.warning("%s: the server refused to set permissions (%s); files keep the server's own", self.who,
+                        reason)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,6 +119,10 @@ def clean_error(exc: BaseException) -> OSError:
             return kind(exc.errno or errno.ECONNABORTED, f"connection lost ({reason})")
     if isinstance(exc, ConnectionError | EOFError):
         return ConnectionError(errno.ECONNABORTED, f"connection lost ({reason})")
+    if isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT:
+        return TimeoutError(errno.ETIMEDOUT, "no answer in time (timed out)")
+    if isinstance(exc, OSError) and exc.errno in DEAD_CONNECTION:
+        return ConnectionResetError(exc.errno, f"connection lost ({reason})")
     if isinstance(exc, OSError) and exc.errno is not None:
         return OSError(exc.errno, reason)
     return OSError(f"{type(exc).__name__}: {reason}")
@@ -117,6 +158,7 @@ class RemoteFileSystem(AbstractFileSystem):
         self._close = close
         self._inner: AbstractFileSystem | None = None
         self._closed = False
+        self._posix_modes = False
         self._lock = threading.RLock()
         # connect now: a storage that cannot be reached fails when it is opened, with one clear line
         self._run("connect", "", lambda fs: None)
@@ -133,10 +175,16 @@ class RemoteFileSystem(AbstractFileSystem):
         """The protocol's filesystem on a live connection (opened on first use and after a transient error)."""
         with self._lock:
             if self._closed:  # an upload abandoned after upload_timeout must not reconnect behind the job's back
-                raise OSError(errno.EBADF, "the connection was closed at the end of the job")
+                raise StorageClosed(errno.EBADF, "the connection was closed at the end of the job")
             if self._inner is None:
                 self._inner = self._connect()
+                self._posix_modes = bool(getattr(self._inner, "posix_modes", False))
             return self._inner
+
+    @property
+    def posix_modes(self) -> bool:
+        """Whether the protocol's filesystem sets permissions (see :mod:`corral.storage_defaults`)."""
+        return self._posix_modes
 
     def drop_connection(self) -> None:
         """Forget the current connection; the next operation opens a new one."""
@@ -154,8 +202,9 @@ class RemoteFileSystem(AbstractFileSystem):
             self._closed = True
         self.drop_connection()
 
-    def _error(self, exc: BaseException, action: str, path: str) -> OSError:
-        error = self._translate(exc, action) or clean_error(exc)
+    def clean(self, exc: BaseException, action: str, path: str = "") -> OSError:
+        """The one-line builtin error this filesystem raises for the library's ``exc`` (retried if transient)."""
+        error = exc if isinstance(exc, StorageClosed) else self._translate(exc, action) or clean_error(exc)
         where = f" `{path}`" if path else ""
         text = error.strerror or (str(error.args[0]) if error.args else type(exc).__name__)
         message = f"{self.label}: cannot {action}{where}: {text}"
@@ -165,8 +214,13 @@ class RemoteFileSystem(AbstractFileSystem):
         clean.errno = error.errno
         return clean
 
-    def _run(self, action: str, path: str, operation: Callable[[AbstractFileSystem], T],
-             retry_check: Callable[[AbstractFileSystem, OSError], T | None] | None = None) -> T:
+    def _run(
+        self,
+        action: str,
+        path: str,
+        operation: Callable[[AbstractFileSystem], T],
+        retry_check: Callable[[AbstractFileSystem, OSError], T | None] | None = None,
+    ) -> T:
         """Run ``operation`` on the live connection; retry transient errors on a fresh one.
 
         ``retry_check`` runs when a later attempt fails with a non-transient error: an operation whose first
@@ -180,8 +234,8 @@ class RemoteFileSystem(AbstractFileSystem):
             except CorralError:
                 raise  # corral's own signals (SIGTERM's Interrupted) pass through untouched
             except Exception as exc:
-                error = self._error(exc, action, path)
-                if attempt > 1 and retry_check is not None and not isinstance(error, TRANSIENT):
+                error = self.clean(exc, action, path)
+                if attempt > 1 and retry_check is not None and not is_transient(error):
                     try:
                         result = retry_check(self.inner, error)
                     except Exception:
@@ -189,10 +243,15 @@ class RemoteFileSystem(AbstractFileSystem):
                     if result is not None:
                         return result
                 wait = next(waits, None)
-                if not isinstance(error, TRANSIENT) or wait is None:
+                if isinstance(exc, StorageClosed) or not is_transient(error) or wait is None:
                     raise error from None
-                log.warning("%s; retrying in %.0f s (attempt %d of %d)", error.strerror or error, wait,
-                            attempt + 1, self.retry.attempts)
+                log.warning(
+                    "%s; retrying in %.0f s (attempt %d of %d)",
+                    error.strerror or error,
+                    wait,
+                    attempt + 1,
+                    self.retry.attempts,
+                )
                 self.drop_connection()
                 time.sleep(wait)
                 attempt += 1
@@ -242,9 +301,16 @@ class RemoteFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         self._run("create folder", path, lambda fs: fs.mkdir(path, create_parents=create_parents))
 
-    def put_file(self, lpath: Any, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+    def put_file(self, lpath: Any, rpath: str, callback: Any = None, file_mode: int | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        """Upload; ``file_mode`` is handed on to a filesystem with ``posix_modes`` only."""
         rpath = self._strip_protocol(rpath)
-        self._run("upload to", rpath, lambda fs: fs.put_file(str(lpath), rpath))
+        extra = {"file_mode": file_mode} if file_mode is not None and self.posix_modes else {}
+        self._run("upload to", rpath, lambda fs: fs.put_file(str(lpath), rpath, **extra))
+
+    def chmod(self, path: str, mode: int) -> None:
+        path = self._strip_protocol(path)
+        self._run("set the permissions of", path, lambda fs: fs.chmod(path, mode))
 
     def get_file(self, rpath: str, lpath: Any, callback: Any = None, outfile: Any = None, **kwargs: Any) -> None:
         rpath = self._strip_protocol(rpath)

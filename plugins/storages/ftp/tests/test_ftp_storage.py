@@ -7,14 +7,26 @@ import ftplib
 import io
 import os
 import posixpath
+import secrets
+import stat
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, wait_for_partial
+from corral.remote import is_transient
+from corral.testing.storage_contract import (
+    StorageContract,
+    existing_folder,
+    open_storage,
+    raised,
+    sparse_file,
+    stored_modes,
+    wait_for_partial,
+)
 from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import FTPServer, start_ftp
 from corral_testservers.faults import blackhole, frozen, kill_connections
@@ -167,3 +179,53 @@ def test_ftps_refuses_an_untrusted_certificate_unless_told_not_to_check(ftps_ser
 def test_plain_ftp_login_is_refused_by_an_ftps_only_server(ftps_server: FTPServer) -> None:
     with pytest.raises(PermissionError, match="authentication failed"):
         open_storage(entry(ftps_server))
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [({}, ("0600", "0700")), ({"file_mode": 0o640, "dir_mode": "0750"}, ("0640", "0750"))],
+    ids=["default", "asked"],
+)
+def test_site_chmod_gives_the_storage_modes_and_existing_folders_keep_theirs(
+    ftp_server: FTPServer, tmp_path: Path, keys: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    kept = existing_folder(ftp_server.root / f"kept-{secrets.token_hex(4)}", owner=ftp_server.user)
+    modes = stored_modes(entry(ftp_server, backup_dir=f"/{kept.name}", **keys), partial(on_disk, ftp_server), tmp_path)
+    file_mode, dir_mode = expected
+    assert modes == {"archive": file_mode, "target folder": dir_mode, "job folder": dir_mode, "backup_dir": "0751"}
+
+
+def test_a_server_refusing_site_chmod_stores_anyway_and_says_so_once(
+    server_tmp_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_ftp(server_tmp_path, settings=["chmod_enable=NO"]) as server:
+        storage = fresh(entry(server))
+        local = tmp_path / "a.bin"
+        local.write_bytes(os.urandom(100_000))
+        for name in ("a/a_2026-01-01_00-00-00.tar", "b/b_2026-01-01_00-00-00.tar"):
+            storage.put(local, posixpath.join(storage.root, name))
+            stored = on_disk(server, posixpath.join(storage.root, name))
+            assert stored.read_bytes() == local.read_bytes()
+            assert stat.S_IMODE(stored.stat().st_mode) == 0o644  # vsftpd's local_umask=022
+    refusals = [r.getMessage() for r in caplog.records if "refused to set permissions" in r.getMessage()]
+    assert refusals == [f"ftp://{server.user}@{server.host}:{server.port}: the server refused to set permissions "
+                        "(500 Unknown SITE command.); files keep the server's own"]  # fmt: skip
+
+
+def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_tmp_path: Path, tmp_path: Path) -> None:
+    """Real ftplib errors from a real vsftpd: what a dead session raises is retried, a refusal is not."""
+    with start_ftp(server_tmp_path) as server:
+        storage = fresh(entry(server))
+        fs = storage.fs.inner
+        local = tmp_path / "a.bin"
+        local.write_bytes(os.urandom(100_000))
+        (server.root / "root-only").mkdir(mode=0o755)  # root's: the FTP user cannot write there
+        denied = raised(lambda: fs.put_file(str(local), "/root-only/x"))
+        missing = raised(lambda: fs.ftp.size("/nothing-here"))
+        assert isinstance(storage.fs.clean(denied, "upload to"), PermissionError)
+        assert isinstance(storage.fs.clean(missing, "look up"), FileNotFoundError)
+        assert not any(is_transient(storage.fs.clean(exc, "")) for exc in (denied, missing))
+        assert kill_connections(server.port), "no connection to kill"
+        dead = [raised(lambda: fs.put_file(str(local), "/x")), raised(lambda: fs.ftp.voidcmd("NOOP"))]
+        for exc in dead:
+            assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import subprocess
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, wait_for_partial
+from corral.remote import is_transient
+from corral.testing.storage_contract import (
+    StorageContract,
+    open_storage,
+    raised,
+    sparse_file,
+    stored_modes,
+    synced_before_rename,
+    wait_for_partial,
+)
 from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import SMBServer, start_smb
-from corral_testservers.faults import blackhole, frozen, kill_connections
+from corral_testservers.faults import blackhole, frozen, kill_connections, server_pids
 
 NAME = "db/db_2026-01-01_00-00-00.sql.gz"
 
@@ -140,3 +151,42 @@ def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(smb_server: 
     assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
     storage.delete(listed[0].path)
     assert storage.list() == []
+
+
+def test_modes_are_the_shares_whatever_the_storage_entry_asks(smb_server: SMBServer, tmp_path: Path) -> None:
+    """smbprotocol has no SMB3 POSIX extensions: Samba's `create mask` (0644 on this share) and `directory mask`
+    (0755, Samba's default) decide, not `file_mode`/`dir_mode` (documented in the README)."""
+    modes = stored_modes(entry(smb_server, file_mode="0600", dir_mode="0700"), partial(on_disk, smb_server), tmp_path)
+    assert (modes["archive"], modes["target folder"], modes["job folder"]) == ("0644", "0755", "0755")
+
+
+def test_the_upload_is_fsynced_on_the_server_before_the_rename(smb_server: SMBServer, tmp_path: Path) -> None:
+    """`strace` on the real smbd: the SMB2 FLUSH at the end of the upload makes Samba fsync (`strict sync`)."""
+    synced_before_rename(fresh(entry(smb_server)), server_pids(smb_server.port), tmp_path)
+
+
+def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_tmp_path: Path) -> None:
+    """The race behind the flaky kill test, made deterministic with the real smbprotocol and smbd.
+
+    smbprotocol's reader thread sees the reset and closes the socket; a write that passed smbprotocol's own
+    "still connected?" check before that then sends on the closed socket: `OSError: [Errno 9] Bad file
+    descriptor`, which was not retried. A request that starts later on that connection gets `SMBConnectionClosed`.
+    """
+    with start_smb(server_tmp_path) as server:
+        storage = fresh(entry(server))
+        fs = storage.fs.inner
+        (server.share_path / "root-only").mkdir(mode=0o700)  # root's, not the share user's
+        missing, denied = raised(lambda: fs.info("/nothing-here")), raised(lambda: fs.ls("/root-only"))
+        assert isinstance(storage.fs.clean(missing, "look up"), FileNotFoundError)
+        assert isinstance(storage.fs.clean(denied, "list"), PermissionError)
+        assert not is_transient(storage.fs.clean(missing, "look up")) and not is_transient(storage.fs.clean(denied, ""))
+        connection = next(iter(fs._connections.values()))
+        assert kill_connections(server.port), "no connection to kill"
+        deadline = time.monotonic() + 10
+        while connection.transport.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        racing_send = raised(lambda: connection.transport.send(b"\0" * 64))  # smbprotocol's send, after its check
+        assert isinstance(racing_send, OSError) and racing_send.errno == errno.EBADF, racing_send
+        later_request = raised(connection.echo)
+        for exc in (racing_send, later_request):
+            assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"

@@ -15,10 +15,21 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, storage_config, wait_for_partial
+from corral.remote import is_transient
+from corral.testing.storage_contract import (
+    StorageContract,
+    existing_folder,
+    open_storage,
+    raised,
+    sparse_file,
+    storage_config,
+    stored_modes,
+    synced_before_rename,
+    wait_for_partial,
+)
 from corral.testing.storage_contract import fresh_storage as fresh
 from corral_testservers import SSHServer, start_sshd
-from corral_testservers.faults import blackhole, frozen, kill_connections
+from corral_testservers.faults import blackhole, frozen, kill_connections, server_pids
 
 NAME = "db/db_2026-01-01_00-00-00.sql.gz"
 
@@ -262,3 +273,43 @@ def test_askpass_helper_answers_only_corral_s_own_prompts(prompt: str, answer: s
         assert done.returncode != 0 and done.stdout == ""
     else:
         assert done.returncode == 0 and done.stdout == answer + "\n"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [({}, ("0600", "0700")), ({"file_mode": "0640", "dir_mode": "0o750"}, ("0640", "0750"))],
+    ids=["default", "asked"],
+)
+def test_the_server_keeps_the_storage_modes_and_existing_folders_keep_theirs(
+    sshd_server: SSHServer, tmp_path: Path, keys: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    kept = existing_folder(sshd_server.home / f"kept-{secrets.token_hex(4)}", owner=sshd_server.user)
+    modes = stored_modes(entry(sshd_server, backup_dir=str(kept), **keys), Path, tmp_path)
+    file_mode, dir_mode = expected
+    assert modes == {"archive": file_mode, "target folder": dir_mode, "job folder": dir_mode, "backup_dir": "0751"}
+
+
+def test_the_upload_is_fsynced_on_the_server_before_the_rename(sshd_server: SSHServer, tmp_path: Path) -> None:
+    """`strace` on the real sshd: its sftp server fsyncs the temp file (fsync@openssh.com), then renames it."""
+    storage = fresh(entry(sshd_server))
+    assert "fsync@openssh.com" in storage.fs.inner.ftp.extensions
+    synced_before_rename(storage, server_pids(sshd_server.port), tmp_path)
+
+
+def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_tmp_path: Path, tmp_path: Path) -> None:
+    """Real paramiko errors over a real ssh child: what a dead session raises is retried, a refusal is not."""
+    with start_sshd(server_tmp_path) as server:
+        storage = fresh(entry(server))
+        fs = storage.fs.inner
+        denied = raised(lambda: fs.ftp.open("/root/corral-denied", "w"))  # the server's user is not root
+        missing = raised(lambda: fs.ftp.stat(str(server.home / "nothing-here")))
+        assert isinstance(storage.fs.clean(denied, "upload to"), PermissionError)
+        assert isinstance(storage.fs.clean(missing, "look up"), FileNotFoundError)
+        assert not any(is_transient(storage.fs.clean(exc, "")) for exc in (denied, missing))
+        assert kill_connections(server.port), "no connection to kill"
+        fs.session.process.wait(timeout=30)  # ssh saw its connection die and exited
+        local = tmp_path / "a.bin"
+        local.write_bytes(os.urandom(100_000))
+        dead = [raised(lambda: fs.put_file(str(local), str(server.home / "x"))), raised(lambda: fs.ftp.stat("/"))]
+        for exc in dead:
+            assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"

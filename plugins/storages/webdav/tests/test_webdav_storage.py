@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import posixpath
+import secrets
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,17 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from corral.testing.storage_contract import StorageContract, open_storage, sparse_file, storage_config, wait_for_partial
+from corral.remote import is_transient
+from corral.testing.storage_contract import (
+    StorageContract,
+    open_storage,
+    raised,
+    sparse_file,
+    storage_config,
+    wait_for_partial,
+)
 from corral.testing.storage_contract import fresh_storage as fresh
+from corral_storage_webdav.filesystem import BackupWebdavFileSystem
 from corral_testservers import WebDAVServer, start_webdav
 from corral_testservers.faults import blackhole, frozen, tcp_proxy
 
@@ -162,3 +173,29 @@ def test_orphaned_temp_files_are_listed_so_rotation_can_delete_them(webdav_serve
     assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
     storage.delete(listed[0].path)
     assert storage.list() == []
+
+
+def test_every_error_of_a_cut_connection_is_retried_and_refusals_are_not(
+    webdav_server: WebDAVServer, tmp_path: Path
+) -> None:
+    """Real httpx/webdav4 errors from a real wsgidav: a connection cut mid-upload is retried, a refusal is not."""
+    wrong = storage_config(entry(webdav_server, password="not-the-password")).options
+    unauthorized = raised(lambda: BackupWebdavFileSystem(wrong))
+    with tcp_proxy(webdav_server.port) as proxy:
+        storage = fresh(entry(webdav_server, url=f"http://127.0.0.1:{proxy.port}/", timeout=5, retries=0))
+        fs = storage.fs.inner
+        missing = raised(lambda: fs.info("/nothing-here"))
+        assert isinstance(storage.fs.clean(unauthorized, "connect"), PermissionError)
+        assert isinstance(storage.fs.clean(missing, "look up"), FileNotFoundError)
+        assert not any(is_transient(storage.fs.clean(exc, "")) for exc in (unauthorized, missing))
+        big = sparse_file(tmp_path / "big.tar", 256 * 2**20)
+        folder = f"/cut-{secrets.token_hex(4)}"
+        fs.makedirs(folder, exist_ok=True)
+        outcome: list[Exception] = []
+        upload = partial(fs.put_file, str(big), f"{folder}/.big.tar.partial-0a1b2c3d")
+        worker = threading.Thread(target=lambda: outcome.append(raised(upload)))
+        worker.start()
+        wait_for_partial(on_disk(webdav_server, folder))
+        assert proxy.cut(), "no connection to cut"
+        worker.join(timeout=60)
+        assert outcome and is_transient(storage.fs.clean(outcome[0], "upload to")), outcome

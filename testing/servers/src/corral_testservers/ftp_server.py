@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,12 @@ class FTPServer:
 
 
 @contextlib.contextmanager
-def start_ftp(tmp: Path, *, tls: bool = False, timeout: float = 30.0) -> Iterator[FTPServer]:
+def start_ftp(
+    tmp: Path, *, tls: bool = False, timeout: float = 30.0, settings: Sequence[str] = ()
+) -> Iterator[FTPServer]:
     """Run vsftpd on a free port with a throwaway Unix user until the block exits.
+
+    ``settings``: more vsftpd.conf lines (``chmod_enable=NO``...), after the defaults, which they override.
 
     ``tls=True``: explicit FTPS required for login and data (AUTH TLS), with a self-signed certificate whose path
     is ``ca_file``; TLS session reuse on data connections is not required (Python's ftplib does not reuse).
@@ -84,7 +88,7 @@ def start_ftp(tmp: Path, *, tls: bool = False, timeout: float = 30.0) -> Iterato
                 f"pasv_max_port={passive + PASSIVE_PORTS - 1}",
                 "connect_from_port_20=NO", f"secure_chroot_dir={empty}", "pam_service_name=vsftpd",
                 "seccomp_sandbox=NO", "xferlog_enable=YES", f"vsftpd_log_file={base / 'xfer.log'}",
-                *ssl_lines, "",
+                *ssl_lines, *settings, "",
             ])
         )  # fmt: skip
         conf.chmod(0o600)

@@ -4,13 +4,14 @@ fsspec's FTP filesystem lists with MLSD or a plain ``LIST`` (which hides dot fil
 hidden temp file of an upload would be invisible, even to the size check after the upload), uploads through a
 buffered file that sends one ``STOR`` with ``REST`` per 64 KiB block, and keeps transaction temp files in the
 server's ``/tmp``. Here: ``LIST -a``, ``SIZE`` for sizes, one streamed ``STOR`` per upload, temp files beside
-their target, and verified TLS certificates.
+their target, verified TLS certificates, and permissions set with ``SITE CHMOD`` where the server allows it.
 """
 
 from __future__ import annotations
 
 import errno
 import ftplib
+import io
 import posixpath
 import ssl
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.ftp import FTPFile, FTPFileSystem, _mlsd2
 
-from corral.remote import RemoteFileSystem, Retry, ServerBusy
+from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
 from corral_storage_ftp.options import FTPOptions
 
 TRANSFER_BLOCK = 1 << 20
@@ -30,10 +31,13 @@ class BackupFTPFileSystem(FTPFileSystem):
     # fsspec's instance cache keys on the arguments, where a SecretStr password reads `**********`: a second
     # storage with another password would get the first one's logged-in instance
     cachable = False
+    posix_modes = True  # see corral.storage_defaults; best effort: `SITE CHMOD` is an extension servers may refuse
 
     def __init__(self, options: FTPOptions) -> None:
         self.options = options
         self._mlsd_works: bool | None = None
+        scheme = "ftps" if options.tls else "ftp"
+        self.mode_refusal = ModeRefusal(f"{scheme}://{options.user}@{options.host}:{options.port}")
         super().__init__(
             options.host, port=options.port, username=options.user, password=options.password.get_secret_value(),
             timeout=options.timeout, tls=options.tls, block_size=TRANSFER_BLOCK, skip_instance_cache=True,
@@ -102,11 +106,34 @@ class BackupFTPFileSystem(FTPFileSystem):
 
     # ------------------------------------------------------------------------------------- transfers
 
-    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
-        """One streamed STOR: the file is read and sent block by block, never held in memory."""
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, file_mode: int | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        """One streamed STOR: the file is read and sent block by block, never held in memory.
+
+        With ``file_mode``, an empty file is stored and given its mode first, then the bytes are appended (APPE):
+        no one can open the file before it has its mode. A server without ``SITE CHMOD`` gets the plain STOR.
+        """
         rpath = self._strip_protocol(rpath)
+        command = "STOR"
+        if file_mode is not None and not self.mode_refusal.refused:
+            self.ftp.storbinary(f"STOR {rpath}", io.BytesIO())
+            if self._site_chmod(rpath, file_mode):
+                command = "APPE"
         with open(lpath, "rb") as source:
-            self.ftp.storbinary(f"STOR {rpath}", source, blocksize=TRANSFER_BLOCK)
+            self.ftp.storbinary(f"{command} {rpath}", source, blocksize=TRANSFER_BLOCK)
+
+    def chmod(self, path: str, mode: int) -> None:
+        if not self.mode_refusal.refused:
+            self._site_chmod(self._strip_protocol(path), mode)
+
+    def _site_chmod(self, path: str, mode: int) -> bool:
+        """``SITE CHMOD``; a refusal (unknown command, not allowed) is said once and the upload goes on."""
+        try:
+            self.ftp.sendcmd(f"SITE CHMOD {mode:o} {path}")
+        except ftplib.error_perm as exc:
+            self.mode_refusal(_reply(exc))
+            return False
+        return True
 
     def get_file(self, rpath: str, lpath: str, callback: Any = None, outfile: Any = None, **kwargs: Any) -> None:
         rpath = self._strip_protocol(rpath)

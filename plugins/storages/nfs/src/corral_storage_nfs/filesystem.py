@@ -39,6 +39,7 @@ class NFSFileSystem(AbstractFileSystem):
     protocol = "nfs"
     root_marker = "/"
     cachable = False  # one connection per storage and job, never shared between threads
+    posix_modes = True  # see corral.storage_defaults: SETATTR gives folders and files the storage's modes
 
     def __init__(self, options: NFSOptions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -138,16 +139,27 @@ class NFSFileSystem(AbstractFileSystem):
         self._run("mkdir", path, lambda c: c.mkdir(self._rel(path), parents=True, exist_ok=exist_ok), retry=retry)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        """A new folder is private (0700) until the core gives it the storage's ``dir_mode``."""
         path = self._strip_protocol(path)
-        self._run("mkdir", path, lambda c: c.mkdir(self._rel(path), parents=create_parents), retry=False)
+        self._run("mkdir", path, lambda c: c.mkdir(self._rel(path), 0o700, parents=create_parents), retry=False)
 
-    def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite", **kwargs: Any) -> None:
-        """Streams in 8 MiB chunks (bounded memory); retried from the start on a transient failure."""
+    def chmod(self, path: str, mode: int) -> None:
+        path = self._strip_protocol(path)
+        self._run("chmod", path, lambda c: c.chmod(self._rel(path), mode))
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite",
+                 file_mode: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+        """Streams in 8 MiB chunks (bounded memory); retried from the start on a transient failure.
+
+        ``file_mode`` is set while the file is still empty: its bytes are never readable with another mode.
+        """
         rpath = self._strip_protocol(rpath)
 
         def send(client: nfs_rs.Client) -> None:
             buffer = bytearray(CHUNK)
             with open(lpath, "rb") as local, client.open(self._rel(rpath), "wb") as remote:
+                if file_mode is not None:
+                    client.chmod(self._rel(rpath), file_mode)
                 while count := local.readinto(buffer):
                     remote.write(memoryview(buffer)[:count])
 

@@ -20,6 +20,7 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.smb import SMBFileSystem
 from smbclient._io import SMBFileTransaction, SMBRawIO, set_info
 from smbprotocol.file_info import FileRenameInformation
+from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
 
 from corral.remote import RemoteFileSystem, Retry, ServerBusy
@@ -123,13 +124,18 @@ class BackupSMBFileSystem(SMBFileSystem):
     # ----------------------------------------------------------------------------------------- writes
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
-        """Streams the file in 1 MiB writes; a raw SMB write may take less than it is given, hence the loop."""
+        """Streams the file in 1 MiB writes; a raw SMB write may take less than it is given, hence the loop.
+
+        Ends with an SMB2 FLUSH (smbclient's close sends none), on which Samba fsyncs (`strict sync`, its default)
+        and Windows flushes: the bytes are on the server's disk before the core renames the file.
+        """
         with open(lpath, "rb") as source, \
                 smbclient.open_file(self._unc(rpath), "wb", buffering=0, **self._kw) as target:
             while block := source.read(BLOCK):
                 view = memoryview(block)
                 while view:
                     view = view[target.write(view):]
+            target.flush()
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_options: Any = None, **kwargs: Any) -> Any:
@@ -175,44 +181,60 @@ _BY_ERRNO: dict[int, type[OSError]] = {
     errno.ENOENT: FileNotFoundError, errno.EEXIST: FileExistsError, errno.EACCES: PermissionError,
     errno.EPERM: PermissionError, errno.EISDIR: IsADirectoryError, errno.ENOTDIR: NotADirectoryError,
 }  # fmt: skip
+_AUTH = (NtStatus.STATUS_LOGON_FAILURE, NtStatus.STATUS_WRONG_PASSWORD, NtStatus.STATUS_PASSWORD_EXPIRED)
+_BUSY = (NtStatus.STATUS_INSUFF_SERVER_RESOURCES, NtStatus.STATUS_SERVER_UNAVAILABLE,
+         NtStatus.STATUS_REQUEST_NOT_ACCEPTED, NtStatus.STATUS_INSUFFICIENT_RESOURCES)  # fmt: skip
+#: the server ended the session or the connection under an open file: another connection may do
+_GONE = (NtStatus.STATUS_USER_SESSION_DELETED, NtStatus.STATUS_NETWORK_NAME_DELETED, NtStatus.STATUS_PIPE_BROKEN,
+         NtStatus.STATUS_FILE_CLOSED)  # fmt: skip
+
+
+def _status(exc: BaseException) -> int | None:
+    """The NTSTATUS of an SMB refusal: smbprotocol raises it as an ``SMBResponseException`` subclass, smbclient
+    wraps the same status in an ``SMBOSError`` (whose errno is 0 for most: access denied, disk full...)."""
+    if isinstance(exc, smb_errors.SMBOSError):
+        return int(exc.ntstatus)
+    if isinstance(exc, smb_errors.SMBResponseException):
+        return int(exc.status)
+    return None
 
 
 def translate(exc: BaseException, action: str, options: SMBOptions) -> OSError | None:
     """smbprotocol's errors (NTSTATUS codes, dead connections, its ValueError for refused connections)."""
     who = f"{options.domain}\\{options.user}" if options.domain else options.user
-    if isinstance(exc, smb_errors.LogonFailure | smb_errors.WrongPassword | smb_errors.PasswordExpired
-                  | smb_errors.SMBAuthenticationError):
+    timed_out = TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+    status = _status(exc)
+    if status in _AUTH or isinstance(exc, smb_errors.SMBAuthenticationError):
         return PermissionError(errno.EACCES, f"authentication failed for user `{who}` (check `user`, `password`, "
                                "`domain`)")
-    if isinstance(exc, smb_errors.BadNetworkName | ShareNotFound):
+    if status == NtStatus.STATUS_BAD_NETWORK_NAME or isinstance(exc, ShareNotFound):
         return FileNotFoundError(errno.ENOENT, f"the server has no share `{options.share}`")
-    if isinstance(exc, smb_errors.AccessDenied):
+    if status == NtStatus.STATUS_ACCESS_DENIED:
         return PermissionError(errno.EACCES, "access denied")
-    if isinstance(exc, smb_errors.DiskFull):
+    if status == NtStatus.STATUS_DISK_FULL:
         return OSError(errno.ENOSPC, "no space left on the share")
-    if isinstance(exc, smb_errors.IOTimeout):
-        return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
-    if isinstance(exc, smb_errors.InsuffServerResources | smb_errors.ServerUnavailable
-                  | smb_errors.RequestNotAccepted | smb_errors.InsufficientResources):
+    if status == NtStatus.STATUS_IO_TIMEOUT:
+        return timed_out
+    if status in _BUSY:
         return ServerBusy(errno.EAGAIN, f"the server is busy ({type(exc).__name__})")
-    if isinstance(exc, smb_errors.SMBConnectionClosed | smb_errors.UserSessionDeleted | smb_errors.PipeBroken
-                  | smb_errors.FileClosed):
+    if status in _GONE or isinstance(exc, smb_errors.SMBConnectionClosed):
         return ConnectionResetError(errno.ECONNRESET, "connection lost")
-    if isinstance(exc, smb_errors.SMBOSError):
-        kind = _BY_ERRNO.get(exc.errno or 0, OSError)
+    if isinstance(exc, smb_errors.SMBOSError) and exc.errno:
+        kind = _BY_ERRNO.get(exc.errno, OSError)
         return kind(exc.errno, (exc.strerror or "error").lower() if kind is not OSError else exc.strerror)
     if isinstance(exc, TimeoutError) or (isinstance(exc, smb_errors.SMBException) and "timeout" in str(exc).lower()):
-        return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+        return timed_out
     if isinstance(exc, ValueError) and str(exc).startswith("Failed to connect"):
         cause = exc.__cause__
         if isinstance(cause, TimeoutError):
-            return TimeoutError(errno.ETIMEDOUT, f"no answer within {options.timeout:g} s (timed out)")
+            return timed_out
         if isinstance(cause, ConnectionRefusedError):
             return ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
         return ConnectionError(errno.EHOSTUNREACH, f"cannot connect ({cause})")
-    if isinstance(exc, smb_errors.SMBResponseException):
-        return OSError(errno.EIO, f"the server said {type(exc).__name__} (NTSTATUS 0x{exc.status:08x})")
-    return None
+    if status is not None:
+        said = exc.strerror if isinstance(exc, smb_errors.SMBOSError) else type(exc).__name__
+        return OSError(errno.EIO, f"the server said {said} (NTSTATUS 0x{status:08x})")
+    return None  # a socket's own error: corral.remote classifies it (a send on a socket closed under it: EBADF)
 
 
 def open_filesystem(options: SMBOptions) -> RemoteFileSystem:

@@ -26,7 +26,20 @@ from typing import IO, Any, TypeVar
 
 import paramiko
 from fsspec.implementations.sftp import SFTPFileSystem
+from paramiko.sftp import (
+    _VERSION,
+    CMD_EXTENDED,
+    CMD_HANDLE,
+    CMD_INIT,
+    CMD_OPEN,
+    CMD_VERSION,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+    SFTPError,
+)
 
+from corral.remote import ModeRefusal
 from corral_storage_ssh.options import SSHOptions
 
 KEEPALIVE_COUNT = 3
@@ -107,6 +120,30 @@ def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
     return [*command, "-s", "--", options.host, "sftp"]
 
 
+class SFTPClient(paramiko.SFTPClient):  # type: ignore[misc]
+    """paramiko's SFTP client, keeping the extensions the server announced (paramiko reads and drops them).
+
+    ``fsync@openssh.com`` is one of them: OpenSSH's sftp-server has it since 6.5; paramiko never sends it.
+    """
+
+    extensions: dict[str, bytes]
+
+    def _send_version(self) -> int:
+        hello = paramiko.Message()
+        hello.add_int(_VERSION)
+        self._send_packet(CMD_INIT, hello)
+        kind, data = self._read_packet()
+        if kind != CMD_VERSION:
+            raise SFTPError("Incompatible sftp protocol")
+        reply = paramiko.Message(data)
+        version: int = reply.get_int()
+        self.extensions = {}
+        while reply.get_remainder():
+            name = reply.get_text()
+            self.extensions[name] = reply.get_binary()
+        return version
+
+
 class Pipe:
     """The socket end paramiko's SFTP client reads and writes, shaped like a paramiko channel."""
 
@@ -174,7 +211,7 @@ class Session:
             ours.settimeout(2 * options.timeout + 5)
             self.pipe = Pipe(ours)
             try:
-                self.sftp = paramiko.SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
+                self.sftp = SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
             except Exception as exc:
                 raise self.failure(exc) from None
         self.stderr.seek(0, os.SEEK_END)
@@ -264,21 +301,64 @@ def _askpass(needed: bool) -> Iterator[Path | None]:
 
 class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
     """fsspec's ``sftp`` (paramiko's SFTP client) with its connection made by ``ssh`` instead of paramiko's SSH,
-    and a rename that always replaces the target."""
+    a rename that always replaces the target, uploads created with their permissions and fsync'd on the server."""
 
     cachable = False  # fsspec's instance cache would hand out a connection that may be dead
+    posix_modes = True  # see corral.storage_defaults: folders and files get the storage's dir_mode and file_mode
 
     def __init__(self, options: SSHOptions) -> None:
         self.options = options
+        self.mode_refusal = ModeRefusal(f"sftp://{options.user}@{options.host}:{options.port}")
         super().__init__(options.host)
 
     def _connect(self) -> None:
         self.session = Session(self.options)
-        self.ftp = self.session.sftp
+        self.ftp: SFTPClient = self.session.sftp
         self.client = None
 
-    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
-        self.ftp.put(lpath, rpath, confirm=True)  # the core made the folder; 32 KiB writes, pipelined
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, file_mode: int | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        """32 KiB writes, pipelined, into a file that has ``file_mode`` from its creation; fsync'd on the server
+        before the core renames it, where the server has ``fsync@openssh.com`` (OpenSSH does)."""
+        with open(lpath, "rb") as source, self._create(rpath, file_mode) as target:
+            target.set_pipelined(True)
+            if file_mode is not None:  # exactly file_mode, whatever the server's umask took from the open's mode
+                self._set_mode(lambda: target.chmod(file_mode))
+            while block := source.read(32768):
+                target.write(block)
+            target.flush()
+            if "fsync@openssh.com" in self.ftp.extensions:
+                self.ftp._request(CMD_EXTENDED, "fsync@openssh.com", target.handle)
+
+    def _create(self, path: str, mode: int | None) -> paramiko.SFTPFile:
+        """Open for writing, created with ``mode`` (paramiko's ``open`` sends no mode: 0666 minus the umask)."""
+        if mode is None:
+            return self.ftp.open(path, "wb")
+        attributes = paramiko.SFTPAttributes()
+        attributes.st_mode = mode
+        kind, reply = self.ftp._request(CMD_OPEN, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC,
+                                        attributes)  # fmt: skip
+        if kind != CMD_HANDLE:
+            raise SFTPError("Expected handle")
+        return paramiko.SFTPFile(self.ftp, reply.get_binary(), "wb")
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        super().mkdir(path, create_parents=create_parents, mode=0o700)  # private until the core's chmod
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._set_mode(lambda: self.ftp.chmod(path, mode))
+
+    def _set_mode(self, change: Callable[[], None]) -> None:
+        """A server that refuses (permission denied, unsupported) gets one warning; a broken connection raises."""
+        if self.mode_refusal.refused:
+            return
+        try:
+            change()
+        except OSError as exc:
+            refused = exc.errno in (errno.EACCES, errno.EPERM) or "unsupported" in str(exc).lower()
+            if not refused:
+                raise
+            self.mode_refusal(str(exc) or type(exc).__name__)
 
     def mv(self, path1: str, path2: str, **kwargs: Any) -> None:
         try:
