@@ -313,3 +313,20 @@ def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_
         dead = [raised(lambda: fs.put_file(str(local), str(server.home / "x"))), raised(lambda: fs.ftp.stat("/"))]
         for exc in dead:
             assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"
+
+
+def test_a_server_refusing_setstat_stores_anyway_and_says_so_once(
+    server_tmp_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_sshd(server_tmp_path, sftp_flags="-P setstat,fsetstat") as server:
+        storage = fresh(entry(server, file_mode="0640"))
+        local = tmp_path / "a.bin"
+        local.write_bytes(os.urandom(100_000))
+        for name in ("a/a_2026-01-01_00-00-00.tar", "b/b_2026-01-01_00-00-00.tar"):
+            storage.put(local, posixpath.join(storage.root, name))
+            stored = Path(storage.root) / name
+            assert stored.read_bytes() == local.read_bytes()
+            assert stored.stat().st_mode & 0o777 == 0o640 & ~0o022  # the open's mode, minus sshd's umask
+    refusals = [r.getMessage() for r in caplog.records if "refused to set permissions" in r.getMessage()]
+    who = f"sftp://{server.user}@{server.host}:{server.port}"
+    assert len(refusals) == 1 and refusals[0].startswith(f"{who}: the server refused to set permissions"), refusals

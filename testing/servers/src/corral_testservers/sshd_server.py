@@ -58,8 +58,11 @@ class SSHServer:
 
 
 @contextlib.contextmanager
-def start_sshd(tmp: Path, *, timeout: float = 30.0) -> Iterator[SSHServer]:
-    """Run ``sshd -D`` on a free port with a throwaway Unix user until the block exits."""
+def start_sshd(tmp: Path, *, timeout: float = 30.0, sftp_flags: str = "") -> Iterator[SSHServer]:
+    """Run ``sshd -D`` on a free port with a throwaway Unix user until the block exits.
+
+    ``sftp_flags``: options of the SFTP server (``-P setstat,fsetstat`` bans setting modes).
+    """
     sshd = require_executable("sshd", apt="openssh-server")
     keygen = require_executable("ssh-keygen", apt="openssh-client")
     base = instance_dir(tmp, "sshd")
@@ -94,7 +97,7 @@ def start_sshd(tmp: Path, *, timeout: float = 30.0) -> Iterator[SSHServer]:
                 f"PidFile {base / 'sshd.pid'}",
                 "AuthorizedKeysFile .ssh/authorized_keys", "PubkeyAuthentication yes",
                 "PasswordAuthentication yes", "KbdInteractiveAuthentication no", "UsePAM yes",
-                "PermitRootLogin no", f"AllowUsers {user}", "Subsystem sftp internal-sftp",
+                "PermitRootLogin no", f"AllowUsers {user}", f"Subsystem sftp internal-sftp {sftp_flags}".rstrip(),
                 "LogLevel VERBOSE", "",
             ])
         )  # fmt: skip
