@@ -24,8 +24,16 @@ class ConfigError(CorralError):
     exit_code = EXIT_USAGE
 
     def __init__(self, problems: list[str]) -> None:
+        problems = [one_line(problem) for problem in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: a key named ``"a\\nb"`` stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class PluginError(CorralError):

@@ -2,18 +2,38 @@
 
 Mappings load as :class:`Located` dicts and sequences as :class:`LocatedList`; both carry the file and line of
 each item so that a validation error can point at ``conf.d/mysql.conf:12``.
+
+A broken or hostile file gets one line, never a traceback or a stall. As robust YAML consumers do (Go's yaml.v3
+"excessive aliasing", SnakeYAML's alias limit), the loader counts the values a configuration holds with every
+alias and ``!include`` expanded, while it composes, before anything is built: aliases and repeated includes may
+add at most :data:`MAX_REPEATED` values beyond those written out, and the whole at most :data:`MAX_VALUES`. A
+400-byte "billion laughs" file would otherwise grow to gigabytes. Nothing may nest deeper than :data:`MAX_DEPTH`
+levels, an ``!include`` may not come back to a file that is being loaded, a file is parsed once however often it
+is included, and every file read must be one that only root or the running user can change
+(:mod:`corral.config.trust`).
 """
 
 from __future__ import annotations
 
 import glob
+import io
 import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
+from corral.config.trust import untrusted
 from corral.errors import ConfigError
+
+MAX_VALUES = 100_000  # values (scalars, lists, mappings) after aliases and includes are expanded
+MAX_REPEATED = 10_000  # values aliases and repeated includes may add beyond as many as are written out
+MAX_DEPTH = 50  # levels of nesting, counted across included files
+MAX_INCLUDE_DEPTH = 8  # files including files
+MAX_FILE_BYTES = 16 * 2**20
+MAX_SECRET_BYTES = 64 * 2**10
 
 
 class Located(dict[Any, Any]):
@@ -41,12 +61,116 @@ class LocatedList(list[Any]):
         self.item_lines: list[int] = []
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """One file of the configuration, loaded: its value, its values counted with what it includes, its height."""
+
+    data: Any
+    values: int
+    height: int
+
+
+@dataclass
+class _Load:
+    """What the main file and every file it includes share: the count of values and the files met so far."""
+
+    chain: list[str] = field(default_factory=list)  # real paths of the files being loaded, outermost first
+    files: dict[str, _Loaded] = field(default_factory=dict)
+    values: int = 0  # every value, as if aliases and repeated includes were written out
+    repeated: int = 0  # the share of aliases and repeated includes
+
+    def charge(self, values: int, where: str, repeated: bool = False) -> None:
+        """Count ``values`` more (``repeated``: from an alias or an included file met before)."""
+        self.values += values
+        self.repeated += values if repeated else 0
+        written = self.values - self.repeated
+        if self.values > MAX_VALUES:
+            problem = f"the configuration holds more than {MAX_VALUES:,} values, aliases and includes expanded"
+        elif self.repeated > MAX_REPEATED + written:
+            problem = f"aliases and repeated includes add more than {MAX_REPEATED:,} values beyond those written out"
+        else:
+            return
+        raise ConfigError([f"{where}: {problem}; write the repeated parts out, or split the configuration"])
+
+
 def _where(loader: _Loader, node: yaml.Node) -> str:
     return f"{loader.name}:{node.start_mark.line + 1}"
 
 
+def _too_deep(where: str) -> ConfigError:
+    return ConfigError([f"{where}: nested more than {MAX_DEPTH} levels deep (counting aliases and includes)"])
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with located containers, duplicate-key detection and the corral tags."""
+    """SafeLoader with located containers, duplicate-key detection, the corral tags and the limits."""
+
+    def __init__(self, text: str, name: str, load: _Load, level: int) -> None:
+        super().__init__(text)
+        self.name = name
+        self.load = load
+        self.level = level  # levels around this file's root: an included file sits inside its `!include`
+        self.open = 0
+        self.shapes: dict[int, tuple[int, int, bool]] = {}  # id(node): values, height, holds an `!include`
+        self.include_levels: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose as PyYAML does, counting every value as if aliases were expanded, and the nesting."""
+        event = self.peek_event()
+        where = f"{self.name}:{event.start_mark.line + 1}"
+        level = self.level + self.open + 1
+        if isinstance(event, yaml.AliasEvent):
+            node = cast(yaml.Node, super().compose_node(parent, index))
+            self._expand_alias(node, str(event.anchor), level, where)
+            return node
+        if level > MAX_DEPTH:
+            raise _too_deep(where)
+        before = self.load.values
+        self.open += 1
+        try:
+            node = cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            self.open -= 1
+        self.load.charge(1, where)
+        children = [self.shapes[id(child)] for child in _children(node)]
+        includes = node.tag == "!include" or any(child[2] for child in children)
+        self.shapes[id(node)] = (self.load.values - before, 1 + max((c[1] for c in children), default=0), includes)
+        if node.tag == "!include":
+            self.include_levels[id(node)] = level
+        return node
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        """Stop at once at a deep ``[[[[...``: PyYAML scans ahead of every open bracket, slower as they pile up."""
+        if self.flow_level >= MAX_DEPTH:
+            raise _too_deep(f"{self.name}:{self.line + 1}")
+        super().fetch_flow_collection_start(token_class)
+
+    def _expand_alias(self, node: yaml.Node, anchor: str, level: int, where: str) -> None:
+        shape = self.shapes.get(id(node))
+        if shape is None:
+            raise ConfigError([f"{where}: alias `*{anchor}` is used inside its own anchor `&{anchor}`; remove it"])
+        values, height, includes = shape
+        if includes:
+            raise ConfigError([f"{where}: alias `*{anchor}` repeats an `!include`; write the `!include` again"])
+        if level + height - 1 > MAX_DEPTH:
+            raise _too_deep(where)
+        self.load.charge(values, where, repeated=True)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Values PyYAML's own constructors cannot build (``!!int ''``, ``!!timestamp 2024-13-01``) are one line."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) and str(exc) else "not a valid value"
+            shown = f" `{node.value[:60]}`" if isinstance(node.value, str) else ""
+            raise ConfigError([f"{_where(self, node)}: invalid {node.tag}{shown}: {reason}"]) from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
@@ -80,24 +204,19 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList
 
 def _construct_include(loader: _Loader, node: yaml.Node) -> LocatedList:
     """``!include [conf.d/*.conf, other.conf]``: the jobs of every matching file, in name order."""
+    where = _where(loader, node)
     if isinstance(node, yaml.ScalarNode):
         patterns = [loader.construct_scalar(node)]
     elif isinstance(node, yaml.SequenceNode):
-        patterns = [loader.construct_object(child) for child in node.value]
+        patterns = [loader.construct_object(child, deep=True) for child in node.value]
     else:
-        raise ConfigError([f"{_where(loader, node)}: `!include` takes a glob or a list of globs"])
-    base = Path(loader.name).parent
+        raise ConfigError([f"{where}: `!include` takes a glob or a list of globs"])
+    level = loader.include_levels.get(id(node), loader.level + 1)
     jobs = LocatedList()
     jobs.file, jobs.line = loader.name, node.start_mark.line + 1
     for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise ConfigError([f"{_where(loader, node)}: `!include` pattern {pattern!r} must be a string"])
-        full = pattern if os.path.isabs(pattern) else str(base / pattern)
-        matches = sorted(glob.glob(full))
-        if not matches and not glob.has_magic(pattern):
-            raise ConfigError([f"{_where(loader, node)}: `!include` file `{full}` does not exist"])
-        for path in matches:
-            loaded = load_yaml(Path(path))
+        for path in _matches(pattern, Path(loader.name).parent, where):
+            loaded = _load_file(Path(path), loader.load, level, where).data
             if loaded is None:
                 continue
             if isinstance(loaded, Located):  # a file holding a single job
@@ -111,22 +230,48 @@ def _construct_include(loader: _Loader, node: yaml.Node) -> LocatedList:
     return jobs
 
 
+def _matches(pattern: Any, base: Path, where: str) -> list[str]:
+    """The files an ``!include`` pattern names, in name order; a plain name must exist."""
+    if not isinstance(pattern, str) or not pattern or "\0" in pattern:
+        shown = repr(pattern)[:60]
+        raise ConfigError([f"{where}: `!include` pattern {shown} must be a file name or a glob"])
+    full = pattern if os.path.isabs(pattern) else str(base / pattern)
+    matches = sorted(glob.glob(full))
+    if not matches and not glob.has_magic(pattern):
+        raise ConfigError([f"{where}: `!include` file `{full}` does not exist"])
+    return matches
+
+
 def _construct_env(loader: _Loader, node: yaml.Node) -> str:
     """``db_password: !env MYSQL_PASSWORD``: the value of an environment variable."""
     name = str(loader.construct_scalar(node))  # type: ignore[arg-type]
-    if name not in os.environ:
-        raise ConfigError([f"{_where(loader, node)}: `!env {name}`: environment variable `{name}` is not set"])
-    return os.environ[name]
+    where = _where(loader, node)
+    if not name:
+        raise ConfigError([f"{where}: `!env` needs the name of an environment variable"])
+    try:
+        value = os.environ.get(name) if "\0" not in name and "=" not in name else None
+    except UnicodeEncodeError:  # a lone surrogate cannot name a variable
+        value = None
+    if value is None:
+        raise ConfigError([f"{where}: `!env {name}`: environment variable `{name}` is not set"])
+    return value
 
 
 def _construct_file(loader: _Loader, node: yaml.Node) -> str:
     """``db_password: !file /etc/corral/secrets/mysql``: the first line of a file (for secrets)."""
     name = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    where = _where(loader, node)
+    if not name or "\0" in name:
+        raise ConfigError([f"{where}: `!file` needs the path of a file"])
     path = Path(name) if os.path.isabs(name) else Path(loader.name).parent / name
+    data = _read(path, f"{where}: `!file` ", MAX_SECRET_BYTES)
+    head = data.partition(b"\n")[0]
+    if len(head) > MAX_SECRET_BYTES:
+        raise ConfigError([f"{where}: `!file` `{path}`: its first line is longer than {MAX_SECRET_BYTES} bytes"])
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError([f"{_where(loader, node)}: `!file {name}`: {exc.strerror}"]) from None
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{where}: `!file` `{path}`: its first line is not UTF-8 text"]) from None
     return text.splitlines()[0] if text else ""
 
 
@@ -137,23 +282,83 @@ _Loader.add_constructor("!env", _construct_env)
 _Loader.add_constructor("!file", _construct_file)
 
 
-def load_yaml(path: Path) -> Any:
-    """Load one YAML file with located containers; syntax errors become a one-line ConfigError."""
+def _read(path: Path, prefix: str, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of a regular file that only root or the running user can change."""
     try:
-        with path.open(encoding="utf-8") as stream:
-            loader = _Loader(stream)
-            try:
-                return loader.get_single_data()
-            finally:
-                loader.dispose()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigError([f"{prefix}{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError([f"{prefix}{path}: not a regular file"])
+        problem = untrusted(fd, str(path))
+        if problem:
+            raise ConfigError([f"{prefix}{problem}"])
+        with io.FileIO(fd, closefd=False) as stream:
+            return stream.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError([f"{prefix}{path}: cannot read: {exc.strerror}"]) from None
+    finally:
+        os.close(fd)
+
+
+def _load_file(path: Path, load: _Load, level: int, where: str = "") -> _Loaded:
+    """Read, check and parse one file of the configuration, or take it from the files already loaded."""
+    prefix = f"{where}: `!include` " if where else ""
+    real = os.path.realpath(path)
+    if real in load.chain:
+        loop = " -> ".join([*load.chain[load.chain.index(real) :], real])
+        raise ConfigError([f"{prefix}`{path}` includes itself ({loop}); remove that `!include`"])
+    if len(load.chain) > MAX_INCLUDE_DEPTH:
+        raise ConfigError([f"{prefix}`{path}`: includes nest more than {MAX_INCLUDE_DEPTH} files deep"])
+    if real in load.files:  # included again: no second parse, but it counts again
+        loaded = load.files[real]
+        load.charge(loaded.values, where, repeated=True)
+        if level + loaded.height > MAX_DEPTH:
+            raise _too_deep(where)
+        return loaded
+    data = _read(path, prefix, MAX_FILE_BYTES)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([f"{prefix}{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a configuration"])
+    before = load.values
+    load.chain.append(real)
+    try:
+        value, height = _parse(data, path, load, level)
+    finally:
+        load.chain.pop()
+    load.files[real] = loaded = _Loaded(value, load.values - before, height)
+    return loaded
+
+
+def _parse(data: bytes, path: Path, load: _Load, level: int) -> tuple[Any, int]:
+    """The value of one YAML document and its height; YAML errors become one line naming file and line."""
+    try:
+        text = data.decode("utf-8")
+        loader = _Loader(text, str(path), load, level)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, 0
+            return loader.construct_document(node), loader.shapes[id(node)][1]
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a UTF-8 text file"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError([f"{path}:{line}: invalid YAML: {problem}"]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError([f"{path}:{line}: invalid YAML: unacceptable character #x{exc.character:04x}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not a UTF-8 text file"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def load_yaml(path: Path) -> Any:
+    """Load one YAML file and what it includes, with located containers; every problem is one ConfigError line."""
+    try:
+        return _load_file(path, _Load(), level=0).data
+    except RecursionError:  # the limits should prevent it; never a traceback if they do not
+        raise ConfigError([f"{path}: nested too deeply"]) from None
