@@ -223,8 +223,7 @@ def traced(pids: list[int], log: Path, syscalls: str) -> Iterator[Callable[[], l
             if tracer.poll() is not None or time.monotonic() > deadline:
                 pytest.skip(f"strace cannot attach here: {tracer.stderr.read() if tracer.stderr else ''}")
             time.sleep(0.01)
-        yield lambda: [line.split(" ", 1)[1] if line.split(" ", 1)[0].isdigit() else line
-                       for line in log.read_text().splitlines()]  # fmt: skip
+        yield lambda: [re.sub(r"^\d+\s+", "", line) for line in log.read_text().splitlines()]
     finally:
         tracer.terminate()  # strace detaches and leaves the processes running
         tracer.wait(timeout=30)

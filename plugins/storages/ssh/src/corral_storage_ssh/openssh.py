@@ -208,7 +208,8 @@ class Session:
             finally:
                 theirs.close()
             # a last resort for a silent pipe: ssh's own timeouts and keepalives fire first
-            ours.settimeout(2 * options.timeout + 5)
+            self.silence = 2 * options.timeout + 5
+            ours.settimeout(self.silence)
             self.pipe = Pipe(ours)
             try:
                 self.sftp = SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
@@ -328,7 +329,16 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
                 target.write(block)
             target.flush()
             if "fsync@openssh.com" in self.ftp.extensions:
-                self.ftp._request(CMD_EXTENDED, "fsync@openssh.com", target.handle)
+                self._fsync(target)
+
+    def _fsync(self, target: paramiko.SFTPFile) -> None:
+        """The server's disk may take minutes to write a large archive back: the pipe waits for it as long as
+        it takes (a dead server is still caught by ssh's keepalives, which make ssh exit and end the pipe)."""
+        self.session.pipe.settimeout(None)
+        try:
+            self.ftp._request(CMD_EXTENDED, "fsync@openssh.com", target.handle)
+        finally:
+            self.session.pipe.settimeout(self.session.silence)
 
     def _create(self, path: str, mode: int | None) -> paramiko.SFTPFile:
         """Open for writing, created with ``mode`` (paramiko's ``open`` sends no mode: 0666 minus the umask)."""
