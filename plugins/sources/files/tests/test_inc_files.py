@@ -221,3 +221,39 @@ def test_chain_rotation_deletes_only_chain_files_corral_wrote(tmp_path: Path) ->
     assert [name for name in decoys if (job_dir / name).exists()] == decoys
     assert link.is_symlink() and outside.read_text() == "the user's own archive\n"
     assert (job_dir / "site/2026/site_2026-02-01_03-00-00.full.tar.gz").exists()
+
+
+def test_sigterm_while_a_storage_answers_is_never_taken_for_a_storage_error(tmp_path: Path) -> None:
+    """SIGTERM raises Interrupted wherever the main thread waits, here in a storage's listing, download or delete
+    (a slow remote listing of every chain): inc_files lets it through, so the run stops instead of logging a
+    storage error and dumping on. (The moment cannot be hit reliably through the CLI; the hook's helpers can.)"""
+    import logging
+    from datetime import datetime
+
+    from corral.errors import Interrupted
+    from corral_source_files import chain, inc
+
+    class Signalled:
+        name, root = "sftp", "/b"
+
+        def list(self) -> list:
+            raise Interrupted(15)
+
+        def get(self, *args: object) -> None:
+            raise Interrupted(15)
+
+        put = delete = get
+
+    class Run:
+        log = logging.getLogger("corral")
+
+    storage = Signalled()
+    link = chain.Link(made=datetime(2020, 1, 1), level=chain.FULL, archive="/b/t/t.tar.gz", snar="/b/t/t.snar")
+    calls = [
+        lambda: inc._listings([storage], Run()),
+        lambda: inc._sync([link], storage, {"a": (storage, [link]), "b": (Signalled(), [])}, tmp_path),
+        lambda: inc._rotate({"a": (storage, [link])}, datetime(2030, 1, 1), Run()),
+    ]
+    for call in calls:
+        with pytest.raises(Interrupted):
+            call()

@@ -330,3 +330,37 @@ def test_a_server_refusing_setstat_stores_anyway_and_says_so_once(
     refusals = [r.getMessage() for r in caplog.records if "refused to set permissions" in r.getMessage()]
     who = f"sftp://{server.user}@{server.host}:{server.port}"
     assert len(refusals) == 1 and refusals[0].startswith(f"{who}: the server refused to set permissions"), refusals
+
+
+def test_sigterm_while_connecting_stops_the_run(tmp_path: Path) -> None:
+    """SIGTERM while ssh waits for a silent server ends the run (143) at once: never a "lost connection" retried."""
+    from corral.testing.cli import CORRAL, local_storage, write_main
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    with blackhole() as port:
+        hung = {"storage": "sftp", "backup_dir": "/b", "host": "127.0.0.1", "port": port, "user": "u",
+                "password": "secret-pw", "host_key_check": False, "timeout": 20, "retries": 2}
+        local = local_storage(tmp_path / "b")
+        jobs = [{"job": job, "type": "desc_files", "sources": [{"target": [str(tmp_path / "src")]}],
+                 "storages": [hung, local] if job == "first" else [local]} for job in ("first", "second")]
+        main = write_main(tmp_path, jobs)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+        run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+        log = tmp_path / "log" / "corral.log"
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "[first] job started" in log.read_text()):
+            assert time.monotonic() < deadline and run.poll() is None, "the job never started"
+            time.sleep(0.05)
+        time.sleep(1)  # ssh is waiting for the server's banner
+        run.terminate()
+        try:
+            _out, err = run.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            _out, err = run.communicate()
+            raise AssertionError(f"SIGTERM did not stop the run:\n{err}") from None
+    assert run.returncode == 143, err
+    assert "retrying" not in err and "[second]" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "b").exists()

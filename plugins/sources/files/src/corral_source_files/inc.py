@@ -13,6 +13,7 @@ from pathlib import Path
 from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult
 from corral.config.models import JobConfig, SourceSchema
+from corral.errors import Interrupted
 from corral.runner import Storage
 from corral_source_files import chain, tar
 from corral_source_files.desc import FilesSource, check_tools
@@ -35,6 +36,8 @@ def _listings(storages: list[Storage], run: RunContext) -> dict[str, tuple[Stora
     for storage in storages:
         try:
             found[storage.name + storage.root] = (storage, storage.list())
+        except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
+            raise
         except Exception as exc:
             run.log.error("storage %s: cannot read the incremental chains: %s", storage.name, exc)
     return found
@@ -68,6 +71,8 @@ def _sync(base: list[chain.Link], source: Storage, per_storage: dict[str, tuple[
                 try:
                     source.get(remote, local)
                     storage.put(local, storage.root + remote[len(source.root):])
+                except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
+                    raise
                 except Exception as exc:
                     errors.append(f"storage {storage.name}: cannot copy chain file `{name}`: {exc}")
                 finally:
@@ -82,6 +87,8 @@ def _rotate(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datet
                 try:
                     storage.delete(path)
                     run.log.info("storage %s: rotation deleted `%s`", storage.name, path)
+                except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
+                    raise
                 except Exception as exc:
                     run.log.error("storage %s: rotation cannot delete `%s`: %s", storage.name, path, exc)
 
@@ -115,6 +122,8 @@ def corral_source_dump(
             errors = _sync(base, reference, per_storage, tmp_dir)
             try:
                 reference.get(base[-1].snar or "", snar)
+            except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
+                raise
             except Exception as exc:
                 yield DumpFailure(name, f"cannot fetch the snapshot of the chain from {reference.name}: {exc}")
                 continue

@@ -39,6 +39,7 @@ from paramiko.sftp import (
     SFTPError,
 )
 
+from corral.errors import CorralError
 from corral.remote import ModeRefusal
 from corral_storage_ssh.options import SSHOptions
 
@@ -213,6 +214,9 @@ class Session:
             self.pipe = Pipe(ours)
             try:
                 self.sftp = SFTPClient(self.pipe)  # returns once ssh logged in and sftp answered
+            except CorralError:  # SIGTERM's Interrupted, raised while waiting: the run stops, never a retried login
+                self.close()
+                raise
             except Exception as exc:
                 raise self.failure(exc) from None
         self.stderr.seek(0, os.SEEK_END)
