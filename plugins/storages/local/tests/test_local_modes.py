@@ -100,6 +100,8 @@ def test_the_archive_is_fsynced_before_its_rename_and_its_folder_after(tmp_path:
         pytest.skip(f"strace cannot trace here: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr
     calls = trace.read_text().splitlines()
+    # renameat(5</dir>, ".name.partial-x", 5</dir>, "name") as full paths: the storage renames in an open folder
+    calls = [re.sub(r'\d+<([^>]*)>, "([^"/]*)"', r'"\1/\2"', call) if "rename" in call else call for call in calls]
     archives = sorted(backups.rglob("*.tar"))
     assert len(archives) == 2
     for archive in archives:
@@ -117,6 +119,10 @@ def test_the_archive_is_fsynced_before_its_rename_and_its_folder_after(tmp_path:
     ("key", "value", "says"),
     [
         ("file_mode", 640, "`640` reads as a decimal number, write it in octal: `0640`"),
+        # under 0777 in decimal too: `400` (0620, group-writable) or `444` (0674) must not pass for 0400 or 0444
+        ("file_mode", 400, "`400` is a decimal number in YAML, mode `0620`: write the mode in octal, `0400`"),
+        ("file_mode", 444, "`444` is a decimal number in YAML, mode `0674`: write the mode in octal, `0444`"),
+        ("dir_mode", 500, "`500` is a decimal number in YAML, mode `0764`: write the mode in octal, `0500`"),
         ("file_mode", "rw-r-----", "expected an octal mode such as `0640`"),
         ("dir_mode", "0600", "`dir_mode: 0600` leaves corral unable to read, write and enter the folders it creates"),
         ("file_mode", "01777", "a mode is between `0000` and `0777`"),

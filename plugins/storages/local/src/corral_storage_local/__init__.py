@@ -7,6 +7,12 @@ the few fsspec methods the core's default storage hooks call, with fsspec's loca
 Durability, as restic and pgBackRest do it: the archive's bytes are fsync'd before the rename that gives it its
 final name, and the folder after it (and a new folder's parent after its creation), so that after a power loss
 a backup under its final name is complete.
+
+Links: below ``backup_dir`` every folder is opened without following a symbolic link, and files are created,
+renamed, read and deleted relative to that open folder. Another user who can write into the backup folder (a
+shared place) cannot plant ``<backup_dir>/<job>`` or ``<job>/<target>`` as a link that would send an archive,
+a rotation's deletion or a read elsewhere, nor swap a folder for a link between corral's listing and its use.
+``backup_dir`` itself (and the way to it) is the admin's and may be a link.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from corral import StorageOptions, hookimpl
 from corral.config.models import StorageConfig
+from corral.errors import StorageError
 
 
 class LocalOptions(StorageOptions):
@@ -34,7 +42,7 @@ def corral_storage_schema() -> type[StorageOptions]:
 
 @hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> LocalFolder:
-    return LocalFolder()
+    return LocalFolder(config.backup_dir)
 
 
 #: link(2) errors that mean "copy instead": another filesystem, links refused or too many of them
@@ -53,23 +61,91 @@ class LocalFolder:
 
     posix_modes = True  # the core creates folders with `dir_mode` and puts files with `file_mode`
 
+    def __init__(self, backup_dir: str | None = None) -> None:
+        self.root = os.path.normpath(os.path.abspath(backup_dir)) if backup_dir else None
+
+    def _below(self, path: str) -> list[str] | None:
+        """The names of ``path`` below ``backup_dir``, or None when it is not below it."""
+        full = os.path.normpath(os.path.abspath(path))
+        if self.root is None or not full.startswith(self.root.rstrip("/") + "/"):
+            return None
+        return full[len(self.root.rstrip("/")) + 1 :].split("/")
+
+    @contextmanager
+    def _at(self, path: str) -> Iterator[tuple[int | None, str]]:
+        """``(folder, name)`` for ``path``: below ``backup_dir``, the folder opened link by link without following
+        any (a link raises StorageError), else None and the path as given (the admin's own way)."""
+        parts = self._below(path)
+        if parts is None or self.root is None:
+            yield None, path
+            return
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            walked = self.root
+            for part in parts[:-1]:
+                walked = os.path.join(walked, part)
+                try:
+                    below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(part, fd):
+                        raise _link_refused(walked, self.root) from None
+                    raise
+                os.close(fd)
+                fd = below
+            yield fd, parts[-1]
+        finally:
+            os.close(fd)
+
+    def _open(self, path: str, flags: int, mode: int = 0o600) -> int:
+        with self._at(path) as (folder, name):
+            try:
+                return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and folder is not None and _is_link(name, folder):
+                    raise _link_refused(path, self.root or "") from None
+                raise
+
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
-        os.makedirs(path, exist_ok=exist_ok)
+        parts = self._below(path)
+        if parts is None or self.root is None:
+            os.makedirs(path, mode=0o700, exist_ok=exist_ok)
+            return
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        walked = self.root
+        for index, part in enumerate(parts):
+            walked = os.path.join(walked, part)
+            try:
+                self.mkdir(walked, create_parents=False)
+            except FileExistsError:
+                if index == len(parts) - 1 and not exist_ok:
+                    raise
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        found = os.stat(path)
-        return {"name": path, "size": found.st_size, "type": "directory" if stat.S_ISDIR(found.st_mode) else "file"}
+        with self._at(path) as (folder, name):
+            found = os.stat(name, dir_fd=folder, follow_symlinks=folder is None)
+        kind = "directory" if stat.S_ISDIR(found.st_mode) else "link" if stat.S_ISLNK(found.st_mode) else "file"
+        return {"name": path, "size": found.st_size, "type": kind}
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """A new folder, private until the core gives it ``dir_mode``; its name is made durable in its parent."""
         if create_parents:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        else:
-            os.mkdir(path, 0o700)
-        sync_folder(os.path.dirname(path))
+            self.makedirs(path, exist_ok=True)
+            return
+        with self._at(path) as (folder, name):
+            try:
+                os.mkdir(name, 0o700, dir_fd=folder)
+            except FileExistsError:
+                if folder is not None and _is_link(name, folder):
+                    raise _link_refused(path, self.root or "") from None
+                raise
+            sync_folder(os.path.dirname(path), folder)
 
     def chmod(self, path: str, mode: int) -> None:
-        os.chmod(path, mode)
+        fd = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, file_mode: int | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
@@ -78,54 +154,76 @@ class LocalFolder:
         A hard link shares its inode, hence its mode, with the archive and with every other storage of the job
         that linked it: its mode is changed only while no other storage holds it; otherwise it is copied.
         """
-        with _LINKING:
+        with _LINKING, self._at(rpath) as (folder, name):
             try:
-                os.link(lpath, rpath)
+                os.link(lpath, name, dst_dir_fd=folder)
             except OSError as exc:
                 if exc.errno not in _NO_LINK:
                     raise
             else:
-                if _sync_link(rpath, file_mode):
+                if _sync_link(name, file_mode, folder):
                     return
-                os.unlink(rpath)  # shared with another storage that wants another mode
-        _copy(lpath, rpath, file_mode if file_mode is not None else stat.S_IMODE(os.stat(lpath).st_mode))
+                os.unlink(name, dir_fd=folder)  # shared with another storage that wants another mode
+        mode = file_mode if file_mode is not None else stat.S_IMODE(os.stat(lpath).st_mode)
+        _copy(lpath, self._open(rpath, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), mode)
 
     def get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
-        shutil.copyfile(rpath, lpath)
+        with open(self._open(rpath, os.O_RDONLY), "rb") as source, open(lpath, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
-        return open(path, mode)  # the caller closes it, as with fsspec
+        flags = os.O_RDONLY if mode.startswith("r") else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        return open(self._open(path, flags), mode)  # the caller closes it, as with fsspec
 
     def size(self, path: str) -> int:
-        return os.stat(path).st_size
+        with self._at(path) as (folder, name):
+            return os.stat(name, dir_fd=folder, follow_symlinks=folder is None).st_size
 
     def exists(self, path: str) -> bool:
-        return os.path.lexists(path)
+        try:
+            with self._at(path) as (folder, name):
+                os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
 
     def mv(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Rename, then fsync the folder: the new name survives a power loss (the bytes were fsync'd before)."""
-        os.replace(path1, path2)
-        sync_folder(os.path.dirname(path2))
+        with self._at(path1) as (folder1, name1), self._at(path2) as (folder2, name2):
+            os.replace(name1, name2, src_dir_fd=folder1, dst_dir_fd=folder2)
+            sync_folder(os.path.dirname(path2), folder2)
 
     def rm_file(self, path: str) -> None:
-        os.unlink(path)
+        with self._at(path) as (folder, name):
+            os.unlink(name, dir_fd=folder)
 
     def find(self, path: str, detail: bool = False, on_error: str = "omit", **kwargs: Any) -> Any:
         """Every file under ``path``; a folder that cannot be read raises (fsspec's ``on_error="raise"``)."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(errno.ENOENT, "no such folder", path)
-        if not os.path.isdir(path):
-            raise NotADirectoryError(errno.ENOTDIR, "not a folder", path)
+        try:
+            top = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "no such folder", path) from None
+        except NotADirectoryError:
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", path) from None
         raise_error: Callable[[OSError], None] | None = _reraise if on_error == "raise" else None
         found: dict[str, dict[str, Any]] = {}
-        for folder, _dirs, files in os.walk(path, onerror=raise_error):
-            for name in files:
-                full = os.path.join(folder, name)
-                try:
-                    size = os.stat(full).st_size  # a link counts as what it points to, as in fsspec
-                except FileNotFoundError:  # a dangling link
-                    size = 0
-                found[full] = {"name": full, "size": size, "type": "file", "islink": os.path.islink(full)}
+        try:  # fwalk never enters a linked folder, and reads each folder through its own descriptor
+            for folder, _dirs, files, folder_fd in os.fwalk(".", onerror=raise_error, dir_fd=top):
+                for name in files:
+                    full = os.path.normpath(os.path.join(path, folder, name))
+                    try:
+                        info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                    except FileNotFoundError:  # deleted meanwhile
+                        continue
+                    link, size = stat.S_ISLNK(info.st_mode), info.st_size
+                    if link:  # a link counts as what it points to, as in fsspec (a dangling one: 0)
+                        try:
+                            size = os.stat(name, dir_fd=folder_fd).st_size
+                        except OSError:
+                            size = 0
+                    found[full] = {"name": full, "size": size, "type": "file", "islink": link}
+        finally:
+            os.close(top)
         return found if detail else sorted(found)
 
 
@@ -133,9 +231,21 @@ def _reraise(error: OSError) -> None:
     raise error
 
 
-def _sync_link(path: str, file_mode: int | None) -> bool:
+def _is_link(name: str, folder: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _link_refused(path: str, root: str) -> StorageError:
+    return StorageError(f"`{path}` is a symbolic link; corral follows no link below backup_dir `{root}` "
+                        "(another user could point it anywhere): remove it")
+
+
+def _sync_link(path: str, file_mode: int | None, folder: int | None = None) -> bool:
     """Give a fresh hard link ``file_mode`` and fsync it; False when another storage shares a different mode."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
     try:
         found = os.fstat(fd)
         if file_mode is not None and stat.S_IMODE(found.st_mode) != file_mode:
@@ -148,9 +258,8 @@ def _sync_link(path: str, file_mode: int | None) -> bool:
     return True
 
 
-def _copy(source: str, target: str, mode: int) -> None:
-    """Copy in the kernel (sendfile) into a new file that has ``mode`` before its first byte; fsync it."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+def _copy(source: str, fd: int, mode: int) -> None:
+    """Copy in the kernel (sendfile) into the new file ``fd``, given ``mode`` before its first byte; fsync it."""
     try:
         os.fchmod(fd, mode)  # the umask may have taken bits of `mode` away
         with open(source, "rb") as archive:
@@ -165,9 +274,10 @@ def _copy(source: str, target: str, mode: int) -> None:
         os.close(fd)
 
 
-def sync_folder(path: str) -> None:
-    """fsync a folder, so that the names it holds survive a power loss (some filesystems cannot: ignored)."""
-    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def sync_folder(path: str, folder: int | None = None) -> None:
+    """fsync a folder (``folder``: already open), so that the names it holds survive a power loss (some
+    filesystems cannot: ignored)."""
+    fd = os.dup(folder) if folder is not None else os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     except OSError as exc:

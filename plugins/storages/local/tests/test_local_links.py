@@ -1,0 +1,116 @@
+"""Another user who can write into a backup folder cannot send corral's writes, deletions or reads elsewhere.
+
+A local backup folder in a shared place (or one a site user may write into) can hold a symbolic link planted
+where corral expects one of its folders: `<backup_dir>/<job>` or `<backup_dir>/<job>/<target>`. Root followed it,
+storing archives in, and rotating archives out of, a folder the user chose (reproduced with `runuser -u nobody`
+on the landed code). Below `backup_dir` the local storage now opens every folder without following a link.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import corral, local_storage, write_main
+from corral.testing.storage_contract import open_storage
+
+NOBODY = 65534
+NOW = {"CORRAL_NOW": "2026-01-31T03:00:00"}
+STAMP = "2026-01-31_03-00-00"
+OLD = ["alpha_2026-01-01_03-00-00.tar", "alpha_2026-01-10_03-00-00.tar"]
+
+
+def site_job(tmp_path: Path, backups: Path) -> dict[str, object]:
+    www = tmp_path / "www"
+    (www / "alpha").mkdir(parents=True, exist_ok=True)
+    (www / "alpha" / "index.html").write_text("alpha\n" * 100)
+    storage = local_storage(backups, store={"days": 2})
+    return {"job": "sites", "type": "desc_files", "sources": [{"target": [f"{www}/*/"]}], "storages": [storage]}
+
+
+def shared_backups(tmp_path: Path) -> Path:
+    """A backup folder that another user (nobody) can write into."""
+    backups = tmp_path / "backups"
+    (backups / "sites").mkdir(parents=True)
+    for folder in (backups, backups / "sites"):
+        os.chown(folder, NOBODY, NOBODY)
+    return backups
+
+
+def planted_link(link: Path, target: Path) -> None:
+    link.symlink_to(target)
+    os.chown(link, NOBODY, NOBODY, follow_symlinks=False)
+
+
+def elsewhere(tmp_path: Path) -> Path:
+    """A root-only folder outside the backup folder, holding files named like corral's expired archives."""
+    folder = tmp_path / "private" / "alpha"
+    folder.mkdir(parents=True)
+    (tmp_path / "private").chmod(0o700)
+    for name in OLD:
+        (folder / name).write_text("root's own copy\n")
+    return folder
+
+
+def storage_failure(done_stderr: str) -> list[str]:
+    return [line for line in done_stderr.splitlines() if "storage local" in line and "symbolic link" in line]
+
+
+def test_a_link_planted_as_the_target_folder_is_never_followed(tmp_path: Path) -> None:
+    backups = shared_backups(tmp_path)
+    outside = elsewhere(tmp_path)
+    planted_link(backups / "sites" / "alpha", outside)
+    done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, backups)])), env=NOW)
+    assert done.returncode == 1, done.stderr
+    assert sorted(os.listdir(outside)) == OLD, "an archive was written, or one deleted, through the link"
+    lines = storage_failure(done.stderr)
+    assert lines and f"`{backups}/sites/alpha`" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_link_planted_as_the_job_folder_is_never_followed(tmp_path: Path) -> None:
+    backups = shared_backups(tmp_path)
+    outside = elsewhere(tmp_path)
+    (backups / "sites").rmdir()
+    planted_link(backups / "sites", outside.parent)
+    done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, backups)])), env=NOW)
+    assert done.returncode == 1, done.stderr
+    assert sorted(os.listdir(outside)) == OLD, "rotation deleted, or an upload wrote, through the link"
+    lines = storage_failure(done.stderr)
+    assert lines and f"`{backups}/sites`" in lines[0], done.stderr
+
+
+def test_a_folder_swapped_for_a_link_after_the_listing_is_not_followed(tmp_path: Path) -> None:
+    """The race: the listing saw a real folder, the user swaps it before the delete, the upload or the read."""
+    storage = open_storage({"storage": "local", "backup_dir": str(tmp_path / "backups")}, job_name="sites")
+    outside = elsewhere(tmp_path)
+    real = Path(storage.root) / "alpha"
+    real.mkdir(parents=True)
+    for name in OLD:
+        (real / name).write_text("corral's archive\n")
+    listed = sorted(f.path for f in storage.list())
+    assert listed == [str(real / name) for name in OLD]
+    real.rename(real.with_name("moved"))
+    planted_link(real, outside)
+    archive = tmp_path / "alpha.tar"
+    archive.write_bytes(b"x" * 1000)
+    with pytest.raises(Exception, match="symbolic link"):
+        storage.delete(listed[0])
+    with pytest.raises(Exception, match="symbolic link"):
+        storage.put(archive, str(real / f"alpha_{STAMP}.tar"))
+    with pytest.raises(Exception, match="symbolic link"):
+        storage.get(listed[1], tmp_path / "restored.tar")
+    assert sorted(os.listdir(outside)) == OLD
+    assert not (tmp_path / "restored.tar").exists()
+
+
+def test_a_linked_backup_dir_itself_is_the_admins_choice_and_works(tmp_path: Path) -> None:
+    """`backup_dir: /backup` where `/backup -> /mnt/disk/backup`: the admin's link, followed as before."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (tmp_path / "backup").symlink_to(disk)
+    done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, tmp_path / "backup")])), env=NOW)
+    assert done.returncode == 0, done.stderr
+    assert (disk / "sites" / "alpha" / f"alpha_{STAMP}.tar").is_file()
