@@ -173,6 +173,20 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+_OCTAL_KEYS = frozenset({"file_mode", "dir_mode"})  # permission bits: how the number was written matters
+
+
+class WrittenInt(int):
+    """An integer that remembers how the file wrote it: `0640` is octal in YAML 1.1, `640` or `400` decimal."""
+
+    written: str
+
+    def __new__(cls, value: int, written: str) -> WrittenInt:
+        number = super().__new__(cls, value)
+        number.written = written
+        return number
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
     loader.flatten_mapping(node)
     mapping = Located()
@@ -188,7 +202,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
                     f"(first on line {mapping.key_lines[key]}); keep one"
                 ]
             )
-        mapping[key] = loader.construct_object(value_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        if key in _OCTAL_KEYS and type(value) is int and isinstance(value_node, yaml.ScalarNode):
+            value = WrittenInt(value, str(value_node.value))
+        mapping[key] = value
         mapping.key_lines[key] = key_node.start_mark.line + 1
     return mapping
 

@@ -123,7 +123,8 @@ class StorageCore(BaseModel):
         if mode & needed != needed:
             what = "read, write and enter the folders it creates" if needed == 0o700 else "read the archives back"
             raise ValueError(
-                f"`{info.field_name}: {mode:04o}` leaves corral unable to {what}; the owner needs `{needed:04o}` at least"
+                f"`{info.field_name}: {mode:04o}` leaves corral unable to {what}; "
+                f"the owner needs `{needed:04o}` at least"
             )
         return mode
 
@@ -134,6 +135,11 @@ def parse_mode(value: Any) -> int:
         value = int(value.strip().removeprefix("0o").removeprefix("0O"), 8)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an octal mode such as `0640`, got `{value}`")
+    written = getattr(value, "written", "")  # corral.config.loader.WrittenInt: `400` is not `0400`
+    if re.fullmatch(r"[1-9][0-7]+", written) and 7 < value <= 0o777 and int(written, 8) <= 0o777:
+        # `400` meant 0400 but YAML reads 400 (0620, group-writable); a generator writing 0o750 as 488 is no doubt
+        raise ValueError(f"`{written}` is a decimal number in YAML, mode `{value:04o}`: write the mode in octal, "
+                         f"`0{written}` (or `{value:04o}` if that is what you meant)")
     if not 0 <= value <= 0o777:
         octal_digits = re.fullmatch(r"[0-7]{3}", str(value))  # `640` unquoted meant 0640
         hint = f"; `{value}` reads as a decimal number, write it in octal: `0{value}`" if octal_digits else ""
