@@ -6,6 +6,7 @@ reaches a message (an error echoed by a client program, say) is never written an
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -60,11 +61,32 @@ class _OwnFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
         fd = open_own_file(path, os.O_WRONLY | os.O_APPEND, "log file")
         super().__init__(open(fd, "a", encoding="utf-8"))  # noqa: SIM115 (closed with the handler)
+        self.path = path
+        self.broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log file that cannot be written (its disk is full) is said once, in one line; the run goes on and
+        the rest of its log reaches stderr and the notifiers only (logging would print a traceback per record)."""
+        if self.broken:
+            return
+        self.broken = True
+        error = sys.exc_info()[1]
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.close()  # drops what could not be written
+        logging.getLogger("corral").error(
+            "cannot write the log file `%s`: %s; the rest of this run's log goes to stderr and the notifiers only",
+            self.path, reason or type(error).__name__)
 
     def close(self) -> None:
         try:
-            self.flush()
-            self.stream.close()
+            with contextlib.suppress(OSError, ValueError):  # a full disk: what is left to flush is lost either way
+                self.flush()
+                self.stream.close()
         finally:
             super().close()
 
