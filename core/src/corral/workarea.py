@@ -13,6 +13,7 @@ takes the lock next removes the folders of runs that died.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -93,14 +94,18 @@ def private_dir(path: Path, what: str) -> Path:
 
 
 def open_own_file(path: Path, flags: int, what: str) -> int:
-    """Open (creating 0600) a file that is the running user's own, never through a symlink or a hard link."""
+    """Open (creating 0600; an existing one loses group/other bits) a file that is the running user's own, never
+    through a symlink, a hard link or a FIFO."""
     if not path.parent.exists():
         private_dir(path.parent, f"folder of the {what}")
     check_way(path.parent, f"folder of the {what}", own_last=False)
-    try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY, 0o600)
+    try:  # O_NONBLOCK: a FIFO planted in the file's place must not block the open for ever
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, 0o600)
     except OSError as exc:
-        reason = "it is a symlink" if exc.errno == 40 else exc.strerror  # ELOOP
+        if exc.errno == errno.ENXIO:  # a FIFO with no reader
+            raise UnsafePath(f"{what} `{path}` is refused: it is not a regular file (remove it; corral creates "
+                             "its own)") from None
+        reason = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
         raise UnsafePath(f"cannot open the {what} `{path}`: {reason}") from None
     info = os.fstat(fd)
     problem = None
@@ -113,6 +118,9 @@ def open_own_file(path: Path, flags: int, what: str) -> int:
     if problem:
         os.close(fd)
         raise UnsafePath(f"{what} `{path}` is refused: {problem} (remove it; corral creates its own)")
+    os.set_blocking(fd, True)
+    if info.st_mode & 0o077:  # left readable by an older corral (0.1 made its log and lock 0644) or by hand
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700)
     return fd
 
 
