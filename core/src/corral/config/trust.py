@@ -6,6 +6,10 @@ or swap one of them through a folder they can write, runs commands as that user.
 and sudo do for their files, the file must belong to root or the running user and be writable by nobody else,
 and so must every folder above it up to ``/``, except that a sticky folder (``/tmp``) may be writable by all:
 there nobody can rename or delete what is not theirs, and what comes below it is checked in turn.
+
+Both ways to the file are checked: the path it really has, and the path as written, where every symbolic link
+must also belong to root or the running user (a link in a user's folder would let that user choose which of
+root's files corral loads, even one in a folder they cannot read).
 """
 
 from __future__ import annotations
@@ -34,6 +38,25 @@ def untrusted(fd: int, shown: str) -> str | None:
         problem = _problem(info, me, folder=True)
         if problem:
             return _explain(f"`{shown}` is in folder `{folder}`, which {problem[0]}", problem[1], str(folder), me)
+    return _written_way(shown, me)
+
+
+def _written_way(shown: str, me: int) -> str | None:
+    """Why the path as written (links not resolved) lets another user choose the file, or None."""
+    literal = Path(os.path.abspath(shown))
+    for part in [*reversed(literal.parents), literal]:
+        try:
+            info = os.lstat(part)
+        except OSError as exc:
+            return f"`{shown}`: cannot check `{part}` on its way: {exc.strerror}"
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid not in (0, me):
+                return _explain(f"`{shown}` is reached through the link `{part}`, which belongs to "
+                                f"{_user(info.st_uid)}", "rm", str(part), me)
+        elif part != literal:
+            problem = _problem(info, me, folder=True)
+            if problem:
+                return _explain(f"`{shown}` is in folder `{part}`, which {problem[0]}", problem[1], str(part), me)
     return None
 
 
