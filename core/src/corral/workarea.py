@@ -42,8 +42,13 @@ def _trusted_owner(uid: int) -> bool:
     return uid in (0, os.geteuid())
 
 
-def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: bool) -> None:
-    """One step of the way: owned by root or us (``own``: by us), writable by nobody else unless sticky."""
+def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: bool, shared: bool = False,
+                 hint: str = "") -> None:
+    """One step of the way: owned by root or us (``own``: by us), writable by nobody else unless sticky.
+
+    ``shared``: the folder of a file opened by :func:`open_own_file`, which only needs a trusted owner.
+    ``hint``: that file's name, to offer putting it directly in a folder above that others can write.
+    """
     subject = "it" if part == Path(os.path.abspath(path)) else f"`{part}`"
     owner_ok = info.st_uid == os.geteuid() if own and not stat.S_ISLNK(info.st_mode) else _trusted_owner(info.st_uid)
     if not owner_ok:
@@ -51,20 +56,27 @@ def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: b
             f"{what} `{path}` is not safe: {subject} belongs to uid {info.st_uid}, another user "
             f"(fix: `chown {os.geteuid()} {part}`, or choose a folder only root can write)"
         )
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(info.st_mode) or shared:
         return
     if info.st_mode & 0o022 and not (info.st_mode & stat.S_ISVTX and not own):
+        # Ubuntu's /var/log is root:syslog 0775: `chmod go-w` would break rsyslog, the file can go directly in it
+        fix = f"put the file directly in it, `{part / hint}`, or `chmod go-w {part}`" if hint else \
+            f"`chmod go-w {part}`"
         raise UnsafePath(
             f"{what} `{path}` is not safe: {subject} is writable by group or others "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}; fix: `chmod go-w {part}`)"
+            f"(mode {stat.S_IMODE(info.st_mode):04o}; fix: {fix})"
         )
 
 
-def check_way(path: Path, what: str, own_last: bool = True) -> None:
+def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = False, hint: str = "") -> None:
     """Refuse ``path`` when another user could swap it or anything on the way to it.
 
     Both the path as written (symlinks included) and the path they lead to are checked. With ``own_last``
-    the last folder must be the running user's own and writable by nobody else, even sticky.
+    the last folder must be the running user's own and writable by nobody else, even sticky. With ``shared_last``
+    (the folder of a file :func:`open_own_file` opens) the last folder needs only a trusted owner: the file is
+    opened without following a symlink and used only when it is our own single-link regular file, so whoever
+    else can write that folder cannot redirect it (Ubuntu's /var/log is root:syslog 0775). ``hint``: the file's
+    name, offered in the fix for a folder others can write.
     """
     literal = Path(os.path.abspath(path))
     real = Path(os.path.realpath(literal))
@@ -77,12 +89,16 @@ def check_way(path: Path, what: str, own_last: bool = True) -> None:
                 return  # the rest does not exist yet; whoever creates it next is us
             except OSError as exc:
                 raise UnsafePath(f"{what} `{path}`: cannot check `{part}`: {exc.strerror}") from None
-            _check_entry(path, part, info, what, own_last and index == len(parts) - 1)
+            last = index == len(parts) - 1
+            _check_entry(path, part, info, what, own_last and last, shared=shared_last and last, hint=hint)
 
 
-def private_dir(path: Path, what: str) -> Path:
-    """Create ``path`` (0700) if needed and make sure only the running user controls it."""
-    check_way(path, what)  # the way to it, before anything is created on it
+def private_dir(path: Path, what: str, file_name: str = "") -> Path:
+    """Create ``path`` (0700) if needed and make sure only the running user controls it.
+
+    ``file_name``: the file it is made for (a log), named in the fix when a folder above is writable by others.
+    """
+    check_way(path, what, hint=file_name)  # the way to it, before anything is created on it
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -97,8 +113,8 @@ def open_own_file(path: Path, flags: int, what: str) -> int:
     """Open (creating 0600; an existing one loses group/other bits) a file that is the running user's own, never
     through a symlink, a hard link or a FIFO."""
     if not path.parent.exists():
-        private_dir(path.parent, f"folder of the {what}")
-    check_way(path.parent, f"folder of the {what}", own_last=False)
+        private_dir(path.parent, f"folder of the {what}", file_name=path.name)
+    check_way(path.parent, f"folder of the {what}", own_last=False, shared_last=True, hint=path.name)
     try:  # O_NONBLOCK: a FIFO planted in the file's place must not block the open for ever
         fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK, 0o600)
     except OSError as exc:
