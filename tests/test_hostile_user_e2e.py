@@ -52,3 +52,21 @@ def test_a_log_and_lock_left_readable_by_an_older_corral_become_private(tmp_path
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in (log, lock)} == {
         "corral.log": 0o600, "corral.lock": 0o600}
     assert "job finished successfully" in log.read_text()
+
+
+def test_dead_run_cleanup_never_touches_a_tmp_dir_another_user_controls(tmp_path: Path) -> None:
+    """A job's `tmp_dir` in a user's folder (refused for dumps) was still scanned by the dead-run cleanup: the
+    user could rename any root-owned folder of their tree (or link `tmp_dir` elsewhere) to a dead run's name
+    and have root delete it."""
+    users = tmp_path / "home" / "evil"
+    users.mkdir(parents=True)
+    os.chown(users, NOBODY, NOBODY)
+    roots_own = users / "tmp" / ".corral-work-999999-abcdefgh"  # e.g. a root-owned log folder, renamed
+    roots_own.mkdir(parents=True)
+    os.chown(users / "tmp", NOBODY, NOBODY)
+    (roots_own / "audit.log").write_text("root's record\n")
+    job = simple_job(tmp_path) | {"tmp_dir": str(users / "tmp")}
+    done = corral("start", "-c", str(write_main(tmp_path, [job])))
+    assert done.returncode == 1, done.stderr
+    assert f"work folder `{users / 'tmp'}` is not safe" in done.stderr
+    assert (roots_own / "audit.log").read_text() == "root's record\n"

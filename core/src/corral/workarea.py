@@ -22,6 +22,7 @@ import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from corral.errors import EXIT_USAGE, CorralError
 
@@ -140,6 +141,42 @@ def open_own_file(path: Path, flags: int, what: str) -> int:
     return fd
 
 
+def preflight(main: Any, jobs: Iterable[Any]) -> list[str]:
+    """What ``corral start`` would refuse about the work area, the lock, the log and each job's ``tmp_dir``, found
+    without creating anything (``corral check``); one line each, naming the key."""
+    problems: list[str] = []
+
+    def way(key: str, path: Path, what: str, **options: Any) -> None:
+        try:
+            check_way(path, what, **options)
+        except UnsafePath as exc:
+            problems.append(f"{key}: {exc}")
+
+    def folder(key: str, path: Path, what: str) -> None:
+        if path.exists() and not path.is_dir():
+            problems.append(f"{key}: {what} `{path}` is not a folder")
+        else:
+            way(key, path, what)
+
+    area = Path(main.general_path_to_all_tmp_dir)
+    folder("`general_path_to_all_tmp_dir`", area, "work folder")
+    for key, what, path in (("`log_file_name`", "log file", main.log_file_name),
+                            ("`lock_file`", "lock file", main.lock_file or area / "corral.lock")):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.parent.exists():
+            way(key, path.parent, f"folder of the {what}", own_last=False, shared_last=True, hint=path.name)
+        else:
+            way(key, path.parent, f"folder of the {what}", hint=path.name)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            problems.append(f"{key}: {what} `{path}` is refused: it is not a regular file (remove it; corral "
+                            "creates its own)")
+    for job in jobs:
+        folder(f"job `{job.name}`: `tmp_dir`", Path(job.tmp_dir), "work folder")
+    return problems
+
+
 def new_work_dir(job_tmp_dir: Path) -> Path:
     """A fresh 0700 folder for one job's dumps, under its checked ``tmp_dir``, with an unpredictable name."""
     private_dir(job_tmp_dir, "work folder")
@@ -160,9 +197,10 @@ def remove_dead_work_dirs(tmp_dirs: Iterable[Path]) -> list[Path]:
     """Remove the work folders that runs which died left behind (only corral's own, by name and owner)."""
     removed = []
     for tmp_dir in sorted(set(tmp_dirs)):
-        try:
+        try:  # a tmp_dir another user controls is refused to its job; it is not scanned either
+            check_way(tmp_dir, "work folder")
             entries = list(os.scandir(tmp_dir))
-        except OSError:
+        except (UnsafePath, OSError):
             continue
         for entry in entries:
             match = _WORK_NAME.match(entry.name)
