@@ -100,10 +100,19 @@ def private_dir(path: Path, what: str, file_name: str = "") -> Path:
     ``file_name``: the file it is made for (a log), named in the fix when a folder above is writable by others.
     """
     check_way(path, what, hint=file_name)  # the way to it, before anything is created on it
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UnsafePath(f"cannot create the {what} `{path}`: {exc.strerror}") from None
+    missing = []
+    part = Path(os.path.abspath(path))
+    while not os.path.lexists(part) and part != part.parent:
+        missing.append(part)
+        part = part.parent
+    for part in reversed(missing):  # one folder at a time, each checked before anything is made below it
+        try:
+            os.mkdir(part, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile: the check says by whom
+        except OSError as exc:
+            raise UnsafePath(f"cannot create the {what} `{path}`: {exc.strerror}") from None
+        check_way(path, what)
     check_way(path, what)
     if not path.is_dir():
         raise UnsafePath(f"{what} `{path}` is not a folder")
