@@ -68,3 +68,36 @@ def test_a_log_folder_inside_a_group_writable_folder_is_refused_with_a_fix_that_
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"`{var_log}/x.log`" in lines[0], lines[0]  # the alternative that works: the file directly in it
+
+
+def test_check_finds_what_start_would_refuse_about_the_work_area_log_and_lock(tmp_path: Path) -> None:
+    """`corral check` after an edit must not say ok when `corral start` (from cron, at night) will refuse."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    job = site_job(tmp_path, tmp_path / "b") | {"tmp_dir": str(shared / "work")}
+    main = write_main(tmp_path, [job], general_path_to_all_tmp_dir=str(a_file),
+                      log_file_name=str(shared / "logs" / "corral.log"))
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert all(line.startswith("corral: error: ") for line in lines) and "Traceback" not in done.stderr
+    assert any("general_path_to_all_tmp_dir" in line and f"`{a_file}` is not a folder" in line for line in lines)
+    assert any("log_file_name" in line and f"`{shared}/corral.log`" in line for line in lines), lines
+    assert any("job `site`" in line and "tmp_dir" in line and f"`{shared}`" in line for line in lines), lines
+    start = corral("start", "-c", str(main))
+    assert start.returncode == 2  # what check announced
+
+
+def test_check_accepts_the_layouts_start_accepts(tmp_path: Path) -> None:
+    var_log = tmp_path / "var-log"
+    var_log.mkdir()
+    os.chown(var_log, 0, ADM)
+    var_log.chmod(0o775)
+    main = write_main(tmp_path, [site_job(tmp_path, tmp_path / "b")], log_file_name=str(var_log / "corral.log"),
+                      lock_file="/var/run/corral-check-test.lock")
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    assert not Path("/run/corral-check-test.lock").exists()  # check creates nothing

@@ -20,6 +20,13 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         return
     for warning in loaded.warnings:
         typer.echo(f"corral: warning: {warning}", err=True)
+    from corral.workarea import preflight
+
+    refused = preflight(loaded.main, loaded.jobs)  # what `corral start` would refuse, found without creating it
+    for problem in refused:
+        typer.echo(f"corral: error: {config}: {problem}", err=True)
+    if refused:
+        raise typer.Exit(2)
     for name, problem in loaded.unavailable.items():
         typer.echo(f"corral: error: job `{name}` cannot run: {problem}", err=True)
     if loaded.unavailable:
