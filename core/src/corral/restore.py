@@ -58,12 +58,23 @@ def restore(
         except Exception as exc:
             problems.append(f"storage {storage_config.name}: {type(exc).__name__}: {exc}")
             continue
-        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
+        if not dest.is_dir():
+            raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
         applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=until, dest=dest,
                                                     run=run)
         if applied is None:
             newest = backups_of(storage, target, until, job)[-1]
-            storage.get(newest.path, dest / posixpath.basename(newest.path))
+            into = dest / posixpath.basename(newest.path)
+            try:
+                storage.get(newest.path, into)
+            except OSError as exc:
+                reason = Masker(config.secrets)(exc.strerror or str(exc))
+                raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into}`: {reason}") \
+                    from None
             applied = [newest.path]
         return list(applied)
     raise CorralError(Masker(config.secrets)("; ".join(problems)))

@@ -1,0 +1,49 @@
+"""`corral restore --to` somewhere it cannot write is one line naming the folder, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import corral, local_storage, write_main
+from tests.conftest import report_json, script
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path) -> Path:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hello\n")
+    dump = 'echo x > "$CORRAL_TMP_DIR/db.txt"\n' + report_json("$CORRAL_TMP_DIR/db.txt", "db")
+    ext = script(tmp_path / "ext.sh", dump)
+    jobs = [{"job": "www", "type": "desc_files", "sources": [{"target": [str(tmp_path / "site")]}],
+             "storages": [local_storage(tmp_path / "b")]},
+            {"job": "db", "type": "external", "dump_cmd": ext, "storages": [local_storage(tmp_path / "b")]}]
+    main = write_main(tmp_path, jobs)
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": "2026-03-01T03:00:00"})
+    assert done.returncode == 0, done.stderr
+    return main
+
+
+@pytest.mark.parametrize(("job", "target"), [("www", "site"), ("db", "db")])
+def test_restore_into_a_place_it_cannot_write_is_one_line(backed_up: Path, tmp_path: Path, job: str,
+                                                         target: str) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine\n")
+    for dest in (a_file, a_file / "below"):
+        done = corral("restore", job, "--target", target, "--date", "2026-03-01", "--to", str(dest), "-c",
+                      str(backed_up))
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("corral: error: ") and f"`{dest}`" in lines[0], done.stderr
+    assert a_file.read_text() == "mine\n"
+
+
+def test_fetching_over_a_folder_of_the_archive_s_name_is_one_line(backed_up: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "restored"
+    stored = next((tmp_path / "b" / "db").rglob("*.txt"))
+    (dest / stored.name).mkdir(parents=True)  # something of the archive's name is in the way
+    done = corral("restore", "db", "--target", "db", "--date", "2026-03-01", "--to", str(dest), "-c", str(backed_up))
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("corral: error: ") and stored.name in lines[0], done.stderr
