@@ -114,3 +114,25 @@ def test_a_linked_backup_dir_itself_is_the_admins_choice_and_works(tmp_path: Pat
     done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, tmp_path / "backup")])), env=NOW)
     assert done.returncode == 0, done.stderr
     assert (disk / "sites" / "alpha" / f"alpha_{STAMP}.tar").is_file()
+
+
+def test_restore_never_extracts_an_archive_another_user_planted(tmp_path: Path) -> None:
+    """A user who can write into the backup folder planted `<job>/<target>/<target>_<later stamp>.tar` whose
+    header says root-owned setuid shell: `corral restore` extracted it as root, a root setuid shell."""
+    import subprocess
+
+    backups = shared_backups(tmp_path)
+    main = write_main(tmp_path, [site_job(tmp_path, backups)])
+    assert corral("start", "-c", str(main), env=NOW).returncode == 0
+    planted = backups / "sites" / "alpha" / "alpha_2026-01-31_23-00-00.tar"
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "sh").write_bytes(Path("/bin/sh").read_bytes())
+    subprocess.run(["tar", "-cf", str(planted), "--owner=0", "--group=0", "--mode=4755", "-C", str(tmp_path / "evil"),
+                    "sh"], check=True)  # fmt: skip
+    os.chown(planted, NOBODY, NOBODY)
+    into = tmp_path / "restored"
+    done = corral("restore", "sites", "-t", "alpha", "-d", "2026-01-31", "--to", str(into), "-c", str(main))
+    assert done.returncode != 0, done.stdout
+    assert not list(into.rglob("sh")), "a setuid file another user planted was extracted as root"
+    (line,) = done.stderr.strip().splitlines()
+    assert f"`{planted}` belongs to uid {NOBODY}" in line, done.stderr

@@ -168,8 +168,15 @@ class LocalFolder:
         _copy(lpath, self._open(rpath, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), mode)
 
     def get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
-        with open(self._open(rpath, os.O_RDONLY), "rb") as source, open(lpath, "wb") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
+        """Copy a stored file out, only when root or the running user owns it: a restore extracts it as root, and
+        an archive another user planted in a folder they can write could hold a root-owned setuid file."""
+        with open(self._open(rpath, os.O_RDONLY), "rb") as source:
+            owner = os.fstat(source.fileno()).st_uid
+            if owner not in (0, os.geteuid()):
+                raise StorageError(f"`{rpath}` belongs to uid {owner}, another user: corral reads back only files "
+                                   "root or the running user wrote (check it, then `chown` it to use it)")
+            with open(lpath, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
         flags = os.O_RDONLY if mode.startswith("r") else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
