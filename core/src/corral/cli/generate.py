@@ -30,15 +30,22 @@ def generate(
     if path is None:
         typer.echo(text, nl=False)
         return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # a new file only: never through a symlink, never over an existing file (0600: it will hold passwords)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        typer.echo(f"corral: error: `{path}` exists; remove it or choose another --path", err=True)
+    except FileExistsError as exc:
+        said = f"`{path}` exists; remove it" if exc.filename in (None, str(path)) else \
+            f"`{exc.filename}` is not a folder"  # a file where a folder of the path should be
+        typer.echo(f"corral: error: {said} or choose another --path", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:
         typer.echo(f"corral: error: cannot create `{path}`: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
-    with open(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    try:
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:  # a full disk: no half-written template is left to be included
+        path.unlink(missing_ok=True)
+        typer.echo(f"corral: error: cannot write `{path}`: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")
