@@ -31,11 +31,11 @@ def site_job(tmp_path: Path, backups: Path) -> dict[str, object]:
 
 
 def shared_backups(tmp_path: Path) -> Path:
-    """A backup folder that another user (nobody) can write into."""
+    """A backup folder that another user (nobody) can write into: root's, but 0777, and the job's folder theirs."""
     backups = tmp_path / "backups"
     (backups / "sites").mkdir(parents=True)
-    for folder in (backups, backups / "sites"):
-        os.chown(folder, NOBODY, NOBODY)
+    backups.chmod(0o777)
+    os.chown(backups / "sites", NOBODY, NOBODY)
     return backups
 
 
@@ -136,3 +136,21 @@ def test_restore_never_extracts_an_archive_another_user_planted(tmp_path: Path) 
     assert not list(into.rglob("sh")), "a setuid file another user planted was extracted as root"
     (line,) = done.stderr.strip().splitlines()
     assert f"`{planted}` belongs to uid {NOBODY}" in line, done.stderr
+
+
+@pytest.mark.parametrize("whose", ["backup_dir", "folder above it"])
+def test_a_backup_dir_another_user_controls_is_refused(tmp_path: Path, whose: str) -> None:
+    """`backup_dir: /srv/shared/backups` where the user owns `backups` (made before corral's first run) or
+    `shared` (they can swap `backups` for a link): nothing is written there, one line names the fix."""
+    shared = tmp_path / "shared"
+    backups = shared / "backups"
+    backups.mkdir(parents=True)
+    owned = backups if whose == "backup_dir" else shared
+    os.chown(owned, NOBODY, NOBODY)
+    done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, backups)])), env=NOW)
+    assert done.returncode == 1, done.stderr
+    assert list(backups.iterdir()) == []
+    lines = [line for line in done.stderr.splitlines() if "[ERROR]" in line and "storage local" in line]
+    subject = "it" if owned == backups else f"`{owned}`"
+    says = f"backup folder `{backups}` is not safe: {subject} belongs to uid {NOBODY}"
+    assert lines and says in lines[0], done.stderr

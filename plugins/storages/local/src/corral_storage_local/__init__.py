@@ -12,7 +12,8 @@ Links: below ``backup_dir`` every folder is opened without following a symbolic 
 renamed, read and deleted relative to that open folder. Another user who can write into the backup folder (a
 shared place) cannot plant ``<backup_dir>/<job>`` or ``<job>/<target>`` as a link that would send an archive,
 a rotation's deletion or a read elsewhere, nor swap a folder for a link between corral's listing and its use.
-``backup_dir`` itself (and the way to it) is the admin's and may be a link.
+``backup_dir`` itself (and the way to it) is the admin's and may be a link; it must belong to root or the
+running user, and the folders and links on the way to it too, writable by nobody else (a sticky one excepted).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 from corral import StorageOptions, hookimpl
 from corral.config.models import StorageConfig
 from corral.errors import StorageError
+from corral.workarea import check_way
 
 
 class LocalOptions(StorageOptions):
@@ -79,6 +82,9 @@ class LocalFolder:
         if parts is None or self.root is None:
             yield None, path
             return
+        # the way to backup_dir: folders and links of root or the running user, writable by nobody else (sticky
+        # excepted), and backup_dir itself theirs (others may write in it: below it no link is followed)
+        check_way(Path(self.root), "backup folder", own_last=False, shared_last=True)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             walked = self.root
