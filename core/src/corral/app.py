@@ -43,7 +43,7 @@ def _orderly_signals(run: RunContext) -> Iterator[None]:
 def _clean_after_dead_run(lock: RunLock, config: Config) -> None:
     """A run that died (``kill -9``, power loss) left programs and work folders: end and remove them."""
     if lock.previous:
-        children.kill_leftovers(lock.previous.get("run", ""))
+        children.kill_leftovers(lock.previous.get("run", ""), lock.previous.get("session", ""))
     workarea.remove_dead_work_dirs(job.tmp_dir for job in config.jobs)
 
 

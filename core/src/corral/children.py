@@ -63,8 +63,13 @@ def _run_id_of(pid: str) -> str | None:
     return None
 
 
-def kill_leftovers(run_id: str) -> list[int]:
-    """SIGKILL every process still carrying a dead run's id; returns their pids."""
+def kill_leftovers(run_id: str, session: str = "") -> list[int]:
+    """SIGKILL every process still carrying a dead run's id; returns their pids.
+
+    ``session``: the dead run's session id (from its lock record). A process in another session detached on
+    purpose (``setsid``): a daemon a dump script started, such as the database a snapshot script restarted with
+    ``pg_ctl start``. It is left running and named in a warning: killing it could take production down.
+    """
     if not run_id:
         return []
     killed = []
@@ -75,6 +80,14 @@ def kill_leftovers(run_id: str) -> list[int]:
             command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
         except OSError:
             command = "?"
+        try:
+            detached = session.isdigit() and os.getsid(int(entry)) != int(session)
+        except OSError:  # gone meanwhile
+            continue
+        if detached:
+            log.warning("pid %s (`%s`), started by a run that died, runs in a session of its own (a daemon a dump "
+                        "script started?): left running", entry, command)
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(entry), signal.SIGKILL)
             killed.append(int(entry))

@@ -59,7 +59,7 @@ class RunLock:
                      self.path, _describe(previous))
         record = f"pid {os.getpid()}\nstarted {datetime.now().isoformat(timespec='seconds')}\n"
         if self.run_id:
-            record += f"run {self.run_id}\n"
+            record += f"run {self.run_id}\nsession {os.getsid(0)}\n"  # see corral.children.kill_leftovers
         os.ftruncate(fd, 0)
         os.pwrite(fd, record.encode(), 0)
 
