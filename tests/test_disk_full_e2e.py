@@ -55,3 +55,26 @@ def test_full_tmp_and_full_storage(tmp_path: Path) -> None:
     stored = sorted(path.relative_to(big_store).parts[:2] for path in big_store.rglob("*.tar"))
     assert stored == [("full-store", "big"), ("full-store", "small"), ("full-tmp", "small")]
     assert "Traceback" not in done.stderr
+
+
+def test_a_tmp_dir_too_full_for_a_work_folder_fails_that_job_only(tmp_path: Path) -> None:
+    """A disk so full (here: out of inodes) that not even the job's work folder can be made: that job fails in
+    one line naming the folder, the next job runs (it was a traceback that ended the whole run)."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hello\n")
+    full = tmp_path / "full-tmp"
+    full.mkdir(mode=0o700)
+    source = [{"target": [str(tmp_path / "site")]}]
+    jobs = [{"job": "first", "type": "desc_files", "tmp_dir": str(full / "first"), "sources": source,
+             "storages": [local_storage(tmp_path / "b")]},
+            {"job": "second", "type": "desc_files", "sources": source, "storages": [local_storage(tmp_path / "b")]}]
+    main = write_main(tmp_path, jobs)
+    fill = f"mkdir {full}/first && i=0; while touch {full}/first/f$i 2>/dev/null; do i=$((i+1)); done"
+    command = f"mount -t tmpfs -o size=8m,nr_inodes=16,mode=0700 none {full} && {fill}; " \
+              f"{shlex.join([*CORRAL, 'start', '-c', str(main)])}; echo exit=$? >&2"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
+    assert "exit=1" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "[ERROR] [first]" in line and "job finished" not in line]
+    assert len(errors) == 1 and f"`{full}/first`" in errors[0] and "No space left on device" in errors[0], errors
+    assert "[second] job finished successfully" in done.stderr

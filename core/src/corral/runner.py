@@ -146,6 +146,8 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         raise
     except CorralError as exc:  # the work folder is unsafe or cannot be made: this job cannot dump
         _fail(result, str(exc))
+    except Exception as exc:  # a bug or an unforeseen failure fails this job, never the run and the jobs after it
+        _fail(result, f"unexpected error: {_one_line(exc)}")
     finally:
         if work_dir is not None:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -189,7 +189,11 @@ def preflight(main: Any, jobs: Iterable[Any]) -> list[str]:
 def new_work_dir(job_tmp_dir: Path) -> Path:
     """A fresh 0700 folder for one job's dumps, under its checked ``tmp_dir``, with an unpredictable name."""
     private_dir(job_tmp_dir, "work folder")
-    return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=job_tmp_dir))
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=job_tmp_dir))
+    except OSError as exc:  # a full disk (no block or inode left for a folder): this job cannot dump
+        raise UnsafePath(f"cannot create a work folder in `{job_tmp_dir}`: {exc.strerror or exc}"
+                         f"{full_disk_note(job_tmp_dir)}") from None
 
 
 def _alive(pid: int) -> bool:
