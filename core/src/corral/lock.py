@@ -60,8 +60,12 @@ class RunLock:
         record = f"pid {os.getpid()}\nstarted {datetime.now().isoformat(timespec='seconds')}\n"
         if self.run_id:
             record += f"run {self.run_id}\nsession {os.getsid(0)}\n"  # see corral.children.kill_leftovers
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record.encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+        except OSError as exc:  # its disk is full: the flock alone guards the run
+            log.warning("cannot write the lock record in `%s`: %s; the run goes on (were it to crash, the next "
+                        "run could not end what it left running)", self.path, exc.strerror or exc)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
