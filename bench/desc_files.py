@@ -3,18 +3,23 @@
 
     python bench/desc_files.py                 # ~250 MB, quick
     python bench/desc_files.py --scale 10      # ~2.5 GB
+    python bench/desc_files.py --scale 4 --fsync-cost   # only what fsync costs (needs `eatmydata`)
 
 Prints the wall-time ratio corral/tar (target <= 1.10), corral's own peak RSS at two tree sizes (it must not
 grow with the tree), and the cost of 100 exclude rules (corral expands them to exact paths; tar's wildcard
---exclude patterns are shown for reference).
+--exclude patterns are shown for reference). corral fsyncs every archive before renaming it (plain tar does
+not); ``--fsync-cost`` compares, in rotating rounds, plain tar, tar followed by ``sync`` of each archive, corral,
+and corral under ``eatmydata`` (its fsyncs made no-ops).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -32,43 +37,89 @@ def corral_config(work: Path, www: Path, codec: str, excludes: list[str]) -> Pat
     return path
 
 
-def plain_tar(www: Path, out: Path, program: str, excludes: list[str]) -> Measured:
-    """The standard tool doing the same work: one tar per site, same codec."""
+def plain_tar(www: Path, out: Path, program: str, excludes: list[str], durable: bool = False) -> Measured:
+    """The standard tool doing the same work: one tar per site, same codec (``durable``: then ``sync`` each)."""
     script = "set -e\n"
     for site in sorted(www.iterdir()):
         flags = " ".join(f"--exclude='{site.name}/{e}'" for e in excludes)
         script += (f"nice -n 19 ionice -c2 -n7 tar -cf {out}/{site.name}.tar -I '{program}' -C {www} {flags} "
                    f"{site.name}\n")
+        if durable:  # as corral does: each archive's bytes on disk before the next one
+            script += f"sync {out}/{site.name}.tar\n"
     path = out.parent / "plain-tar.sh"
     path.write_text(script)
     return run_measured(["bash", str(path)])
 
 
-def measure(work: Path, www: Path, codec: str, program: str, excludes: list[str]) -> tuple[Measured, Measured]:
+def fresh_tar(work: Path, www: Path, program: str, excludes: list[str], durable: bool = False) -> Measured:
+    """Plain tar into an empty folder, after a ``sync``."""
     for d in ("backups", "tmp", "plain"):
         shutil.rmtree(work / d, ignore_errors=True)
     (work / "plain").mkdir()
     subprocess.run(["sync"], check=True)
-    tar = plain_tar(www, work / "plain", program, excludes)
+    return plain_tar(www, work / "plain", program, excludes, durable=durable)
+
+
+def run_corral(work: Path, www: Path, codec: str, excludes: list[str], wrapper: tuple[str, ...] = ()) -> Measured:
+    """corral into an empty folder (under ``wrapper``: ``eatmydata`` makes its fsyncs no-ops), after a ``sync``."""
+    for d in ("backups", "tmp"):
+        shutil.rmtree(work / d, ignore_errors=True)
     subprocess.run(["sync"], check=True)  # the previous run's dirty pages are not the next run's cost
-    corral = run_measured([*CORRAL, "start", "-c", str(corral_config(work, www, codec, excludes))])
-    assert corral.returncode == 0, (work / "corral.log").read_text()[-2000:]
-    return tar, corral
+    corral = run_measured([*wrapper, *CORRAL, "start", "-c", str(corral_config(work, www, codec, excludes))])
+    assert corral.returncode == 0, f"exit {corral.returncode}: " + (work / "corral.log").read_text()[-2000:]
+    return corral
+
+
+def measure(work: Path, www: Path, codec: str, program: str, excludes: list[str]) -> tuple[Measured, Measured]:
+    """Plain tar, then corral, each after a ``sync``."""
+    return fresh_tar(work, www, program, excludes), run_corral(work, www, codec, excludes)
+
+
+def fsync_cost(work: Path, www: Path, rounds: int) -> None:
+    """Medians over ``rounds`` of: plain tar, tar + ``sync`` of each archive, corral, corral under eatmydata (its
+    fsyncs made no-ops); the order rotates each round, so that a busy neighbour spreads over all four."""
+    runs: dict[str, Callable[[], Measured]] = {
+        "tar": lambda: fresh_tar(work, www, "zstd -T0 -3", []),
+        "tar + sync": lambda: fresh_tar(work, www, "zstd -T0 -3", [], durable=True),
+        "corral": lambda: run_corral(work, www, "zstd", []),
+        "corral, no fsync": lambda: run_corral(work, www, "zstd", [], wrapper=("eatmydata",)),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for turn in range(rounds):
+        for name in names[turn % len(names):] + names[: turn % len(names)]:
+            seconds[name].append(runs[name]().seconds)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"  fsync cost (zstd, medians of {rounds}): " + ", ".join(f"{n} {m:.2f} s" for n, m in median.items()))
+    print(f"  corral / tar: {median['corral'] / median['tar']:.3f} with fsync, "
+          f"{median['corral, no fsync'] / median['tar']:.3f} without; fsync costs "
+          f"x{median['corral'] / median['corral, no fsync']:.3f}; corral / (tar + sync): "
+          f"{median['corral'] / median['tar + sync']:.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=1, help="tree size multiplier (1 = ~250 MB)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--fsync-cost", action="store_true",
+                        help="only measure what fsync costs, at --scale (needs eatmydata)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --fsync-cost (medians)")
     args = parser.parse_args()
+    if args.fsync_cost and not shutil.which("eatmydata"):
+        parser.error("--fsync-cost needs `eatmydata` (apt install eatmydata)")
     base = Path(tempfile.mkdtemp(prefix="corral-bench-", dir=args.dir))
     try:
         rss = []
         for scale in (max(1, args.scale // 4), args.scale):
             work = base / f"s{scale}"
             www = work / "www"
+            if args.fsync_cost and scale != args.scale:
+                continue
             size = make_sites(www, sites=4 * scale, small_files=5000, large_files=2, large_mb=20)
             print(f"tree: {4 * scale} sites, {20000 * scale} small files, {size / 1e6:.0f} MB")
+            if args.fsync_cost:
+                fsync_cost(work, www, args.rounds)
+                return
             for codec, program in (("zstd", "zstd -T0 -3"), ("gzip", "pigz" if shutil.which("pigz") else "gzip")):
                 tar, corral = measure(work, www, codec, program, [])
                 print(f"  {codec:5} tar {tar.seconds:6.2f} s   corral {corral.seconds:6.2f} s   "
