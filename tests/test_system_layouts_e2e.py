@@ -101,3 +101,21 @@ def test_check_accepts_the_layouts_start_accepts(tmp_path: Path) -> None:
     done = corral("check", "-c", str(main))
     assert done.returncode == 0, done.stderr
     assert not Path("/run/corral-check-test.lock").exists()  # check creates nothing
+
+
+@pytest.mark.parametrize("key", ["general_path_to_all_tmp_dir", "log_file_name", "lock_file", "tmp_dir"])
+def test_a_relative_work_log_or_lock_path_is_refused(tmp_path: Path, key: str) -> None:
+    """Relative to the folder corral happens to run in: the admin's test from /etc/corral and cron's run from
+    /root would use two lock files (two runs at once) and two work areas. One line naming the key, exit 2."""
+    job = site_job(tmp_path, tmp_path / "b")
+    if key == "tmp_dir":
+        job[key] = "relative/work"
+        main = write_main(tmp_path, [job])
+    else:
+        main = write_main(tmp_path, [job], **{key: "relative/x"})
+    for command in ("check", "start"):
+        done = corral(command, "-c", str(main), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"`{key}`" in lines[0] and "absolute" in lines[0], done.stderr
+    assert not (tmp_path / "relative").exists()

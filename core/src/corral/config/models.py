@@ -129,6 +129,15 @@ class StorageCore(BaseModel):
         return mode
 
 
+def absolute_path(value: Path | None) -> Path | None:
+    """Work folders, the lock and the log: a relative path would depend on the folder corral is started in (the
+    admin's shell in /etc/corral, cron's in /root): two lock files, two runs at once."""
+    if value is not None and not value.is_absolute():
+        raise ValueError(f"write an absolute path: `{value}` is relative to the folder corral is started in "
+                         "(cron starts it in the user's home)")
+    return value
+
+
 def parse_mode(value: Any) -> int:
     """Permission bits from YAML: an int (``0640`` unquoted, octal in YAML 1.1) or an octal string."""
     if isinstance(value, str) and re.fullmatch(r"(0o|0O)?[0-7]+", value.strip()):
@@ -157,6 +166,11 @@ class JobCore(BaseModel):
     tmp_dir: Path | None = None
     sources: list[Any] | None = None
     storages: list[Any] = Field(min_length=1)
+
+    @field_validator("tmp_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return absolute_path(value)
 
     @field_validator("job")
     @classmethod
@@ -197,6 +211,11 @@ class MainCore(BaseModel):
         default=None, gt=0, description="seconds an archive may take to reach a storage before it is reported failed"
     )
     weekly_backup_day: int = Field(default=7, ge=1, le=7, description="weekday of weekly copies, 1=Mon..7=Sun")
+
+    @field_validator("general_path_to_all_tmp_dir", "log_file_name", "lock_file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return absolute_path(value)
 
     _as_lists = field_validator("admin_mail", "client_mail", mode="before")(_as_list)
 
