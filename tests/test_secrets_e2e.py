@@ -69,3 +69,24 @@ def _mail(server: SMTPServer, name: str) -> str:
         time.sleep(0.05)
     [message] = found
     return str(message.get_content())
+
+
+def test_list_and_restore_mask_secrets_in_their_warnings_too(tmp_path: Path) -> None:
+    """`corral list` and `restore` log (a retried connection says so) with every configured secret masked, as
+    `start` does; they logged through Python's fallback handler, raw."""
+    from corral.testing.cli import corral, local_storage, write_main
+
+    secret = "Zq9-shared-secret"
+    unreachable = {"storage": "sftp", "backup_dir": "b", "host": "127.0.0.1", "port": 1, "user": secret,
+                   "password": "other-pw-123", "host_key_check": False, "retries": 1, "timeout": 2}
+    mysql_like = {"job": "db", "type": "external", "dump_cmd": "true", "storages": [local_storage(tmp_path / "b")]}
+    site = {"job": "site", "type": "desc_files", "sources": [{"target": [str(tmp_path)]}],
+            "storages": [unreachable, {**local_storage(tmp_path / "b"), "enable": False}]}
+    main = write_main(tmp_path, [site, mysql_like], smtp_server="smtp.example.com", smtp_user="u",
+                      smtp_password=secret)
+    listed = corral("list", "-c", str(main))
+    restored = corral("restore", "site", "--target", "x", "--date", "2026-01-01", "--to", str(tmp_path / "r"), "-c",
+                      str(main))
+    for done in (listed, restored):
+        assert "retrying" in done.stderr, done.stderr
+        assert secret not in done.stderr, done.stderr

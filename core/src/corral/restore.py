@@ -12,7 +12,7 @@ import posixpath
 from datetime import date, datetime, time
 from pathlib import Path
 
-from corral import clock
+from corral import clock, logs
 from corral.archive import Backup, own_backup
 from corral.config import load_config
 from corral.config.models import JobConfig
@@ -36,6 +36,7 @@ def restore(
 ) -> list[str]:
     """Restore ``target`` of ``job_name`` into ``dest`` as of the end of ``day``; returns the paths applied."""
     config = load_config(config_path)
+    logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     job = next((j for j in config.jobs if j.name == job_name), None)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "none"

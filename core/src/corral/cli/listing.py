@@ -27,6 +27,9 @@ def list_backups(
     except CorralError as error:
         fail(error)
         return
+    from corral import logs
+
+    logs.setup(None, loaded.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     failed = False
     for job_config in loaded.jobs:
         if job_config.name not in names:
