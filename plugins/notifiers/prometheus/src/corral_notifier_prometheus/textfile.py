@@ -4,21 +4,43 @@ node_exporter may read the file at any moment: the new content goes to a tempora
 (named so that the collector, which reads ``*.prom``, ignores it), readable by others, synced, then renamed
 over the old one. An flock on a sibling ``.lock`` file keeps two corral runs (different configs) from
 losing each other's series between read and rename.
+
+The folder may belong to node_exporter's user: the lock and the textfile are opened without following a link and
+without blocking, and used only when they are regular files, so that nothing planted there makes root create or
+read another file (``corral.prom -> /etc/shadow`` put root's password hash in the log and the notifications) or
+stalls the run (a FIFO).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
+def _open_regular(path: Path, flags: int) -> int:
+    """``path`` opened with ``flags``, never through a link, never blocking on a FIFO, only if it is a regular file."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):
+            raise OSError(exc.errno, f"`{path.name}` there is a link or a FIFO; remove it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"`{path.name}` there is not a regular file; remove it")
+    os.set_blocking(fd, True)
+    return fd
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
+    with open(_open_regular(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -28,9 +50,11 @@ def locked(path: Path) -> Iterator[None]:
 
 def read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        fd = _open_regular(path, os.O_RDONLY)
     except FileNotFoundError:
         return ""
+    with open(fd, encoding="utf-8") as text:
+        return text.read()
 
 
 def replace(path: Path, text: str) -> None:
