@@ -86,8 +86,8 @@ def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = 
         for index, part in enumerate(parts):
             try:
                 info = part.lstat()
-            except FileNotFoundError:
-                return  # the rest does not exist yet; whoever creates it next is us
+            except (FileNotFoundError, NotADirectoryError):
+                return  # the rest does not exist yet (or a file is in the way); whoever creates it next is us
             except OSError as exc:
                 raise UnsafePath(f"{what} `{path}`: cannot check `{part}`: {exc.strerror}") from None
             last = index == len(parts) - 1

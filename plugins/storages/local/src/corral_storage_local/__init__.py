@@ -31,7 +31,7 @@ from typing import IO, Any
 from corral import StorageOptions, hookimpl
 from corral.config.models import StorageConfig
 from corral.errors import StorageError
-from corral.workarea import check_way
+from corral.workarea import UnsafePath, check_way
 
 
 class LocalOptions(StorageOptions):
@@ -87,6 +87,9 @@ class LocalFolder:
         check_way(Path(self.root), "backup folder", own_last=False, shared_last=True)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
+            owner = os.fstat(fd).st_uid  # made by another user in a shared folder since the check: refused too
+            if owner not in (0, os.geteuid()):
+                raise UnsafePath(f"backup folder `{self.root}` is not safe: it belongs to uid {owner}, another user")
             walked = self.root
             for part in parts[:-1]:
                 walked = os.path.join(walked, part)
