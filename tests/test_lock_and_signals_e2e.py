@@ -113,7 +113,8 @@ def test_signal_stops_cleans_and_releases(tmp_path: Path, signum: int) -> None:
     _, stderr = run.communicate(timeout=30)
     assert time.monotonic() - started < 15
     assert run.returncode == 128 + signum
-    assert f"run interrupted by signal {signum}: partial files removed, lock released" in stderr
+    assert f"run interrupted by signal {signum}: programs stopped, work folders removed, lock released (the next " \
+        "run deletes the temp files of uploads cut short)" in stderr
     assert not list((tmp_path / "tmp").rglob("partial.bin"))
     for pidfile in ("child.pid", "grandchild.pid"):
         pid = int((tmp_path / pidfile).read_text())

@@ -86,7 +86,8 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
         result.interrupted = True
         code = exc.exit_code
         run.stop_processes()
-        log.error("run interrupted by signal %d: partial files removed, lock released", exc.exit_code - 128)
+        log.error("run interrupted by signal %d: programs stopped, work folders removed, lock released (the next "
+                  "run deletes the temp files of uploads cut short)", exc.exit_code - 128)
     if code == EXIT_OK and not result.ok:
         code = EXIT_FAILED
     _finish(run, result, collector, events, started)
