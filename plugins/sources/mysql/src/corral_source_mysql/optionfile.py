@@ -7,17 +7,23 @@ defaults still apply, then ``auth_file``, then the keys of ``connect``, which th
 socket means TCP, even with ``db_host: localhost`` (for which the clients would otherwise use the default
 socket and ignore the port). The user's own ``~/.my.cnf`` is deliberately not read: with
 ``--defaults-extra-file`` it would be read last and silently replace the configured user and password.
+
+``auth_file`` must be a file only root or the running user can change (and the folders on the way to it): its
+options are the client's, and ``plugin-dir`` with ``default-auth`` load a shared library into the dump tool, run
+as root. A site user's own ``~/.my.cnf`` is therefore refused, as the configuration's files are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from corral import DumpError
+from corral.config.trust import untrusted
 from corral_source_mysql.options import Connect
 
 SYSTEM_OPTION_FILES = (Path("/etc/my.cnf"), Path("/etc/mysql/my.cnf"))
@@ -33,9 +39,7 @@ def option_text(connect: Connect, groups: tuple[str, ...] = ("client",)) -> str:
     """The file's text: ``!include`` lines, then one block of connection keys per option group."""
     lines = [f"!include {path}" for path in SYSTEM_OPTION_FILES if path.is_file() and os.access(path, os.R_OK)]
     if connect.auth_file is not None:
-        if not connect.auth_file.is_file() or not os.access(connect.auth_file, os.R_OK):
-            raise DumpError(f"connect.auth_file `{connect.auth_file}` is not a readable file")
-        lines.append(f"!include {connect.auth_file.resolve()}")
+        lines.append(f"!include {trusted_auth_file(connect.auth_file)}")
     keys: dict[str, str] = {}
     if connect.db_host is not None:
         keys["host"] = connect.db_host
@@ -53,6 +57,23 @@ def option_text(connect: Connect, groups: tuple[str, ...] = ("client",)) -> str:
         lines.append(f"[{group}]")
         lines.extend(f"{key}={quote(value)}" for key, value in keys.items())
     return "\n".join(lines) + "\n"
+
+
+def trusted_auth_file(path: Path) -> str:
+    """The real path of ``auth_file`` once checked: a readable regular file nobody but root or us can change."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        raise DumpError(f"connect.auth_file `{path}` is not a readable file") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DumpError(f"connect.auth_file `{path}` is not a readable file")
+        problem = untrusted(fd, str(path))
+        if problem:
+            raise DumpError(f"connect.auth_file: {problem}")
+        return os.readlink(f"/proc/self/fd/{fd}")  # its folders are checked: nobody can swap it before the dump
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
