@@ -3,13 +3,19 @@
 Everything the script prints is untrusted input: any bytes, any size, any JSON. Whatever it is, the job gets
 one line naming what is wrong, never a traceback, and no name in the report can place a file outside the
 job's folder on a storage (the core checks the names in :class:`corral.Archive`).
+
+The program a ``dump_cmd`` starts with, when it is an absolute path, runs as root: like the configuration's own
+files it must belong to root or the running user and be writable by nobody else, and so must the folders on the
+way to it (a site's own ``backup.sh`` would otherwise make that site's user root).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +26,7 @@ from pydantic import Field
 from corral import Archive, DumpError, JobOptions, RunContext, hookimpl
 from corral.archive import extension_problem, shown, target_problem
 from corral.config.models import JobConfig, SourceSchema
+from corral.config.trust import untrusted
 
 REQUIRED = ("full_path", "basename", "extension")
 STDOUT_TAIL = 1024 * 1024  # the report is the last line; a script that streams its archive to stdout by mistake
@@ -111,9 +118,30 @@ def _tail(file: IO[bytes], size: int) -> str:
     return file.read().decode(errors="replace")
 
 
+def program_problem(dump_cmd: str) -> str | None:
+    """Why another user could change the program ``dump_cmd`` starts with (an absolute path), or None."""
+    try:
+        words = shlex.split(dump_cmd, comments=True)
+    except ValueError:
+        return None
+    if not words or not words[0].startswith("/"):
+        return None
+    try:
+        fd = os.open(words[0], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None  # the shell says why it cannot run it
+    try:
+        return untrusted(fd, words[0]) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    finally:
+        os.close(fd)
+
+
 @hookimpl
 def corral_source_dump(job: JobConfig, tmp_dir: Path, run: RunContext) -> Iterator[Archive]:
     assert isinstance(job.options, ExternalJob)
+    problem = program_problem(job.options.dump_cmd)
+    if problem:
+        raise DumpError(f"dump_cmd: {problem}")
     shell = shutil.which("bash") or "/bin/sh"
     env = {**os.environ, "CORRAL_TMP_DIR": str(tmp_dir), "CORRAL_JOB": job.name}
     with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
