@@ -154,3 +154,22 @@ def test_a_backup_dir_another_user_controls_is_refused(tmp_path: Path, whose: st
     subject = "it" if owned == backups else f"`{owned}`"
     says = f"backup folder `{backups}` is not safe: {subject} belongs to uid {NOBODY}"
     assert lines and says in lines[0], done.stderr
+
+
+def test_an_archive_another_user_owns_is_copied_never_hard_linked(tmp_path: Path) -> None:
+    """An external script run as a site's user reports that user's file: a hard link made the stored backup the
+    user's own inode, which they could rewrite at will after the run (through a descriptor they kept open)."""
+    made = tmp_path / "site-out" / "db.sql"
+    made.parent.mkdir()
+    made.write_text("the site's dump\n")
+    os.chown(made, NOBODY, NOBODY)
+    report = f'{{"full_path": "{made}", "basename": "db", "extension": "sql"}}'
+    job = {"job": "site", "type": "external", "dump_cmd": f"echo '{report}'",
+           "storages": [local_storage(tmp_path / "backups")]}
+    with open(made, "r+") as users_descriptor:
+        done = corral("start", "-c", str(write_main(tmp_path, [job])), env=NOW)
+        assert done.returncode == 0, done.stderr
+        users_descriptor.write("rewritten after the backup\n")
+    stored = tmp_path / "backups" / "site" / "db" / f"db_{STAMP}.sql"
+    assert stored.read_text() == "the site's dump\n", "the stored backup is the other user's inode"
+    assert stored.stat().st_uid == 0

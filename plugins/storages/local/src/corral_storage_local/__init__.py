@@ -161,10 +161,14 @@ class LocalFolder:
         """``rpath`` gets the archive's bytes with ``file_mode`` (default: the archive's own), fsync'd.
 
         A hard link shares its inode, hence its mode, with the archive and with every other storage of the job
-        that linked it: its mode is changed only while no other storage holds it; otherwise it is copied.
+        that linked it: its mode is changed only while no other storage holds it; otherwise it is copied. An
+        archive that is not the running user's own (an external script's, run as a site's user) is always copied:
+        linked, the stored backup would stay that user's file to rewrite.
         """
         with _LINKING, self._at(rpath) as (folder, name):
             try:
+                if os.stat(lpath).st_uid != os.geteuid():
+                    raise OSError(errno.EPERM, "another user's file")
                 os.link(lpath, name, dst_dir_fd=folder)
             except OSError as exc:
                 if exc.errno not in _NO_LINK:
