@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from corral.testing.cli import corral, local_storage, write_main
 from corral.testing.trees import snapshot
 
@@ -111,10 +113,10 @@ def test_an_archive_no_storage_received_stays_where_the_script_put_it(tmp_path: 
 def test_an_archive_one_storage_received_is_deleted_as_usual(tmp_path: Path) -> None:
     made = tmp_path / "exports" / "db.sql"
     made.parent.mkdir()
-    made.write_text("dump\n")
     report = {"full_path": str(made), "basename": "db", "extension": "sql"}
-    storages = [_broken_storage(tmp_path), local_storage(tmp_path / "backups")]
-    main = write_main(tmp_path, [_report_job(tmp_path, "ext", report, storages)])
+    job = _report_job(tmp_path, "ext", report, [_broken_storage(tmp_path), local_storage(tmp_path / "backups")])
+    job["dump_cmd"] = f"echo dump > '{made}'; {job['dump_cmd']}"  # the dump makes the file outside the work dir
+    main = write_main(tmp_path, [job])
 
     done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
 
@@ -122,6 +124,34 @@ def test_an_archive_one_storage_received_is_deleted_as_usual(tmp_path: Path) -> 
     assert not made.exists()
     assert (tmp_path / "backups" / "ext" / "db" / "db_2026-05-01_02-00-00.sql").read_text() == "dump\n"
     assert "kept at" not in done.stderr
+
+
+@pytest.mark.parametrize("shape", ["existing", "link", "hard link"])
+def test_a_file_the_dump_did_not_make_is_stored_and_never_deleted(tmp_path: Path, shape: str) -> None:
+    """A script that reports `/etc/passwd` (or a link to it) must not make corral delete it after the upload."""
+    precious = tmp_path / "etc" / "passwd"
+    precious.parent.mkdir()
+    precious.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    reported = precious
+    if shape != "existing":
+        reported = tmp_path / "exports" / "db.sql"
+        reported.parent.mkdir()
+    report = {"full_path": str(reported), "basename": "db", "extension": "sql"}
+    job = _report_job(tmp_path, "ext", report, [local_storage(tmp_path / "backups")])
+    if shape == "link":
+        job["dump_cmd"] = f"ln -s '{precious}' '{reported}'; {job['dump_cmd']}"
+    elif shape == "hard link":
+        job["dump_cmd"] = f"ln '{precious}' '{reported}'; {job['dump_cmd']}"
+    main = write_main(tmp_path, [job])
+
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+
+    assert done.returncode == 0, done.stderr
+    assert precious.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+    assert reported.exists()
+    assert f"target db: `{reported}` stays where it is: the dump did not make it" in done.stderr
+    stored = tmp_path / "backups" / "ext" / "db" / "db_2026-05-01_02-00-00.sql"
+    assert stored.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
 
 
 def test_an_archive_in_the_work_dir_goes_with_it_even_when_unstored(tmp_path: Path) -> None:
