@@ -65,6 +65,9 @@ def load_config(path: Path) -> Config:
     if not isinstance(jobs_raw, LocatedList):
         problems.append(f"{raw.file}:{raw.line_of('jobs')}: `jobs` must be a list of jobs (`- job: NAME`)")
         jobs_raw = LocatedList()
+    if not jobs_raw:  # an empty conf.d or a glob that matches nothing: say so rather than back up nothing quietly
+        line = raw.line_of("jobs") if "jobs" in raw else raw.line
+        warnings.append(f"{raw.file}:{line}: no job is configured (`jobs` is empty or its `!include` matched no file)")
     seen: dict[str, str] = {}
     for index, job_raw in enumerate(jobs_raw):
         where = f"{jobs_raw.file}:{jobs_raw.item_lines[index]}" if index < len(jobs_raw.item_lines) else str(path)
