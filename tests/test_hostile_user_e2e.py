@@ -54,6 +54,19 @@ def test_a_log_and_lock_left_readable_by_an_older_corral_become_private(tmp_path
     assert "job finished successfully" in log.read_text()
 
 
+def test_a_log_group_the_admin_chose_keeps_its_read_bit(tmp_path: Path) -> None:
+    """logrotate's `create 0640 root adm`: the adm group reads the log on purpose; others lose what they had."""
+    main = write_main(tmp_path, [simple_job(tmp_path)])
+    log = tmp_path / "log" / "corral.log"
+    log.parent.mkdir(mode=0o700)
+    log.write_text("")
+    os.chown(log, 0, 4)  # adm
+    log.chmod(0o644)
+    done = corral("start", "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(log.stat().st_mode) == 0o640
+
+
 def test_dead_run_cleanup_never_touches_a_tmp_dir_another_user_controls(tmp_path: Path) -> None:
     """A job's `tmp_dir` in a user's folder (refused for dumps) was still scanned by the dead-run cleanup: the
     user could rename any root-owned folder of their tree (or link `tmp_dir` elsewhere) to a dead run's name

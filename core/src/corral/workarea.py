@@ -44,18 +44,19 @@ def _trusted_owner(uid: int) -> bool:
 
 
 def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: bool, shared: bool = False,
-                 hint: str = "") -> None:
+                 hint: str = "", owner: int | None = None) -> None:
     """One step of the way: owned by root or us (``own``: by us), writable by nobody else unless sticky.
 
     ``shared``: the folder of a file opened by :func:`open_own_file`, which only needs a trusted owner.
     ``hint``: that file's name, to offer putting it directly in a folder above that others can write.
+    ``owner``: a user the admin named as this folder's owner (a root_squash NFS mount shows `nobody`).
     """
     subject = "it" if part == Path(os.path.abspath(path)) else f"`{part}`"
     owner_ok = info.st_uid == os.geteuid() if own and not stat.S_ISLNK(info.st_mode) else _trusted_owner(info.st_uid)
-    if not owner_ok:
+    if not owner_ok and info.st_uid != owner:
         raise UnsafePath(
             f"{what} `{path}` is not safe: {subject} belongs to uid {info.st_uid}, another user "
-            f"(fix: `chown {os.geteuid()} {part}`, or choose a folder only root can write)"
+            f"(fix: `chown {os.geteuid()} {part}`, or choose a folder only root can write{_OWNER_HINT.get(what, '')})"
         )
     if stat.S_ISLNK(info.st_mode) or shared:
         return
@@ -69,7 +70,12 @@ def _check_entry(path: Path, part: Path, info: os.stat_result, what: str, own: b
         )
 
 
-def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = False, hint: str = "") -> None:
+# a local storage on a root_squash NFS or a CIFS mount is owned by `nobody`: the admin names that owner
+_OWNER_HINT = {"backup folder": "; on a root_squash NFS or CIFS mount, name its owner with the storage's `owner` key"}
+
+
+def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = False, hint: str = "",
+              last_owner: int | None = None) -> None:
     """Refuse ``path`` when another user could swap it or anything on the way to it.
 
     Both the path as written (symlinks included) and the path they lead to are checked. With ``own_last``
@@ -77,7 +83,8 @@ def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = 
     (the folder of a file :func:`open_own_file` opens) the last folder needs only a trusted owner: the file is
     opened without following a symlink and used only when it is our own single-link regular file, so whoever
     else can write that folder cannot redirect it (Ubuntu's /var/log is root:syslog 0775). ``hint``: the file's
-    name, offered in the fix for a folder others can write.
+    name, offered in the fix for a folder others can write. ``last_owner``: the last folder may also belong to
+    this user (named by the admin).
     """
     literal = Path(os.path.abspath(path))
     real = Path(os.path.realpath(literal))
@@ -91,7 +98,8 @@ def check_way(path: Path, what: str, own_last: bool = True, shared_last: bool = 
             except OSError as exc:
                 raise UnsafePath(f"{what} `{path}`: cannot check `{part}`: {exc.strerror}") from None
             last = index == len(parts) - 1
-            _check_entry(path, part, info, what, own_last and last, shared=shared_last and last, hint=hint)
+            _check_entry(path, part, info, what, own_last and last, shared=shared_last and last, hint=hint,
+                         owner=last_owner if last else None)
 
 
 def private_dir(path: Path, what: str, file_name: str = "") -> Path:
@@ -145,8 +153,11 @@ def open_own_file(path: Path, flags: int, what: str) -> int:
         os.close(fd)
         raise UnsafePath(f"{what} `{path}` is refused: {problem} (remove it; corral creates its own)")
     os.set_blocking(fd, True)
-    if info.st_mode & 0o077:  # left readable by an older corral (0.1 made its log and lock 0644) or by hand
-        os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700)
+    # left readable by an older corral (0.1 made its log and lock 0644) or by hand: made private; a group the
+    # admin gave it on purpose keeps its bits (logrotate's `create 0640 root adm`)
+    private = 0o700 if info.st_gid in (0, os.getegid()) else 0o770
+    if stat.S_IMODE(info.st_mode) & ~private:
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) & private)
     return fd
 
 

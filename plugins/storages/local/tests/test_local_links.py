@@ -173,3 +173,39 @@ def test_an_archive_another_user_owns_is_copied_never_hard_linked(tmp_path: Path
     stored = tmp_path / "backups" / "site" / "db" / f"db_{STAMP}.sql"
     assert stored.read_text() == "the site's dump\n", "the stored backup is the other user's inode"
     assert stored.stat().st_uid == 0
+
+
+def test_a_root_squash_mount_works_once_its_owner_is_named(tmp_path: Path) -> None:
+    """On a root_squash NFS or a CIFS mount everything belongs to `nobody`, root's writes included: the admin
+    names that owner (`owner: nobody`) and corral trusts it there, and only there."""
+    backups = tmp_path / "nfs" / "backups"
+    backups.mkdir(parents=True)
+    os.chown(backups, NOBODY, NOBODY)
+    job = site_job(tmp_path, backups)
+    refused = corral("start", "-c", str(write_main(tmp_path, [job])), env=NOW)
+    assert refused.returncode == 1
+    assert "on a root_squash NFS or CIFS mount, name its owner with the storage's `owner` key" in refused.stderr
+
+    job["storages"][0]["owner"] = "nobody"  # type: ignore[index]
+    main = write_main(tmp_path, [job])
+    done = corral("start", "-c", str(main), env=NOW)
+    assert done.returncode == 0, done.stderr
+    for path in backups.rglob("*"):  # what root_squash does to root's files
+        os.lchown(path, NOBODY, NOBODY)
+    into = tmp_path / "restored"
+    restored = corral("restore", "sites", "--target", "alpha", "--date", "2026-01-31", "--to", str(into), "-c",
+                      str(main))
+    assert restored.returncode == 0, restored.stderr
+    assert (into / "alpha" / "index.html").exists()
+
+    (tmp_path / "nfs").chmod(0o777)  # the folder above is still checked: `owner` names backup_dir's owner only
+    again = corral("start", "-c", str(main), env=NOW)
+    assert again.returncode == 1 and f"`{tmp_path / 'nfs'}` is writable by group or others" in again.stderr
+
+
+def test_an_unknown_owner_is_one_line(tmp_path: Path) -> None:
+    job = site_job(tmp_path, tmp_path / "backups")
+    job["storages"][0]["owner"] = "no-such-user-here"  # type: ignore[index]
+    done = corral("check", "-c", str(write_main(tmp_path, [job])))
+    assert done.returncode == 2
+    assert "no user `no-such-user-here` on this system" in done.stderr and "Traceback" not in done.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import shutil
 import stat
 import threading
@@ -28,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import Field, field_validator
+
 from corral import StorageOptions, hookimpl
 from corral.config.models import StorageConfig
 from corral.errors import StorageError
@@ -35,7 +38,30 @@ from corral.workarea import UnsafePath, check_way
 
 
 class LocalOptions(StorageOptions):
-    """``local`` has no keys beyond ``backup_dir`` and ``store``."""
+    """``local``'s one key beyond ``backup_dir`` and ``store``."""
+
+    owner: str | None = Field(
+        default=None,
+        description="the user backup_dir belongs to when it is not root: a root_squash NFS or a CIFS mount shows "
+        "`nobody`; corral then trusts that user's folders and archives there",
+    )
+
+    @field_validator("owner")
+    @classmethod
+    def _known_user(cls, value: str | None) -> str | None:
+        if value is not None:
+            uid_of(value)
+        return value
+
+
+def uid_of(user: str) -> int:
+    """The uid of a user name or number; ValueError naming it when this system does not know it."""
+    if user.isdigit():
+        return int(user)
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise ValueError(f"no user `{user}` on this system (give a name from /etc/passwd or a uid)") from None
 
 
 @hookimpl
@@ -45,7 +71,8 @@ def corral_storage_schema() -> type[StorageOptions]:
 
 @hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> LocalFolder:
-    return LocalFolder(config.backup_dir)
+    owner = config.options.owner  # type: ignore[attr-defined]
+    return LocalFolder(config.backup_dir, uid_of(owner) if owner is not None else None)
 
 
 #: link(2) errors that mean "copy instead": another filesystem, links refused or too many of them
@@ -64,8 +91,10 @@ class LocalFolder:
 
     posix_modes = True  # the core creates folders with `dir_mode` and puts files with `file_mode`
 
-    def __init__(self, backup_dir: str | None = None) -> None:
+    def __init__(self, backup_dir: str | None = None, owner: int | None = None) -> None:
         self.root = os.path.normpath(os.path.abspath(backup_dir)) if backup_dir else None
+        self.owner = owner  # the storage entry's `owner`: trusted like root below backup_dir
+        self.trusted = {0, os.geteuid()} | ({owner} if owner is not None else set())
 
     def _below(self, path: str) -> list[str] | None:
         """The names of ``path`` below ``backup_dir``, or None when it is not below it."""
@@ -84,11 +113,11 @@ class LocalFolder:
             return
         # the way to backup_dir: folders and links of root or the running user, writable by nobody else (sticky
         # excepted), and backup_dir itself theirs (others may write in it: below it no link is followed)
-        check_way(Path(self.root), "backup folder", own_last=False, shared_last=True)
+        check_way(Path(self.root), "backup folder", own_last=False, shared_last=True, last_owner=self.owner)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             owner = os.fstat(fd).st_uid  # made by another user in a shared folder since the check: refused too
-            if owner not in (0, os.geteuid()):
+            if owner not in self.trusted:
                 raise UnsafePath(f"backup folder `{self.root}` is not safe: it belongs to uid {owner}, another user")
             walked = self.root
             for part in parts[:-1]:
@@ -185,7 +214,7 @@ class LocalFolder:
         an archive another user planted in a folder they can write could hold a root-owned setuid file."""
         with open(self._open(rpath, os.O_RDONLY), "rb") as source:
             owner = os.fstat(source.fileno()).st_uid
-            if owner not in (0, os.geteuid()):
+            if owner not in self.trusted:
                 raise StorageError(f"`{rpath}` belongs to uid {owner}, another user: corral reads back only files "
                                    "root or the running user wrote (check it, then `chown` it to use it)")
             with open(lpath, "wb") as target:
@@ -260,7 +289,8 @@ def _is_link(name: str, folder: int | None) -> bool:
 
 def _link_refused(path: str, root: str) -> StorageError:
     return StorageError(f"`{path}` is a symbolic link; corral follows no link below backup_dir `{root}` "
-                        "(another user could point it anywhere): remove it")
+                        "(another user could point it anywhere): remove it, or give that place its own storage "
+                        "entry with `backup_dir` pointing there")
 
 
 def _sync_link(path: str, file_mode: int | None, folder: int | None = None) -> bool:
