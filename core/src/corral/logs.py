@@ -53,7 +53,7 @@ class Collector(logging.Handler):
         )
 
 
-class _OwnFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _OwnFileHandler(logging.StreamHandler):
     """Appends to the log file only when it is the running user's own regular file (never through a symlink)."""
 
     def __init__(self, path: Path) -> None:

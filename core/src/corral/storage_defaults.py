@@ -12,6 +12,7 @@ with ``dir_mode`` and leaves existing folders alone. Other filesystems get neith
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import re
 import secrets
@@ -86,13 +87,17 @@ def make_folders(fs: AbstractFileSystem, folder: str, mode: int) -> list[str]:
         missing.append(folder)
         folder = posixpath.dirname(folder)
     made = []
-    for path in reversed(missing):
+    downwards = list(reversed(missing))
+    for index, path in enumerate(downwards):
         try:
             fs.mkdir(path, create_parents=False)
-        except OSError:
-            if not _is_folder(fs, path):  # a file in the way, no permission...
-                raise
-            continue
+        except OSError as exc:
+            if _is_folder(fs, path):
+                continue  # made meanwhile
+            if isinstance(exc, FileExistsError):  # a file where a folder should be: name the folder that cannot
+                below = downwards[index + 1] if index + 1 < len(downwards) else path  # be made, as makedirs does
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", below) from None
+            raise  # no permission...
         fs.chmod(path, mode)  # mkdir's mode went through the umask; chmod gives exactly `mode`
         made.append(path)
     return made

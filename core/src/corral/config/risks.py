@@ -86,7 +86,8 @@ def _ask(manager: pluggy.PluginManager, where: str, **kwargs: Any) -> list[str]:
     lines = []
     for impl in reversed(manager.hook.corral_config_warnings.get_hookimpls()):
         try:
-            found = impl.function(**{arg: kwargs[arg] for arg in impl.argnames}) or []
+            answer: Any = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            found = [str(line) for line in answer or []]
         except Exception as exc:  # a broken check must not stop `corral check` or a run
             found = [f"plugin `{impl.plugin_name}` failed in corral_config_warnings: {type(exc).__name__}: {exc}"]
         lines += [f"{where}: {line}" for line in found]
