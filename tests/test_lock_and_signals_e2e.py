@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from corral.testing.cli import CORRAL, corral, local_storage, write_main
 from tests.conftest import script
+
+if TYPE_CHECKING:
+    from corral.testing.notify import HTTPSink
 
 
 def slow_job(tmp_path: Path, seconds: int) -> Path:
@@ -125,3 +131,50 @@ def test_signal_stops_cleans_and_releases(tmp_path: Path, signum: int) -> None:
 
     with RunLock(tmp_path / "tmp" / "corral.lock"):
         pass
+
+
+def test_a_busy_lock_is_notified_with_the_holder(tmp_path: Path, http_sink: HTTPSink) -> None:
+    """A hung run silently blocked every later night: the blocked run now tells the admins, as a failure."""
+    main = slow_job(tmp_path, 30)
+    first = start_background(main)
+    try:
+        wait_for(tmp_path / "child.pid")
+        settings = yaml.safe_load(main.read_text())
+        settings["main"].update(webhook_urls=[f"{http_sink.url}/hook"], healthcheck_url=f"{http_sink.url}/ping")
+        main.write_text(yaml.safe_dump(settings))
+        second = corral("start", "-c", str(main))
+        assert second.returncode == 3
+        holder = f"another corral run is in progress (pid {first.pid}, started "
+        assert second.stdout.startswith(f"NOT RUN: {holder}")
+        assert http_sink.paths() == ["/hook", "/ping/fail"]
+        report = json.loads(http_sink.requests[0].body)
+        assert report["ok"] is False
+        assert report["summary"].startswith(f"corral on test-server: backup NOT RUN: {holder}")
+    finally:
+        first.kill()
+        first.wait()
+
+
+@pytest.mark.parametrize("minutes", [0.5, 0.03])
+def test_lock_wait_waits_for_the_holder_then_gives_up(tmp_path: Path, minutes: float) -> None:
+    main = slow_job(tmp_path, 4)
+    settings = yaml.safe_load(main.read_text())
+    settings["main"]["lock_wait"] = minutes
+    main.write_text(yaml.safe_dump(settings))
+    first = start_background(main)
+    try:
+        wait_for(tmp_path / "child.pid")
+        started = time.monotonic()
+        second = corral("start", "-c", str(main))
+        waited = time.monotonic() - started
+        assert f"waiting up to {minutes:g} minute(s) (lock_wait)" in second.stderr
+        if minutes == 0.5:  # the holder ends after ~4 s: this run goes on (its slow job reports no archive)
+            assert second.returncode == 1, second.stderr
+            assert "run started: all (1 job(s))" in second.stderr
+        else:  # 1.8 s is not enough
+            assert second.returncode == 3
+            assert f"; waited {minutes:g} minute(s) (lock_wait); this one exits" in second.stderr
+            assert waited >= minutes * 60
+    finally:
+        first.kill()
+        first.wait()

@@ -67,8 +67,9 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
     result = RunResult(started=run.now)
     started = time.monotonic()
     code = EXIT_OK
+    lock = RunLock(lock_path, children.new_run_id(), wait=main.lock_wait * 60)
     try:
-        with RunLock(lock_path, children.new_run_id()) as lock, limits.cgroup_limits(main), _orderly_signals(run):
+        with lock, limits.cgroup_limits(main), _orderly_signals(run):
             _clean_after_dead_run(lock, config)
             limits.lower_priority()
             log.info("run started: %s (%d job(s)) on %s", selection, len(names), main.server_name)
@@ -79,9 +80,10 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
                     result.jobs.append(JobResult(job=name, type="?", errors=[config.unavailable[name]]))
                     continue
                 result.jobs.append(run_job(jobs[name], run, events))
-    except AlreadyRunning as exc:
+    except AlreadyRunning as exc:  # a hung run would block every night: the admins hear of it like a failure
         log.error("%s", exc)
-        return exc.exit_code, None
+        result.blocked = str(exc)
+        code = exc.exit_code
     except Interrupted as exc:
         result.interrupted = True
         code = exc.exit_code

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -25,9 +26,10 @@ _RECORD_START = b"pid "
 class RunLock:
     """Hold the run lock; ``previous`` is what the lock file said when a dead run's lock was taken over."""
 
-    def __init__(self, path: Path, run_id: str = "") -> None:
+    def __init__(self, path: Path, run_id: str = "", wait: float = 0) -> None:
         self.path = path
         self.run_id = run_id
+        self.wait = wait  # seconds to wait for a run that holds the lock
         self.previous: dict[str, str] = {}
         self._fd: int | None = None
 
@@ -42,13 +44,24 @@ class RunLock:
         return self
 
     def _take(self, fd: int) -> None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(_read(fd)) or "unknown holder"
-            raise AlreadyRunning(
-                f"another corral run is in progress ({holder}, lock `{self.path}`); this one exits"
-            ) from None
+        deadline = time.monotonic() + self.wait
+        said = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _describe(_read(fd)) or "unknown holder"
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    waited = f"; waited {self.wait / 60:g} minute(s) (lock_wait)" if self.wait else ""
+                    raise AlreadyRunning(f"another corral run is in progress ({holder}, lock `{self.path}`)"
+                                         f"{waited}; this one exits") from None
+                if not said:
+                    said = True
+                    log.info("another corral run is in progress (%s): waiting up to %g minute(s) (lock_wait)",
+                             holder, self.wait / 60)
+                time.sleep(min(1.0, left))
         previous = _read(fd)
         if previous and not previous.startswith(_RECORD_START):
             raise UnsafePath(f"lock file `{self.path}` holds something else than a corral lock record; "

@@ -121,14 +121,17 @@ class RunResult:
     log: list[LogEntry] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    blocked: str = ""  # another run held the lock: why none of the jobs ran
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and all(job.ok for job in self.jobs)
+        return not self.interrupted and not self.blocked and all(job.ok for job in self.jobs)
 
     def verdict(self) -> str:
-        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))`` or ``INTERRUPTED``."""
+        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))``, ``INTERRUPTED`` or ``NOT RUN: <why>``."""
         failed = [job.job for job in self.jobs if not job.ok]
+        if self.blocked:
+            return f"NOT RUN: {self.blocked}"
         if self.interrupted:
             return "INTERRUPTED"
         if failed:

@@ -13,6 +13,9 @@ def show(result: RunResult) -> None:
          job.errors[0] if job.errors else "")
         for job in result.jobs
     ]
+    if result.blocked:  # no job ran; cron mails this line
+        print(f"NOT RUN: {result.blocked}")
+        return
     if not sys.stdout.isatty():
         for row in rows:
             print("\t".join(row).rstrip())

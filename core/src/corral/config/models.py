@@ -204,6 +204,9 @@ class MainCore(BaseModel):
     )
     log_file_name: Path | None = Field(default=None, description="log file; stderr only when unset")
     lock_file: Path | None = Field(default=None, description="default: general_path_to_all_tmp_dir/corral.lock")
+    lock_wait: float = Field(
+        default=0, ge=0, description="minutes to wait for a run that holds the lock before giving up (and notifying)"
+    )
     dump_timeout: float | None = Field(
         default=None, gt=0, description="seconds a source may dump before it is stopped and reported failed"
     )
