@@ -7,6 +7,7 @@ with the rest and is reported failed; the run goes on with the next job. Only SI
 
 from __future__ import annotations
 
+import functools
 import logging
 import posixpath
 import shutil
@@ -182,7 +183,13 @@ def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
 
 def source_extensions(job: JobConfig) -> frozenset[str] | None:
     """The archive extensions the job's source declares (``SourceSchema.extensions``); None: any valid one."""
-    schema = load_driver("source", job.type).hook.corral_source_schema()
+    return _declared_extensions(job.type)
+
+
+@functools.cache
+def _declared_extensions(job_type: str) -> frozenset[str] | None:
+    """Asked once per type: rotation asks per storage and ``_store`` per archive."""
+    schema = load_driver("source", job_type).hook.corral_source_schema()
     declared = getattr(schema, "extensions", None)
     return None if declared is None else frozenset(declared)
 

@@ -95,6 +95,7 @@ class LocalFolder:
         self.root = os.path.normpath(os.path.abspath(backup_dir)) if backup_dir else None
         self.owner = owner  # the storage entry's `owner`: trusted like root below backup_dir
         self.trusted = {0, os.geteuid()} | ({owner} if owner is not None else set())
+        self._way_checked = False
 
     def _below(self, path: str) -> list[str] | None:
         """The names of ``path`` below ``backup_dir``, or None when it is not below it."""
@@ -113,7 +114,9 @@ class LocalFolder:
             return
         # the way to backup_dir: folders and links of root or the running user, writable by nobody else (sticky
         # excepted), and backup_dir itself theirs (others may write in it: below it no link is followed)
-        check_way(Path(self.root), "backup folder", own_last=False, shared_last=True, last_owner=self.owner)
+        if not self._way_checked:  # once per job: only root or us can change the folders above it
+            check_way(Path(self.root), "backup folder", own_last=False, shared_last=True, last_owner=self.owner)
+            self._way_checked = True
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             owner = os.fstat(fd).st_uid  # made by another user in a shared folder since the check: refused too
