@@ -51,7 +51,8 @@ def restore(
     for storage_config in candidates:
         try:
             storage = Storage(storage_config, job)
-            if not backups_of(storage, target, until, job):
+            found = backups_of(storage, target, until, job)
+            if not found:
                 problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {day}")
                 continue
         except CorralError:
@@ -68,7 +69,7 @@ def restore(
         applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=until, dest=dest,
                                                     run=run)
         if applied is None:
-            newest = backups_of(storage, target, until, job)[-1]
+            newest = found[-1]  # listed once, above, where a lost connection is one line
             into = dest / posixpath.basename(newest.path)
             try:
                 storage.get(newest.path, into)

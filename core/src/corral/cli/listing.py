@@ -30,6 +30,7 @@ def list_backups(
     from corral import logs
 
     logs.setup(None, loaded.secrets)  # a storage's warnings (a retried connection) reach stderr masked
+    mask = Masker(loaded.secrets)
     failed = False
     for job_config in loaded.jobs:
         if job_config.name not in names:
@@ -41,7 +42,6 @@ def list_backups(
                 storage = Storage(storage_config, job_config)
                 files = storage.list()
             except Exception as exc:
-                mask = Masker(loaded.secrets)
                 typer.echo(f"corral: error: job `{job_config.name}`: storage {storage_config.name}: {mask(str(exc))}",
                            err=True)
                 failed = True

@@ -54,11 +54,16 @@ def create(
         return TarResult(True, lines, "")
     full = full_disk_note(archive.parent)
     archive.unlink(missing_ok=True)
-    causes = [line for line in lines if not _CLOSING.search(line)] or list(lines)
-    return TarResult(False, lines, (causes[-1] if causes else f"tar exited with code {done.returncode}") + full)
+    return TarResult(False, lines, (_cause(lines) or f"tar exited with code {done.returncode}") + full)
 
 
 # tar's last words repeat that something failed; the line before them says what ("Cannot write: No space...")
+def _cause(lines: tuple[str, ...] | list[str]) -> str | None:
+    """The line that says what went wrong: the last one before tar's closing words, or None without output."""
+    causes = [line for line in lines if not _CLOSING.search(line)] or list(lines)
+    return causes[-1] if causes else None
+
+
 _CLOSING = re.compile(r"^tar: (Error is not recoverable: exiting now|Exiting with failure status due to previous "
                       r"errors)$")
 
@@ -71,5 +76,4 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
     done = run.run(command)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        causes = [line for line in lines if not _CLOSING.search(line)] or lines
-        raise DumpError(f"tar could not extract `{archive.name}`: {causes[-1] if causes else done.returncode}")
+        raise DumpError(f"tar could not extract `{archive.name}`: {_cause(lines) or done.returncode}")
