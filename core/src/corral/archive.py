@@ -94,7 +94,7 @@ class Archive:
 
     ``keep_unstored``: ``path`` is not corral's to lose (external's script made it outside the work dir): when
     no storage received it, the core leaves it where it is and the job's error says so. Other archives live in
-    the job's work dir and go with it. ``keep``: the core never deletes ``path`` (a file the dump did not make).
+    the job's work dir and go with it. ``keep``: the core never deletes ``path`` (a file outside the work dir).
     """
 
     path: Path

@@ -371,6 +371,7 @@ def _discard(archive: Archive, outcome: ArchiveOutcome, result: JobResult) -> No
         _fail(result, f"target {archive.target}: no storage received the archive; it is kept at `{archive.path}`")
         return
     if archive.keep:
-        log.info("target %s: `%s` stays where it is: the dump did not make it", archive.target, archive.path)
+        log.info("target %s: `%s` stays where it is: corral deletes only files in its work folder", archive.target,
+                 archive.path)
         return
     archive.path.unlink(missing_ok=True)

@@ -59,3 +59,17 @@ def test_a_fifo_planted_in_the_textfile_folder_does_not_stall_the_run(workspace:
     done = _start(workspace, folder / "corral.prom")
     assert done.returncode == 0, done.stderr  # the backups went fine; the notifier's failure is in the log
     assert f"cannot write `{folder / 'corral.prom'}`" in done.stderr, done.stderr
+
+
+def test_a_hard_link_planted_as_the_textfile_is_not_read(workspace: Workspace) -> None:
+    """With fs.protected_hardlinks off, a hard link to a root file is a regular file: its lines must not reach
+    the log through the parse warning."""
+    folder = _folder(workspace)
+    secret = workspace.root / "shadow"
+    secret.write_text("root:$6$the-hash-of-root:19000::::::\n")
+    os.link(secret, folder / "corral.prom")
+    done = _start(workspace, folder / "corral.prom")
+    assert done.returncode == 0, done.stderr
+    assert "the-hash-of-root" not in done.stderr
+    assert secret.read_text() == "root:$6$the-hash-of-root:19000::::::\n"
+

@@ -110,7 +110,8 @@ def test_an_archive_no_storage_received_stays_where_the_script_put_it(tmp_path: 
     assert kept in (tmp_path / "log" / "corral.log").read_text()
 
 
-def test_an_archive_one_storage_received_is_deleted_as_usual(tmp_path: Path) -> None:
+def test_a_file_outside_the_work_dir_stays_once_stored(tmp_path: Path) -> None:
+    """Even one the dump just wrote: corral deletes only what is in CORRAL_TMP_DIR."""
     made = tmp_path / "exports" / "db.sql"
     made.parent.mkdir()
     report = {"full_path": str(made), "basename": "db", "extension": "sql"}
@@ -121,8 +122,9 @@ def test_an_archive_one_storage_received_is_deleted_as_usual(tmp_path: Path) -> 
     done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 1  # one storage failed
-    assert not made.exists()
+    assert made.read_text() == "dump\n"
     assert (tmp_path / "backups" / "ext" / "db" / "db_2026-05-01_02-00-00.sql").read_text() == "dump\n"
+    assert f"target db: `{made}` stays where it is: corral deletes only files in its work folder" in done.stderr
     assert "kept at" not in done.stderr
 
 
@@ -149,7 +151,7 @@ def test_a_file_the_dump_did_not_make_is_stored_and_never_deleted(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert precious.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
     assert reported.exists()
-    assert f"target db: `{reported}` stays where it is: the dump did not make it" in done.stderr
+    assert f"target db: `{reported}` stays where it is: corral deletes only files in its work folder" in done.stderr
     stored = tmp_path / "backups" / "ext" / "db" / "db_2026-05-01_02-00-00.sql"
     assert stored.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
 

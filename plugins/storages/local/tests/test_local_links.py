@@ -209,3 +209,18 @@ def test_an_unknown_owner_is_one_line(tmp_path: Path) -> None:
     done = corral("check", "-c", str(write_main(tmp_path, [job])))
     assert done.returncode == 2
     assert "no user `no-such-user-here` on this system" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_rotation_never_deletes_an_archive_another_user_planted(tmp_path: Path) -> None:
+    """A file named like an expired backup, planted by another user in a folder they can write, is not corral's:
+    rotation leaves it and says so in one line."""
+    backups = shared_backups(tmp_path)
+    (backups / "sites" / "alpha").mkdir()
+    planted = backups / "sites" / "alpha" / "alpha_2026-01-01_03-00-00.tar"
+    planted.write_text("the user's own file\n")
+    os.chown(planted, NOBODY, NOBODY)
+    (backups / "sites" / "alpha" / "alpha_2026-01-20_03-00-00.tar").write_text("root's, newer: kept as newest\n")
+    done = corral("start", "-c", str(write_main(tmp_path, [site_job(tmp_path, backups)])), env=NOW)
+    assert planted.read_text() == "the user's own file\n"
+    assert f"rotation cannot delete `{planted}`: `{planted}` belongs to uid {NOBODY}, another user" in done.stderr
+    assert (backups / "sites" / "alpha" / f"alpha_{STAMP}.tar").exists()  # tonight's backup still made

@@ -23,24 +23,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _open_regular(path: Path, flags: int) -> int:
-    """``path`` opened with ``flags``, never through a link, never blocking on a FIFO, only if it is a regular file."""
+def _open_regular(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``path`` opened with ``flags``, never through a link, never blocking on a FIFO, only if it is our own
+    regular file with no other hard link (a hard link to /etc/shadow would be read into the log)."""
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, 0o644)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, mode)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO):
             raise OSError(exc.errno, f"`{path.name}` there is a link or a FIFO; remove it") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1 or found.st_uid != os.geteuid():
         os.close(fd)
-        raise OSError(errno.EINVAL, f"`{path.name}` there is not a regular file; remove it")
+        raise OSError(errno.EINVAL, f"`{path.name}` there is not our own regular file with one link; remove it")
     os.set_blocking(fd, True)
     return fd
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    with open(_open_regular(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a") as lock:
+    lock_path = path.with_name(path.name + ".lock")
+    with open(_open_regular(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -17,7 +17,6 @@ import shlex
 import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -82,11 +81,12 @@ def parse_report(stdout: str) -> dict[str, Any]:
     return report
 
 
-def archive_of(report: dict[str, Any], tmp_dir: Path, started: float = 0.0) -> Archive:
+def archive_of(report: dict[str, Any], tmp_dir: Path) -> Archive:
     """The Archive a checked report describes; a DumpError naming the key whose value the core cannot use.
 
-    A file outside the work dir is deleted after upload only when the dump made it (``started``: when
-    ``dump_cmd`` began): a script that reports ``/etc/passwd`` or a file it did not write loses nothing.
+    Only a file in the work dir (``CORRAL_TMP_DIR``) is corral's to delete after upload; one outside it stays
+    where the script put it, whatever it is (a report naming ``/etc/passwd`` or a log changed meanwhile loses
+    nothing: no test of times or links can tell what the dump made from what it touched).
     """
     extension = report["extension"].lstrip(".")
     if report.get("gzip") and not extension.endswith("gz"):
@@ -104,22 +104,7 @@ def archive_of(report: dict[str, Any], tmp_dir: Path, started: float = 0.0) -> A
         raise DumpError(f"dump_cmd reported {shown(str(path))}, which is not a file")
     outside = not _inside(path, tmp_dir)
     return Archive(path=path, target=report["basename"], extension=extension, keep_unstored=outside,
-                   keep=outside and not _made_since(path, started))
-
-
-def _made_since(path: Path, started: float) -> bool:
-    """``path`` is a plain file of the running user's, with no other link, created or changed since ``started``."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return False
-    return (stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_uid == os.geteuid()
-            and info.st_ctime >= started - CLOCK_SLACK)  # fmt: skip
-
-
-# the kernel stamps files from a clock that may lag time.time() by a tick; a file stamped in whole seconds (some
-# network filesystems) looks older than the dump and is kept: the safe side
-CLOCK_SLACK = 0.05
+                   keep=outside)
 
 
 def _is_file(path: Path) -> bool:
@@ -166,11 +151,10 @@ def corral_source_dump(job: JobConfig, tmp_dir: Path, run: RunContext) -> Iterat
         raise DumpError(f"dump_cmd: {problem}")
     shell = shutil.which("bash") or "/bin/sh"
     env = {**os.environ, "CORRAL_TMP_DIR": str(tmp_dir), "CORRAL_JOB": job.name}
-    started = time.time()
     with tempfile.TemporaryFile(dir=tmp_dir) as out, tempfile.TemporaryFile(dir=tmp_dir) as err:
         done = run.run([shell, "-c", job.options.dump_cmd], cwd=tmp_dir, env=env, stdout=out, stderr=err)
         stdout, stderr = _tail(out, STDOUT_TAIL), _tail(err, STDERR_TAIL).strip()
     if done.returncode != 0:
         last = stderr.splitlines()[-1] if stderr else "no error output"
         raise DumpError(f"dump_cmd exited with code {done.returncode}: {shown(last, 300)[1:-1]}")
-    yield archive_of(parse_report(stdout), tmp_dir, started)
+    yield archive_of(parse_report(stdout), tmp_dir)

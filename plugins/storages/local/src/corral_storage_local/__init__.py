@@ -246,7 +246,13 @@ class LocalFolder:
             sync_folder(os.path.dirname(path2), folder2)
 
     def rm_file(self, path: str) -> None:
+        """Delete a stored file, only when root, the running user or the storage's ``owner`` owns it: a file
+        named like a backup that another user planted in a folder they can write is not corral's to delete."""
         with self._at(path) as (folder, name):
+            owner = os.stat(name, dir_fd=folder, follow_symlinks=False).st_uid
+            if owner not in self.trusted:
+                raise StorageError(f"`{path}` belongs to uid {owner}, another user: corral deletes only files root "
+                                   "or the running user wrote")
             os.unlink(name, dir_fd=folder)
 
     def find(self, path: str, detail: bool = False, on_error: str = "omit", **kwargs: Any) -> Any:
