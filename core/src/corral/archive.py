@@ -92,9 +92,9 @@ class Archive:
     the run's start). The names are checked here (see :func:`target_problem`), for every plugin: a bad one
     raises ValueError.
 
-    ``keep_unstored``: ``path`` is not corral's to lose (external's script made it outside the work dir): when
-    no storage received it, the core leaves it where it is and the job's error says so. Other archives live in
-    the job's work dir and go with it. ``keep``: the core never deletes ``path`` (a file outside the work dir).
+    ``keep``: ``path`` is not corral's to delete (external's script put it outside the work dir): the core
+    leaves it where it is, and when no storage received it the job's error says so. Other archives live in the
+    job's work dir and go with it.
     """
 
     path: Path
@@ -103,7 +103,6 @@ class Archive:
     warnings: tuple[str, ...] = ()
     subdir: str = ""
     made: datetime | None = None
-    keep_unstored: bool = False
     keep: bool = False
 
     def __post_init__(self) -> None:

@@ -367,7 +367,7 @@ def _store(
 def _discard(archive: Archive, outcome: ArchiveOutcome, result: JobResult) -> None:
     """Delete the local archive once stored; a file that is not corral's to lose and that no storage received
     (external's) stays where it is, and the job's error says where."""
-    if archive.keep_unstored and not outcome.stored:
+    if archive.keep and not outcome.stored:
         _fail(result, f"target {archive.target}: no storage received the archive; it is kept at `{archive.path}`")
         return
     if archive.keep:

@@ -102,9 +102,7 @@ def archive_of(report: dict[str, Any], tmp_dir: Path) -> Archive:
         path = tmp_dir / path
     if not _is_file(path):
         raise DumpError(f"dump_cmd reported {shown(str(path))}, which is not a file")
-    outside = not _inside(path, tmp_dir)
-    return Archive(path=path, target=report["basename"], extension=extension, keep_unstored=outside,
-                   keep=outside)
+    return Archive(path=path, target=report["basename"], extension=extension, keep=not _inside(path, tmp_dir))
 
 
 def _is_file(path: Path) -> bool:
