@@ -43,7 +43,8 @@ def test_fetching_over_a_folder_of_the_archive_s_name_is_one_line(backed_up: Pat
     dest = tmp_path / "restored"
     stored = next((tmp_path / "b" / "db").rglob("*.txt"))
     (dest / stored.name).mkdir(parents=True)  # something of the archive's name is in the way
-    done = corral("restore", "db", "--target", "db", "--date", "2026-03-01", "--to", str(dest), "-c", str(backed_up))
+    done = corral("restore", "db", "--target", "db", "--date", "2026-03-01", "--to", str(dest), "--force", "-c",
+                  str(backed_up))
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("corral: error: ") and stored.name in lines[0], done.stderr

@@ -1,7 +1,8 @@
 """Job templates built from the installed plugins' schemas, in the article's layout.
 
 A field's value in the template is its ``example`` (``Field(json_schema_extra={"example": ...})``), else its
-default, else empty; its ``description`` becomes the comment.
+default, else empty; its ``description`` becomes the comment, and a ``template_hint`` extra a comment line
+below it (an example the admin may uncomment: a default that drops data must never be the template's value).
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def _fields(model: type[BaseModel] | None, indent: str, first_prefix: str = "") 
             lines.extend(f"{lead.replace('-', ' ')}  {k}: {_scalar(v)}" for k, v in example.items())
         else:
             lines.append(f"{lead}{name}: {_scalar(example)}{comment}")
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("template_hint"):
+            lines.append(f"{lead.replace('-', ' ')}# {extra['template_hint']}")
     return lines
 
 

@@ -72,10 +72,11 @@ def corral_source_dump(
 def corral_source_restore(
     job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
 ) -> list[str] | None:
-    """``corral restore``: bring ``target`` back into ``dest`` as it was on ``date`` (end of that day).
+    """``corral restore``: bring ``target`` back into ``dest`` from the newest archive made at or before ``date``.
 
-    Returns the stored paths it applied, oldest first. Without an implementation the core fetches the newest
-    archive of the target made on or before ``date`` into ``dest`` for the standard tool to restore.
+    ``date`` is the time in the name of the archive the core chose (by ``--date`` or ``--archive``); ``dest``
+    exists, and is empty unless the user passed ``--force``. Returns the stored paths it applied, oldest first.
+    Without an implementation the core fetches that archive into ``dest`` for the standard tool to restore.
     """
 
 

@@ -1,22 +1,25 @@
-"""``corral restore``: bring a target back as it was on a date, from one storage.
+"""``corral restore``: bring a target back as it was at a moment, or from one named archive, from one storage.
 
 The source plugin restores when it knows how (``desc_files`` and ``inc_files`` extract with tar, applying an
-incremental chain in order); otherwise the newest archive made on or before the date is fetched for the
-standard tool.
+incremental chain in order); otherwise the newest archive made at or before the moment is fetched for the
+standard tool. A destination that already holds files is refused unless forced: an extraction merges into it.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 import posixpath
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import datetime, time
 from pathlib import Path
 
 from corral import clock, logs
 from corral.archive import Backup, own_backup
 from corral.config import load_config
 from corral.config.models import JobConfig
-from corral.errors import ConfigError, CorralError
+from corral.errors import EXIT_USAGE, ConfigError, CorralError
 from corral.masking import Masker
 from corral.plugins import load_driver
 from corral.run import RunContext
@@ -25,16 +28,75 @@ from corral.runner import Storage, source_extensions
 log = logging.getLogger("corral")
 
 
-def backups_of(storage: Storage, target: str, until: datetime, job: JobConfig) -> list[Backup]:
-    """The target's stored backups made up to ``until``, oldest first (only files corral could have written)."""
+class RestoreRefused(CorralError):
+    """The command line asks for something restore will not do (a folder with files, an unknown archive)."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which backup to restore: the newest made at or before ``until``, or the one stored as ``archive``."""
+
+    until: datetime | None = None
+    archive: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.until is None) == (self.archive is None):
+            raise ValueError("a restore needs exactly one of a moment and an archive name")
+
+
+def when(until: datetime) -> str:
+    """``until`` as the user wrote it: a day stands for its end, a minute for its last second."""
+    if until.time() == time.max:
+        return f"{until:%Y-%m-%d}"
+    if until.second == 59 and until.microsecond == time.max.microsecond:
+        return f"{until:%Y-%m-%d %H:%M}"
+    return f"{until:%Y-%m-%d %H:%M:%S}"
+
+
+def backups_of(storage: Storage, target: str, job: JobConfig) -> list[Backup]:
+    """The target's stored backups, oldest first (only files corral could have written)."""
     found = (own_backup(f, storage.root, source_extensions(job)) for f in storage.list())
-    return sorted(b for b in found if b is not None and b.target == target and b.made <= until)
+    return sorted(b for b in found if b is not None and b.target == target)
+
+
+def check_destination(dest: Path, force: bool) -> None:
+    """Refuse a folder that already holds entries unless ``force``: tar merges into it, silently."""
+    try:
+        with os.scandir(dest) as entries:
+            count = sum(1 for _ in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # created below, or refused there as "not a folder"
+    except OSError as exc:
+        raise CorralError(f"cannot read `{dest}`: {exc.strerror or exc}") from None
+    if count and not force:
+        raise RestoreRefused(
+            f"`{dest}` is not empty ({count} {'entry' if count == 1 else 'entries'}): restoring merges into it; "
+            "use --force to restore into it anyway"
+        )
+
+
+def _chosen(backups: list[Backup], choice: Choice) -> list[Backup]:
+    """The backups made up to the chosen one (its own moment for a named archive), oldest first."""
+    until = choice.until
+    if choice.archive is not None:
+        until = next(b.made for b in backups if posixpath.basename(b.path) == choice.archive)
+    return [b for b in backups if until is not None and b.made <= until]
+
+
+def _unknown(name: str, target: str, seen: set[str]) -> RestoreRefused:
+    """One line for a name no storage holds, with the stored names closest to it (a typo, a wrong second)."""
+    nearest = difflib.get_close_matches(name, sorted(seen), n=3, cutoff=0.0)
+    listed = f"nearest: {', '.join(nearest)}" if nearest else f"`{target}` has no archive stored"
+    return RestoreRefused(f"no archive of `{target}` is named `{name}`; {listed} (see `corral list`)")
 
 
 def restore(
-    config_path: Path, job_name: str, target: str, day: date, dest: Path, storage_name: str | None
+    config_path: Path, job_name: str, target: str, choice: Choice, dest: Path, storage_name: str | None,
+    force: bool = False,
 ) -> list[str]:
-    """Restore ``target`` of ``job_name`` into ``dest`` as of the end of ``day``; returns the paths applied."""
+    """Restore ``target`` of ``job_name`` into ``dest`` as ``choice`` says; returns the paths applied."""
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     job = next((j for j in config.jobs if j.name == job_name), None)
@@ -44,21 +106,31 @@ def restore(
     candidates = [s for s in job.storages if s.enable and (storage_name is None or s.name == storage_name)]
     if not candidates:
         raise ConfigError([f"{config_path}: job `{job_name}` has no enabled storage `{storage_name}`"])
-    until = datetime.combine(day, time.max)
+    check_destination(dest, force)
     run = RunContext(now=clock.now(), main=config.main, config_path=config_path)
     driver = load_driver("source", job.type)
     problems = []
+    names_seen: set[str] = set()  # of the target's archives, for the nearest names to an unknown one
+    lacking = 0  # storages listed without the named archive
     for storage_config in candidates:
         try:
             storage = Storage(storage_config, job)
-            found = backups_of(storage, target, until, job)
-            if not found:
-                problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {day}")
-                continue
+            stored = backups_of(storage, target, job)
         except CorralError:
             raise
         except Exception as exc:
             problems.append(f"storage {storage_config.name}: {type(exc).__name__}: {exc}")
+            continue
+        stored_names = {posixpath.basename(b.path) for b in stored}
+        if choice.archive is not None and choice.archive not in stored_names:
+            names_seen |= stored_names
+            lacking += 1
+            problems.append(f"storage {storage.name}: no archive `{choice.archive}`")
+            continue
+        found = _chosen(stored, choice)
+        if not found:
+            moment = when(choice.until) if choice.until else choice.archive
+            problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {moment}")
             continue
         try:
             dest.mkdir(parents=True, exist_ok=True)
@@ -66,8 +138,8 @@ def restore(
             raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
         if not dest.is_dir():
             raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
-        applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=until, dest=dest,
-                                                    run=run)
+        applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=found[-1].made,
+                                                    dest=dest, run=run)
         if applied is None:
             newest = found[-1]  # listed once, above, where a lost connection is one line
             into = dest / posixpath.basename(newest.path)
@@ -79,4 +151,6 @@ def restore(
                     from None
             applied = [newest.path]
         return list(applied)
+    if choice.archive is not None and lacking == len(candidates):
+        raise _unknown(choice.archive, target, names_seen)
     raise CorralError(Masker(config.secrets)("; ".join(problems)))

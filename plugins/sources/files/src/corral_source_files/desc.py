@@ -30,7 +30,12 @@ class FilesSource(SourceOptions):
     excludes: list[str] = Field(
         default=[],
         description="relative: inside each target; absolute: that path; globs allowed",
-        json_schema_extra={"example": ["bitrix/cache", "upload"]},
+        json_schema_extra={
+            "example": [],
+            # never `upload` or the like: an admin who edits only `target` would lose every file users uploaded
+            "template_hint": "e.g. [bitrix/cache, bitrix/managed_cache]: only caches the site rebuilds, never "
+                             "user data such as upload",
+        },
     )
     gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
     compression: Literal["none", "gzip", "zstd"] | None = Field(
@@ -83,10 +88,10 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
 
 @hookimpl
 def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path, run: RunContext) -> list[str]:
-    """Extract the newest archive of the target made up to ``date`` into ``dest`` with plain tar."""
+    """Extract the newest archive of the target made at or before ``date`` into ``dest`` with plain tar."""
     found = (own_backup(f, storage.root, EXTENSIONS) for f in storage.list())
     backups = sorted(b for b in found if b and b.target == target and b.made <= date)
     if not backups:
-        raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d} on {storage.name}")
+        raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} on {storage.name}")
     fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False)
     return [backups[-1].path]

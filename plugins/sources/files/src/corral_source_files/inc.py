@@ -159,7 +159,8 @@ def corral_source_restore(
     except chain.BrokenChain as exc:
         raise DumpError(f"target `{target}` on {storage.name}: {exc}") from None
     if not steps:
-        raise DumpError(f"no incremental archive of `{target}` made on or before {date:%Y-%m-%d} on {storage.name}")
+        raise DumpError(f"no incremental archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} "
+                        f"on {storage.name}")
     paths = [link.archive for link in steps if link.archive]
     fetch_and_extract(run, storage, paths, dest, incremental=True)
     return paths
