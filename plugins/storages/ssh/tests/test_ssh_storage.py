@@ -98,18 +98,49 @@ def test_wrong_password_is_one_clear_line_without_the_password(sshd_server: SSHS
     assert time.monotonic() - started < 10, "an authentication failure must not be retried"
 
 
-def test_unknown_host_key_is_refused(sshd_server: SSHServer, tmp_path: Path) -> None:
-    other = tmp_path / "other_key"
+def test_a_changed_host_key_says_how_to_re_verify_it_never_to_turn_the_check_off(sshd_server: SSHServer,
+                                                                                    tmp_path: Path) -> None:
+    """known_hosts recorded another key for [host]:port: what a reinstalled server, or a man in the middle, shows."""
+    other = tmp_path / "old_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
     known_hosts = tmp_path / "known_hosts"
     key_type, key = other.with_suffix(".pub").read_text().split()[:2]
     known_hosts.write_text(f"[{sshd_server.host}]:{sshd_server.port} {key_type} {key}\n")
-    with pytest.raises(PermissionError, match=r"host key of 127\.0\.0\.1:\d+ is not trusted by `.*known_hosts`"):
+    listed = subprocess.run(["ssh-keygen", "-lf", str(sshd_server.known_hosts)], capture_output=True, text=True,
+                            check=True, timeout=30)  # fmt: skip
+    fingerprint = listed.stdout.split()[1]  # the key the server really sends
+    host, port = sshd_server.host, sshd_server.port
+    with pytest.raises(PermissionError) as caught:
         open_storage(entry(sshd_server, known_hosts=str(known_hosts)))
+    assert str(caught.value) == (
+        f"sftp://{sshd_server.user}@{host}:{port}: cannot connect: host key of {host}:{port} has CHANGED since "
+        f"`{known_hosts}` recorded it (it now sends ED25519 key {fingerprint}): someone may be intercepting the "
+        "connection, unless the server's key was replaced; once its administrator confirms the new fingerprint, "
+        f"run `ssh-keygen -f {known_hosts} -R '[{host}]:{port}'` and add the new key with "
+        f"`ssh-keyscan -p {port} {host} >> {known_hosts}`"
+    )
+    assert "host_key_check" not in str(caught.value)
+    # the suggested commands do what they say: the old entry goes, the scanned key is the one the server sends
+    subprocess.run(["ssh-keygen", "-f", str(known_hosts), "-R", f"[{host}]:{port}"], check=True, capture_output=True,
+                   timeout=30)  # fmt: skip
+    scanned = subprocess.run(["ssh-keyscan", "-p", str(port), host], capture_output=True, text=True, check=True,
+                             timeout=30)  # fmt: skip
+    with known_hosts.open("a") as out:
+        out.write(scanned.stdout)
+    assert fresh(entry(sshd_server, known_hosts=str(known_hosts))).list() == []
+
+
+def test_a_host_key_missing_from_known_hosts_says_how_to_add_it(sshd_server: SSHServer, tmp_path: Path) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    with pytest.raises(PermissionError, match="host key"):
+    host, port = sshd_server.host, sshd_server.port
+    with pytest.raises(PermissionError) as caught:
         open_storage(entry(sshd_server, known_hosts=str(empty)))
+    assert str(caught.value) == (
+        f"sftp://{sshd_server.user}@{host}:{port}: cannot connect: host key of {host}:{port} is not in `{empty}`: "
+        f"add it with `ssh-keyscan -p {port} {host} >> {empty}` after checking its fingerprint with the server's "
+        "administrator"
+    )
 
 
 def test_host_key_check_no_trusts_any_server(sshd_server: SSHServer, tmp_path: Path) -> None:

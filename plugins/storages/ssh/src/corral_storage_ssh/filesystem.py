@@ -10,12 +10,23 @@ import paramiko
 from fsspec import AbstractFileSystem
 
 from corral.remote import RemoteFileSystem, Retry
-from corral_storage_ssh.openssh import CLEAN_ERRORS, OpenSSHFileSystem, explain
-from corral_storage_ssh.options import SSHOptions
+from corral_storage_ssh.openssh import CLEAN_ERRORS, LocalFileError, OpenSSHFileSystem, explain
+from corral_storage_ssh.options import SSHOptions, local_file_problem
 
 
 def label(options: SSHOptions, scheme: str) -> str:
     return f"{scheme}://{options.user}@{options.host}:{options.port}"
+
+
+def check_local_files(options: SSHOptions) -> None:
+    """The key and known_hosts were checked with the configuration; they may have gone since (a reconnect)."""
+    files = {"path_to_key": options.path_to_key}
+    if options.host_key_check:
+        files["known_hosts"] = options.known_hosts
+    for key, path in files.items():
+        problem = local_file_problem(path) if path is not None else None
+        if problem is not None:
+            raise LocalFileError(errno.ENOENT, f"local file `{path}` (`{key}`) {problem}")
 
 
 def translate(exc: BaseException, fs: AbstractFileSystem | None, options: SSHOptions) -> OSError | None:
@@ -37,10 +48,7 @@ def open_filesystem(options: SSHOptions, scheme: str) -> RemoteFileSystem:
     current: list[AbstractFileSystem] = []
 
     def connect() -> AbstractFileSystem:
-        if options.host_key_check and options.known_hosts is not None and not options.known_hosts.is_file():
-            raise FileNotFoundError(errno.ENOENT, "not found", str(options.known_hosts))
-        if options.path_to_key is not None and not options.path_to_key.is_file():
-            raise FileNotFoundError(errno.ENOENT, "not found", str(options.path_to_key))
+        check_local_files(options)
         current[:] = [OpenSSHFileSystem(options)]
         return current[0]
 

@@ -15,7 +15,9 @@ import contextlib
 import errno
 import math
 import os
+import re
 import select
+import shlex
 import socket
 import stat
 import subprocess
@@ -72,6 +74,14 @@ class SSHMissing(FileNotFoundError):
 
 class SSHSetupError(OSError):
     """ssh refused its own setup (bad option, unknown host, bad key file...): another attempt fails the same."""
+
+
+class LocalFileError(SSHSetupError):
+    """A local file the storage needs (key, known_hosts) is missing or unreadable at connection time.
+
+    Not a FileNotFoundError: the core reads that as a missing remote path (an empty listing, a file already
+    deleted), which would hide the failure.
+    """
 
 
 CLEAN_ERRORS = (LoginRefused, HostKeyRejected, NoAnswer, LinkLost, SSHMissing, SSHSetupError,
@@ -225,8 +235,9 @@ class Session:
     def failure(self, exc: BaseException) -> OSError:
         """Why the login failed, in ssh's words (auth, host key, timeout...), and the session closed."""
         said = self.last_words()
+        transcript = self._lines()
         self.close()
-        return explain(said, exc, self.options, logged_in=False)
+        return explain(said, exc, self.options, logged_in=False, transcript=transcript)
 
     def last_words(self) -> str:
         """ssh's last line on stderr once it has exited; the connection is broken when this is asked."""
@@ -234,12 +245,16 @@ class Session:
             self.pipe.close()  # ssh sees the end of its input and exits, if it has not already
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+        lines = self._lines()
+        return next((line.strip() for line in reversed(lines) if line.strip() and "Warning:" not in line), "")
+
+    def _lines(self) -> list[str]:
+        """What ssh wrote on stderr since the login (all of it, before the login)."""
         try:
             self.stderr.seek(self.after_login)
-            lines = self.stderr.read().decode(errors="replace").splitlines()
+            return self.stderr.read().decode(errors="replace").splitlines()
         except (OSError, ValueError):  # already closed
-            return ""
-        return next((line.strip() for line in reversed(lines) if line.strip() and "Warning:" not in line), "")
+            return []
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -260,20 +275,40 @@ SETUP_ERRORS = ("could not resolve hostname", "bad configuration option", "bad o
                 "subsystem request failed", "no such file or directory", "cannot execute")  # fmt: skip
 
 
-def explain(said: str, exc: BaseException, options: SSHOptions, logged_in: bool = True) -> OSError:
+def host_key_rejected(options: SSHOptions, transcript: list[str]) -> HostKeyRejected:
+    """What to do about a host key ``known_hosts`` does not hold: never "turn the check off", which is how a
+    man-in-the-middle gets in; for a changed key, re-verify it and replace the old entry."""
+    where = f"{options.host}:{options.port}"
+    known_hosts = shlex.quote(str(options.known_hosts))
+    entry = shlex.quote(options.host if options.port == 22 else f"[{options.host}]:{options.port}")
+    keyscan = f"`ssh-keyscan -p {options.port} {shlex.quote(options.host)} >> {known_hosts}`"
+    if not any("REMOTE HOST IDENTIFICATION HAS CHANGED" in line for line in transcript):
+        return HostKeyRejected(
+            errno.EACCES, f"host key of {where} is not in `{options.known_hosts}`: add it with {keyscan} after "
+            "checking its fingerprint with the server's administrator",
+        )  # fmt: skip
+    sent = re.search(r"fingerprint for the (\S+) key sent by the remote host is\s+(\S+?)\.?$", "\n".join(transcript),
+                     re.MULTILINE)  # fmt: skip
+    sends = f" (it now sends {sent[1]} key {sent[2]})" if sent else ""
+    return HostKeyRejected(
+        errno.EACCES,
+        f"host key of {where} has CHANGED since `{options.known_hosts}` recorded it{sends}: someone may be "
+        "intercepting the connection, unless the server's key was replaced; once its administrator confirms the new "
+        f"fingerprint, run `ssh-keygen -f {known_hosts} -R {entry}` and add the new key with {keyscan}",
+    )
+
+
+def explain(said: str, exc: BaseException, options: SSHOptions, logged_in: bool = True,
+            transcript: list[str] | None = None) -> OSError:  # fmt: skip
     """ssh's last line (or the SFTP client's error) as a builtin error with a message that says what to fix.
 
-    Before the login, ssh's stderr also holds whatever the server printed (a banner): only then may a line
-    mean a refused login or host key.
+    Before the login, ssh's stderr (``transcript``) also holds whatever the server printed (a banner): only then
+    may a line mean a refused login or host key.
     """
     lowered = said.lower()
     if not logged_in:
         if "host key verification failed" in lowered or "host key for" in lowered:
-            return HostKeyRejected(
-                errno.EACCES,
-                f"host key of {options.host}:{options.port} is not trusted by `{options.known_hosts}` "
-                "(add it with ssh-keyscan after checking its fingerprint, or set `host_key_check: no`)",
-            )
+            return host_key_rejected(options, transcript or [])
         if "permission denied" in lowered or "too many authentication failures" in lowered:
             return LoginRefused(
                 errno.EACCES, f"authentication failed for user `{options.user}` (check `password` / `path_to_key`)"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
+import pwd
 import shutil
+import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -18,6 +22,37 @@ FALLBACK_CIPHERS = (
     "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
     "aes128-ctr", "aes192-ctr", "aes256-ctr",
 )  # fmt: skip
+
+
+def local_file_problem(path: Path) -> str | None:
+    """Why ``ssh`` could not read ``path`` as a file, in a few words; None when it can."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        return f"cannot be reached by user `{_user()}` (a parent folder is not searchable)"
+    except OSError as exc:
+        return f"cannot be reached ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISDIR(found.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(found.st_mode):
+        return "is not a regular file"
+    try:
+        with path.open("rb"):  # as ssh will: permission bits, ACLs and the rest all have their say
+            pass
+    except PermissionError:
+        return f"is not readable by user `{_user()}`"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 @functools.cache
@@ -70,6 +105,25 @@ class SSHOptions(StorageOptions):
         default=2, ge=0, le=10, description="extra attempts after a lost connection or a timeout",
         json_schema_extra={"example": 2},
     )  # fmt: skip
+
+    @field_validator("path_to_key", "known_hosts", mode="before")
+    @classmethod
+    def _home_expanded(cls, value: Any) -> Any:
+        return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
+
+    @field_validator("path_to_key", "known_hosts")
+    @classmethod
+    def _readable_local_file(cls, path: Path | None) -> Path | None:
+        """Checked with the configuration: a mistyped path fails `corral check` with its file and line."""
+        if path is None:
+            return None
+        if not path.is_absolute():
+            raise ValueError(f"write an absolute path: `{path}` is relative to the folder corral is started in "
+                             "(cron starts it in the user's home)")  # fmt: skip
+        problem = local_file_problem(path)
+        if problem is not None:
+            raise ValueError(f"local file `{path}` {problem}")
+        return path
 
     @field_validator("cipher")
     @classmethod
