@@ -23,6 +23,7 @@ import pytest
 from corral import StorageError
 from corral.runner import Storage
 from corral.testing.storage_contract import open_storage
+from corral_storage_s3 import BucketFileSystem
 from corral_testservers import S3Server
 
 MiB = 1024 * 1024
@@ -32,6 +33,17 @@ Entry = Callable[..., dict[str, Any]]
 def fresh(entry: dict[str, Any]) -> Storage:
     """The storage of a job folder no other test uses."""
     return open_storage(entry, job_name=f"s3-{secrets.token_hex(4)}")
+
+
+def skip_bucket_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storages open without their bucket check: as if the key was revoked, or the server died, after the job
+    opened them (what list and put then say; opening itself is tested with the check)."""
+    monkeypatch.setattr(BucketFileSystem, "ensure_bucket", lambda self, create: False)
+
+
+@pytest.fixture
+def opened_before_the_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_bucket_check(monkeypatch)
 
 
 def count_requests(storage: Storage) -> Counter[str]:
@@ -67,9 +79,16 @@ def random_file(path: Path, size: int) -> Path:
 
 
 def test_wrong_secret_is_one_clear_line_without_the_secret_and_not_retried(
-    s3_entry: Entry, s3_server: S3Server, tmp_path: Path
+    s3_entry: Entry, s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = "Wr0ngSecretValue-" + "x" * 20
+    started = time.monotonic()
+    with pytest.raises(StorageError) as failed:  # opening the storage checks the bucket with the keys
+        fresh(s3_entry(secret_access_key=wrong))
+    assert time.monotonic() - started < 5, "an authentication failure must not be retried"
+    assert str(failed.value) == (f"S3 at {s3_server.endpoint_url} rejected the credentials (SignatureDoesNotMatch): "
+                                 "check `access_key_id` and `secret_access_key`")  # fmt: skip
+    skip_bucket_check(monkeypatch)  # the key went wrong after the storage was opened
     storage = fresh(s3_entry(secret_access_key=wrong))
     sent = count_requests(storage)
     for attempt in (storage.list, lambda: storage.put(random_file(tmp_path / "a", 1000), f"{storage.root}/a/b")):
@@ -84,12 +103,12 @@ def test_wrong_secret_is_one_clear_line_without_the_secret_and_not_retried(
 
 
 def test_unknown_access_key_is_one_clear_line(s3_entry: Entry) -> None:
-    storage = fresh(s3_entry(access_key_id="AKIANOSUCHKEY0000000"))
     with pytest.raises(StorageError, match=r"rejected the credentials \(InvalidAccessKeyId\)"):
-        storage.list()
+        fresh(s3_entry(access_key_id="AKIANOSUCHKEY0000000"))
 
 
-def test_missing_bucket_is_named(s3_entry: Entry) -> None:
+def test_missing_bucket_is_named(s3_entry: Entry, opened_before_the_failure: None) -> None:
+    """A bucket deleted after the storage was opened (opening checks it: see test_s3_bucket.py)."""
     storage = fresh(s3_entry(bucket="no-such-bucket-here"))
     with pytest.raises(StorageError, match="bucket `no-such-bucket-here` does not exist"):
         storage.list()
@@ -242,8 +261,17 @@ def _listener() -> Iterator[int]:
         sock.close()
 
 
-def test_hung_endpoint_fails_within_the_timeout(s3_entry: Entry, silent_endpoint: int, tmp_path: Path) -> None:
-    storage = fresh(s3_entry(endpoint_url=f"http://127.0.0.1:{silent_endpoint}", timeout=1, retries=1))
+def test_hung_endpoint_fails_within_the_timeout(
+    s3_entry: Entry, silent_endpoint: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hung = s3_entry(endpoint_url=f"http://127.0.0.1:{silent_endpoint}", timeout=1, retries=1)
+    started = time.monotonic()
+    with pytest.raises(StorageError) as failed:
+        fresh(hung)
+    assert time.monotonic() - started < 8
+    assert "unreachable" in str(failed.value) and "timeout" in str(failed.value).lower()
+    skip_bucket_check(monkeypatch)  # the server hung after the storage was opened
+    storage = fresh(hung)
     sent = count_requests(storage)
     for attempt in (storage.list, lambda: storage.put(random_file(tmp_path / "a", 1000), f"{storage.root}/a/b")):
         sent.clear()
@@ -260,15 +288,14 @@ def test_hung_endpoint_fails_within_the_timeout(s3_entry: Entry, silent_endpoint
 def test_closed_port_fails_fast_with_the_endpoint_named(s3_entry: Entry) -> None:
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]
-    storage = fresh(s3_entry(endpoint_url=f"http://127.0.0.1:{port}", retries=1))
     started = time.monotonic()
     with pytest.raises(StorageError, match=rf"S3 at http://127.0.0.1:{port} is unreachable"):
-        storage.list()
+        fresh(s3_entry(endpoint_url=f"http://127.0.0.1:{port}", retries=1))
     assert time.monotonic() - started < 8
 
 
 def test_server_that_stops_reading_mid_upload_fails_within_the_timeout(
-    s3_entry: Entry, deaf_endpoint: int, tmp_path: Path
+    s3_entry: Entry, deaf_endpoint: int, tmp_path: Path, opened_before_the_failure: None
 ) -> None:
     """botocore's timeouts do not cover a body that stops draining; the uploader's watchdog does."""
     local = random_file(tmp_path / "big", 40 * MiB)  # more than loopback's socket buffers can swallow

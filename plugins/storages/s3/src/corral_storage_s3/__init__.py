@@ -6,6 +6,7 @@ one listing of the job's prefix; timeouts and retries come from botocore's confi
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from corral_storage_s3.options import S3Options
 __all__ = ["BucketFileSystem", "S3Options", "open_bucket"]
 
 DEFAULT_REGION = "us-east-1"
+log = logging.getLogger("corral")
 
 
 def open_bucket(options: S3Options) -> BucketFileSystem:
-    """The filesystem of one configured bucket; nothing is contacted until the first operation."""
+    """The filesystem of one configured bucket; nothing is contacted until the first operation (the storage hook
+    checks the bucket right after)."""
     client_kwargs = {"region_name": options.region or (DEFAULT_REGION if options.endpoint_url else None)}
     config_kwargs = {
         "connect_timeout": options.timeout, "read_timeout": options.timeout,
@@ -37,7 +40,9 @@ def open_bucket(options: S3Options) -> BucketFileSystem:
         retries=options.retries, extra=extra,
         skip_instance_cache=True, use_listings_cache=False,
     )  # fmt: skip
-    return BucketFileSystem(path=options.bucket, fs=s3, skip_instance_cache=True)
+    bucket = BucketFileSystem(path=options.bucket, fs=s3, skip_instance_cache=True)
+    bucket.label = options.location
+    return bucket
 
 
 def _errors(fs: BucketFileSystem) -> AbstractContextManager[None]:
@@ -63,8 +68,14 @@ def corral_config_warnings(storage: StorageConfig) -> list[str]:
 
 @hookimpl
 def corral_storage_filesystem(config: StorageConfig) -> BucketFileSystem:
-    assert isinstance(config.options, S3Options)
-    return open_bucket(config.options)
+    """The bucket, checked now: a missing one fails the storage before anything is written (or is created)."""
+    options = config.options
+    assert isinstance(options, S3Options)
+    fs = open_bucket(options)
+    with _errors(fs):
+        if fs.ensure_bucket(create=options.create_bucket):
+            log.info("%s: bucket `%s` did not exist; created it (create_bucket: yes)", fs.label, fs.bucket)
+    return fs
 
 
 @hookimpl

@@ -28,6 +28,12 @@ def _client_error(exc: BaseException) -> ClientError | None:
     return None
 
 
+def error_code(exc: BaseException) -> str:
+    """The S3 error code behind ``exc`` (``NoSuchBucket``...), or ""."""
+    client = _client_error(exc)
+    return str(client.response.get("Error", {}).get("Code", "")) if client is not None else ""
+
+
 def explain(exc: BaseException, bucket: str, endpoint: str) -> StorageError | None:
     """A :class:`StorageError` for failures with a known cause, else None (the error stays as it is)."""
     client = _client_error(exc)
@@ -40,7 +46,8 @@ def explain(exc: BaseException, bucket: str, endpoint: str) -> StorageError | No
             return StorageError(f"S3 at {endpoint} denied access to bucket `{bucket}` ({code}): the key needs "
                                 "List, Get, Put and Delete on it")  # fmt: skip
         if code == "NoSuchBucket":
-            return StorageError(f"bucket `{bucket}` does not exist at {endpoint}")
+            return StorageError(f"bucket `{bucket}` does not exist at {endpoint}: create it, or set "
+                                "`create_bucket: yes`")  # fmt: skip
         return None
     if isinstance(exc, NoCredentialsError):
         return StorageError("no S3 credentials: set `access_key_id` and `secret_access_key` (or AWS_* variables)")

@@ -11,6 +11,7 @@ from fsspec.implementations.dirfs import DirFileSystem
 from s3fs import S3FileSystem
 
 from corral import RemoteFile
+from corral_storage_s3.errors import error_code
 from corral_storage_s3.upload import Uploader
 
 
@@ -49,10 +50,40 @@ class BucketFileSystem(DirFileSystem):
     """
 
     fs: CorralS3FileSystem
+    #: ``s3://bucket@host``, set by :func:`corral_storage_s3.open_bucket`: where the files go, for messages
+    label: str = ""
 
     @property
     def bucket(self) -> str:
         return str(self.path)
+
+    def ensure_bucket(self, create: bool) -> bool:
+        """Fail unless the bucket exists, or create it when ``create``; True if it was created.
+
+        Some servers (SeaweedFS among them) create a missing bucket on the first PUT: without this check a typo
+        in ``bucket`` would store backups in a new bucket nobody looks at. A one-key listing, not HeadBucket: it
+        needs the same permission rotation does, and its error has a code (a HEAD answer has no body, so wrong
+        keys would read as "403 Forbidden").
+        """
+        return sync(self.fs.loop, self._ensure_bucket, create)
+
+    async def _ensure_bucket(self, create: bool) -> bool:
+        try:
+            await self.fs._call_s3("list_objects_v2", Bucket=self.bucket, MaxKeys=1)
+            return False
+        except Exception as exc:
+            if not create or error_code(exc) != "NoSuchBucket":
+                raise
+        region = self.fs.s3.meta.region_name
+        outside_us_east_1 = region not in (None, "us-east-1")
+        where = {"CreateBucketConfiguration": {"LocationConstraint": region}} if outside_us_east_1 else {}
+        try:
+            await self.fs._call_s3("create_bucket", Bucket=self.bucket, **where)
+        except Exception as exc:
+            if error_code(exc) != "BucketAlreadyOwnedByYou":  # another job created it meanwhile
+                raise
+            return False
+        return True
 
     def _join(self, path: Any) -> Any:
         return super()._join(path.lstrip("/") if isinstance(path, str) else path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -65,8 +66,23 @@ class S3Options(StorageOptions):
     retries: int = Field(
         default=4, ge=0, le=20, description="retries of a request after a network error, timeout, 5xx or throttling"
     )
+    create_bucket: bool = Field(
+        default=False,
+        description="create `bucket` when it does not exist; `no`: a missing bucket fails the storage (some servers "
+        "would create it on the first upload, wherever a typo points)",
+        json_schema_extra={"example": False},
+    )
 
     _sizes = field_validator("part_size", mode="before")(parse_size)
+
+    @property
+    def location(self) -> str:
+        """``s3://BUCKET@HOST[:PORT]``: the bucket and the server, for messages."""
+        if self.endpoint_url:
+            host = urlsplit(self.endpoint_url).netloc
+        else:
+            host = f"s3.{self.region}.amazonaws.com" if self.region else "s3.amazonaws.com"
+        return f"s3://{self.bucket}@{host}"
 
     @model_validator(mode="after")
     def _keys_in_pairs(self) -> S3Options:
