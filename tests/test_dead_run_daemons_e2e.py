@@ -33,7 +33,7 @@ def test_the_next_run_spares_a_daemon_the_dead_run_started(tmp_path: Path) -> No
         (tmp_path / "snapshot.sh").write_text("#!/bin/sh\n" + 'echo x > "$CORRAL_TMP_DIR/x"\n'
                                               'echo "{\\"full_path\\": \\"$CORRAL_TMP_DIR/x\\", \\"basename\\": '
                                               '\\"x\\", \\"extension\\": \\"txt\\"}"\n')
-        again = corral("start", "-c", str(main))
+        again = corral("start", "--verbose", "-c", str(main))
         assert again.returncode == 0, again.stderr
         assert f"killed pid {grandchild} (`sleep`), left running by a run that died" in again.stderr
         assert wait_until(lambda: gone(grandchild))

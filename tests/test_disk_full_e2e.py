@@ -33,7 +33,7 @@ def test_full_tmp_and_full_storage(tmp_path: Path) -> None:
     main = write_main(tmp_path, jobs)
     mounts = " && ".join(f"mount -t tmpfs -o size=8m,mode=0700 none {folder}" for folder in (small_tmp, small_store))
     # in a private mount namespace: the size-limited folders vanish with the command
-    command = f"{mounts} && {shlex.join([*CORRAL, 'start', '-c', str(main)])} >&2; echo exit=$? >&2; " \
+    command = f"{mounts} && {shlex.join([*CORRAL, 'start', '--verbose', '-c', str(main)])} >&2; echo exit=$? >&2; " \
               f"find {small_tmp} {small_store} -type f"
     done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
@@ -71,7 +71,7 @@ def test_a_tmp_dir_too_full_for_a_work_folder_fails_that_job_only(tmp_path: Path
     main = write_main(tmp_path, jobs)
     fill = f"mkdir {full}/first && i=0; while touch {full}/first/f$i 2>/dev/null; do i=$((i+1)); done"
     command = f"mount -t tmpfs -o size=8m,nr_inodes=16,mode=0700 none {full} && {fill}; " \
-              f"{shlex.join([*CORRAL, 'start', '-c', str(main)])}; echo exit=$? >&2"
+              f"{shlex.join([*CORRAL, 'start', '--verbose', '-c', str(main)])}; echo exit=$? >&2"
     done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
     assert "exit=1" in done.stderr and "Traceback" not in done.stderr, done.stderr

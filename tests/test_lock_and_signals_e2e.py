@@ -33,8 +33,8 @@ def slow_job(tmp_path: Path, seconds: int) -> Path:
 
 def start_background(main: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
-    return subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen([*CORRAL, "start", "--verbose", "-c", str(main)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_for(path: Path, timeout: float = 20) -> None:
@@ -93,7 +93,7 @@ def test_kill_9_takes_the_dump_with_it_and_the_next_run_cleans_up(tmp_path: Path
         (tmp_path / "slow.sh").write_text("#!/bin/sh\n" + 'echo x > "$CORRAL_TMP_DIR/x"\n'
                                           'echo "{\\"full_path\\": \\"$CORRAL_TMP_DIR/x\\", \\"basename\\": \\"x\\", '
                                           '\\"extension\\": \\"txt\\"}"\n')
-        again = corral("start", "-c", str(main))
+        again = corral("start", "--verbose", "-c", str(main))
         assert again.returncode == 0, again.stderr
         assert f"taking over the lock `{tmp_path}/tmp/corral.lock` left by a run that ended without releasing it " \
                f"(pid {first.pid}, started " in again.stderr
@@ -119,8 +119,9 @@ def test_signal_stops_cleans_and_releases(tmp_path: Path, signum: int) -> None:
     _, stderr = run.communicate(timeout=30)
     assert time.monotonic() - started < 15
     assert run.returncode == 128 + signum
-    assert f"run interrupted by signal {signum}: programs stopped, work folders removed, lock released (the next " \
-        "run deletes the temp files of uploads cut short)" in stderr
+    assert f"[ERROR] run interrupted by signal {signum} after " in stderr
+    assert "s (no job done; cut short or failed: slow); 0 archive(s) were stored before it (0 cop(ies) in all); " \
+        "programs stopped, work folders removed, lock released" in stderr
     assert not list((tmp_path / "tmp").rglob("partial.bin"))
     for pidfile in ("child.pid", "grandchild.pid"):
         pid = int((tmp_path / pidfile).read_text())
@@ -165,7 +166,7 @@ def test_lock_wait_waits_for_the_holder_then_gives_up(tmp_path: Path, minutes: f
     try:
         wait_for(tmp_path / "child.pid")
         started = time.monotonic()
-        second = corral("start", "-c", str(main))
+        second = corral("start", "--verbose", "-c", str(main))
         waited = time.monotonic() - started
         assert f"waiting up to {minutes:g} minute(s) (lock_wait)" in second.stderr
         if minutes == 0.5:  # the holder ends after ~4 s: this run goes on (its slow job reports no archive)

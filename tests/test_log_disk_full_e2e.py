@@ -24,7 +24,7 @@ def test_a_full_log_disk_is_one_line_and_the_backups_go_on(tmp_path: Path) -> No
     main = write_main(tmp_path, jobs)
     fill = f"head -c 64k /dev/zero > {log_dir}/filler 2>/dev/null"  # the 16 KiB tmpfs is full before the run
     command = (f"mount -t tmpfs -o size=16k,mode=0700 none {log_dir} && ({fill}; true) && "
-               f"{shlex.join([*CORRAL, 'start', '-c', str(main)])}")
+               f"{shlex.join([*CORRAL, 'start', '--verbose', '-c', str(main)])}")
     done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
     assert done.returncode == 0, done.stderr
@@ -49,7 +49,7 @@ def test_a_full_lock_disk_is_one_line_and_the_backups_go_on(tmp_path: Path) -> N
     prepare = f"touch {lock_dir}/corral.lock && chmod 600 {lock_dir}/corral.lock && " \
               f"(head -c 64k /dev/zero > {lock_dir}/filler 2>/dev/null; true)"
     command = (f"mount -t tmpfs -o size=16k,mode=0700 none {lock_dir} && {prepare} && "
-               f"{shlex.join([*CORRAL, 'start', '-c', str(main)])}")
+               f"{shlex.join([*CORRAL, 'start', '--verbose', '-c', str(main)])}")
     done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")})
     assert done.returncode == 0, done.stderr

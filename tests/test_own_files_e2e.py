@@ -97,7 +97,7 @@ def test_rotation_deletes_only_files_corral_wrote(tmp_path: Path) -> None:
     plain = {"job": "plain", "type": "external", "dump_cmd": dump, "storages": [local_storage(backups)]}  # no store
     main = write_main(tmp_path, [sites, plain])
 
-    done = corral("start", "all", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "all", "--verbose", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 0, done.stderr
     after = _tree(backups)

@@ -61,7 +61,7 @@ def test_jobs_of_working_plugins_still_run(tmp_path: Path, broken_site: dict[str
          "storages": [local_storage(backups)]},
     ]
     main = write_main(tmp_path, jobs)
-    done = corral("start", "-c", str(main), env=broken_site)
+    done = corral("start", "--verbose", "-c", str(main), env=broken_site)
     assert done.returncode == 1
     assert len(list((backups / "data").rglob("*.tar"))) == 1
     assert "[ERROR] [uses-broken] job cannot run: source plugin `broken_type` (corral-source-broken 1.2.3) " \

@@ -57,7 +57,7 @@ def test_one_job_stored_on_five_storages_at_once(
     storages = [local_storage(tmp_path / "local"), sftp(sshd_server), ftp(ftp_server), smb(smb_server),
                 webdav(webdav_server)]  # fmt: skip
     main = write_main(tmp_path, [files_job(job, f"{sites}/*/", storages, gzip=True)])
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
     assert done.returncode == 0, done.stderr
     copies = {
         "local": tmp_path / "local" / job,

@@ -24,7 +24,7 @@ def test_all_runs_files_then_databases_then_external(tmp_path: Path, sites: Path
     ext = script(tmp_path / "ext.sh", 'echo x > "$CORRAL_TMP_DIR/x.txt"\n' + report_json("$CORRAL_TMP_DIR/x.txt", "x"))
     jobs = [external("ext-first-in-file", ext, backups), files_job("sites", f"{sites}/*/", [local_storage(backups)])]
     main = write_main(tmp_path, jobs)
-    done = corral("start", "-c", str(main))
+    done = corral("start", "--verbose", "-c", str(main))
     assert done.returncode == 0, done.stderr
     started = re.findall(r"\[INFO\] \[([^]]+)\] job started", done.stderr)
     assert started == ["sites", "ext-first-in-file"]
@@ -32,9 +32,9 @@ def test_all_runs_files_then_databases_then_external(tmp_path: Path, sites: Path
     assert "[INFO] [sites] storage local: stored" in log
     assert "run finished" in log
 
-    only_files = corral("start", "files", "-c", str(main))
+    only_files = corral("start", "files", "-v", "-c", str(main))
     assert re.findall(r"\[INFO\] \[([^]]+)\] job started", only_files.stderr) == ["sites"]
-    only_ext = corral("start", "ext-first-in-file", "-c", str(main))
+    only_ext = corral("start", "ext-first-in-file", "-v", "-c", str(main))
     assert "[sites]" not in only_ext.stderr and only_ext.returncode == 0
 
 
@@ -99,7 +99,10 @@ def test_a_terminal_gets_progress_and_a_table_cron_gets_plain_lines(tmp_path: Pa
     tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
     assert tty.returncode == 0, tty.stdout
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.stdout)
-    assert "corral run" in screen and "┃ job" in screen and "│ sites │ ok" in screen
-    plain = corral("start", "-c", str(main))
-    assert plain.stdout == "sites\tok\t2\t" + plain.stdout.split("\t")[3]
+    assert "corral run: OK (1 job(s))" in screen and "┃ job" in screen and "│ sites │ ok" in screen
+    assert "storage local: stored" in screen  # a terminal shows the log as it goes
+    plain = corral("start", "-c", str(main), "--verbose")  # under cron, the summary only when asked or failed
+    lines = plain.stdout.splitlines()
+    assert lines[:2] == ["OK (1 job(s))", "job\tresult\tarchives\ttime\tfirst error"]
+    assert lines[2] == "sites\tok\t2\t" + lines[2].split("\t")[3]
     assert "\x1b[" not in plain.stderr and "┃" not in plain.stdout

@@ -80,6 +80,6 @@ def test_a_storage_that_timed_out_gets_no_more_uploads_in_that_job(tmp_path: Pat
     done = corral("start", "-c", str(write_main(tmp_path, jobs, upload_timeout=2)), env={"PYTHONPATH": str(site)})
     assert done.returncode == 1
     assert "[ERROR] [up] storage hang: target alpha: upload timed out after 2 s (upload_timeout)" in done.stderr
-    assert ("[ERROR] [up] storage hang: target beta: not uploaded: an earlier upload to this storage timed out "
-            "(upload_timeout)") in done.stderr
+    assert ("[ERROR] [up] storage hang: target beta: not uploaded: the storage is out for this job (an upload "
+            "timed out (upload_timeout) and may still hold the connection)") in done.stderr
     assert sorted(p.parent.name for p in (tmp_path / "b" / "up").rglob("*_*.tar*")) == ["alpha", "beta"]

@@ -190,7 +190,7 @@ def test_only_dead_runs_work_folders_are_removed(tmp_path: Path) -> None:
         folder.mkdir()
         (folder / "data").write_text("x")
     os.chown(foreign[-1], NOBODY, NOBODY)  # not the running user's: not ours to remove
-    done = corral("start", "-c", str(write_main(tmp_path, [simple_job(tmp_path)])))
+    done = corral("start", "-v", "-c", str(write_main(tmp_path, [simple_job(tmp_path)])))
     assert done.returncode == 0, done.stderr
     assert not dead.exists() and not older.exists()
     assert f"removed `{dead}` (1 bytes), the work folder of run pid 999999999 that died" in done.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 
 from corral import children, clock, limits, logs, workarea
-from corral.config import Config, load_config
-from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, Interrupted
+from corral.config import Config, load_config, load_yaml
+from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, ConfigError, CorralError, Interrupted
 from corral.lock import RunLock
 from corral.masking import Masker
 from corral.plugins import broadcast, new_manager
@@ -47,12 +47,36 @@ def _clean_after_dead_run(lock: RunLock, config: Config) -> None:
     workarea.remove_dead_work_dirs(job.tmp_dir for job in config.jobs)
 
 
-def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | None]:
-    """Run the selected jobs; returns the exit code and the result (None when another run holds the lock)."""
+def _log_broken_main(config_path: Path, error: ConfigError) -> None:
+    """The main section is broken, so no job runs and no notifier is trusted; the log file still gets the lines
+    when the file names one that is usable."""
+    try:
+        raw = load_yaml(config_path)
+        path = raw["main"]["log_file_name"]
+    except (CorralError, LookupError, TypeError):
+        return
+    if not isinstance(path, str) or not Path(path).is_absolute():
+        return
+    try:
+        logs.setup(Path(path), (), console_level=logging.CRITICAL + 1)  # stderr gets the lines from the CLI
+    except (CorralError, OSError):
+        return
+    for problem in error.problems:
+        log.error("configuration error, no job runs: %s", problem)
+    logs.close()
+
+
+def start(config_path: Path, selection: str = "all", console: int = logging.INFO) -> tuple[int, RunResult]:
+    """Run the selected jobs; returns the exit code and the result. ``console``: the lowest level of the log
+    lines printed on stderr (:func:`corral.logs.console_threshold`)."""
     os.umask(0o077)  # everything corral and its children write is the running user's alone
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path, partial=True)
+    except ConfigError as error:
+        _log_broken_main(config_path, error)
+        raise
     main = config.main
-    collector = logs.setup(main.log_file_name, config.secrets)
+    collector = logs.setup(main.log_file_name, config.secrets, console)
     for warning in config.warnings:
         log.warning("%s", warning)
     names = select_jobs(config, selection)
@@ -60,7 +84,7 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
     work_area = workarea.private_dir(Path(main.general_path_to_all_tmp_dir), "work folder")
     lock_path = main.lock_file or work_area / "corral.lock"
     events = config.notifiers or new_manager()
-    progress = on_terminal()
+    progress = on_terminal() if console <= logging.INFO else None
     if progress is not None:
         events.register(progress, name="corral:progress")
     jobs = {job.name: job for job in config.jobs}
@@ -76,8 +100,9 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
             broadcast(events, "corral_run_started", run=run)
             for name in names:
                 if name in config.unavailable:
-                    log.error("[%s] job cannot run: %s", name, config.unavailable[name])
-                    result.jobs.append(JobResult(job=name, type="?", errors=[config.unavailable[name]]))
+                    for problem in config.unavailable[name]:
+                        log.error("job cannot run: %s", problem, extra={"job": name})
+                    result.jobs.append(JobResult(job=name, type="?", errors=config.unavailable[name]))
                     continue
                 result.jobs.append(run_job(jobs[name], run, events))
     except AlreadyRunning as exc:  # a hung run would block every night: the admins hear of it like a failure
@@ -85,11 +110,11 @@ def start(config_path: Path, selection: str = "all") -> tuple[int, RunResult | N
         result.blocked = str(exc)
         code = exc.exit_code
     except Interrupted as exc:
-        result.interrupted = True
+        result.interrupted = exc.signum
+        if isinstance(exc.job_result, JobResult):
+            result.jobs.append(exc.job_result)
         code = exc.exit_code
         run.stop_processes()
-        log.error("run interrupted by signal %d: programs stopped, work folders removed, lock released (the next "
-                  "run deletes the temp files of uploads cut short)", exc.exit_code - 128)
     if code == EXIT_OK and not result.ok:
         code = EXIT_FAILED
     _finish(run, result, collector, events, started)
@@ -101,9 +126,14 @@ def _finish(
 ) -> None:
     result.seconds = time.monotonic() - started
     failed = [job.job for job in result.jobs if not job.ok]
-    if failed:
+    if result.interrupted:
+        archives, copies = result.stored
+        log.error("run interrupted by signal %d after %.1f s (%s); %d archive(s) were stored before it (%d cop(ies) in "
+                  "all); programs stopped, work folders removed, lock released", result.interrupted, result.seconds,
+                  result.verdict().partition(": ")[2], archives, copies)
+    elif failed:
         log.error("run finished in %.1f s: %d job(s) failed: %s", result.seconds, len(failed), ", ".join(failed))
-    else:
+    elif not result.blocked:
         log.info("run finished in %.1f s: %d job(s) succeeded", result.seconds, len(result.jobs))
     result.log = list(collector.entries)
     run.mask.scrub(result)  # the summary on stdout and every notifier get the masked texts only

@@ -65,4 +65,6 @@ class Interrupted(CorralError):
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
         self.exit_code = 128 + signum
+        self.job_result: object = None  # the JobResult of the job it cut short, once the runner added it

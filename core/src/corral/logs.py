@@ -91,14 +91,31 @@ class _OwnFileHandler(logging.StreamHandler):
             super().close()
 
 
-def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) -> Collector:
-    """Route the ``corral`` logger to stderr, the log file and a collector; returns the collector."""
+def close() -> None:
+    """Detach and close every handler of the ``corral`` logger (the log file is flushed and closed)."""
     logger = logging.getLogger("corral")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
     for existing in list(logger.filters):
         logger.removeFilter(existing)
+
+
+def console_threshold(verbose: bool = False, quiet: bool = False) -> int:
+    """What ``corral start`` prints on stderr: the log from INFO on a terminal; under cron (no terminal) only
+    errors, so that a night that went well sends no mail; everything with ``--verbose``; nothing with ``--quiet``."""
+    if quiet:
+        return logging.CRITICAL + 1
+    if verbose:
+        return logging.DEBUG
+    return logging.INFO if sys.stderr.isatty() else logging.ERROR
+
+
+def setup(log_file: Path | None, secrets: Iterable[str], console_level: int = logging.INFO) -> Collector:
+    """Route the ``corral`` logger to stderr (from ``console_level``), the log file and a collector; returns the
+    collector."""
+    close()
+    logger = logging.getLogger("corral")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     context = _Context(secrets)
@@ -113,7 +130,7 @@ def setup(log_file: Path | None, secrets: Iterable[str], verbose: bool = False) 
                               rich_tracebacks=False, log_time_format="[%H:%M:%S]")
     else:
         console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setLevel(console_level)
     handlers.append(console)
     if log_file is not None:
         handlers.append(_OwnFileHandler(log_file))

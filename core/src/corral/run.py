@@ -120,20 +120,33 @@ class RunResult:
     jobs: list[JobResult] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
     seconds: float = 0.0
-    interrupted: bool = False
+    interrupted: int = 0  # the signal that stopped the run (SIGTERM 15, SIGINT 2); 0: it was not interrupted
     blocked: str = ""  # another run held the lock: why none of the jobs ran
+
+    def _progress(self) -> str:
+        """``done: a, b; cut short or failed: c``: the jobs of a run that was interrupted."""
+        done = [job.job for job in self.jobs if job.ok]
+        cut = [job.job for job in self.jobs if not job.ok]
+        parts = [f"done: {', '.join(done)}" if done else "no job done"]
+        return "; ".join([*parts, f"cut short or failed: {', '.join(cut)}"] if cut else parts)
+
+    @property
+    def stored(self) -> tuple[int, int]:
+        """Archives stored on at least one storage, and the copies stored in all."""
+        archives = [archive for job in self.jobs for archive in job.archives if archive.stored]
+        return len(archives), sum(len(archive.stored) for archive in archives)
 
     @property
     def ok(self) -> bool:
         return not self.interrupted and not self.blocked and all(job.ok for job in self.jobs)
 
     def verdict(self) -> str:
-        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))``, ``INTERRUPTED`` or ``NOT RUN: <why>``."""
+        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))``, ``INTERRUPTED: ...`` or ``NOT RUN: <why>``."""
         failed = [job.job for job in self.jobs if not job.ok]
         if self.blocked:
             return f"NOT RUN: {self.blocked}"
         if self.interrupted:
-            return "INTERRUPTED"
+            return f"INTERRUPTED by signal {self.interrupted}: {self._progress()}"
         if failed:
             return f"FAILED: {', '.join(failed)} ({len(failed)} of {len(self.jobs)} job(s))"
         return f"OK ({len(self.jobs)} job(s))"

@@ -26,9 +26,10 @@ from corral.config.validate import Config
 from corral.errors import ConfigError, CorralError, Interrupted
 from corral.logs import current_job
 from corral.plugins import Driver, broadcast, load_driver
+from corral.remote import is_transient
 from corral.retention import expired
 from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile, human_size
-from corral.storage_defaults import orphaned_upload
+from corral.storage_defaults import orphaned_upload, partial_pattern
 from corral.workarea import full_disk_note, new_work_dir
 
 log = logging.getLogger("corral")
@@ -36,15 +37,24 @@ GROUP_ORDER = ("files", "databases", "external")
 
 
 def select_jobs(config: Config, name: str) -> list[str]:
-    """Job names for ``corral start NAME``: a job, or ``all`` / ``files`` / ``databases`` / ``external``."""
+    """Job names for ``corral start NAME``: a job, or ``all`` / ``files`` / ``databases`` / ``external``.
+
+    Jobs that cannot run (``config.unavailable``) are selected like the others, to be reported failed; one whose
+    group is unknown (a job file that could not be read) belongs to every group, and to a job name that no valid
+    job has: the job asked for may be the broken file's.
+    """
     names = [job.name for job in config.jobs] + list(config.unavailable)
-    groups = {job.name: job.group for job in config.jobs}
+    groups = {job.name: job.group for job in config.jobs} | config.groups
     if name == "all":
         return sorted(names, key=lambda n: GROUP_ORDER.index(groups.get(n, "external")))
     if name in GROUP_ORDER:
-        return [n for n in names if groups.get(n) == name]
+        return [n for n in names if groups.get(n, name) == name]
     if name in names:
         return [name]
+    unknown = [n for n in config.unavailable if n in config.unnamed]
+    if unknown:
+        log.error("no job named `%s` among the jobs that could be read", name)
+        return unknown
     known = ", ".join(names) or "none"
     raise ConfigError([f"{config.path}: no job named `{name}` (jobs: {known}; or all, files, databases, external)"])
 
@@ -62,9 +72,22 @@ class Storage:
         self.root = posixpath.join(config.backup_dir, job.name)
         self.driver: Driver = load_driver("storage", config.name)
         self.fs = self.driver.hook.corral_storage_filesystem(config=config)
-        # an upload outlived upload_timeout: its thread may still hold the connection, so no other upload of
-        # this job uses the storage (a connection is not shared between two transfers)
-        self.hung = False
+        # why the storage is out for the rest of the job: it did not answer after its retries, or an upload
+        # outlived upload_timeout and its thread may still hold the connection (which two transfers never share);
+        # every later archive for it fails at once instead of waiting for the same timeouts again
+        self.out = ""
+        self.uploading: set[str] = set()  # remote paths whose upload has started and not ended
+
+    def take_out(self, why: str) -> None:
+        if not self.out:
+            self.out = why
+            log.error("storage %s is out for the rest of this job: %s", self.label, why)
+
+    def cut_short(self) -> list[str]:
+        """Say which uploads did not end (interrupted or timed out): their temp files wait for the next rotation."""
+        return [f"storage {self.label}: the upload of `{remote}` did not finish; its temp file "
+                f"`{partial_pattern(remote)}` may stay on the storage until the next run's rotation removes it"
+                for remote in sorted(self.uploading)]
 
     def path_for(self, archive: Archive, made: Any) -> str:
         """Where an archive goes: ``<backup_dir>/<job>/<target>/[<subdir>/]<target>_<date>_<time>.<ext>``."""
@@ -95,11 +118,13 @@ class Storage:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of an error, with the notes corral added to it (a temp file left behind, say)."""
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
+    notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()) if isinstance(note, str))
     if isinstance(exc, CorralError) and message:
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        return message + notes
+    return (f"{type(exc).__name__}: {message}" if message else type(exc).__name__) + notes
 
 
 def storage_labels(job: JobConfig) -> list[str]:
@@ -142,8 +167,12 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         elif not result.errors:
             result.errors.append("no enabled storage")
             log.error("no enabled storage: nothing to do")
-    except Interrupted:
+    except Interrupted as exc:
         result.errors.append("interrupted")
+        for storage in storages:
+            for line in storage.cut_short():
+                _fail(result, line)
+        exc.job_result = result  # what the job did before: the run's report includes it
         raise
     except CorralError as exc:  # the work folder is unsafe or cannot be made: this job cannot dump
         _fail(result, str(exc))
@@ -213,6 +242,8 @@ def _rotate(
         raise
     except Exception as exc:
         _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {_one_line(exc)}", outcome)
+        if is_transient(exc):
+            storage.take_out("it did not answer the listing")
         return
     extensions = source_extensions(job)
     doomed = [f.path for f in files if orphaned_upload(f, storage.root, extensions)]
@@ -220,6 +251,8 @@ def _rotate(
         backups = [b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None]
         doomed += [b.path for b in expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)]
     for path in doomed:
+        if storage.out:
+            break
         try:
             storage.delete(path)
             outcome.deleted.append(path)
@@ -227,6 +260,8 @@ def _rotate(
             raise
         except Exception as exc:
             _fail(result, f"storage {storage.label}: rotation cannot delete `{path}`: {_one_line(exc)}", outcome)
+            if is_transient(exc):
+                storage.take_out("it did not answer a delete")
     log.info("storage %s: rotation deleted %d old file(s)", storage.label, len(outcome.deleted))
     broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.label, deleted=outcome.deleted)
 
@@ -324,22 +359,27 @@ def _store(
         token = current_job.set(job.name)  # worker threads start with an empty context
         try:
             remote = storage.path_for(archive, run.now)
-            if storage.hung:
+            if storage.out:
                 outcome.failed[storage.label] = "skipped"
-                _fail(result, f"storage {storage.label}: target {archive.target}: not uploaded: an earlier upload "
-                      "to this storage timed out (upload_timeout)", outcomes[storage.label])
+                _fail(result, f"storage {storage.label}: target {archive.target}: not uploaded: the storage is out "
+                      f"for this job ({storage.out})", outcomes[storage.label])
                 return
             started = time.monotonic()
+            storage.uploading.add(remote)
             try:
                 storage.put(archive.path, remote)
             except Exception as exc:
+                storage.uploading.discard(remote)
                 cause = _one_line(exc)
                 if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
                     cause += f" (writing `{remote}`)"
                 outcome.failed[storage.label] = cause
                 _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {cause}",
                       outcomes[storage.label])
+                if is_transient(exc):
+                    storage.take_out("it did not answer an upload")
                 return
+            storage.uploading.discard(remote)
             seconds = time.monotonic() - started
             outcome.stored[storage.label] = remote
             outcomes[storage.label].stored.append(StoredFile(archive.target, remote, size, seconds))
@@ -355,10 +395,12 @@ def _store(
         _done, late = wait(futures, timeout=run.main.upload_timeout)
         for future in late:
             storage = futures[future]
-            storage.hung = True
             outcome.failed[storage.label] = "timed out"
             _fail(result, f"storage {storage.label}: target {archive.target}: upload timed out after "
                   f"{run.main.upload_timeout:g} s (upload_timeout)", outcomes[storage.label])
+            for line in storage.cut_short():
+                _fail(result, line, outcomes[storage.label])
+            storage.take_out("an upload timed out (upload_timeout) and may still hold the connection")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _discard(archive, outcome, result)

@@ -17,7 +17,6 @@ import posixpath
 import re
 import secrets
 from collections.abc import Collection
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,12 @@ def partial_name(remote_path: str) -> str:
     """
     parent, name = posixpath.split(remote_path)
     return posixpath.join(parent, f".{name}{PARTIAL_MARK}{secrets.token_hex(_TOKEN_BYTES)}")
+
+
+def partial_pattern(remote_path: str) -> str:
+    """The temp name of an upload of ``remote_path`` as a glob (its random part unknown): for messages."""
+    parent, name = posixpath.split(remote_path)
+    return posixpath.join(parent, f".{name}{PARTIAL_MARK}*")
 
 
 def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> bool:
@@ -69,11 +74,28 @@ def corral_storage_put(
         if arrived != expected:
             raise OSError(f"upload of `{remote_path}` is incomplete: {arrived} of {expected} bytes arrived")
         fs.mv(temp, remote_path)
-    except BaseException:
-        with suppress(Exception):
-            fs.rm_file(temp)
+    except BaseException as exc:
+        if not _left_behind(fs, temp, exc):
+            raise
+        exc.add_note(f"its temp file `{temp}` may stay on the storage until the next run's rotation removes it")
         raise
     return True
+
+
+def _left_behind(fs: AbstractFileSystem, temp: str, exc: BaseException) -> bool:
+    """Remove the temp file of a failed upload, unless the storage stopped answering (the next run's rotation
+    removes it then, instead of this one waiting for more timeouts); whether it stays behind."""
+    from corral.remote import is_transient
+
+    if is_transient(exc) or not isinstance(exc, Exception):
+        return True
+    try:
+        fs.rm_file(temp)
+    except FileNotFoundError:
+        return False
+    except Exception:
+        return True
+    return False
 
 
 def make_folders(fs: AbstractFileSystem, folder: str, mode: int) -> list[str]:

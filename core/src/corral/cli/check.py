@@ -27,8 +27,9 @@ def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
         typer.echo(f"corral: error: {config}: {problem}", err=True)
     if refused:
         raise typer.Exit(2)
-    for name, problem in loaded.unavailable.items():
-        typer.echo(f"corral: error: job `{name}` cannot run: {problem}", err=True)
+    for name, problems in loaded.unavailable.items():
+        for problem in problems:
+            typer.echo(f"corral: error: job `{name}` cannot run: {problem}", err=True)
     if loaded.unavailable:
         raise typer.Exit(1)
     typer.echo(f"{config}: ok ({len(loaded.jobs)} job(s))")

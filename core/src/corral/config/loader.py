@@ -50,6 +50,17 @@ class Located(dict[Any, Any]):
         return self.key_lines.get(key, self.line)
 
 
+@dataclass(frozen=True)
+class BrokenFile:
+    """An included job file that could not be loaded: it stands in the jobs list where its jobs would be.
+
+    A typo in one job file must not stop the jobs of the others; validation reports it as a job that cannot run.
+    """
+
+    file: str
+    problems: list[str]
+
+
 class LocatedList(list[Any]):
     """A sequence that knows its file and line, and the file and line of each item."""
 
@@ -233,7 +244,14 @@ def _construct_include(loader: _Loader, node: yaml.Node) -> LocatedList:
     jobs.file, jobs.line = loader.name, node.start_mark.line + 1
     for pattern in patterns:
         for path in _matches(pattern, Path(loader.name).parent, where):
-            loaded = _load_file(Path(path), loader.load, level, where).data
+            try:
+                loaded = _load_isolated(Path(path), loader.load, level, where)
+            except ConfigError as exc:
+                if len(loader.load.chain) > 1 or os.path.realpath(path) in loader.load.chain:
+                    raise  # a job file's own includes (the job file is what is broken), or the main file itself
+                jobs.append(BrokenFile(path, exc.problems))
+                jobs.item_lines.append(1)
+                continue
             if loaded is None:
                 continue
             if isinstance(loaded, Located):  # a file holding a single job
@@ -241,10 +259,28 @@ def _construct_include(loader: _Loader, node: yaml.Node) -> LocatedList:
                 loaded_list.item_lines = [loaded.line]
                 loaded = loaded_list
             if not isinstance(loaded, LocatedList):
-                raise ConfigError([f"{path}:1: an included file must hold a list of jobs (`- job: NAME`)"])
+                problem = f"{path}:1: an included file must hold a list of jobs (`- job: NAME`)"
+                if len(loader.load.chain) > 1:
+                    raise ConfigError([problem])
+                jobs.append(BrokenFile(path, [problem]))
+                jobs.item_lines.append(1)
+                continue
             jobs.extend(loaded)
             jobs.item_lines.extend(loaded.item_lines)
     return jobs
+
+
+def _load_isolated(path: Path, load: _Load, level: int, where: str) -> Any:
+    """An included file's value; when it is broken, the budget it used up is given back for the files after it."""
+    values, repeated, chain = load.values, load.repeated, list(load.chain)
+    try:
+        return _load_file(path, load, level, where).data
+    except ConfigError:
+        load.values, load.repeated, load.chain[:] = values, repeated, chain
+        raise
+    except RecursionError:
+        load.values, load.repeated, load.chain[:] = values, repeated, chain
+        raise ConfigError([f"{path}: nested too deeply"]) from None
 
 
 def _matches(pattern: Any, base: Path, where: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pluggy
 from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
-from corral.config.loader import Located, LocatedList, load_yaml
+from corral.config.loader import BrokenFile, Located, LocatedList, load_yaml
 from corral.config.models import (
     JobConfig,
     JobCore,
@@ -32,19 +32,31 @@ TOP_KEYS = ("main", "jobs")
 
 @dataclass
 class Config:
-    """A validated configuration: main settings, runnable jobs, and jobs whose plugin could not load."""
+    """A validated configuration: main settings, runnable jobs, and jobs that cannot run.
+
+    ``unavailable`` maps a job (or, for a job file that could not be read, the file) to its one-line problems;
+    ``start`` reports each as a failed job and runs the others. ``groups`` holds the group of those whose type is
+    known, so that ``corral start databases`` reports a broken database job.
+    """
 
     path: Path
     main: Any
     jobs: list[JobConfig]
-    unavailable: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, list[str]] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    unnamed: set[str] = field(default_factory=set)  # keys of `unavailable` that are a file or file:line, not a job
     secrets: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     notifiers: pluggy.PluginManager | None = None
 
 
-def load_config(path: Path) -> Config:
-    """Load and validate the main file and everything it includes; raise ConfigError listing every problem."""
+def load_config(path: Path, *, partial: bool = False) -> Config:
+    """Load and validate the main file and everything it includes.
+
+    Raises ConfigError listing every problem; with ``partial`` (``corral start``) only a problem outside the jobs
+    (the main file, ``main:``, where the notifiers are) raises, and a broken job or job file is returned in
+    ``unavailable`` so that the other jobs still run.
+    """
     raw = load_yaml(path)
     problems: list[str] = []
     if not isinstance(raw, Located):
@@ -68,27 +80,50 @@ def load_config(path: Path) -> Config:
     if not jobs_raw:  # an empty conf.d or a glob that matches nothing: say so rather than back up nothing quietly
         line = raw.line_of("jobs") if "jobs" in raw else raw.line
         warnings.append(f"{raw.file}:{line}: no job is configured (`jobs` is empty or its `!include` matched no file)")
-    seen: dict[str, str] = {}
-    for index, job_raw in enumerate(jobs_raw):
-        where = f"{jobs_raw.file}:{jobs_raw.item_lines[index]}" if index < len(jobs_raw.item_lines) else str(path)
-        if not isinstance(job_raw, Located):
-            problems.append(f"{where}: each job must be a mapping starting with `- job: NAME`")
-            continue
-        name = job_raw.get("job")
-        if isinstance(name, str) and name in seen:
-            problems.append(
-                f"{job_raw.file}:{job_raw.line_of('job')}: job `{name}`: duplicate job name "
-                f"(also defined at {seen[name]}); job names must be unique"
-            )
-            continue
-        if isinstance(name, str):
-            seen[name] = f"{job_raw.file}:{job_raw.line_of('job')}"
-        _validate_job(job_raw, main, config, problems)
-    if problems:
-        raise ConfigError(problems)
+    job_problems = _validate_jobs(jobs_raw, main, config, str(path))
+    if problems or (job_problems and not partial):
+        raise ConfigError(problems + job_problems)
     config.secrets = _secrets([main, *[_models_of(job) for job in config.jobs]])
     config.warnings.extend(config_warnings(config, f"{raw.file}:{raw.line_of('main')}"))
     return config
+
+
+def _validate_jobs(jobs_raw: LocatedList, main: Any, config: Config, path: str) -> list[str]:
+    """Validate every job; one that fails goes to ``config.unavailable`` under its name (or its file:line, or its
+    file when the file could not be read). Returns the problems of the configuration (not of plugins) found."""
+    seen: dict[str, str] = {}
+    found: list[str] = []
+    for index, job_raw in enumerate(jobs_raw):
+        where = f"{jobs_raw.file}:{jobs_raw.item_lines[index]}" if index < len(jobs_raw.item_lines) else path
+        if isinstance(job_raw, BrokenFile):
+            key, problems = job_raw.file, list(job_raw.problems)
+        elif not isinstance(job_raw, Located):
+            key, problems = where, [f"{where}: each job must be a mapping starting with `- job: NAME`"]
+        else:
+            name = job_raw.get("job")
+            taken = not isinstance(name, str) or name in seen or name in config.unavailable
+            key = f"{job_raw.file}:{job_raw.line}" if taken else str(name)
+            problems = []
+            if isinstance(name, str) and name in seen:
+                problems.append(f"{job_raw.file}:{job_raw.line_of('job')}: job `{name}`: duplicate job name "
+                                f"(also defined at {seen[name]}); job names must be unique")
+            else:
+                if isinstance(name, str):
+                    seen[name] = f"{job_raw.file}:{job_raw.line_of('job')}"
+                group = _validate_job(job_raw, main, config, problems)
+                if problems and group is not None:
+                    config.groups[key] = group
+        if problems:
+            config.unavailable[key] = problems
+            found.extend(problems)
+            if key != _name_of(job_raw):
+                config.unnamed.add(key)
+    return found
+
+
+def _name_of(job_raw: Any) -> str | None:
+    name = job_raw.get("job") if isinstance(job_raw, Located) else None
+    return name if isinstance(name, str) else None
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -124,7 +159,8 @@ def _validate_main(
 # -------------------------------------------------------------------------------------------------- jobs
 
 
-def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) -> None:
+def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) -> str | None:
+    """Validate one job into ``config.jobs`` or ``problems``; returns its group when its type is known."""
     core_keys = set(JobCore.model_fields)
     name = raw.get("job") if isinstance(raw.get("job"), str) else f"#{raw.line}"
     label = f"job `{name}`"
@@ -138,18 +174,18 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
         core = None
     job_type = raw.get("type")
     if not isinstance(job_type, str):
-        return
+        return None
     try:
         schema: SourceSchema | None = load_driver("source", job_type).hook.corral_source_schema()
     except PluginMissing as exc:
         problems.append(f"{raw.file}:{raw.line_of('type')}: {label}: `type: {job_type}`: {exc}")
         schema = None
-    except PluginError as exc:
-        config.unavailable[str(name)] = str(exc)
-        return
+    except PluginError as exc:  # not the configuration's fault: the job cannot run, the config is fine
+        config.unavailable[str(name)] = [str(exc)]
+        return None
     storages = _validate_storages(raw, label, problems)
     if schema is None:
-        return
+        return None
     plugin_data = {k: v for k, v in raw.items() if k not in core_keys}
     options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
     sources = _validate_sources(schema, raw, label, problems)
@@ -159,7 +195,7 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
                 problems.append(f"{storage.file}:{storage.line}: {label}: type `{job_type}` rotates its own chains "
                                 "(a year of incremental backups); remove `store` from this storage")
     if core is None or len(problems) > before:
-        return
+        return schema.group
     tmp_dir = core.tmp_dir or Path(main.general_path_to_all_tmp_dir) / core.job
     config.jobs.append(
         JobConfig(
@@ -174,6 +210,7 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
             group=schema.group,
         )
     )
+    return schema.group
 
 
 def _validate_part(

@@ -22,6 +22,15 @@ def corral(
     return subprocess.run([*CORRAL, *args], capture_output=True, text=True, env=full_env, timeout=timeout, **kwargs)
 
 
+def refusals(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The problems a configuration was refused for: the ``corral: error:`` lines of ``corral check`` or of a broken
+    main file (exit 2), or the problems of the jobs ``corral start`` could not run (exit 1, the other jobs ran)."""
+    if done.returncode == 2:
+        return [line.removeprefix("corral: error: ") for line in done.stderr.splitlines()]
+    marker = " job cannot run: "
+    return [line.split(marker, 1)[1] for line in done.stderr.splitlines() if marker in line]
+
+
 def write_main(tmp_path: Path, jobs: list[dict[str, Any]], **main: Any) -> Path:
     """A main file with the given jobs inline; tmp dir, lock and log under ``tmp_path``."""
     settings = {

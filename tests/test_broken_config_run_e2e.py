@@ -1,0 +1,108 @@
+"""A typo in one job file fails that file's jobs only: the others run, and the log and the admins hear of it.
+
+Only a broken main file (where the log and the notifiers are configured) stops the run, and then the log still
+gets the lines. ``corral check`` reports every problem and exits 2 either way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import corral, local_storage
+from corral_testservers import SMTPServer
+
+NOW = "2026-03-01T03:00:00"
+
+
+def _tree(tmp_path: Path, smtp: SMTPServer, main_extra: str = "") -> Path:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "www" / "shop").mkdir(parents=True)
+    (tmp_path / "www" / "shop" / "index.php").write_text("<?php echo 1;\n")
+    main = tmp_path / "corral.conf"
+    main.write_text(
+        "main:\n"
+        "  server_name: web1\n"
+        f"  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
+        f"  log_file_name: {tmp_path}/log/corral.log\n"
+        "  admin_mail: [admin@example.com]\n"
+        "  mail_from: corral@example.com\n"
+        f"  smtp_server: {smtp.host}\n"
+        f"  smtp_port: {smtp.port}\n"
+        f"{main_extra}"
+        "jobs: !include [conf.d/*.conf]\n"
+    )
+    storage = local_storage(tmp_path / "backups")
+    (tmp_path / "conf.d" / "files.conf").write_text(
+        f"- job: shop-files\n  type: desc_files\n  sources: [{{target: ['{tmp_path}/www/shop']}}]\n"
+        f"  storages: [{{storage: local, backup_dir: '{storage['backup_dir']}'}}]\n"
+    )
+    (tmp_path / "conf.d" / "sites.conf").write_text(
+        "- job: blog-files\n  type: desc_files\n  compresion: gzip\n"
+        f"  sources: [{{target: ['{tmp_path}/www/shop']}}]\n"
+        f"  storages: [{{storage: local, backup_dir: '{storage['backup_dir']}'}}]\n"
+    )
+    (tmp_path / "conf.d" / "broken.conf").write_text("- job: x\n  type: [\n")
+    return main
+
+
+def test_a_typo_in_one_job_file_fails_its_job_only(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    main = _tree(tmp_path, smtp_server)
+    before = len(smtp_server.messages())
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    # the valid job ran and its archive is there
+    assert [p.name for p in (tmp_path / "backups" / "shop-files").rglob("*.tar")] == ["shop_2026-03-01_03-00-00.tar"]
+    typo = f"{tmp_path}/conf.d/sites.conf:3: job `blog-files`: unknown key `compresion`"
+    yaml_error = f"{tmp_path}/conf.d/broken.conf:3: invalid YAML"
+    log = (tmp_path / "log" / "corral.log").read_text()
+    for text in (log, done.stderr):  # cron mails stderr; the log keeps it
+        assert f"[ERROR] [blog-files] job cannot run: {typo}" in text
+        assert f"[ERROR] [{tmp_path}/conf.d/broken.conf] job cannot run: {yaml_error}" in text
+    assert done.stdout.splitlines()[0] == (
+        f"FAILED: blog-files, {tmp_path}/conf.d/broken.conf (2 of 3 job(s))"
+    )
+    # the admin gets the errors by e-mail
+    [mail] = smtp_server.wait_for_messages(before + 1)[before:]
+    body = mail.get_content()
+    assert "FAILED" in mail["Subject"] and "web1" in mail["Subject"]
+    assert typo in body and yaml_error in body
+    assert "[ok] job shop-files (desc_files)" in body
+
+
+def test_check_still_reports_every_problem_and_exits_2(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    main = _tree(tmp_path, smtp_server)
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, done.stderr
+    assert lines[0].startswith(f"corral: error: {tmp_path}/conf.d/broken.conf:3: invalid YAML")
+    assert lines[1].startswith(f"corral: error: {tmp_path}/conf.d/sites.conf:3: job `blog-files`: unknown key")
+    assert not (tmp_path / "backups").exists()
+
+
+@pytest.mark.parametrize("selection", ["files", "databases", "blog-files"])
+def test_a_selection_reports_the_broken_files_it_may_cover(tmp_path: Path, smtp_server: SMTPServer,
+                                                          selection: str) -> None:
+    """`corral start databases` cannot know what an unreadable file held: it reports it rather than skip it."""
+    main = _tree(tmp_path, smtp_server)
+    done = corral("start", selection, "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 1, done.stderr
+    unreadable_reported = f"[ERROR] [{tmp_path}/conf.d/broken.conf] job cannot run:" in done.stderr
+    assert unreadable_reported == (selection != "blog-files")  # a job that exists by name is just that job
+    typo_reported = "[ERROR] [blog-files] job cannot run:" in done.stderr
+    assert typo_reported == (selection in ("files", "blog-files"))  # its type is known: desc_files, a files job
+    assert (tmp_path / "backups" / "shop-files").exists() == (selection == "files")
+
+
+def test_a_broken_main_section_stops_the_run_and_the_log_says_why(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    main = _tree(tmp_path, smtp_server, main_extra="  lock_wiat: 5\n")
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 2
+    problem = f"{main}:9: main: unknown key `lock_wiat`; did you mean `lock_wait`?"
+    assert f"corral: error: {problem}" in done.stderr.splitlines()
+    log = (tmp_path / "log" / "corral.log").read_text()
+    assert f"[ERROR] configuration error, no job runs: {problem}" in log
+    assert not (tmp_path / "backups").exists()
