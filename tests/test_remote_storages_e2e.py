@@ -168,7 +168,13 @@ def test_generated_template_with_every_remote_storage_validates(tmp_path: Path) 
     done = corral("generate", "-t", "desc_files", "-s", "local", "scp", "sftp", "ftp", "smb", "webdav",
                   "-p", str(conf))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    conf.write_text(conf.read_text().replace("/var/corral", str(tmp_path / "var")))
+    text = conf.read_text()
+    assert "/root/.ssh/id_ed25519" in text and "/root/.ssh/known_hosts" in text
+    ssh = tmp_path / "ssh"  # the key and known_hosts must exist: `corral check` looks for them
+    ssh.mkdir()
+    for name in ("id_ed25519", "known_hosts"):
+        (ssh / name).write_text("x\n")
+    conf.write_text(text.replace("/var/corral", str(tmp_path / "var")).replace("/root/.ssh", str(ssh)))
     main = tmp_path / "main.conf"
     main.write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path / 'tmp'}\njobs: !include [job.conf]\n")
     checked = corral("check", "-c", str(main))

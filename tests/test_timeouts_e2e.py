@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from corral.testing.cli import corral, local_storage, write_main
+from corral.testing.cli import corral, local_storage, plugin_site, write_main
 from tests.conftest import report_json, script
 
 HANGING_STORAGE = '''
@@ -46,13 +46,7 @@ def test_dump_timeout_stops_a_hung_dump(tmp_path: Path) -> None:
 
 def hanging_storage_plugin(tmp_path: Path) -> Path:
     """A site folder (for PYTHONPATH) registering the storage `hang`, whose uploads never finish."""
-    site = tmp_path / "site"
-    info = site / "corral_storage_hang-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: corral-storage-hang\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[corral.storages]\nhang = corral_hang\n")
-    (site / "corral_hang.py").write_text(HANGING_STORAGE)
-    return site
+    return plugin_site(tmp_path, "storages", "hang", HANGING_STORAGE)
 
 
 def test_upload_timeout_fails_the_frozen_storage_only(tmp_path: Path) -> None:

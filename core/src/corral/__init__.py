@@ -6,7 +6,7 @@ types their hooks exchange with the core.
 
 from corral.archive import Archive, DumpFailure, RemoteFile
 from corral.config.models import JobOptions, MainOptions, SourceOptions, StorageOptions
-from corral.errors import CorralError, DumpError, StorageError
+from corral.errors import CorralError, DumpError, StorageError, StorageUnreachable
 from corral.hookspecs import hookimpl
 from corral.run import RunContext
 from corral.workarea import full_disk_note
@@ -25,6 +25,7 @@ __all__ = [
     "SourceOptions",
     "StorageError",
     "StorageOptions",
+    "StorageUnreachable",
     "__version__",
     "full_disk_note",
     "hookimpl",

@@ -60,6 +60,15 @@ class StorageError(CorralError):
     """A storage could not be reached, listed or written (raised by storage plugins or the core)."""
 
 
+class StorageUnreachable(StorageError):
+    """The storage did not answer (connection refused or lost, timed out) after the plugin's own retries.
+
+    The job takes the storage out for the rest of its archives instead of waiting for the same timeouts again.
+    Plugins whose filesystem is a :class:`corral.remote.RemoteFileSystem` need not raise it: the builtin
+    ``ConnectionError``/``TimeoutError`` it raises after its retries count the same.
+    """
+
+
 class Interrupted(CorralError):
     """The run received SIGINT or SIGTERM."""
 

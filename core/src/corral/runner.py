@@ -23,7 +23,7 @@ import pluggy
 from corral.archive import Archive, DumpFailure, archive_name, own_backup
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
-from corral.errors import ConfigError, CorralError, Interrupted
+from corral.errors import ConfigError, CorralError, Interrupted, StorageUnreachable
 from corral.logs import current_job
 from corral.plugins import Driver, broadcast, load_driver
 from corral.remote import is_transient
@@ -72,6 +72,7 @@ class Storage:
         self.root = posixpath.join(config.backup_dir, job.name)
         self.driver: Driver = load_driver("storage", config.name)
         self.fs = self.driver.hook.corral_storage_filesystem(config=config)
+        self.location = _location(self.fs)
         # why the storage is out for the rest of the job: it did not answer after its retries, or an upload
         # outlived upload_timeout and its thread may still hold the connection (which two transfers never share);
         # every later archive for it fails at once instead of waiting for the same timeouts again
@@ -115,6 +116,18 @@ class Storage:
                 close()
             except Exception as exc:  # the job's outcome is settled; a failing goodbye changes nothing
                 log.debug("storage %s: closing the connection failed: %s", self.label, _one_line(exc))
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the storage stopped answering (after its retries): it is out for the rest of the job."""
+    return isinstance(exc, StorageUnreachable) or is_transient(exc)
+
+
+def _location(fs: Any) -> str:
+    """Where a storage's paths live, for messages: ``sftp://backup@host:22``, ``s3://bucket@host`` (a remote
+    filesystem's ``label`` without its notes); empty for local folders."""
+    label = str(getattr(fs, "label", "") or "")
+    return label.split(" ", 1)[0].rstrip("/") if "://" in label else ""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -242,7 +255,7 @@ def _rotate(
         raise
     except Exception as exc:
         _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {_one_line(exc)}", outcome)
-        if is_transient(exc):
+        if _unreachable(exc):
             storage.take_out("it did not answer the listing")
         return
     extensions = source_extensions(job)
@@ -260,7 +273,7 @@ def _rotate(
             raise
         except Exception as exc:
             _fail(result, f"storage {storage.label}: rotation cannot delete `{path}`: {_one_line(exc)}", outcome)
-            if is_transient(exc):
+            if _unreachable(exc):
                 storage.take_out("it did not answer a delete")
     log.info("storage %s: rotation deleted %d old file(s)", storage.label, len(outcome.deleted))
     broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.label, deleted=outcome.deleted)
@@ -376,14 +389,15 @@ def _store(
                 outcome.failed[storage.label] = cause
                 _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {cause}",
                       outcomes[storage.label])
-                if is_transient(exc):
+                if _unreachable(exc):
                     storage.take_out("it did not answer an upload")
                 return
             storage.uploading.discard(remote)
             seconds = time.monotonic() - started
             outcome.stored[storage.label] = remote
             outcomes[storage.label].stored.append(StoredFile(archive.target, remote, size, seconds))
-            log.info("storage %s: stored `%s` (%s, %.1f s)", storage.label, remote, human_size(size), seconds)
+            log.info("storage %s: stored `%s%s` (%s, %.1f s)", storage.label, storage.location, remote,
+                     human_size(size), seconds)
             broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.label,
                       remote_path=remote, size=size, seconds=seconds)
         finally:

@@ -85,9 +85,10 @@ def corral_storage_put(
 def _left_behind(fs: AbstractFileSystem, temp: str, exc: BaseException) -> bool:
     """Remove the temp file of a failed upload, unless the storage stopped answering (the next run's rotation
     removes it then, instead of this one waiting for more timeouts); whether it stays behind."""
+    from corral.errors import StorageUnreachable
     from corral.remote import is_transient
 
-    if is_transient(exc) or not isinstance(exc, Exception):
+    if is_transient(exc) or isinstance(exc, StorageUnreachable) or not isinstance(exc, Exception):
         return True
     try:
         fs.rm_file(temp)

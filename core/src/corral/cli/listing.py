@@ -48,7 +48,8 @@ def list_backups(
                 continue
             extensions = source_extensions(job_config)
             backups = sorted(b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None)
-            typer.echo(f"{job_config.name} on {storage_config.name} ({storage.root}): {len(backups)} backup(s)")
+            where = f"{storage.location}{storage.root}"
+            typer.echo(f"{job_config.name} on {storage_config.name} ({where}): {len(backups)} backup(s)")
             for backup in backups:
                 typer.echo(f"  {backup.target:24} {backup.made:%Y-%m-%d %H:%M:%S} {backup.size:>14,d}  {backup.path}")
     if failed:

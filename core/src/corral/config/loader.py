@@ -316,8 +316,10 @@ def _construct_file(loader: _Loader, node: yaml.Node) -> str:
     where = _where(loader, node)
     if not name or "\0" in name:
         raise ConfigError([f"{where}: `!file` needs the path of a file"])
-    path = Path(name) if os.path.isabs(name) else Path(loader.name).parent / name
-    data = _read(path, f"{where}: `!file` ", MAX_SECRET_BYTES)
+    # a relative name is resolved from the including file's folder, not from where corral was started: say where
+    path = Path(os.path.abspath(name if os.path.isabs(name) else Path(loader.name).parent / name))
+    data = _read(path, f"{where}: `!file {name}` resolved to " if str(path) != name else f"{where}: `!file` ",
+                 MAX_SECRET_BYTES)
     head = data.partition(b"\n")[0]
     if len(head) > MAX_SECRET_BYTES:
         raise ConfigError([f"{where}: `!file` `{path}`: its first line is longer than {MAX_SECRET_BYTES} bytes"])

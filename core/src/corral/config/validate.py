@@ -322,6 +322,8 @@ def _explain(
         else:
             detail = error["msg"].removeprefix("Value error, ")
             shown = "" if _is_secret(model, loc) else _shown(error.get("input"))
+            if shown and f"`{error.get('input')}`" in detail:  # the message quotes the value already
+                shown = ""
             problem = f"`{key}`: {detail}{shown}" if loc else f"{detail}"
         lines.append(f"{file}:{line}: {label}: {problem}")
     return lines

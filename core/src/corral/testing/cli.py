@@ -46,3 +46,16 @@ def write_main(tmp_path: Path, jobs: list[dict[str, Any]], **main: Any) -> Path:
 
 def local_storage(backup_dir: Path, **extra: Any) -> dict[str, Any]:
     return {"storage": "local", "enable": True, "backup_dir": str(backup_dir), **extra}
+
+
+def plugin_site(root: Path, group: str, name: str, code: str) -> Path:
+    """A folder for ``PYTHONPATH`` holding a one-module plugin ``name`` of entry-point ``group`` (``storages``,
+    ``sources``...), registered as the distribution ``corral-<kind>-<name>`` 0.1; returns the folder."""
+    site = root / "site"
+    module = f"corral_test_{name}"
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: corral-{group.rstrip('s')}-{name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[corral.{group}]\n{name} = {module}\n")
+    (site / f"{module}.py").write_text(code)
+    return site

@@ -81,7 +81,7 @@ def test_a_subdir_in_the_report_is_not_part_of_the_protocol(tmp_path: Path) -> N
     report = {"full_path": str(payload), "basename": "t", "extension": "tar", "subdir": "../../../../escaped"}
     backups = tmp_path / "backups"
     main = write_main(tmp_path, [_report_job(tmp_path, "ext", report, [local_storage(backups)])])
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
     assert done.returncode == 0, done.stderr
     assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*_2026-*")] == [
         "backups/ext/t/t_2026-05-01_02-00-00.tar"
@@ -101,7 +101,7 @@ def test_an_archive_no_storage_received_stays_where_the_script_put_it(tmp_path: 
     report = {"full_path": str(made), "basename": "db", "extension": "sql"}
     main = write_main(tmp_path, [_report_job(tmp_path, "ext", report, [_broken_storage(tmp_path)])])
 
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 1
     assert made.read_text() == "the only copy of tonight's dump\n"
@@ -119,7 +119,7 @@ def test_a_file_outside_the_work_dir_stays_once_stored(tmp_path: Path) -> None:
     job["dump_cmd"] = f"echo dump > '{made}'; {job['dump_cmd']}"  # the dump makes the file outside the work dir
     main = write_main(tmp_path, [job])
 
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 1  # one storage failed
     assert made.read_text() == "dump\n"
@@ -146,7 +146,7 @@ def test_a_file_the_dump_did_not_make_is_stored_and_never_deleted(tmp_path: Path
         job["dump_cmd"] = f"ln '{precious}' '{reported}'; {job['dump_cmd']}"
     main = write_main(tmp_path, [job])
 
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 0, done.stderr
     assert precious.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
@@ -164,7 +164,7 @@ def test_an_archive_in_the_work_dir_goes_with_it_even_when_unstored(tmp_path: Pa
     job = {"job": "ext", "type": "external", "dump_cmd": dump_cmd, "storages": [_broken_storage(tmp_path)]}
     main = write_main(tmp_path, [job])
 
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": NOW})
 
     assert done.returncode == 1
     assert "upload failed" in done.stderr and "kept at" not in done.stderr

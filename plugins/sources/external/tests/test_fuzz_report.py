@@ -94,7 +94,7 @@ def _run(tmp: Path, stdout: bytes) -> tuple[int, str, str]:
     (tmp / "stdout.bin").write_bytes(stdout)
     job = {"job": "ext", "type": "external", "dump_cmd": f"cat '{tmp}/stdout.bin'", "storages": [
         local_storage(tmp / "backups")]}  # fmt: skip
-    done = corral("start", "-c", str(write_main(tmp, [job])), env={"CORRAL_NOW": NOW.isoformat()})
+    done = corral("start", "--verbose", "-c", str(write_main(tmp, [job])), env={"CORRAL_NOW": NOW.isoformat()})
     return done.returncode, done.stdout, done.stderr
 
 
@@ -102,7 +102,8 @@ def _assert_clean(code: int, stdout: str, stderr: str, tmp: Path) -> None:
     assert code in (0, 1), stderr
     assert "Traceback" not in stdout + stderr
     assert all(LOG_LINE.match(line) for line in stderr.splitlines()), stderr  # every error is one log line
-    assert len(stdout.splitlines()) == 1, stdout  # one summary line for the one job
+    verdict, _header, *rows = stdout.splitlines()
+    assert verdict.startswith(("OK", "FAILED")) and len(rows) == 1, stdout  # one summary line for the one job
     written = [p for p in tmp.rglob("*") if p.is_file() and p.parts[len(tmp.parts)] not in ("tmp", "log")]
     assert {p.name for p in written} <= {"stdout.bin", "corral.conf", "made.tar"} | {
         p.name for p in (tmp / "backups").rglob("*") if p.is_file()

@@ -80,7 +80,7 @@ def test_colliding_folder_names_get_path_names_and_missing_targets_fail_alone(tm
     source = {"target": [f"{srv}/*/data", f"{srv}/nothing-here/*"]}
     backups = tmp_path / "backups"
     main = write_main(tmp_path, [job("data", source, backups)])
-    done = corral("start", "-c", str(main))
+    done = corral("start", "-v", "-c", str(main))
     assert done.returncode == 1
     names = sorted(p.parent.name for p in (backups / "data").rglob("*.tar"))
     prefix = str(srv).strip("/").replace("/", "_")
@@ -106,7 +106,7 @@ def test_file_changing_while_read_is_a_warning(tmp_path: Path) -> None:
     writer.start()
     try:
         main = write_main(tmp_path, [job("growing", {"target": [str(site)]}, tmp_path / "backups")])
-        done = corral("start", "-c", str(main))
+        done = corral("start", "-v", "-c", str(main))
     finally:
         stop.set()
         writer.join()

@@ -79,7 +79,7 @@ def expected_state(site: Site) -> dict:
 
 
 def run_day(main: Path, date: str, tmp_root: Path) -> subprocess.CompletedProcess[str]:
-    done = corral("start", "-c", str(main), env={"CORRAL_NOW": f"{date}T03:00:00"})
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": f"{date}T03:00:00"})
     shutil.rmtree(tmp_root, ignore_errors=True)  # no local state survives between runs
     return done
 

@@ -50,10 +50,10 @@ def local_storage(backup_dir: Path) -> dict[str, Any]:
 
 
 def run_corral(config: Path, job: str, **popen: Any) -> subprocess.CompletedProcess[str]:
-    """``corral start -c CONFIG JOB`` as a user runs it, with the run's date fixed."""
+    """``corral start -v -c CONFIG JOB`` (the whole log on stderr), with the run's date fixed."""
     env = {**popen.pop("env", {}), "CORRAL_NOW": NOW}
     return subprocess.run(
-        [str(CORRAL), "start", "-c", str(config), job], capture_output=True, text=True, timeout=600,
+        [str(CORRAL), "start", "-v", "-c", str(config), job], capture_output=True, text=True, timeout=600,
         env={**os.environ, **env}, **popen,
     )  # fmt: skip
 

@@ -124,7 +124,7 @@ def test_sigterm_during_a_paused_dump_still_resumes_the_sql_thread(
                          "extra_keys": "--where='SLEEP(0.25) = 0'"}],
             "storages": [local_storage(backups)],
         }])  # fmt: skip
-        corral = subprocess.Popen([str(CORRAL), "start", "-c", str(config), "replica"], stdout=subprocess.PIPE,
+        corral = subprocess.Popen([str(CORRAL), "start", "-v", "-c", str(config), "replica"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env={**os.environ, "CORRAL_NOW": NOW})
         _wait_for(lambda: _sql_thread(replica) == "No", "the pause before the dump")
         time.sleep(0.5)  # the dump is running

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from corral import StorageError
+from corral import StorageError, StorageUnreachable
 from corral_storage_s3.upload import StalledRequest
 
 AUTH_CODES = {
@@ -53,7 +53,7 @@ def explain(exc: BaseException, bucket: str, endpoint: str) -> StorageError | No
         return StorageError("no S3 credentials: set `access_key_id` and `secret_access_key` (or AWS_* variables)")
     if isinstance(exc, BotoConnectionError | HTTPClientError | StalledRequest):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return StorageError(f"S3 at {endpoint} is unreachable: {first}")
+        return StorageUnreachable(f"S3 at {endpoint} is unreachable: {first}")
     return None
 
 

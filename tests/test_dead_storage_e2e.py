@@ -1,0 +1,140 @@
+"""A storage that stops answering mid-job costs the job one storage timeout, not one per archive.
+
+The real OpenSSH server and SeaweedFS are frozen with SIGSTOP (sockets open, nothing answers) right after the
+first of 20 archives was stored. The storage is then out for the rest of the job: the later archives fail on it at
+once and go to the healthy local storage; the temp file of the cut upload is named and left to the next rotation.
+The run must end within 1.5 x the storage's ``timeout`` x (``retries`` + 1) plus the same run's time unfrozen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.testing.cli import corral, local_storage, plugin_site, write_main
+from corral_testservers import S3Server, SSHServer
+from corral_testservers.faults import server_pids
+
+TIMEOUT, RETRIES, TARGETS = 3, 1, 20
+
+# A job type of this test: 20 archives; with the second it freezes the storage's server (the processes named in an
+# environment variable and their children): at once, or once the upload of the second began writing its temp file.
+MANY = '''
+import glob, os, signal, threading, time
+from corral import Archive, JobOptions, hookimpl
+from corral.config.models import SourceSchema
+
+class ManyOptions(JobOptions):
+    pass
+
+@hookimpl
+def corral_source_schema():
+    return SourceSchema(job=ManyOptions, group="databases", extensions=("txt",))
+
+def family(roots):
+    """The servers and every process they started (sshd forks one per connection)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    found = set(roots)
+    while True:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        if not more:
+            return found
+        found |= more
+
+def freeze():
+    for pid in family({int(p) for p in os.environ.get("TEST_FREEZE_PIDS", "").split()}):
+        os.kill(pid, signal.SIGSTOP)
+
+def freeze_when_written(folder):
+    """Freeze once the upload of t01 has begun writing its temp file on the server's disk."""
+    while not glob.glob(f"{folder}/**/.t01_*.partial-*", recursive=True):
+        time.sleep(0.005)
+    freeze()
+
+@hookimpl
+def corral_source_dump(job, source, tmp_dir, run):
+    for index in range(TARGETS):
+        path = tmp_dir / f"t{index:02d}.txt"
+        with path.open("wb") as out:  # t01 is big enough to be cut in the middle
+            out.truncate(64 * 2**20 if index == 1 else 1024)
+        if index == 1 and os.environ.get("TEST_FREEZE_WHEN"):
+            threading.Thread(target=freeze_when_written, args=(os.environ["TEST_FREEZE_WHEN"],), daemon=True).start()
+        elif index == 1:
+            freeze()
+        yield Archive(path=path, target=f"t{index:02d}", extension="txt")
+'''.replace("TARGETS", str(TARGETS))
+
+
+
+
+def _sftp(server: SSHServer) -> tuple[dict[str, Any], int]:
+    return {"storage": "sftp", "backup_dir": str(server.home / "dead-storage"), "host": server.host,
+            "port": server.port, "user": server.user, "path_to_key": str(server.key_path),
+            "known_hosts": str(server.known_hosts), "timeout": TIMEOUT, "retries": RETRIES}, server.port
+
+
+def _s3(server: S3Server) -> tuple[dict[str, Any], int]:
+    port = int(server.endpoint_url.rsplit(":", 1)[1].strip("/"))
+    return {"storage": "s3", "backup_dir": "/dead-storage", "bucket": server.bucket,
+            "endpoint_url": server.endpoint_url, "region": server.region, "access_key_id": server.access_key,
+            "secret_access_key": server.secret_key, "timeout": TIMEOUT, "retries": RETRIES}, port
+
+
+@pytest.mark.parametrize("kind", ["sftp", "s3"])
+def test_a_storage_frozen_mid_job_costs_one_timeout(tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+    make: Callable[[Any], tuple[dict[str, Any], int]] = {"sftp": _sftp, "s3": _s3}[kind]
+    storage, port = make(request.getfixturevalue({"sftp": "sshd_server", "s3": "s3_server"}[kind]))
+    site = plugin_site(tmp_path, "sources", "many", MANY)
+    main = write_main(tmp_path, [{"job": f"db-{kind}", "type": "many",
+                                  "storages": [storage, local_storage(tmp_path / "local")]}])
+    env = {"PYTHONPATH": str(site)}
+
+    started = time.monotonic()
+    healthy = corral("start", "-c", str(main), env={**env, "CORRAL_NOW": "2026-03-01T03:00:00"})
+    unfrozen = time.monotonic() - started
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+
+    pids = server_pids(port)  # the listening servers; the source freezes them with their children of the moment
+    started = time.monotonic()
+    try:
+        freeze = {"TEST_FREEZE_PIDS": " ".join(map(str, pids))}
+        if kind == "sftp":  # the server's disk is here: freeze it in the middle of writing t01's temp file
+            freeze["TEST_FREEZE_WHEN"] = storage["backup_dir"]
+        done = corral("start", "-c", str(main), timeout=300, env={**env, "CORRAL_NOW": "2026-03-02T03:00:00", **freeze})
+        took = time.monotonic() - started
+    finally:
+        for pid in server_pids(port):
+            os.kill(pid, signal.SIGCONT)
+    budget = 1.5 * TIMEOUT * (RETRIES + 1)
+    assert done.returncode == 1, done.stderr
+    assert took < unfrozen + budget, f"{took:.1f} s with the storage frozen, {unfrozen:.1f} s without"
+    log = (tmp_path / "log" / "corral.log").read_text()
+    assert f"[ERROR] [db-{kind}] storage {kind} is out for the rest of this job: it did not answer an upload" in log
+    skipped = [line for line in log.splitlines() if f"storage {kind}: target t" in line and "not uploaded: the storage "
+               "is out for this job (it did not answer an upload)" in line]
+    assert len(skipped) == TARGETS - 2, log  # t00 stored before the freeze, t01 the upload that found it frozen
+    # every archive of the day reached the healthy storage
+    day = sorted(p.name for p in (tmp_path / "local" / f"db-{kind}").rglob("*_2026-03-02_*.txt"))
+    assert len(day) == TARGETS
+    # the failed upload says its temp file may stay (the next run's rotation deletes it); never a traceback
+    [failed] = [line for line in log.splitlines() if f"storage {kind}: target t01: upload failed" in line]
+    if kind == "sftp":  # S3 writes no temp file: an upload that did not complete leaves no object
+        [left] = Path(storage["backup_dir"]).rglob(".t01_*.partial-*")
+        assert f"its temp file `{left}` may stay on the storage until the next run's rotation removes it" in failed
+        again = corral("start", "-c", str(main), env={**env, "CORRAL_NOW": "2026-03-03T03:00:00"})
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert not left.exists()
+    assert "Traceback" not in done.stderr
