@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from corral.testing.cli import corral, local_storage, plugin_site, write_main
-from corral_testservers import S3Server, SSHServer
+from corral.testing.cli import CORRAL, corral, local_storage, plugin_site, write_main
+from corral_testservers import S3Server, SMTPServer, SSHServer
 from corral_testservers.faults import server_pids
 
 TIMEOUT, RETRIES, TARGETS = 3, 1, 20
@@ -76,8 +77,6 @@ def corral_source_dump(job, source, tmp_dir, run):
             freeze()
         yield Archive(path=path, target=f"t{index:02d}", extension="txt")
 '''.replace("TARGETS", str(TARGETS))
-
-
 
 
 def _sftp(server: SSHServer) -> tuple[dict[str, Any], int]:
@@ -138,3 +137,53 @@ def test_a_storage_frozen_mid_job_costs_one_timeout(tmp_path: Path, kind: str, r
         assert again.returncode == 0, again.stdout + again.stderr
         assert not left.exists()
     assert "Traceback" not in done.stderr
+
+
+def test_sigterm_during_a_stuck_upload_reports_what_was_stored(tmp_path: Path, sshd_server: SSHServer,
+                                                               smtp_server: SMTPServer) -> None:
+    """The run is stopped while the SFTP server hangs in the middle of t01: the report says interrupted, at ERROR,
+    with what was stored before (t00 on both storages, t01 on the local one) and the temp file the cut upload may
+    leave; the e-mail counts those archives (it said "0 archive(s), 0 B")."""
+    storage, port = _sftp(sshd_server)
+    storage |= {"timeout": 60, "backup_dir": str(sshd_server.home / "interrupted")}
+    site = plugin_site(tmp_path, "sources", "many", MANY)
+    mail = {"admin_mail": ["admin@example.com"], "mail_from": "corral@example.com", "smtp_server": smtp_server.host,
+            "smtp_port": smtp_server.port}
+    main = write_main(tmp_path, [{"job": "db", "type": "many", "storages": [storage, local_storage(tmp_path / "l")]}],
+                      **mail)
+    before = len(smtp_server.messages())
+    env = {**os.environ, "PYTHONPATH": str(site), "TEST_FREEZE_PIDS": " ".join(map(str, server_pids(port))),
+           "TEST_FREEZE_WHEN": storage["backup_dir"], "CORRAL_NOW": "2026-03-02T03:00:00"}
+    run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env)
+    try:
+        folder = Path(storage["backup_dir"])
+        deadline = time.monotonic() + 60
+        while not list(folder.rglob(".t01_*.partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # frozen by now: the SFTP upload of t01 stuck, its local copy done
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        for pid in server_pids(port):
+            os.kill(pid, signal.SIGCONT)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, stderr
+    [left] = folder.rglob(".t01_*.partial-*")
+    log = (tmp_path / "log" / "corral.log").read_text()
+    for text in (log, stderr):
+        assert "[ERROR] run interrupted by signal 15 after " in text
+        # t00 on both storages, t01 on the local one
+        assert ("s (no job done; cut short or failed: db); 2 archive(s) were stored before it (3 cop(ies) in "
+                "all)") in text
+        assert (f"[ERROR] [db] storage sftp: the upload of `{left.parent}/t01_2026-03-02_03-00-00.txt` did not "
+                f"finish; its temp file `{left.parent}/.t01_2026-03-02_03-00-00.txt.partial-*` may stay") in text
+    reported = [line for line in log.splitlines() if "[DEBUG]" not in line]  # what the admin reads as the cause
+    assert not [line for line in reported if "partial files removed" in line or "Bad file descriptor" in line
+                or "retrying" in line], log
+    assert stdout.splitlines()[0] == "INTERRUPTED by signal 15: no job done; cut short or failed: db"
+    [message] = smtp_server.wait_for_messages(before + 1)[before:]
+    body = message.get_content()
+    assert "2 archive(s), 64.0 MiB" in body, body
+    assert "t00: 1.0 KiB" in body and "t01: 64.0 MiB" in body

@@ -243,8 +243,8 @@ class RemoteFileSystem(AbstractFileSystem):
                     if result is not None:
                         return result
                 wait = next(waits, None)
-                if isinstance(exc, StorageClosed) or not is_transient(error) or wait is None:
-                    raise error from None
+                if isinstance(exc, StorageClosed) or self._closed or not is_transient(error) or wait is None:
+                    raise error from None  # (closed: the job is over, an abandoned transfer just noticed)
                 log.warning(
                     "%s; retrying in %.0f s (attempt %d of %d)",
                     error.strerror or error,

@@ -78,6 +78,7 @@ class Storage:
         # every later archive for it fails at once instead of waiting for the same timeouts again
         self.out = ""
         self.uploading: set[str] = set()  # remote paths whose upload has started and not ended
+        self.closed = False  # the job is over (or interrupted): an abandoned upload that ends now reports nothing
 
     def take_out(self, why: str) -> None:
         if not self.out:
@@ -110,6 +111,7 @@ class Storage:
 
     def close(self) -> None:
         """Release the connection (an ``ssh`` child, an SMB session...) when the job is done with it."""
+        self.closed = True
         close = getattr(self.fs, "close", None)
         if callable(close):
             try:
@@ -183,6 +185,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     except Interrupted as exc:
         result.errors.append("interrupted")
         for storage in storages:
+            storage.closed = True
             for line in storage.cut_short():
                 _fail(result, line)
         exc.job_result = result  # what the job did before: the run's report includes it
@@ -383,6 +386,10 @@ def _store(
                 storage.put(archive.path, remote)
             except Exception as exc:
                 storage.uploading.discard(remote)
+                if storage.closed:  # abandoned (timed out, interrupted); the report named it already
+                    log.debug("storage %s: the abandoned upload of `%s` ended: %s", storage.label, remote,
+                              _one_line(exc))
+                    return
                 cause = _one_line(exc)
                 if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
                     cause += f" (writing `{remote}`)"

@@ -70,6 +70,8 @@ def test_one_job_on_s3_nfs_and_local(tmp_path: Path, s3_server: S3Server, nfs_se
     log = (tmp_path / "log" / "corral.log").read_text()
     for storage in ("local", "s3", "nfs"):
         assert f"storage {storage}: stored `" in log
+    where = f"s3://{s3_server.bucket}@{s3_server.endpoint_url.split('://', 1)[1].rstrip('/')}"
+    assert f"storage s3: stored `{where}/corral/web/site/{ARCHIVE}` (" in log  # the bucket and host are named
 
     copies = {"local": tmp_path / "local" / "web" / "site" / ARCHIVE}
     s3 = botocore.session.get_session().create_client("s3", **s3_server.client_kwargs())
@@ -84,7 +86,7 @@ def test_one_job_on_s3_nfs_and_local(tmp_path: Path, s3_server: S3Server, nfs_se
 
     listed = corral("list", "-c", str(main), "web")
     assert listed.returncode == 0, listed.stderr
-    for storage, root in (("local", tmp_path / "local" / "web"), ("s3", "/corral/web"), ("nfs", "/corral/web")):
+    for storage, root in (("local", tmp_path / "local" / "web"), ("s3", f"{where}/corral/web"), ("nfs", "/corral/web")):
         assert f"web on {storage} ({root}): 1 backup(s)" in listed.stdout
     for storage in ("s3", "nfs"):  # corral's own restore fetches through the plugin's get
         into = tmp_path / f"corral-restore-{storage}"
