@@ -48,3 +48,20 @@ def test_fetching_over_a_folder_of_the_archive_s_name_is_one_line(backed_up: Pat
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("corral: error: ") and stored.name in lines[0], done.stderr
+
+
+def test_a_fetch_never_writes_through_a_link_in_the_folder(backed_up: Path, tmp_path: Path) -> None:
+    """A site user who owns the --to folder plants a link of the archive's name (the name is the date of a cron
+    run): the dump is fetched beside it and put in place by a rename, so the file it points to is never written."""
+    dest = tmp_path / "restored"
+    dest.mkdir()
+    stored = next((tmp_path / "b" / "db").rglob("*.txt"))
+    victim = tmp_path / "victim.conf"
+    victim.write_text("root's own file\n")
+    (dest / stored.name).symlink_to(victim)
+    done = corral("restore", "db", "--target", "db", "--date", "2026-03-01", "--to", str(dest), "--force", "-c",
+                  str(backed_up))
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "root's own file\n"
+    restored = dest / stored.name
+    assert not restored.is_symlink() and restored.read_text() == stored.read_text()

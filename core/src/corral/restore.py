@@ -7,10 +7,14 @@ standard tool. A destination that already holds files is refused unless forced: 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
 import logging
 import os
 import posixpath
+import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -24,6 +28,7 @@ from corral.masking import Masker
 from corral.plugins import load_driver
 from corral.run import RunContext
 from corral.runner import Storage, source_extensions
+from corral.workarea import new_work_dir
 
 log = logging.getLogger("corral")
 
@@ -75,6 +80,47 @@ def check_destination(dest: Path, force: bool) -> None:
             f"`{dest}` is not empty ({count} {'entry' if count == 1 else 'entries'}): restoring merges into it; "
             "use --force to restore into it anyway"
         )
+
+
+def _fetch(storage: Storage, remote: str, into: Path, job: JobConfig) -> None:
+    """Fetch a stored file to ``into`` without ever writing through a link there.
+
+    ``--to`` may be a folder a site user owns: a link they plant under the archive's name (the date of a cron
+    run) would have root write the dump over the file it points to. The file is fetched into a fresh private work
+    folder and put in place by a rename, which replaces a link instead of following it.
+    """
+    work = new_work_dir(job.tmp_dir)
+    try:
+        fetched = work / into.name
+        storage.get(remote, fetched)
+        folder = os.open(into.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                os.rename(fetched, into.name, dst_dir_fd=folder)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                _copy_in(fetched, into.name, folder)
+        finally:
+            os.close(folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _copy_in(source: Path, name: str, folder: int) -> None:
+    """Another filesystem: copy into a new temp file of the folder (never an existing entry), then rename it."""
+    temp = f".{name}.corral-{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
+    try:
+        with open(source, "rb") as reader, open(fd, "wb", closefd=False) as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+        os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _chosen(backups: list[Backup], choice: Choice) -> list[Backup]:
@@ -144,7 +190,7 @@ def restore(
             newest = found[-1]  # listed once, above, where a lost connection is one line
             into = dest / posixpath.basename(newest.path)
             try:
-                storage.get(newest.path, into)
+                _fetch(storage, newest.path, into, job)
             except OSError as exc:
                 reason = Masker(config.secrets)(exc.strerror or str(exc))
                 raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into}`: {reason}") \
