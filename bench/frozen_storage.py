@@ -39,7 +39,7 @@ def run(kind: str, storage: dict, port: int, root: Path, core: Path | None) -> t
     env = {"PYTHONPATH": os.pathsep.join(paths)}
     main = write_main(root, [{"job": f"db-{kind}", "type": "many", "storages": [storage, local_storage(root / "l")]}])
     started = time.monotonic()
-    corral("start", "-q", "-c", str(main), env={**env, "CORRAL_NOW": "2026-03-01T03:00:00"})
+    corral("start", "-c", str(main), env={**env, "CORRAL_NOW": "2026-03-01T03:00:00"})
     healthy = time.monotonic() - started
     pids = server_pids(port)
     freeze = {"TEST_FREEZE_PIDS": " ".join(map(str, pids))}
@@ -47,7 +47,7 @@ def run(kind: str, storage: dict, port: int, root: Path, core: Path | None) -> t
         freeze["TEST_FREEZE_WHEN"] = storage["backup_dir"]
     started = time.monotonic()
     try:
-        corral("start", "-q", "-c", str(main), timeout=3600, env={**env, "CORRAL_NOW": "2026-03-02T03:00:00", **freeze})
+        corral("start", "-c", str(main), timeout=3600, env={**env, "CORRAL_NOW": "2026-03-02T03:00:00", **freeze})
     finally:
         for pid in server_pids(port):
             os.kill(pid, signal.SIGCONT)
