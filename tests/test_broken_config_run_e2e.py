@@ -106,3 +106,28 @@ def test_a_broken_main_section_stops_the_run_and_the_log_says_why(tmp_path: Path
     log = (tmp_path / "log" / "corral.log").read_text()
     assert f"[ERROR] configuration error, no job runs: {problem}" in log
     assert not (tmp_path / "backups").exists()
+
+
+@pytest.mark.parametrize("storage", [
+    "{storage: webdav, backup_dir: /b, url: 'https://backup:Pw-in-the-url-42@dav.example.com/'}",
+    "{storage: s3, backup_dir: /b, bucket: backups, endpoint_url: 'https://backup:Pw-in-the-url-42@s3.example.com'}",
+])
+def test_a_url_with_a_password_is_refused_without_echoing_it(tmp_path: Path, smtp_server: SMTPServer,
+                                                             storage: str) -> None:
+    """A job that cannot run now reaches the log, cron's mail and the notifiers: its problem never quotes the
+    password of a URL (it is no configured secret, so nothing would mask it)."""
+    main = _tree(tmp_path, smtp_server)
+    (tmp_path / "conf.d" / "sites.conf").write_text(
+        f"- job: blog-files\n  type: desc_files\n  sources: [{{target: ['{tmp_path}/www/shop']}}]\n"
+        f"  storages: [{storage}]\n"
+    )
+    before = len(smtp_server.messages())
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 1, done.stderr
+    assert "[ERROR] [blog-files] job cannot run:" in done.stderr and "must not contain credentials" in done.stderr
+    [mail] = smtp_server.wait_for_messages(before + 1)[before:]
+    log = (tmp_path / "log" / "corral.log").read_text()
+    for text in (done.stderr, done.stdout, log, mail.get_content()):
+        assert "Pw-in-the-url-42" not in text
+    checked = corral("check", "-c", str(main))
+    assert checked.returncode == 2 and "Pw-in-the-url-42" not in checked.stderr

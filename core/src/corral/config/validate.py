@@ -7,6 +7,7 @@ to its storage plugin's schema. Empty values (``''``, as the article's templates
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from corral.errors import ConfigError, PluginError, PluginMissing
 from corral.plugins import load_driver, load_notifiers
 
 TOP_KEYS = ("main", "jobs")
+# the password of a URL's `user:password@`: no configured secret masks it, and a job's problem reaches the notifiers
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*):\S*@")
 
 
 @dataclass
@@ -324,7 +327,7 @@ def _explain(
             shown = "" if _is_secret(model, loc) else _shown(error.get("input"))
             if shown and f"`{error.get('input')}`" in detail:  # the message quotes the value already
                 shown = ""
-            problem = f"`{key}`: {detail}{shown}" if loc else f"{detail}"
+            problem = _URL_PASSWORD.sub(r"\1:***@", f"`{key}`: {detail}{shown}" if loc else f"{detail}")
         lines.append(f"{file}:{line}: {label}: {problem}")
     return lines
 

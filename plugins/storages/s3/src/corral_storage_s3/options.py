@@ -84,6 +84,14 @@ class S3Options(StorageOptions):
             host = f"s3.{self.region}.amazonaws.com" if self.region else "s3.amazonaws.com"
         return f"s3://{self.bucket}@{host}"
 
+    @field_validator("endpoint_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        """Credentials in the URL are not how S3 signs (aiohttp refuses them), and would show in every message."""
+        if url is not None and "@" in urlsplit(url).netloc:
+            raise ValueError("must not contain credentials; give them as `access_key_id` and `secret_access_key`")
+        return url
+
     @model_validator(mode="after")
     def _keys_in_pairs(self) -> S3Options:
         if (self.access_key_id is None) != (self.secret_access_key is None):
