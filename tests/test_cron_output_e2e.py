@@ -71,3 +71,16 @@ def test_verbose_and_quiet_together_is_a_usage_error(config: Path) -> None:
     done = corral("start", "-v", "-q", "-c", str(config))
     assert done.returncode == 2
     assert done.stderr == "corral: error: --verbose and --quiet contradict each other; give one\n"
+
+
+@pytest.mark.parametrize("selection", ["all", "files"])
+def test_a_night_that_ran_no_job_is_said(tmp_path: Path, selection: str) -> None:
+    """An include that matched nothing (conf.d moved, a typo in the glob) or `start files` on a server with none:
+    exit 0 as before, but cron mails the verdict, not a silent success that backed up nothing."""
+    (tmp_path / "conf.d").mkdir()
+    main = tmp_path / "corral.conf"
+    main.write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\njobs: !include [conf.d/*.conf]\n")
+    done = corral("start", selection, "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["NO JOB RAN: the configuration selects none (0 job(s))"], done.stdout
+    assert corral("start", selection, "-c", str(main), "--quiet").stdout == ""

@@ -141,7 +141,8 @@ class RunResult:
         return not self.interrupted and not self.blocked and all(job.ok for job in self.jobs)
 
     def verdict(self) -> str:
-        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))``, ``INTERRUPTED: ...`` or ``NOT RUN: <why>``."""
+        """``OK (2 job(s))``, ``FAILED: blog-db (1 of 2 job(s))``, ``INTERRUPTED: ...``, ``NOT RUN: <why>`` or
+        ``NO JOB RAN: ...``."""
         failed = [job.job for job in self.jobs if not job.ok]
         if self.blocked:
             return f"NOT RUN: {self.blocked}"
@@ -149,6 +150,8 @@ class RunResult:
             return f"INTERRUPTED by signal {self.interrupted}: {self._progress()}"
         if failed:
             return f"FAILED: {', '.join(failed)} ({len(failed)} of {len(self.jobs)} job(s))"
+        if not self.jobs:  # an include that matched nothing: not a failure, but no backup was made either
+            return "NO JOB RAN: the configuration selects none (0 job(s))"
         return f"OK ({len(self.jobs)} job(s))"
 
 

@@ -25,10 +25,10 @@ def show(result: RunResult, verbose: bool = False) -> None:
         for job in result.jobs
     ]
     if not sys.stdout.isatty():
-        if result.ok and not verbose:
-            return  # a quiet night: cron sends no mail
+        if result.ok and result.jobs and not verbose:
+            return  # a quiet night: cron sends no mail (a night that ran no job is said)
         print(result.verdict())
-        for row in (COLUMNS, *rows):
+        for row in (COLUMNS, *rows) if rows else ():
             print("\t".join(row).rstrip())
         return
     from rich.console import Console
