@@ -94,6 +94,23 @@ def test_a_time_before_the_first_archive_is_one_line(two_a_day: Path, tmp_path: 
 
 
 @pytest.mark.parametrize("job", ["desc_files", "inc_files"])
+def test_the_last_day_there_is_means_the_newest(two_a_day: Path, tmp_path: Path, job: str) -> None:
+    """`--date 9999-12-31` (what an admin types for "the latest") ends at datetime's last moment, not past it."""
+    dest = tmp_path / "r"
+    code, err, _ = restore(two_a_day, job, dest, "--date", "9999-12-31 23:59")
+    assert code == 0, err
+    assert (dest / "site" / "index.html").read_text() == "2026-03-02T03:00:00\n"
+    code, err, stdout = restore(two_a_day, job, tmp_path / "r2", "--date", "9999-12-31")
+    assert code == 0, err
+    assert "as of 9999-12-31 into" in stdout
+
+
+def test_a_year_before_1000_is_shown_with_four_digits(two_a_day: Path, tmp_path: Path) -> None:
+    code, err, _ = restore(two_a_day, "desc_files", tmp_path / "r", "--date", "0001-01-01")
+    assert code == 1 and len(err) == 1 and "on or before 0001-01-01" in err[0], err
+
+
+@pytest.mark.parametrize("job", ["desc_files", "inc_files"])
 def test_archive_picks_one_by_name(two_a_day: Path, tmp_path: Path, job: str) -> None:
     name = archive_name(two_a_day, job, "2026-03-01_03-00-00")
     dest = tmp_path / "r"

@@ -53,11 +53,11 @@ class Choice:
 
 def when(until: datetime) -> str:
     """``until`` as the user wrote it: a day stands for its end, a minute for its last second."""
-    if until.time() == time.max:
-        return f"{until:%Y-%m-%d}"
+    if until.time() == time.max:  # isoformat: strftime writes the year 1 as `1`
+        return until.date().isoformat()
     if until.second == 59 and until.microsecond == time.max.microsecond:
-        return f"{until:%Y-%m-%d %H:%M}"
-    return f"{until:%Y-%m-%d %H:%M:%S}"
+        return until.isoformat(" ", "minutes")
+    return until.isoformat(" ", "seconds")
 
 
 def backups_of(storage: Storage, target: str, job: JobConfig) -> list[Backup]:

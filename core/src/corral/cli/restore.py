@@ -26,7 +26,7 @@ def parse_when(text: str) -> datetime | None:
     """The last moment ``--date`` covers (``2026-03-01``: the end of that day), or None when it is no date."""
     for pattern, span in _FORMATS:
         try:
-            return datetime.strptime(text.strip(), pattern) + span - timedelta(microseconds=1)
+            return datetime.strptime(text.strip(), pattern) + (span - timedelta(microseconds=1))  # 9999-12-31 fits
         except ValueError:
             continue
     return None
