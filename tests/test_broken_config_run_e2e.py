@@ -131,3 +131,17 @@ def test_a_url_with_a_password_is_refused_without_echoing_it(tmp_path: Path, smt
         assert "Pw-in-the-url-42" not in text
     checked = corral("check", "-c", str(main))
     assert checked.returncode == 2 and "Pw-in-the-url-42" not in checked.stderr
+
+
+@pytest.mark.parametrize("key", ["log_file_name", "lock_file", "general_path_to_all_tmp_dir"])
+def test_a_nul_in_a_main_path_is_one_line(tmp_path: Path, smtp_server: SMTPServer, key: str) -> None:
+    """A NUL in a path (YAML's "\\0") is refused by `check` and `start` alike, never a traceback, and the
+    broken-main log is not tried through it."""
+    main = _tree(tmp_path, smtp_server)
+    text = main.read_text().replace(f"  log_file_name: {tmp_path}/log/corral.log\n", "")
+    main.write_text(text.replace("jobs:", f'  {key}: "{tmp_path}/x\\0y"\njobs:'))
+    for command in ("check", "start"):
+        done = corral(command, "-c", str(main), env={"CORRAL_NOW": NOW})
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and f"`{key}`" in done.stderr, done.stderr
+    assert not (tmp_path / "backups").exists()

@@ -55,7 +55,7 @@ def _log_broken_main(config_path: Path, error: ConfigError) -> None:
         path = raw["main"]["log_file_name"]
     except (CorralError, LookupError, TypeError):
         return
-    if not isinstance(path, str) or not Path(path).is_absolute():
+    if not isinstance(path, str) or "\0" in path or not Path(path).is_absolute():
         return
     try:
         logs.setup(Path(path), (), console_level=logging.CRITICAL + 1)  # stderr gets the lines from the CLI

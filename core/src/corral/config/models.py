@@ -132,6 +132,8 @@ class StorageCore(BaseModel):
 def absolute_path(value: Path | None) -> Path | None:
     """Work folders, the lock and the log: a relative path would depend on the folder corral is started in (the
     admin's shell in /etc/corral, cron's in /root): two lock files, two runs at once."""
+    if value is not None and "\0" in str(value):
+        raise ValueError("a path cannot hold a NUL character (`\\0`)")
     if value is not None and not value.is_absolute():
         raise ValueError(f"write an absolute path: `{value}` is relative to the folder corral is started in "
                          "(cron starts it in the user's home)")
