@@ -83,7 +83,7 @@ def test_file_another_user_could_change_is_refused(tmp_path: Path, name: str, ch
     # `start` runs the jobs of the files it trusts: a job file or a job refused fails alone (exit 1)
     assert done.returncode == (2 if command == "check" or name == "corral.conf" else 1), done.stderr
     (line,) = refusals(done)
-    shown = {"corral.conf": config, "conf.d/job.conf": target, "dump_cmd": tmp_path / "conf.d" / "../dump_cmd"}[name]
+    shown = {"corral.conf": config, "conf.d/job.conf": target, "dump_cmd": tmp_path / "dump_cmd"}[name]  # resolved
     if change == "chown":
         assert (
             f"`{shown}` belongs to `nobody` (uid 65534), so another user could change what corral runs as root" in line
