@@ -145,3 +145,18 @@ def test_a_nul_in_a_main_path_is_one_line(tmp_path: Path, smtp_server: SMTPServe
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and f"`{key}`" in done.stderr, done.stderr
     assert not (tmp_path / "backups").exists()
+
+
+def test_a_file_name_cannot_forge_log_lines(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """An unreadable job file is reported under its name, and a name is any bytes (a user who can write in the
+    include folder chooses it): a line break or an escape sequence in it is escaped, never a forged line."""
+    main = _tree(tmp_path, smtp_server)
+    forged = "\n2026-03-01 03:00:01 [INFO] [blog-files] job finished successfully\x1b[2K"
+    (tmp_path / "conf.d" / "broken.conf").rename(tmp_path / "conf.d" / f"z{forged}.conf")
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})
+    assert done.returncode == 1, done.stderr
+    log = (tmp_path / "log" / "corral.log").read_text()
+    for text in (log, done.stderr, done.stdout):
+        assert "\x1b" not in text
+        assert not any(line.startswith("2026-03-01 03:00:01 [INFO] [blog-files]") for line in text.splitlines())
+    assert f"[ERROR] [{tmp_path}/conf.d/z\\n2026-03-01 03:00:01" in done.stderr

@@ -25,7 +25,7 @@ from corral.config.models import (
     StorageCore,
 )
 from corral.config.risks import config_warnings, secrets_in
-from corral.errors import ConfigError, PluginError, PluginMissing
+from corral.errors import ConfigError, PluginError, PluginMissing, one_line
 from corral.plugins import load_driver, load_notifiers
 
 TOP_KEYS = ("main", "jobs")
@@ -117,6 +117,7 @@ def _validate_jobs(jobs_raw: LocatedList, main: Any, config: Config, path: str) 
                 if problems and group is not None:
                     config.groups[key] = group
         if problems:
+            key = one_line(key)  # a file name is any bytes: it must not split the log line it names
             config.unavailable[key] = problems
             found.extend(problems)
             if key != _name_of(job_raw):
