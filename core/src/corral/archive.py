@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 _NAME = re.compile(r"^(?P<target>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<ext>[A-Za-z0-9.]+)$")
@@ -21,6 +22,7 @@ NAME_MAX = 255  # bytes in one file name on every filesystem corral writes to
 # `.<target>_<YYYY-MM-DD_HH-MM-SS>.<extension>.partial-<8 hex>` of an upload in progress
 _NAME_OVERHEAD = len("._YYYY-MM-DD_HH-MM-SS..partial-") + 8
 COMPRESSIONS = ("", ".gz", ".zst")
+MANIFEST_DIR = ".manifests"  # the job folder's folder of checksum manifests (corral.manifest), never a target
 
 
 def with_compressions(*bases: str) -> tuple[str, ...]:
@@ -69,6 +71,8 @@ def target_problem(target: str, extension: str = "") -> str | None:
     size = _encoded_size(target)
     if _BAD_PART.search(target) or size is None:
         return f"archive target {shown(target)} is not usable as a file name"
+    if target == MANIFEST_DIR:
+        return f"archive target {shown(target)} is the folder of corral's manifests (docs/verify.md)"
     if size + len(extension) + _NAME_OVERHEAD > NAME_MAX:
         return f"archive target {shown(target)} is too long: the stored file name would exceed {NAME_MAX} bytes"
     return None
@@ -92,6 +96,9 @@ class Archive:
     the run's start). The names are checked here (see :func:`target_problem`), for every plugin: a bad one
     raises ValueError.
 
+    ``facts``: what the source knows of the archive (tool versions, database sizes, table counts), recorded as
+    given in the JSON manifest beside it; values must be JSON (strings, numbers, lists, objects).
+
     ``keep``: ``path`` is not corral's to delete (external's script put it outside the work dir): the core
     leaves it where it is, and when no storage received it the job's error says so. Other archives live in the
     job's work dir and go with it.
@@ -104,6 +111,7 @@ class Archive:
     subdir: str = ""
     made: datetime | None = None
     keep: bool = False
+    facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         problem = (

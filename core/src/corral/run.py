@@ -38,12 +38,19 @@ class LogEntry:
 
 @dataclass
 class ArchiveOutcome:
-    """One archive of a job and where it went, by storage label."""
+    """One archive of a job and where it went, by storage label.
+
+    ``sha256`` (hex) and ``size`` are the bytes every storage received; with ``extension`` and the source's
+    ``facts`` they make the archive's manifest entry (``corral.manifest``).
+    """
 
     target: str
     size: int
     stored: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+    extension: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,10 +21,12 @@ from typing import Any
 import pluggy
 
 from corral.archive import Archive, DumpFailure, archive_name, own_backup
+from corral.checksum import Digest, file_digest
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
 from corral.errors import ConfigError, CorralError, Interrupted, StorageUnreachable
 from corral.logs import current_job
+from corral.manifest_sync import sync_manifests
 from corral.plugins import Driver, broadcast, load_driver
 from corral.remote import is_transient
 from corral.retention import expired
@@ -79,6 +81,8 @@ class Storage:
         self.out = ""
         self.uploading: set[str] = set()  # remote paths whose upload has started and not ended
         self.closed = False  # the job is over (or interrupted): an abandoned upload that ends now reports nothing
+        self.listed: list[Any] | None = None  # the last listing, for the manifests (corral.manifest_sync)
+        self.deleted: list[str] = []  # what this job deleted (rotation, a source's chains): out of the manifests
 
     def take_out(self, why: str) -> None:
         if not self.out:
@@ -104,10 +108,12 @@ class Storage:
         self.driver.hook.corral_storage_get(fs=self.fs, remote_path=remote, local_path=local)
 
     def list(self) -> list[Any]:
-        return self.driver.hook.corral_storage_list(fs=self.fs, root=self.root)
+        self.listed = self.driver.hook.corral_storage_list(fs=self.fs, root=self.root)
+        return self.listed
 
     def delete(self, path: str) -> None:
         self.driver.hook.corral_storage_delete(fs=self.fs, path=path)
+        self.deleted.append(path)
 
     def close(self) -> None:
         """Release the connection (an ``ssh`` child, an SMB session...) when the job is done with it."""
@@ -179,6 +185,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         if storages:
             work_dir = new_work_dir(job.tmp_dir)
             _dump_and_store(job, run, events, storages, work_dir, result, outcomes)
+            _write_manifests(job, run, storages, work_dir, result, outcomes)
         elif not result.errors:
             result.errors.append("no enabled storage")
             log.error("no enabled storage: nothing to do")
@@ -356,15 +363,16 @@ def _store(
 ) -> None:
     """Put one archive on every storage at once, then delete the local copy (see :func:`_discard`)."""
     try:
-        size = archive.path.stat().st_size
+        digest = file_digest(archive.path)  # the bytes every storage gets: their SHA-256 goes in the manifests
     except OSError as exc:
         _fail(result, f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}")
         return
+    size = digest.size
     extensions = source_extensions(job)
     if extensions is not None and archive.extension not in extensions:
         _fail(result, f"target {archive.target}: the `{job.type}` plugin made a `.{archive.extension}` archive, an "
               "extension it does not declare (SourceSchema.extensions): rotation will never delete it")
-    outcome = ArchiveOutcome(target=archive.target, size=size)
+    outcome = _outcome_of(archive, digest)
     result.archives.append(outcome)
     for warning in archive.warnings:
         result.warnings.append(f"target {archive.target}: {warning}")
@@ -425,6 +433,27 @@ def _store(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _discard(archive, outcome, result)
+
+
+def _outcome_of(archive: Archive, digest: Digest) -> ArchiveOutcome:
+    """What the report and the manifests say of an archive before it is stored."""
+    return ArchiveOutcome(target=archive.target, size=digest.size, sha256=digest.sha256,
+                          extension=archive.extension, facts=dict(archive.facts))
+
+
+def _write_manifests(
+    job: JobConfig,
+    run: RunContext,
+    storages: list[Storage],
+    work_dir: Path,
+    result: JobResult,
+    outcomes: dict[str, StorageOutcome],
+) -> None:
+    """Once the job's archives are stored, bring each storage's manifests in step with them (docs/verify.md)."""
+    for storage in storages:
+        if not storage.out:
+            for problem in sync_manifests(storage, job, result.archives, work_dir, run.mask):
+                _fail(result, problem, outcomes[storage.label])
 
 
 def _discard(archive: Archive, outcome: ArchiveOutcome, result: JobResult) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.archive import RemoteFile, own_backup
 from corral.hookspecs import hookimpl
+from corral.manifest import manifest_stamp
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -48,12 +49,14 @@ def partial_pattern(remote_path: str) -> str:
 
 def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> bool:
     """``remote`` is the temp file of an upload to ``root`` that never finished: exactly a name
-    :func:`partial_name` makes, beside where one of the job's archives goes (see :func:`own_backup`)."""
+    :func:`partial_name` makes, beside where one of the job's archives or manifests goes (see :func:`own_backup`,
+    :func:`corral.manifest.manifest_stamp`)."""
     parent, name = posixpath.split(remote.path)
     match = _PARTIAL.fullmatch(name)
     if match is None or remote.link:
         return False
-    return own_backup(RemoteFile(posixpath.join(parent, match["name"]), remote.size), root, extensions) is not None
+    final = RemoteFile(posixpath.join(parent, match["name"]), remote.size)
+    return own_backup(final, root, extensions) is not None or manifest_stamp(final, root) is not None
 
 
 @hookimpl(trylast=True)
