@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
     from corral.run import JobResult, RunContext, RunResult
     from corral.runner import Storage
+    from corral.verify import VerifyResult
 
 PROJECT = "corral"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -170,6 +171,12 @@ def corral_run_finished(run: RunContext, result: RunResult) -> None:
 
     A notifier that raises is logged and never changes the run's outcome.
     """
+
+
+@hookspec
+def corral_verify_finished(run: RunContext, result: VerifyResult) -> None:
+    """``corral verify`` re-read the stored archives it was asked to; ``result`` says, per job and storage, which
+    matched their manifest and which did not (masked, like a run's result). Not part of ``corral start``."""
 
 
 # ------------------------------------------------------------------------------------------- warnings

@@ -12,7 +12,7 @@ import threading
 
 import typer
 
-from corral.cli import check, generate, listing, plugins, restore, start
+from corral.cli import check, generate, listing, plugins, restore, start, verify
 from corral.errors import EXIT_USAGE, CorralError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("generate", context_settings={"allow_extra_args": True})(generate.ge
 app.command("plugins")(plugins.plugins)
 app.command("list")(listing.list_backups)
 app.command("restore")(restore.restore)
+app.command("verify")(verify.verify)
 
 
 def fail(error: CorralError) -> None:

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from corral.cli.options import DEFAULT_CONFIG, ConfigOption
-from corral.errors import CorralError
+from corral.cli.options import DEFAULT_CONFIG, ConfigOption, load_selected
 
 
 def list_backups(
@@ -16,20 +15,10 @@ def list_backups(
 ) -> None:
     """Show each job's backups on each storage: target, date, size, path."""
     from corral.archive import own_backup
-    from corral.cli import fail
-    from corral.config import load_config
     from corral.masking import Masker
-    from corral.runner import Storage, select_jobs, source_extensions
+    from corral.runner import Storage, source_extensions
 
-    try:
-        loaded = load_config(config)
-        names = set(select_jobs(loaded, job))
-    except CorralError as error:
-        fail(error)
-        return
-    from corral import logs
-
-    logs.setup(None, loaded.secrets)  # a storage's warnings (a retried connection) reach stderr masked
+    loaded, names = load_selected(config, job)
     mask = Masker(loaded.secrets)
     failed = False
     for job_config in loaded.jobs:

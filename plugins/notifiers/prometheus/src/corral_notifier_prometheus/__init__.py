@@ -9,15 +9,18 @@ compares them with its own clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from corral import RunContext, hookimpl
 from corral.run import JobResult, RunResult, StorageOutcome
+from corral.verify import VerifyResult
 from corral_notifier_prometheus import textfile
-from corral_notifier_prometheus.metrics import JOB, Sample, merge, parse, render, sample
+from corral_notifier_prometheus.metrics import JOB, Sample, merge, parse, render, replace_series, sample
 from corral_notifier_prometheus.settings import PrometheusSettings
 
 __all__ = ["PrometheusNotifier", "PrometheusSettings"]
@@ -39,19 +42,43 @@ class PrometheusNotifier:
         path = run.main.prometheus_textfile
         if path is None:
             return
-        try:
-            with textfile.locked(path):
-                old_text = textfile.read(path)
-                try:
-                    old = parse(old_text)
-                except ValueError as exc:
-                    run.log.warning("prometheus: `%s` does not parse (%s); starting it afresh", path, exc)
-                    old = []
-                new = samples(result, old)
-                textfile.replace(path, render(merge(old, new, {job.job for job in result.jobs})))
-        except OSError as exc:
-            raise PrometheusError(f"cannot write `{path}`: {exc.strerror or exc}") from None
+        _rewrite(run, path, lambda old: merge(old, samples(result, old), {job.job for job in result.jobs}))
         run.log.info("prometheus: metrics of %d job(s) written to %s", len(result.jobs), path)
+
+    @hookimpl
+    def corral_verify_finished(self, run: RunContext, result: VerifyResult) -> None:
+        """Per job and storage verified: success, last run, last success (kept from before when it failed)."""
+        path = run.main.prometheus_textfile
+        if path is None:
+            return
+        when = (result.finished or datetime.now()).timestamp()
+        new = []
+        for storage in result.storages:
+            where = {JOB: storage.job, "storage": storage.storage, "backup_dir": storage.backup_dir}
+            new += [
+                sample("corral_verify_success", int(storage.ok), **where),
+                sample("corral_verify_last_run_timestamp_seconds", when, **where),
+                sample("corral_verify_archives", len(storage.archives), **where),
+            ]
+            if storage.ok:
+                new.append(sample("corral_verify_last_success_timestamp_seconds", when, **where))
+        _rewrite(run, path, lambda old: replace_series(old, new))
+        run.log.info("prometheus: verify metrics of %d storage(s) written to %s", len(result.storages), path)
+
+
+def _rewrite(run: RunContext, path: Path, update: Callable[[list[Sample]], list[Sample]]) -> None:
+    """Read the file's series, update them, replace the file atomically, one writer at a time."""
+    try:
+        with textfile.locked(path):
+            old_text = textfile.read(path)
+            try:
+                old = parse(old_text)
+            except ValueError as exc:
+                run.log.warning("prometheus: `%s` does not parse (%s); starting it afresh", path, exc)
+                old = []
+            textfile.replace(path, render(update(old)))
+    except OSError as exc:
+        raise PrometheusError(f"cannot write `{path}`: {exc.strerror or exc}") from None
 
 
 def samples(result: RunResult, old: list[Sample]) -> list[Sample]:

@@ -27,7 +27,12 @@ FAMILIES: dict[str, str] = {
     "corral_storage_upload_duration_seconds": "time spent uploading the job's last archives to this storage",
     "corral_storage_archive_bytes": "bytes of the job's last run stored on this storage",
     "corral_storage_rotation_deleted_files": "old copies the job's last rotation deleted on this storage",
+    "corral_verify_success": "1 when the last `corral verify` of this storage proved every archive it read, else 0",
+    "corral_verify_last_run_timestamp_seconds": "when `corral verify` last read this storage",
+    "corral_verify_last_success_timestamp_seconds": "when `corral verify` last proved every archive it read here",
+    "corral_verify_archives": "archives the last `corral verify` of this storage read",
 }
+VERIFY = "corral_verify_"  # `corral verify` writes these families; `corral start` leaves them alone
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,16 @@ def parse(text: str) -> list[Sample]:
 
 
 def merge(old: Iterable[Sample], new: Iterable[Sample], jobs_run: set[str]) -> list[Sample]:
-    """Old series of jobs this run did not touch, plus this run's series."""
-    kept = [s for s in old if s.job not in jobs_run]
+    """Old series of jobs this run did not touch (and every job's verify series), plus this run's series."""
+    kept = [s for s in old if s.job not in jobs_run or s.name.startswith(VERIFY)]
     return kept + list(new)
+
+
+def replace_series(old: Iterable[Sample], new: Iterable[Sample]) -> list[Sample]:
+    """``old`` with each series ``new`` has replaced by its new value (a series ``new`` lacks stays)."""
+    merged = {s.series(): s for s in old}
+    merged.update((s.series(), s) for s in new)
+    return list(merged.values())
 
 
 def _escape(value: str) -> str:

@@ -1,0 +1,94 @@
+"""``corral verify [JOB|all] [--storage S] [--newest | --all] [--deep] -c MAIN``: prove stored archives against
+their manifests (docs/verify.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from corral.cli.options import DEFAULT_CONFIG, ConfigOption, load_selected
+from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
+
+if TYPE_CHECKING:
+    from corral.verify import VerifyResult
+
+
+def verify(
+    job: Annotated[str, typer.Argument(help="a job name, or all, files, databases, external")] = "all",
+    storage: Annotated[str | None, typer.Option(
+        "--storage", "-s", help="only this storage: its kind (`sftp`) or its label (`local#2`)")] = None,
+    newest: Annotated[bool, typer.Option("--newest", help="each target's newest archive (the default)")] = False,
+    every: Annotated[bool, typer.Option("--all", help="every stored archive")] = False,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="also decode each archive with its standard tool (tar -t, zstd -t, pg_restore -l...)")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also print the archives that are ok")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Re-read archives from each storage and check their size and SHA-256 against the manifests corral wrote
+    beside them. Exit 0 only when every archive checked is ok; one line per bad or unverifiable archive."""
+    from corral import clock
+    from corral.masking import Masker
+    from corral.plugins import broadcast, new_manager
+    from corral.run import RunContext
+    from corral.runner import Storage, storage_labels
+    from corral.verify import StorageCheck, VerifyResult, verify_storage
+
+    if newest and every:
+        typer.echo("corral: error: give --newest or --all, not both", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    loaded, names = load_selected(config, job)
+    mask = Masker(loaded.secrets)
+    run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
+    result = VerifyResult(started=run.now, deep=deep)
+    for job_config in loaded.jobs:
+        if job_config.name not in names:
+            continue
+        for storage_config, label in zip(job_config.storages, storage_labels(job_config), strict=True):
+            if not storage_config.enable or storage not in (None, label, storage_config.name):
+                continue
+            check = StorageCheck(job_config.name, label, storage_config.backup_dir)
+            result.storages.append(check)
+            opened = None
+            try:
+                opened = Storage(storage_config, job_config, label)
+                check.location = opened.location
+                verify_storage(opened, job_config, every, deep, check)
+            except CorralError as exc:
+                check.error = str(exc)
+            except Exception as exc:
+                check.error = f"{type(exc).__name__}: {str(exc).strip()}"
+            finally:
+                if opened is not None:
+                    opened.close()
+    from datetime import datetime
+
+    result.finished = datetime.now()
+    mask.scrub(result)
+    _show(result, verbose)
+    broadcast(loaded.notifiers or new_manager(), "corral_verify_finished", run=run, result=result)
+    if not result.storages:
+        typer.echo(f"corral: error: no enabled storage{f' `{storage}`' if storage else ''} in the jobs chosen",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _show(result: VerifyResult, verbose: bool) -> None:
+    """One line per archive that is not ok (and per ok one with ``verbose``), then a count."""
+    for storage in result.storages:
+        where = f"job {storage.job}, storage {storage.storage}"
+        if storage.error:
+            typer.echo(f"ERROR {where}: {storage.error.splitlines()[0] if storage.error else ''}")
+        elif not storage.archives:
+            typer.echo(f"EMPTY {where}: no archive stored in `{storage.location}{storage.backup_dir}`")
+        for check in storage.archives:
+            if verbose or not check.ok:
+                typer.echo(f"{check.status.upper() if not check.ok else 'ok'} {where}: `{check.path}`: {check.detail}")
+    checks = result.archives
+    bad = sum(1 for check in checks if not check.ok and check.status != "unverifiable")
+    unverifiable = sum(1 for check in checks if check.status == "unverifiable")
+    failed = sum(1 for storage in result.storages if storage.error)
+    typer.echo(f"verify{' --deep' if result.deep else ''}: {len(checks) - bad - unverifiable} archive(s) ok, "
+               f"{bad} bad, {unverifiable} unverifiable, on {len(result.storages)} storage(s)"
+               + (f"; {failed} storage(s) could not be read" if failed else ""))
