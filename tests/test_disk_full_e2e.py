@@ -24,11 +24,14 @@ def test_full_tmp_and_full_storage(tmp_path: Path) -> None:
     for folder in (small_tmp, small_store):
         folder.mkdir(mode=0o700)
     source = [{"target": [f"{site}/*/"], "compression": "none"}]
-    jobs = [
+    jobs = [  # `spool: yes`: the archive goes through tmp_dir, as every archive did before streaming
         {"job": "full-tmp", "type": "desc_files", "tmp_dir": str(small_tmp / "work"), "sources": source,
-         "storages": [local_storage(big_store)]},
+         "storages": [local_storage(big_store, spool=True)]},
         {"job": "full-store", "type": "desc_files", "sources": source,
          "storages": [local_storage(small_store), local_storage(big_store)]},
+        # streamed: a 20 MB archive made with 8 MB of tmp_dir (nothing of it is written there)
+        {"job": "streamed", "type": "desc_files", "tmp_dir": str(small_tmp / "streamed"), "sources": source,
+         "storages": [local_storage(big_store)]},
     ]
     main = write_main(tmp_path, jobs)
     mounts = " && ".join(f"mount -t tmpfs -o size=8m,mode=0700 none {folder}" for folder in (small_tmp, small_store))
@@ -43,17 +46,19 @@ def test_full_tmp_and_full_storage(tmp_path: Path) -> None:
               and "run finished" not in line]
     assert len(errors) == 2, log
     tmp_error, store_error = errors
-    assert "[full-tmp] source 1: target big: tar failed for" in tmp_error
+    assert "[full-tmp] target big: the temp file for local could not be written: " in tmp_error
     assert f"`{small_tmp}/work/.corral-work-" in tmp_error and "is full: " in tmp_error
     assert "[full-store] storage local: target big: upload failed: " in store_error
     assert "No space left on device" in store_error and f"{small_store}/full-store/big/" in store_error
 
     # nothing under a final name that is not whole, no temp file left behind on the full mounts
-    left = done.stdout.split()  # what the full mounts held before they vanished with the namespace
+    # what the full mounts held before they vanished with the namespace (and the manifest of what was stored)
+    left = [path for path in done.stdout.split() if "/.manifests/" not in path]
     assert len(left) == 1 and re.fullmatch(rf"{small_store}/full-store/small/small_[\d_-]+\.tar", left[0]), left
     # the other target, the other storage and the other job went on
     stored = sorted(path.relative_to(big_store).parts[:2] for path in big_store.rglob("*.tar"))
-    assert stored == [("full-store", "big"), ("full-store", "small"), ("full-tmp", "small")]
+    assert stored == [("full-store", "big"), ("full-store", "small"), ("full-tmp", "small"), ("streamed", "big"),
+                      ("streamed", "small")]
     assert "Traceback" not in done.stderr
 
 

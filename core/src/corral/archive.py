@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 _NAME = re.compile(r"^(?P<target>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<ext>[A-Za-z0-9.]+)$")
@@ -114,13 +114,36 @@ class Archive:
     facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
-        problem = (
-            extension_problem(self.extension)
-            or target_problem(self.target, self.extension)
-            or subdir_problem(self.subdir)
-        )
-        if problem:
-            raise ValueError(problem)
+        _check_names(self.target, self.extension, self.subdir)
+
+
+def _check_names(target: str, extension: str, subdir: str) -> None:
+    problem = extension_problem(extension) or target_problem(target, extension) or subdir_problem(subdir)
+    if problem:
+        raise ValueError(problem)
+
+
+@dataclass(frozen=True)
+class StreamedArchive:
+    """An archive a source hands over as a byte stream while it is being made (a pipe from tar), never whole
+    on local disk: the core sends the bytes to every storage at once.
+
+    ``reader`` yields the archive's bytes until EOF. Then the core calls ``finish()``, which waits for the
+    program that wrote them and returns its warnings, or raises :class:`corral.DumpError` when the archive is
+    not complete (tar failed half-way): nothing is then stored under a final name anywhere. The names are
+    checked as :class:`Archive`'s are.
+    """
+
+    reader: BinaryIO
+    finish: Callable[[], tuple[str, ...]]
+    target: str
+    extension: str
+    subdir: str = ""
+    made: datetime | None = None
+    facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # as Archive's
+
+    def __post_init__(self) -> None:
+        _check_names(self.target, self.extension, self.subdir)
 
 
 @dataclass(frozen=True)
@@ -131,7 +154,7 @@ class DumpFailure:
     error: str
 
 
-DumpResult = Archive | DumpFailure
+DumpResult = Archive | StreamedArchive | DumpFailure
 
 
 @dataclass(frozen=True)

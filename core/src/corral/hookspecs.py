@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
+    from corral.fanout import Upload
     from corral.run import JobResult, RunContext, RunResult
     from corral.runner import Storage
     from corral.verify import VerifyResult
@@ -58,11 +59,13 @@ def corral_source_dump(
 ) -> Iterator[DumpResult]:
     """Dump one item of the job's ``sources`` (``source`` is None for types without sources) into ``tmp_dir``.
 
-    Returns an iterator that yields an :class:`~corral.archive.Archive` per finished archive, or a
-    :class:`~corral.archive.DumpFailure` for a target that failed while the others go on. The core stores each
-    archive on every storage and deletes it before asking for the next, so temp space holds one archive at a
-    time. Raise :class:`corral.DumpError` when the whole source fails. Start external programs through
-    ``run.popen`` so that they get the configured priority and are stopped on SIGTERM.
+    Returns an iterator that yields, per archive, a :class:`~corral.archive.StreamedArchive` (its bytes as a
+    stream while it is made: the core sends them to every storage at once, nothing on local disk) or an
+    :class:`~corral.archive.Archive` (a finished file in ``tmp_dir``: the core stores it everywhere and deletes
+    it before asking for the next, so temp space holds one archive at a time), or a
+    :class:`~corral.archive.DumpFailure` for a target that failed while the others go on. Raise
+    :class:`corral.DumpError` when the whole source fails. Start external programs through ``run.popen`` so that
+    they get the configured priority and are stopped on SIGTERM.
 
     ``storages`` are the job's opened storages (``list``, ``get``, ``put``, ``delete``, ``root``), for sources
     that keep state beside their archives, such as incremental chains; most sources ignore them.
@@ -108,6 +111,20 @@ def corral_storage_put(
     upload only at the end. ``file_mode`` and ``dir_mode`` (the storage's keys, 0600/0700 by default) are the
     permissions of the stored file and of the folders the put creates, where the storage has permissions;
     existing folders keep theirs. An implementation may leave both arguments out.
+    """
+
+
+@hookspec(firstresult=True)
+def corral_storage_open_upload(
+    fs: AbstractFileSystem, remote_path: str, file_mode: int, dir_mode: int
+) -> Upload | None:
+    """Begin storing a stream at ``remote_path``: returns an :class:`corral.fanout.Upload` (``write`` chunks,
+    then ``commit(size)`` or ``abort(error)``), or None when this storage cannot take a stream (the core then
+    writes the archive to a temp file once and calls ``corral_storage_put``).
+
+    The same all-or-nothing rule as ``put``: nothing under ``remote_path`` before ``commit``. The default opens a
+    hidden temp name with fsspec's ``open(..., "wb")`` and renames it at commit, on filesystems that say
+    ``streams = True``; S3-like stores complete a multipart upload at commit and abort it otherwise.
     """
 
 

@@ -14,17 +14,19 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from corral.archive import Archive, DumpFailure, archive_name, own_backup
-from corral.checksum import Digest, file_digest
+from corral.archive import Archive, DumpFailure, StreamedArchive, archive_name, own_backup
+from corral.checksum import Checksum, Digest, file_digest
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
 from corral.errors import ConfigError, CorralError, Interrupted, StorageUnreachable
+from corral.fanout import STALL, Leg, SpoolFile, Upload, fan_out
 from corral.logs import current_job
 from corral.manifest_sync import sync_manifests
 from corral.plugins import Driver, broadcast, load_driver
@@ -95,7 +97,7 @@ class Storage:
                 f"`{partial_pattern(remote)}` may stay on the storage until the next run's rotation removes it"
                 for remote in sorted(self.uploading)]
 
-    def path_for(self, archive: Archive, made: Any) -> str:
+    def path_for(self, archive: Archive | StreamedArchive, made: Any) -> str:
         """Where an archive goes: ``<backup_dir>/<job>/<target>/[<subdir>/]<target>_<date>_<time>.<ext>``."""
         name = archive_name(archive.target, archive.made or made, archive.extension)
         return posixpath.join(self.root, archive.target, archive.subdir, name)
@@ -103,6 +105,14 @@ class Storage:
     def put(self, local: Path, remote: str) -> None:
         self.driver.hook.corral_storage_put(fs=self.fs, local_path=local, remote_path=remote,
                                             file_mode=self.config.file_mode, dir_mode=self.config.dir_mode)
+
+    def open_upload(self, remote: str) -> Upload | None:
+        """Begin storing a stream at ``remote``; None when this storage takes files only (or ``spool: yes``)."""
+        if self.config.spool:
+            return None
+        return self.driver.hook.corral_storage_open_upload(fs=self.fs, remote_path=remote,
+                                                           file_mode=self.config.file_mode,
+                                                           dir_mode=self.config.dir_mode)
 
     def get(self, remote: str, local: Path) -> None:
         self.driver.hook.corral_storage_get(fs=self.fs, remote_path=remote, local_path=local)
@@ -326,13 +336,18 @@ def _dump_and_store(
                 if isinstance(item, DumpFailure):
                     _fail(result, f"{label}: target {item.target}: {item.error}{full_disk_note(work_dir)}")
                     continue
+                if isinstance(item, StreamedArchive) and job.spool:  # the job asks for today's temp file
+                    item = _spool(item, work_dir)
                 key = (item.target, item.subdir, item.extension)
                 if key in seen:
-                    item.path.unlink(missing_ok=True)
+                    _drop(item)
                     _fail(result, f"{label}: target name `{item.target}` was already stored by this job; it would "
                           "overwrite that archive (give the targets distinct folder names or split the job)")
                     continue
                 seen.add(key)
+                if isinstance(item, StreamedArchive):  # the dump runs while it streams: its clock runs on
+                    _store_stream(item, job, run, events, storages, work_dir, result, outcomes, label, expired_dump)
+                    continue
                 if timer:
                     timer.cancel()  # the upload has its own timeout; the dump clock restarts after it
                 _store(item, job, run, events, storages, result, outcomes)
@@ -360,33 +375,33 @@ def _store(
     storages: list[Storage],
     result: JobResult,
     outcomes: dict[str, StorageOutcome],
+    outcome: ArchiveOutcome | None = None,
 ) -> None:
-    """Put one archive on every storage at once, then delete the local copy (see :func:`_discard`)."""
-    try:
-        digest = file_digest(archive.path)  # the bytes every storage gets: their SHA-256 goes in the manifests
-    except OSError as exc:
-        _fail(result, f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}")
-        return
-    size = digest.size
-    extensions = source_extensions(job)
-    if extensions is not None and archive.extension not in extensions:
-        _fail(result, f"target {archive.target}: the `{job.type}` plugin made a `.{archive.extension}` archive, an "
-              "extension it does not declare (SourceSchema.extensions): rotation will never delete it")
-    outcome = _outcome_of(archive, digest)
-    result.archives.append(outcome)
-    for warning in archive.warnings:
-        result.warnings.append(f"target {archive.target}: {warning}")
-        log.warning("target %s: %s", archive.target, warning)
-    log.info("target %s: archive made (%s)", archive.target, human_size(size))
+    """Put one archive on every storage at once, then delete the local copy (see :func:`_discard`).
+
+    ``outcome``: the archive was streamed to the job's other storages and spooled to this file for these.
+    """
+    if outcome is not None:  # spooled from a stream: its checksum was taken on the way
+        size = outcome.size
+    else:
+        try:
+            digest = file_digest(archive.path)  # the bytes every storage gets: their SHA-256 goes in the manifests
+        except OSError as exc:
+            _fail(result, f"target {archive.target}: archive `{archive.path}` is missing: {exc.strerror}")
+            return
+        size = digest.size
+        _check_extension(archive, job, result)
+        outcome = _outcome_of(archive, digest)
+        result.archives.append(outcome)
+        _warn(archive.target, archive.warnings, result)
+        log.info("target %s: archive made (%s)", archive.target, human_size(size))
+    reported = outcome
 
     def put(storage: Storage) -> None:
         token = current_job.set(job.name)  # worker threads start with an empty context
         try:
             remote = storage.path_for(archive, run.now)
-            if storage.out:
-                outcome.failed[storage.label] = "skipped"
-                _fail(result, f"storage {storage.label}: target {archive.target}: not uploaded: the storage is out "
-                      f"for this job ({storage.out})", outcomes[storage.label])
+            if _skip_out(storage, archive.target, reported, result, outcomes):
                 return
             started = time.monotonic()
             storage.uploading.add(remote)
@@ -398,23 +413,11 @@ def _store(
                     log.debug("storage %s: the abandoned upload of `%s` ended: %s", storage.label, remote,
                               _one_line(exc))
                     return
-                cause = _one_line(exc)
-                if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
-                    cause += f" (writing `{remote}`)"
-                outcome.failed[storage.label] = cause
-                _fail(result, f"storage {storage.label}: target {archive.target}: upload failed: {cause}",
-                      outcomes[storage.label])
-                if _unreachable(exc):
-                    storage.take_out("it did not answer an upload")
+                _upload_failed(storage, archive.target, remote, exc, reported, result, outcomes)
                 return
             storage.uploading.discard(remote)
-            seconds = time.monotonic() - started
-            outcome.stored[storage.label] = remote
-            outcomes[storage.label].stored.append(StoredFile(archive.target, remote, size, seconds))
-            log.info("storage %s: stored `%s%s` (%s, %.1f s)", storage.label, storage.location, remote,
-                     human_size(size), seconds)
-            broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.label,
-                      remote_path=remote, size=size, seconds=seconds)
+            _stored(storage, job, run, events, archive.target, remote, size, time.monotonic() - started, reported,
+                    outcomes)
         finally:
             current_job.reset(token)
 
@@ -433,6 +436,164 @@ def _store(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _discard(archive, outcome, result)
+
+
+def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events: pluggy.PluginManager,
+                  storages: list[Storage], work_dir: Path, result: JobResult, outcomes: dict[str, StorageOutcome],
+                  label: str, expired_dump: threading.Event) -> None:  # fmt: skip
+    """Send a stream to every storage at once (:mod:`corral.fanout`); storages that take files only get it from a
+    temp file written once, beside the stream, after it ended."""
+    _check_extension(item, job, result)
+    outcome = ArchiveOutcome(target=item.target, size=0, extension=item.extension, facts=dict(item.facts))
+    result.archives.append(outcome)
+    checksum = Checksum()  # for the manifests, taken as the bytes go by
+    legs: dict[Leg, tuple[Storage, str]] = {}
+    spooled: list[Storage] = []
+    for storage in storages:
+        remote = storage.path_for(item, run.now)
+        if _skip_out(storage, item.target, outcome, result, outcomes):
+            continue
+        try:
+            upload = storage.open_upload(remote)
+        except Exception as exc:
+            _upload_failed(storage, item.target, remote, exc, outcome, result, outcomes)
+            continue
+        if upload is None:
+            spooled.append(storage)
+            continue
+        storage.uploading.add(remote)
+        legs[Leg(storage.label, upload)] = (storage, remote)
+    spool = SpoolFile(work_dir, f"{item.target}.{item.extension}") if spooled else None
+    every = [*legs, *([Leg("spool", spool)] if spool else [])]
+    started = time.monotonic()
+    try:
+        size = fan_out(item.reader, every, run.main.upload_timeout or STALL, checksum.update)
+        warnings = item.finish()
+    except Interrupted:
+        raise
+    except Exception as exc:  # the archive is not complete: nothing appears anywhere
+        for leg, (storage, remote) in legs.items():
+            if not leg.stalled:
+                leg.upload.abort(None)
+                storage.uploading.discard(remote)
+        if spool:
+            spool.abort(None)
+        result.archives.remove(outcome)
+        with suppress(Exception):
+            _drop(item)
+        cause = (f"dump timed out after {run.main.dump_timeout:g} s (dump_timeout) and was stopped"
+                 if expired_dump.is_set() else f"{_one_line(exc)}{full_disk_note(work_dir)}")
+        _fail(result, f"{label}: target {item.target}: {cause}; nothing was stored")
+        return
+    seconds = time.monotonic() - started
+    outcome.size, outcome.sha256 = size, checksum.digest().sha256
+    _warn(item.target, warnings, result)
+    log.info("target %s: archive made and streamed (%s, %.1f s)%s", item.target, human_size(size), seconds,
+             f"; written to a temp file for {', '.join(s.label for s in spooled)} (spool: yes, or no stream support)"
+             if spooled else "")
+    for leg, (storage, remote) in legs.items():
+        _finish_leg(leg, storage, remote, size, seconds, job, run, events, item.target, outcome, result, outcomes)
+    if spool is not None and spool.path is not None:
+        spool.commit(size)
+        if spool.error is not None or spool.path.stat().st_size != size:
+            _fail(result, f"target {item.target}: the temp file for {', '.join(s.label for s in spooled)} could "
+                  f"not be written: {_one_line(spool.error or OSError('short write'))}{full_disk_note(work_dir)}")
+            spool.abort(None)
+            return
+        archive = Archive(path=spool.path, target=item.target, extension=item.extension, subdir=item.subdir,
+                          made=item.made)
+        _store(archive, job, run, events, spooled, result, outcomes, outcome)
+
+
+def _finish_leg(leg: Leg, storage: Storage, remote: str, size: int, seconds: float, job: JobConfig,
+                run: RunContext, events: pluggy.PluginManager, target: str, outcome: ArchiveOutcome,
+                result: JobResult, outcomes: dict[str, StorageOutcome]) -> None:  # fmt: skip
+    """Commit one storage's upload of a complete stream, or report why it failed (and abort it)."""
+    if leg.ok:
+        try:
+            leg.upload.commit(size)
+        except Exception as exc:
+            leg.error = exc
+    if leg.error is None:
+        storage.uploading.discard(remote)
+        _stored(storage, job, run, events, target, remote, size, seconds, outcome, outcomes, ", streamed")
+        return
+    if leg.stalled:
+        storage.take_out("it took no data (upload_timeout) and may still hold the connection")
+        for line in storage.cut_short():
+            _fail(result, line, outcomes[storage.label])
+        storage.closed = True  # the stuck writer reports nothing when it ends
+    else:
+        leg.upload.abort(leg.error)
+        storage.uploading.discard(remote)
+    _upload_failed(storage, target, remote, leg.error, outcome, result, outcomes)
+
+
+def _drop(item: Archive | StreamedArchive) -> None:
+    """An archive that will not be stored: its file deleted, or its stream closed and its program waited for."""
+    if isinstance(item, Archive):
+        if not item.keep:  # an external script's own file outside the work folder is not corral's to delete
+            item.path.unlink(missing_ok=True)
+        return
+    item.reader.close()
+    with suppress(CorralError):
+        item.finish()
+
+
+def _spool(item: StreamedArchive, work_dir: Path) -> Archive:
+    """``spool: yes`` on the job: the stream becomes a file in the work folder, stored as sources' files are."""
+    spool = SpoolFile(work_dir, f"{item.target}.{item.extension}")
+    size = fan_out(item.reader, [Leg("spool", spool)], STALL)
+    warnings = item.finish()
+    spool.commit(size)
+    assert spool.path is not None
+    return Archive(path=spool.path, target=item.target, extension=item.extension, subdir=item.subdir,
+                   made=item.made, warnings=warnings)
+
+
+def _check_extension(archive: Archive | StreamedArchive, job: JobConfig, result: JobResult) -> None:
+    extensions = source_extensions(job)
+    if extensions is not None and archive.extension not in extensions:
+        _fail(result, f"target {archive.target}: the `{job.type}` plugin made a `.{archive.extension}` archive, an "
+              "extension it does not declare (SourceSchema.extensions): rotation will never delete it")
+
+
+def _warn(target: str, warnings: tuple[str, ...], result: JobResult) -> None:
+    for warning in warnings:
+        result.warnings.append(f"target {target}: {warning}")
+        log.warning("target %s: %s", target, warning)
+
+
+def _skip_out(storage: Storage, target: str, outcome: ArchiveOutcome, result: JobResult,
+              outcomes: dict[str, StorageOutcome]) -> bool:  # fmt: skip
+    """A storage that is out for the job gets no more archives: said at once, without waiting for it."""
+    if storage.out:
+        outcome.failed[storage.label] = "skipped"
+        _fail(result, f"storage {storage.label}: target {target}: not uploaded: the storage is out for this job "
+              f"({storage.out})", outcomes[storage.label])
+    return bool(storage.out)
+
+
+def _upload_failed(storage: Storage, target: str, remote: str, exc: BaseException, outcome: ArchiveOutcome,
+                   result: JobResult, outcomes: dict[str, StorageOutcome]) -> None:  # fmt: skip
+    cause = _one_line(exc)
+    if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
+        cause += f" (writing `{remote}`)"
+    outcome.failed[storage.label] = cause
+    _fail(result, f"storage {storage.label}: target {target}: upload failed: {cause}", outcomes[storage.label])
+    if _unreachable(exc):
+        storage.take_out("it did not answer an upload")
+
+
+def _stored(storage: Storage, job: JobConfig, run: RunContext, events: pluggy.PluginManager, target: str,
+            remote: str, size: int, seconds: float, outcome: ArchiveOutcome,
+            outcomes: dict[str, StorageOutcome], how: str = "") -> None:  # fmt: skip
+    outcome.stored[storage.label] = remote
+    outcomes[storage.label].stored.append(StoredFile(target, remote, size, seconds))
+    log.info("storage %s: stored `%s%s` (%s, %.1f s%s)", storage.label, storage.location, remote, human_size(size),
+             seconds, how)
+    broadcast(events, "corral_archive_stored", run=run, job=job, storage=storage.label, remote_path=remote,
+              size=size, seconds=seconds)
 
 
 def _outcome_of(archive: Archive, digest: Digest) -> ArchiveOutcome:

@@ -13,10 +13,12 @@ with ``dir_mode`` and leaves existing folders alone. Other filesystems get neith
 from __future__ import annotations
 
 import errno
+import os
 import posixpath
 import re
 import secrets
 from collections.abc import Collection
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,16 +65,10 @@ def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] |
 def corral_storage_put(
     fs: AbstractFileSystem, local_path: Path, remote_path: str, file_mode: int, dir_mode: int
 ) -> bool:
-    modes = bool(getattr(fs, "posix_modes", False))
-    parent = posixpath.dirname(remote_path)
-    if parent and modes:
-        make_folders(fs, parent, dir_mode)
-    elif parent:
-        fs.makedirs(parent, exist_ok=True)
-    temp = partial_name(remote_path)
+    temp, extra = _prepare(fs, remote_path, file_mode, dir_mode)
     expected = local_path.stat().st_size
     try:
-        fs.put_file(str(local_path), temp, **({"file_mode": file_mode} if modes else {}))
+        fs.put_file(str(local_path), temp, **extra)
         arrived = fs.size(temp)
         if arrived != expected:
             raise OSError(f"upload of `{remote_path}` is incomplete: {arrived} of {expected} bytes arrived")
@@ -100,6 +96,66 @@ def _left_behind(fs: AbstractFileSystem, temp: str, exc: BaseException) -> bool:
     except Exception:
         return True
     return False
+
+
+@hookimpl(trylast=True)
+def corral_storage_open_upload(
+    fs: AbstractFileSystem, remote_path: str, file_mode: int, dir_mode: int
+) -> StreamUpload | None:
+    """An upload written chunk by chunk under a hidden temp name, renamed at commit; None when the filesystem
+    does not say it can (``streams = True``), and the core then spools the archive for it."""
+    if not getattr(fs, "streams", False):
+        return None
+    temp, extra = _prepare(fs, remote_path, file_mode, dir_mode)
+    return StreamUpload(fs, fs.open(temp, "wb", **extra), temp, remote_path)
+
+
+def _prepare(fs: AbstractFileSystem, remote_path: str, file_mode: int, dir_mode: int) -> tuple[str, dict[str, int]]:
+    """Make the folders down to ``remote_path`` (``dir_mode`` where the filesystem has modes); returns the temp
+    name to write and the ``file_mode`` argument for a filesystem with modes."""
+    modes = bool(getattr(fs, "posix_modes", False))
+    parent = posixpath.dirname(remote_path)
+    if parent and modes:
+        make_folders(fs, parent, dir_mode)
+    elif parent:
+        fs.makedirs(parent, exist_ok=True)
+    return partial_name(remote_path), ({"file_mode": file_mode} if modes else {})
+
+
+class StreamUpload:
+    """The default :class:`corral.fanout.Upload`: an fsspec file opened for writing under a temp name."""
+
+    def __init__(self, fs: AbstractFileSystem, file: Any, temp: str, remote_path: str) -> None:
+        self.fs, self.file, self.temp, self.remote_path = fs, file, temp, remote_path
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+
+    def commit(self, size: int) -> None:
+        """Flush and fsync (where the file can), close, check the size that arrived, rename."""
+        self.file.flush()
+        sync = getattr(self.file, "fsync", None)
+        if callable(sync):
+            sync()
+        elif hasattr(self.file, "fileno"):
+            os.fsync(self.file.fileno())
+        self.file.close()
+        arrived = self.fs.size(self.temp)
+        if arrived != size:
+            raise OSError(f"upload of `{self.remote_path}` is incomplete: {arrived} of {size} bytes arrived")
+        self.fs.mv(self.temp, self.remote_path)
+
+    def abort(self, error: BaseException | None) -> None:
+        """Close and remove the temp file; after ``error`` from a storage that stopped answering, leave it and say
+        so in the error (``error`` None: the dump failed, the storage is fine)."""
+        with suppress(Exception):
+            self.file.close()
+        if error is None:
+            with suppress(Exception):
+                self.fs.rm_file(self.temp)
+        elif _left_behind(self.fs, self.temp, error):
+            error.add_note(f"its temp file `{self.temp}` may stay on the storage until the next run's rotation "
+                           "removes it")
 
 
 def make_folders(fs: AbstractFileSystem, folder: str, mode: int) -> list[str]:

@@ -113,6 +113,10 @@ class StorageCore(BaseModel):
         default=0o700,
         description="permissions of the folders corral creates on the storage (octal); existing folders keep theirs",
     )
+    spool: bool = Field(
+        default=False,
+        description="write each archive to tmp_dir first and upload the file (retried whole), instead of streaming",
+    )
 
     @field_validator("file_mode", "dir_mode", mode="before")
     @classmethod
@@ -168,6 +172,7 @@ class JobCore(BaseModel):
     tmp_dir: Path | None = None
     sources: list[Any] | None = None
     storages: list[Any] = Field(min_length=1)
+    spool: bool = False  # every archive of the job goes through a temp file in tmp_dir, as before streaming
 
     @field_validator("tmp_dir")
     @classmethod
@@ -243,6 +248,7 @@ class StorageConfig:
     line: int = 0
     file_mode: int = 0o600  # StorageCore's `file_mode` and `dir_mode`, handed to the storage's put hook
     dir_mode: int = 0o700
+    spool: bool = False  # archives reach this storage from a temp file, never as a stream
 
     def __getattr__(self, key: str) -> Any:
         """Plugin keys read like attributes: ``config.host``."""
@@ -265,3 +271,4 @@ class JobConfig:
     file: str = "?"
     line: int = 0
     group: str = "files"
+    spool: bool = False

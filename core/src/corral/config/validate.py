@@ -212,6 +212,7 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
             file=raw.file,
             line=raw.line,
             group=schema.group,
+            spool=core.spool,
         )
     )
     return schema.group
@@ -296,7 +297,8 @@ def _validate_storages(raw: Located, label: str, problems: list[str]) -> list[St
         options = _validate_part(model, data, item, label, loc, problems, core_keys)
         if options is not None:
             storages.append(StorageConfig(core.storage, core.enable, core.backup_dir, core.store, options,
-                                          item.file, item.line, file_mode=core.file_mode, dir_mode=core.dir_mode))
+                                          item.file, item.line, file_mode=core.file_mode, dir_mode=core.dir_mode,
+                                          spool=core.spool))
     return storages
 
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from corral import Archive, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult, own_backup, with_compressions
+from corral import DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
+from corral.archive import DumpResult, StreamedArchive, own_backup, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.runner import Storage
 from corral_source_files import tar
@@ -77,13 +77,9 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
         if not found:
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
-    for path, name in archive_names(matches).items():
-        archive = tmp_dir / f"{name}.{chosen.extension}"
-        result = tar.create(run, archive, path, member_excludes(path, source.excludes), chosen)
-        if not result.ok:
-            yield DumpFailure(name, f"tar failed for `{path}`: {result.error}")
-            continue
-        yield Archive(path=archive, target=name, extension=chosen.extension, warnings=result.warnings)
+    for path, name in archive_names(matches).items():  # each a stream from tar: nothing on local disk
+        reader, finish = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen)
+        yield StreamedArchive(reader=reader, finish=finish, target=name, extension=chosen.extension)
 
 
 @hookimpl

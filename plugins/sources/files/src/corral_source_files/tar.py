@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from corral import DumpError, RunContext, full_disk_note
 
@@ -55,6 +59,37 @@ def create(
     full = full_disk_note(archive.parent)
     archive.unlink(missing_ok=True)
     return TarResult(False, lines, (_cause(lines) or f"tar exited with code {done.returncode}") + full)
+
+
+def stream(
+    run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec
+) -> tuple[BinaryIO, Callable[[], tuple[str, ...]]]:
+    """Archive ``target`` to a pipe: returns the stream of the archive's bytes and ``finish()``, which waits for
+    tar once the stream is read and returns its warnings (exit 1: files changed), or raises DumpError."""
+    exclude_file = Path(tempfile.mkstemp(prefix=".exclude-", dir=work_dir)[1])
+    exclude_file.write_text("".join(f"{member}\n" for member in excludes))
+    errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
+    command = ["tar", "--create", "--file", "-", "--directory", str(target.parent), "--no-wildcards", "--anchored",
+               f"--exclude-from={exclude_file}"]
+    if chosen.program:
+        command.append(f"--use-compress-program={chosen.program}")
+    command += ["--", target.name]
+    process = run.popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+    reader = cast(BinaryIO, process.stdout)
+
+    def finish() -> tuple[str, ...]:
+        reader.close()  # read to the end by the core, or given up
+        code = process.wait()
+        run.forget(process)
+        exclude_file.unlink(missing_ok=True)
+        errors.seek(0)
+        lines = tuple(line for line in errors.read().decode(errors="replace").splitlines() if line.strip())
+        errors.close()
+        if code in (0, 1):  # 1: "file changed as we read it", "file removed before we read it"
+            return lines
+        raise DumpError(f"tar failed for `{target}`: {_cause(lines) or f'tar exited with code {code}'}")
+
+    return reader, finish
 
 
 # tar's last words repeat that something failed; the line before them says what ("Cannot write: No space...")

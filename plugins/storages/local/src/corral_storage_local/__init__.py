@@ -90,6 +90,7 @@ class LocalFolder:
     """
 
     posix_modes = True  # the core creates folders with `dir_mode` and puts files with `file_mode`
+    streams = True  # archives may arrive as a stream (`open(..., "wb")`), written as they are made
 
     def __init__(self, backup_dir: str | None = None, owner: int | None = None) -> None:
         self.root = os.path.normpath(os.path.abspath(backup_dir)) if backup_dir else None
@@ -223,9 +224,15 @@ class LocalFolder:
             with open(lpath, "wb") as target:
                 shutil.copyfileobj(source, target, 1 << 20)
 
-    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
-        flags = os.O_RDONLY if mode.startswith("r") else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        return open(self._open(path, flags), mode)  # the caller closes it, as with fsspec
+    def open(self, path: str, mode: str = "rb", file_mode: int | None = None, **kwargs: Any) -> IO[Any]:
+        """A stored file to read, or a new one to write (never an existing one, never through a link) with
+        ``file_mode`` set before its first byte; the caller closes it, as with fsspec."""
+        if mode.startswith("r"):
+            return open(self._open(path, os.O_RDONLY), mode)
+        fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if file_mode is None else file_mode)
+        if file_mode is not None:
+            os.fchmod(fd, file_mode)  # the umask may have taken bits of `file_mode` away
+        return open(fd, mode)
 
     def size(self, path: str) -> int:
         with self._at(path) as (folder, name):
