@@ -395,3 +395,87 @@ def test_sigterm_while_connecting_stops_the_run(tmp_path: Path) -> None:
     assert run.returncode == 143, err
     assert "retrying" not in err and "[second]" not in err and "Traceback" not in err, err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_stream_arrives_whole_in_writes_as_large_as_the_server_takes(sshd_server: SSHServer) -> None:
+    """From a pipe (no file, no seek, reads of any size), created with the storage's mode, fsync'd, byte-identical."""
+    storage = fresh(entry(sshd_server))
+    fs = storage.fs.inner
+    assert fs.write_size > 32768, "OpenSSH announces 255 KiB writes (limits@openssh.com)"
+    payload = os.urandom(3 * fs.write_size + 12345)
+    reader, writer = os.pipe()
+
+    def produce() -> None:
+        with open(writer, "wb", buffering=0) as out:
+            for start in range(0, len(payload), 70_001):  # reads smaller than a write and across their borders
+                out.write(payload[start : start + 70_001])
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    remote = posixpath.join(storage.root, NAME)
+    storage.fs.makedirs(posixpath.dirname(remote), exist_ok=True)
+    with open(reader, "rb", buffering=0) as source:
+        assert fs.put_stream(source, remote, file_mode=0o640) == len(payload)
+    producer.join()
+    assert Path(remote).read_bytes() == payload
+    assert Path(remote).stat().st_mode & 0o777 == 0o640
+
+
+def test_a_large_upload_is_fsynced_while_it_arrives_over_the_same_login(
+    sshd_server: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's disk writes while the network sends: a second SFTP channel, over the same login, fsyncs the
+    file before its last bytes even exist; the upload's own fsync follows them; the shared connection's folder
+    goes with the storage."""
+    from corral.testing.storage_contract import traced
+    from corral_storage_ssh import transfer
+
+    monkeypatch.setattr(transfer, "SYNC_AFTER", 2**20)
+    monkeypatch.setattr(transfer, "SYNC_EVERY", 2**20)
+    logins = sshd_server.log.read_text().count("Accepted publickey")
+    storage = fresh(entry(sshd_server))
+    fs = storage.fs.inner
+    private = Path(fs.session.private)
+    remote = posixpath.join(storage.root, ".upload.partial-0123abcd")
+    storage.fs.makedirs(storage.root, exist_ok=True)
+    first, rest = os.urandom(3 * 2**20), os.urandom(2**20 + 5)
+    reader, writer = os.pipe()
+    with traced(server_pids(sshd_server.port), tmp_path / "server.trace", "fsync,fdatasync") as calls:
+
+        def synced() -> list[str]:
+            return [call for call in calls() if call.startswith(("fsync(", "fdatasync(")) and ".partial-" in call]
+
+        def produce() -> None:
+            with open(writer, "wb", buffering=0) as out:
+                out.write(first)
+                deadline = time.monotonic() + 20
+                while not synced() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                out.write(rest)
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        with open(reader, "rb", buffering=0) as source:
+            fs.put_stream(source, remote, file_mode=0o600)
+        producer.join()
+        assert len(synced()) >= 2, "no fsync while the upload was in progress, or none after it"
+    assert Path(remote).read_bytes() == first + rest
+    assert sshd_server.log.read_text().count("Accepted publickey") == logins + 1, "a second login"
+    assert private.exists()
+    storage.close()
+    assert not private.exists()
+
+
+def test_a_write_the_server_refuses_is_an_error_not_a_short_file(sshd_server: SSHServer) -> None:
+    from corral_storage_ssh.transfer import Upload
+
+    storage = fresh(entry(sshd_server))
+    fs = storage.fs.inner
+    path = sshd_server.home / f"read-only-{secrets.token_hex(4)}"
+    path.write_bytes(b"")
+    handle = fs.ftp.open(str(path), "rb")  # writes to a handle opened for reading are refused
+    with pytest.raises(OSError) as caught, Upload(fs.ftp, fs.session.pipe, handle.handle, fs.write_size) as upload:
+        upload.write(os.urandom(100_000))
+        upload.finish()
+    assert not is_transient(storage.fs.clean(caught.value, "upload to")), caught.value
+    assert fs.ftp.stat("/").st_mode  # the session still answers

@@ -18,6 +18,7 @@ import os
 import re
 import select
 import shlex
+import shutil
 import socket
 import stat
 import subprocess
@@ -44,6 +45,7 @@ from paramiko.sftp import (
 from corral.errors import CorralError
 from corral.remote import ModeRefusal
 from corral_storage_ssh.options import SSHOptions
+from corral_storage_ssh.transfer import BackgroundSync, Readable, Upload, write_size
 
 KEEPALIVE_COUNT = 3
 T = TypeVar("T")
@@ -88,8 +90,13 @@ CLEAN_ERRORS = (LoginRefused, HostKeyRejected, NoAnswer, LinkLost, SSHMissing, S
                 ConnectionRefusedError)
 
 
-def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
-    """``ssh`` options for an unattended SFTP session: host keys, credentials, cipher and every timeout."""
+def ssh_command(options: SSHOptions, askpass: bool, control: Path | None = None, master: bool = True) -> list[str]:
+    """``ssh`` options for an unattended SFTP session: host keys, credentials, cipher and every timeout.
+
+    ``control``: the socket through which a ``master`` session's connection carries more sessions (a second
+    SFTP channel without a second login; see :class:`corral_storage_ssh.transfer.BackgroundSync`); a session
+    that is not the master joins it there.
+    """
     timeout = max(1, math.ceil(options.timeout))
     settings = {
         "BatchMode": "no" if askpass else "yes",
@@ -98,8 +105,10 @@ def ssh_command(options: SSHOptions, askpass: bool) -> list[str]:
         "ServerAliveInterval": str(max(1, math.ceil(options.timeout / KEEPALIVE_COUNT))),
         "ServerAliveCountMax": str(KEEPALIVE_COUNT),
         "Compression": "no",  # archives are compressed already: zlib would only burn CPU
-        "ControlMaster": "no",
-        "ControlPath": "none",
+        # never a connection of the user's ssh_config: only corral's own, in a folder only its user can enter
+        "ControlMaster": "yes" if control is not None and master else "no",
+        "ControlPath": str(control) if control is not None else "none",
+        "ControlPersist": "no",
         "ForwardAgent": "no",
         "ForwardX11": "no",
         "ClearAllForwardings": "yes",
@@ -167,6 +176,16 @@ class Pipe:
     def recv(self, size: int) -> bytes:
         return self._unless_silent(self.sock.recv, size)
 
+    def send_all(self, *parts: bytes | memoryview) -> None:
+        """Every byte of ``parts``, in order, without joining them (one ``sendmsg`` when the pipe has room)."""
+        views = [memoryview(part).cast("B") for part in parts]
+        while views:
+            sent = self._unless_silent(self.sock.sendmsg, views)
+            while views and sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            if views and sent:
+                views[0] = views[0][sent:]
+
     def _unless_silent(self, call: Callable[[Any], T], argument: Any) -> T:
         """After one timeout every later read or write (paramiko's cleanup) fails at once instead of waiting again."""
         try:
@@ -195,8 +214,20 @@ class Pipe:
 class Session:
     """One running ``ssh -s sftp``: the SFTP client on its pipe, and its stderr for error messages."""
 
-    def __init__(self, options: SSHOptions) -> None:
+    control: Path | None  # the socket other sessions join this one's connection through
+
+    def __init__(self, options: SSHOptions, joins: Session | None = None) -> None:
+        """A new connection, whose ssh also carries the sessions that ``joins`` it later; or, with ``joins``,
+        one more session over that one's connection (a new connection if it is gone)."""
         self.options = options
+        self.private: str | None = None  # the folder of this connection's control socket
+        if joins is not None:
+            control, master = joins.control, False
+        else:
+            self.private = tempfile.mkdtemp(prefix="corral-ssh-")  # 0700
+            control, master = Path(self.private, "mux"), True
+        # a socket path longer than the kernel takes (a long TMPDIR): no shared connection, nothing else changes
+        self.control = control if control is not None and len(str(control)) < 100 else None
         ours, theirs = socket.socketpair()
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the session
         self.after_login = 0  # where ssh's stderr lines about the session (not the login) start
@@ -210,10 +241,12 @@ class Session:
                         "CORRAL_SSH_KEY": str(options.path_to_key or "")}  # fmt: skip
             try:
                 self.process = subprocess.Popen(
-                    ssh_command(options, askpass=helper is not None), stdin=theirs, stdout=theirs,
+                    ssh_command(options, askpass=helper is not None, control=self.control, master=master),
+                    stdin=theirs, stdout=theirs,
                     stderr=self.stderr, env=env, start_new_session=True,  # Ctrl-C reaches corral, not ssh
                 )  # fmt: skip
             except FileNotFoundError:
+                self._remove_private()
                 missing = "the `ssh` program is not installed (apt install openssh-client)"
                 raise SSHMissing(errno.ENOENT, missing) from None
             finally:
@@ -269,6 +302,11 @@ class Session:
                 self.process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(timeout=5)
+        self._remove_private()
+
+    def _remove_private(self) -> None:
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
 
 
 SETUP_ERRORS = ("could not resolve hostname", "bad configuration option", "bad owner or permissions",
@@ -355,20 +393,32 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
         self.session = Session(self.options)
         self.ftp: SFTPClient = self.session.sftp
         self.client = None
+        self.write_size = write_size(self.ftp)
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, file_mode: int | None = None,
                  **kwargs: Any) -> None:  # fmt: skip
-        """32 KiB writes, pipelined, into a file that has ``file_mode`` from its creation; fsync'd on the server
-        before the core renames it, where the server has ``fsync@openssh.com`` (OpenSSH does)."""
-        with open(lpath, "rb") as source, self._create(rpath, file_mode) as target:
-            target.set_pipelined(True)
+        """Pipelined writes (see :mod:`corral_storage_ssh.transfer`) into a file that has ``file_mode`` from its
+        creation; fsync'd on the server before the core renames it, where the server has ``fsync@openssh.com``
+        (OpenSSH does)."""
+        with open(lpath, "rb") as source:
+            self.put_stream(source, rpath, file_mode)
+
+    def put_stream(self, source: Readable, rpath: str, file_mode: int | None = None) -> int:
+        """Like :meth:`put_file`, from a binary stream read to its end (a pipe from a dump); the bytes stored."""
+        with self._create(rpath, file_mode) as target:
             if file_mode is not None:  # exactly file_mode, whatever the server's umask took from the open's mode
                 self._set_mode(lambda: target.chmod(file_mode))
-            while block := source.read(32768):
-                target.write(block)
-            target.flush()
+            syncs = "fsync@openssh.com" in self.ftp.extensions
+            background = (lambda upload: BackgroundSync(self._second_session, rpath, upload)) if syncs else None
+            with Upload(self.ftp, self.session.pipe, target.handle, self.write_size, background) as upload:
+                sent = upload.readfrom(source)
+                upload.finish()
             if "fsync@openssh.com" in self.ftp.extensions:
                 self._fsync(target)
+        return sent
+
+    def _second_session(self) -> Session:
+        return Session(self.options, joins=self.session)
 
     def _fsync(self, target: paramiko.SFTPFile) -> None:
         """The server's disk may take minutes to write a large archive back: the pipe waits for it as long as
