@@ -25,6 +25,8 @@ from corral.archive import Archive, DumpFailure, StreamedArchive, archive_name, 
 from corral.checksum import Checksum, Digest, file_digest
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
+from corral.encryption import SUFFIX as AGE_SUFFIX
+from corral.encryption import as_stream, encrypted
 from corral.errors import ConfigError, CorralError, Interrupted, StorageUnreachable
 from corral.fanout import STALL, Leg, SpoolFile, Upload, fan_out
 from corral.logs import current_job
@@ -252,8 +254,8 @@ def source_extensions(job: JobConfig) -> frozenset[str] | None:
 def _declared_extensions(job_type: str) -> frozenset[str] | None:
     """Asked once per type: rotation asks per storage and ``_store`` per archive."""
     schema = load_driver("source", job_type).hook.corral_source_schema()
-    declared = getattr(schema, "extensions", None)
-    return None if declared is None else frozenset(declared)
+    declared = getattr(schema, "extensions", None)  # each also encrypted (`encrypt`: `.age` appended)
+    return None if declared is None else frozenset(declared) | {f"{ext}.{AGE_SUFFIX}" for ext in declared}
 
 
 def _rotate(
@@ -336,8 +338,6 @@ def _dump_and_store(
                 if isinstance(item, DumpFailure):
                     _fail(result, f"{label}: target {item.target}: {item.error}{full_disk_note(work_dir)}")
                     continue
-                if isinstance(item, StreamedArchive) and job.spool:  # the job asks for today's temp file
-                    item = _spool(item, work_dir)
                 key = (item.target, item.subdir, item.extension)
                 if key in seen:
                     _drop(item)
@@ -345,6 +345,11 @@ def _dump_and_store(
                           "overwrite that archive (give the targets distinct folder names or split the job)")
                     continue
                 seen.add(key)
+                if job.encrypt is not None:  # through age on its way out: only ciphertext reaches a storage
+                    item = encrypted(item if isinstance(item, StreamedArchive) else as_stream(item), job.encrypt,
+                                     run, work_dir)
+                if isinstance(item, StreamedArchive) and job.spool:  # the job asks for today's temp file
+                    item = _spool(item, work_dir)
                 if isinstance(item, StreamedArchive):  # the dump runs while it streams: its clock runs on
                     _store_stream(item, job, run, events, storages, work_dir, result, outcomes, label, expired_dump)
                     continue

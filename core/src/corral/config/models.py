@@ -162,6 +162,49 @@ def parse_mode(value: Any) -> int:
     return value
 
 
+_AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?")
+
+
+class Encrypt(BaseModel):
+    """``encrypt:``: every archive becomes an age file for these public keys; the server holds no secret key."""
+
+    model_config = _STRICT
+
+    recipients: list[str] = Field(default=[], description="age public keys (`age1...`) or SSH public keys")
+    recipients_file: Path | None = Field(default=None, description="a file of recipients, one per line (age -R)")
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if key.strip().upper().startswith("AGE-SECRET-KEY-"):  # not echoed: it is the key that opens the backups
+                raise ValueError("a secret key (`AGE-SECRET-KEY-...`) is not a recipient: give its public key "
+                                 "(`age-keygen -y KEYFILE`) and keep the secret key off this server")
+            if not _AGE_RECIPIENT.fullmatch(key.strip()):
+                raise ValueError(f"`{key[:80]}` is not an age public key (`age1...`, from `age-keygen -y KEYFILE`) or "
+                                 "an SSH public key")
+        return [key.strip() for key in value]
+
+    @field_validator("recipients_file")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        value = absolute_path(value)
+        if value is not None and not value.is_file():
+            raise ValueError(f"`{value}` is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _someone(self) -> Encrypt:
+        if not self.recipients and self.recipients_file is None:
+            raise ValueError("give `recipients` (age public keys) or `recipients_file`")
+        return self
+
+
 class JobCore(BaseModel):
     """The keys every job has, whatever its type."""
 
@@ -173,6 +216,7 @@ class JobCore(BaseModel):
     sources: list[Any] | None = None
     storages: list[Any] = Field(min_length=1)
     spool: bool = False  # every archive of the job goes through a temp file in tmp_dir, as before streaming
+    encrypt: Encrypt | None = None  # default: main's `encrypt`
 
     @field_validator("tmp_dir")
     @classmethod
@@ -221,6 +265,9 @@ class MainCore(BaseModel):
         default=None, gt=0, description="seconds an archive may take to reach a storage before it is reported failed"
     )
     weekly_backup_day: int = Field(default=7, ge=1, le=7, description="weekday of weekly copies, 1=Mon..7=Sun")
+    encrypt: Encrypt | None = Field(
+        default=None, description="age recipients every job's archives are encrypted for (a job's own `encrypt` wins)"
+    )
 
     @field_validator("general_path_to_all_tmp_dir", "log_file_name", "lock_file")
     @classmethod
@@ -272,3 +319,4 @@ class JobConfig:
     line: int = 0
     group: str = "files"
     spool: bool = False
+    encrypt: Encrypt | None = None  # the job's own, or main's

@@ -193,6 +193,15 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
     plugin_data = {k: v for k, v in raw.items() if k not in core_keys}
     options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
     sources = _validate_sources(schema, raw, label, problems)
+    encrypt = (core.encrypt or getattr(main, "encrypt", None)) if core is not None else None
+    if schema.retention == "source" and encrypt is not None:  # its chains read their snapshots back
+        where = f"{raw.file}:{raw.line_of('encrypt') if 'encrypt' in raw else raw.line}: {label}: type `{job_type}`"
+        if core is not None and core.encrypt is not None:
+            problems.append(f"{where} keeps chains it reads back: `encrypt` is not supported for it yet")
+        else:
+            config.warnings.append(f"{where} keeps chains it reads back: its archives are NOT encrypted (main's "
+                                   "`encrypt` is not supported for it yet)")
+        encrypt = None
     if schema.retention == "source":
         for storage in storages:
             if storage.store.enabled:
@@ -213,6 +222,7 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
             line=raw.line,
             group=schema.group,
             spool=core.spool,
+            encrypt=encrypt,
         )
     )
     return schema.group
@@ -336,10 +346,17 @@ def _explain(
 
 
 def _shown(value: Any) -> str:
+    if (isinstance(value, list | tuple) and any(_secret_looking(item) for item in value)) or _secret_looking(value):
+        return ""
     if isinstance(value, str | int | float | bool) and not isinstance(value, SecretStr):
         text = repr(value)
         return f" (got {text[:60]})"
     return ""
+
+
+def _secret_looking(value: Any) -> bool:
+    """A value that is a secret whatever the key holding it (an age secret key pasted as a recipient)."""
+    return isinstance(value, str) and "AGE-SECRET-KEY-" in value.upper()
 
 
 def _locate(node: Any, loc: tuple[Any, ...]) -> tuple[str, int]:

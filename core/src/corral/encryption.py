@@ -1,0 +1,98 @@
+"""Encryption for recipients the server does not hold: every archive goes through the ``age`` program.
+
+The stream from the source is piped through ``age --encrypt -r KEY... [-R FILE]`` on its way to the storages, so no
+plaintext reaches a storage and, for a streamed source, none touches the local disk either; only public keys live
+on the server. The stored archive is an ordinary age file (``.tar.zst.age``): ``age -d -i key.txt FILE | tar -x
+--zstd`` restores it without corral (docs/encryption.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from corral.archive import Archive, StreamedArchive
+from corral.config.models import Encrypt
+from corral.errors import DumpError
+from corral.run import RunContext
+
+SUFFIX = "age"
+CHUNK = 1 << 20
+
+
+def age_command(settings: Encrypt) -> list[str]:
+    """``age --encrypt`` for the recipients (public keys only: nothing secret in the arguments)."""
+    command = ["age", "--encrypt"]
+    for key in settings.recipients:
+        command += ["--recipient", key]
+    if settings.recipients_file is not None:
+        command += ["--recipients-file", str(settings.recipients_file)]
+    return command
+
+
+def as_stream(archive: Archive) -> StreamedArchive:
+    """A finished file read as a stream; it is deleted once read (unless it is not corral's: ``keep``)."""
+    reader = archive.path.open("rb")
+
+    def finish() -> tuple[str, ...]:
+        reader.close()
+        if not archive.keep:
+            archive.path.unlink(missing_ok=True)
+        return archive.warnings
+
+    return StreamedArchive(reader=reader, finish=finish, target=archive.target, extension=archive.extension,
+                           subdir=archive.subdir, made=archive.made, facts=archive.facts)
+
+
+def encrypted(item: StreamedArchive, settings: Encrypt, run: RunContext, work_dir: Path) -> StreamedArchive:
+    """``item`` piped through ``age``: the same archive, encrypted, named ``<extension>.age``."""
+    if shutil.which("age") is None:
+        raise DumpError("`encrypt` needs the age program: apt install age")
+    errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
+    process = run.popen(age_command(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+    pump = _Pump(item.reader, cast(BinaryIO, process.stdin))
+    reader = cast(BinaryIO, process.stdout)
+
+    def finish() -> tuple[str, ...]:
+        reader.close()
+        pump.join()
+        code = process.wait()
+        run.forget(process)
+        errors.seek(0)
+        said = [line for line in errors.read().decode(errors="replace").splitlines() if line.strip()]
+        errors.close()
+        warnings = item.finish()  # the dump's own failure comes first
+        if code != 0:
+            raise DumpError(f"age could not encrypt the archive: {said[-1] if said else f'exit code {code}'}")
+        if pump.error is not None:
+            raise DumpError(f"the archive could not be fed to age: {pump.error}")
+        return warnings
+
+    return dataclasses.replace(item, reader=reader, finish=finish, extension=f"{item.extension}.{SUFFIX}")
+
+
+class _Pump(threading.Thread):
+    """Copies the source's stream into age's stdin, then closes it (age then writes its last block)."""
+
+    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+        super().__init__(daemon=True, name="corral-age-feed")
+        self.source, self.sink = source, sink
+        self.error: OSError | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while data := self.source.read(CHUNK):
+                self.sink.write(data)
+        except OSError as exc:  # age died (BrokenPipe) or the source broke: finish() says which
+            self.error = exc
+        finally:
+            try:
+                self.sink.close()
+            except OSError as exc:
+                self.error = self.error or exc

@@ -1,0 +1,99 @@
+"""`encrypt:` makes every archive an age file for public keys only: restorable with `age -d` and tar, never
+plaintext on a storage, and a secret key never accepted in the configuration."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from corral.testing.cli import corral, local_storage, write_main
+from tests.conftest import report_json, script
+
+MARK = "only-in-the-plaintext-4242"
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> tuple[Path, str]:
+    """An age identity (the secret key file, kept off the server in real life) and its public key."""
+    path = tmp_path / "key.txt"
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True).stdout.strip()
+    return path, public
+
+
+def _jobs(tmp_path: Path, **extra: object) -> list[dict[str, object]]:
+    site = tmp_path / "www" / "shop"
+    site.mkdir(parents=True)
+    (site / "index.php").write_text(f"<?php // {MARK}\n" * 200)
+    dump = f'echo "{MARK}" > "$CORRAL_TMP_DIR/db.sql"\n' + report_json("$CORRAL_TMP_DIR/db.sql", "db")
+    return [{"job": "web", "type": "desc_files", "sources": [{"target": [str(site)], "gzip": True}],
+             "storages": [local_storage(tmp_path / "b", store={"days": 1})], **extra},
+            {"job": "db", "type": "external", "dump_cmd": script(tmp_path / "dump.sh", dump),
+             "storages": [local_storage(tmp_path / "b")], **extra}]
+
+
+def test_archives_are_age_files_restorable_with_the_standard_tools(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    main = write_main(tmp_path, _jobs(tmp_path), encrypt={"recipients": [public]})
+    for day in ("01", "02", "03"):
+        done = corral("start", "-c", str(main), env={"CORRAL_NOW": f"2026-03-{day}T03:00:00"})
+        assert done.returncode == 0, done.stdout + done.stderr
+    stored = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+                    and ".manifests" not in p.parts)
+    # rotation knows the encrypted archives (days: 1, before the dump: the newest and the new), external keeps all
+    assert [str(p) for p in stored] == [f"db/db/db_2026-03-0{day}_03-00-00.txt.age" for day in (1, 2, 3)] + [
+        f"web/shop/shop_2026-03-0{day}_03-00-00.tar.gz.age" for day in (2, 3)]
+    for path in stored:
+        data = (tmp_path / "b" / path).read_bytes()
+        assert data.startswith(b"age-encryption.org/v1\n") and MARK.encode() not in data
+    archive = tmp_path / "b" / stored[-1]
+    listed = subprocess.run(f"age -d -i {identity} {archive} | tar -tz", shell=True, capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.split() == ["shop/", "shop/index.php"], listed.stderr
+    dump = subprocess.run(["age", "-d", "-i", str(identity), str(tmp_path / "b" / stored[0])], capture_output=True,
+                          text=True, check=True)
+    assert dump.stdout == f"{MARK}\n"
+    # nothing of the plaintext stayed in the work area
+    assert not [p for p in (tmp_path / "tmp").rglob("*") if p.is_file() and p.name != "corral.lock"]
+
+
+def test_a_job_can_have_its_own_recipients_file(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_text(f"# the backup team\n{public}\n")
+    main = write_main(tmp_path, _jobs(tmp_path, encrypt={"recipients_file": str(recipients)}))
+    done = corral("start", "-c", str(main), env={"CORRAL_NOW": "2026-03-01T03:00:00"})
+    assert done.returncode == 0, done.stderr
+    [archive] = (tmp_path / "b" / "db" / "db").glob("*.age")
+    assert subprocess.run(["age", "-d", "-i", str(identity), str(archive)], capture_output=True,
+                          text=True).stdout == f"{MARK}\n"
+
+
+@pytest.mark.parametrize(
+    ("recipients", "problem"),
+    [(["AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"], "keep the secret key off"),
+     (["age1short"], "is not an age public key"), ([], "give `recipients` (age public keys) or `recipients_file`")],
+    ids=["secret-key", "typo", "nobody"],
+)
+def test_bad_recipients_are_one_line(tmp_path: Path, recipients: list[str], problem: str) -> None:
+    main = write_main(tmp_path, _jobs(tmp_path), encrypt={"recipients": recipients})
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"corral: error: {main}:") and "main: `encrypt" in line and problem in line, line
+    assert "AGE-SECRET-KEY-1QQQ" not in done.stderr
+
+
+def test_incremental_jobs_are_not_encrypted_and_say_so(tmp_path: Path, key: tuple[Path, str]) -> None:
+    _, public = key
+    (tmp_path / "site").mkdir()
+    inc = {"job": "inc", "type": "inc_files", "sources": [{"target": [str(tmp_path / "site")]}],
+           "storages": [local_storage(tmp_path / "b")]}
+    main = write_main(tmp_path, [inc], encrypt={"recipients": [public]})
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 0
+    assert "type `inc_files` keeps chains it reads back: its archives are NOT encrypted" in done.stderr
+    main = write_main(tmp_path, [{**inc, "encrypt": {"recipients": [public]}}])
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 2 and "`encrypt` is not supported for it yet" in done.stderr
