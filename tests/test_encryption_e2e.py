@@ -97,3 +97,42 @@ def test_incremental_jobs_are_not_encrypted_and_say_so(tmp_path: Path, key: tupl
     main = write_main(tmp_path, [{**inc, "encrypt": {"recipients": [public]}}])
     done = corral("check", "-c", str(main))
     assert done.returncode == 2 and "`encrypt` is not supported for it yet" in done.stderr
+
+
+def test_restore_decrypts_with_the_identity_and_refuses_without(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    main = write_main(tmp_path, _jobs(tmp_path), encrypt={"recipients": [public]})
+    assert corral("start", "-c", str(main), env={"CORRAL_NOW": "2026-03-01T03:00:00"}).returncode == 0
+    day = ("--date", "2026-03-01")
+    done = corral("restore", "web", "-t", "shop", *day, "--to", str(tmp_path / "r1"), "-c", str(main))
+    assert done.returncode == 2
+    assert done.stderr == ("corral: error: `shop_2026-03-01_03-00-00.tar.gz.age` is encrypted (`encrypt:`): give "
+                           "the age secret key with --identity FILE\n")
+    done = corral("restore", "web", "-t", "shop", *day, "--to", str(tmp_path / "r2"), "-i", str(identity),
+                  "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r2" / "shop" / "index.php").read_text() == (tmp_path / "www" / "shop" / "index.php").read_text()
+    done = corral("restore", "db", "-t", "db", *day, "--to", str(tmp_path / "r3"), "-i", str(identity),
+                  "-c", str(main))
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "r3").iterdir()] == ["db_2026-03-01_03-00-00.txt"]
+    assert (tmp_path / "r3" / "db_2026-03-01_03-00-00.txt").read_text() == f"{MARK}\n"
+    other = tmp_path / "other.txt"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    done = corral("restore", "db", "-t", "db", *day, "--to", str(tmp_path / "r4"), "-i", str(other), "-c", str(main))
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"corral: error: cannot decrypt `{tmp_path}/b/db/db/db_2026-03-01_03-00-00.txt.age` "
+                           f"with `{other}`: "), line
+    assert not list((tmp_path / "r4").glob("*"))
+
+
+def test_verify_deep_decodes_encrypted_archives_with_the_identity(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    main = write_main(tmp_path, _jobs(tmp_path)[:1], encrypt={"recipients": [public]})
+    assert corral("start", "-c", str(main), env={"CORRAL_NOW": "2026-03-01T03:00:00"}).returncode == 0
+    assert corral("verify", "-c", str(main)).returncode == 0  # the checksum is of the encrypted bytes
+    blind = corral("verify", "--deep", "-c", str(main))
+    assert blind.returncode == 1 and "it is encrypted: give --identity to decode it" in blind.stdout, blind.stdout
+    done = corral("verify", "--deep", "-i", str(identity), "-c", str(main))
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -14,11 +14,11 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
-from corral.archive import Archive, StreamedArchive
+from corral.archive import Archive, RemoteFile, StreamedArchive
 from corral.config.models import Encrypt
-from corral.errors import DumpError
+from corral.errors import CorralError, DumpError
 from corral.run import RunContext
 
 SUFFIX = "age"
@@ -96,3 +96,48 @@ class _Pump(threading.Thread):
                 self.sink.close()
             except OSError as exc:
                 self.error = self.error or exc
+
+
+class DecryptingStorage:
+    """A job's storage as a restore sees it with ``--identity``: every ``NAME.age`` listed as ``NAME`` and fetched
+    decrypted (``age -d -i IDENTITY``), so a source's restore works on encrypted archives unchanged."""
+
+    def __init__(self, storage: Any, identity: Path) -> None:
+        self.storage, self.identity = storage, identity
+        self.root, self.name, self.label = storage.root, storage.name, storage.label
+        self._encrypted: dict[str, str] = {}
+
+    def list(self) -> list[RemoteFile]:
+        files = []
+        for remote in self.storage.list():
+            if remote.path.endswith(f".{SUFFIX}"):
+                plain = remote.path[: -len(SUFFIX) - 1]
+                self._encrypted[plain] = remote.path
+                remote = RemoteFile(plain, remote.size, remote.link)
+            files.append(remote)
+        return files
+
+    def get(self, remote: str, local: Path) -> None:
+        encrypted = self._encrypted.get(remote)
+        if encrypted is None:
+            self.storage.get(remote, local)
+            return
+        sealed = local.with_name(f".{local.name}.age")
+        try:
+            self.storage.get(encrypted, sealed)
+            decrypt(sealed, local, self.identity, encrypted)
+        finally:
+            sealed.unlink(missing_ok=True)
+
+
+def decrypt(sealed: Path, plain: Path, identity: Path, name: str) -> None:
+    """``age -d -i IDENTITY -o PLAIN SEALED``; a wrong or missing key is one line naming the archive."""
+    if shutil.which("age") is None:
+        raise CorralError("decrypting needs the age program: apt install age")
+    done = subprocess.run(["age", "--decrypt", "--identity", str(identity), "--output", str(plain), str(sealed)],
+                          capture_output=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        plain.unlink(missing_ok=True)
+        said = [line for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
+        reason = said[-1].removeprefix("age: error: ") if said else f"exit code {done.returncode}"
+        raise CorralError(f"cannot decrypt `{name}` with `{identity}`: {reason}")

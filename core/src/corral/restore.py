@@ -23,6 +23,8 @@ from corral import clock, logs
 from corral.archive import Backup, own_backup
 from corral.config import load_config
 from corral.config.models import JobConfig
+from corral.encryption import SUFFIX as AGE_SUFFIX
+from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
 from corral.masking import Masker
 from corral.plugins import load_driver
@@ -82,7 +84,7 @@ def check_destination(dest: Path, force: bool) -> None:
         )
 
 
-def _fetch(storage: Storage, remote: str, into: Path, job: JobConfig) -> None:
+def _fetch(storage: Storage | DecryptingStorage, remote: str, into: Path, job: JobConfig) -> None:
     """Fetch a stored file to ``into`` without ever writing through a link there.
 
     ``--to`` may be a folder a site user owns: a link they plant under the archive's name (the date of a cron
@@ -140,9 +142,13 @@ def _unknown(name: str, target: str, seen: set[str]) -> RestoreRefused:
 
 def restore(
     config_path: Path, job_name: str, target: str, choice: Choice, dest: Path, storage_name: str | None,
-    force: bool = False,
+    force: bool = False, identity: Path | None = None,
 ) -> list[str]:
-    """Restore ``target`` of ``job_name`` into ``dest`` as ``choice`` says; returns the paths applied."""
+    """Restore ``target`` of ``job_name`` into ``dest`` as ``choice`` says; returns the paths applied.
+
+    ``identity``: an age secret key file; encrypted archives (``NAME.age``) are decrypted on the way (the source's
+    restore sees them decrypted), else they are refused where a source extracts them, and fetched as they are.
+    """
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     job = next((j for j in config.jobs if j.name == job_name), None)
@@ -184,13 +190,22 @@ def restore(
             raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
         if not dest.is_dir():
             raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
-        applied = driver.hook.corral_source_restore(job=job, storage=storage, target=target, date=found[-1].made,
+        sealed = found[-1].path.endswith(f".{AGE_SUFFIX}")
+        if sealed and identity is None and driver.hook.corral_source_restore.get_hookimpls():
+            raise RestoreRefused(f"`{posixpath.basename(found[-1].path)}` is encrypted (`encrypt:`): give the age "
+                                 "secret key with --identity FILE")
+        view = DecryptingStorage(storage, identity) if identity is not None else storage
+        applied = driver.hook.corral_source_restore(job=job, storage=view, target=target, date=found[-1].made,
                                                     dest=dest, run=run)
         if applied is None:
             newest = found[-1]  # listed once, above, where a lost connection is one line
-            into = dest / posixpath.basename(newest.path)
+            name = posixpath.basename(newest.path)
+            if sealed and identity is not None:
+                view.list()  # learns which plain name is which encrypted one
+                name = name[: -len(AGE_SUFFIX) - 1]
+            into = dest / name
             try:
-                _fetch(storage, newest.path, into, job)
+                _fetch(view, posixpath.join(posixpath.dirname(newest.path), name), into, job)
             except OSError as exc:
                 reason = Masker(config.secrets)(exc.strerror or str(exc))
                 raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into}`: {reason}") \

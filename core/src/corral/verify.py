@@ -20,7 +20,9 @@ from corral import manifest
 from corral.archive import Backup, RemoteFile, own_backup, parse_backup
 from corral.checksum import file_digest
 from corral.config.models import JobConfig
-from corral.errors import Interrupted
+from corral.encryption import SUFFIX as AGE_SUFFIX
+from corral.encryption import decrypt
+from corral.errors import CorralError, Interrupted
 from corral.manifest import Entry, NotAManifest
 from corral.manifest_sync import fetch_text
 from corral.runner import Storage, source_extensions
@@ -90,14 +92,15 @@ class _Candidate:
     entry: Entry | None
 
 
-def verify_storage(storage: Storage, job: JobConfig, every: bool, deep: bool, check: StorageCheck) -> None:
+def verify_storage(storage: Storage, job: JobConfig, every: bool, deep: bool, check: StorageCheck,
+                   identity: Path | None = None) -> None:  # fmt: skip
     """Verify the newest archive of each target (``every``: all archives) on one storage into ``check``."""
     files = storage.list()
     work_dir = new_work_dir(job.tmp_dir)
     try:
         candidates = _candidates(storage, job, files, every, work_dir)
         for candidate in sorted(candidates, key=lambda c: c.relative):
-            check.archives.append(_verify_one(storage, job.name, candidate, deep, work_dir))
+            check.archives.append(_verify_one(storage, job.name, candidate, deep, work_dir, identity))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -173,7 +176,8 @@ def _read_manifest(storage: Storage, pair: dict[str, RemoteFile], work_dir: Path
     return entries
 
 
-def _verify_one(storage: Storage, job: str, candidate: _Candidate, deep: bool, work_dir: Path) -> ArchiveCheck:
+def _verify_one(storage: Storage, job: str, candidate: _Candidate, deep: bool, work_dir: Path,
+                identity: Path | None = None) -> ArchiveCheck:  # fmt: skip
     remote = posixpath.join(storage.root, candidate.relative)
     shown = f"{storage.location}{remote}"
 
@@ -199,6 +203,17 @@ def _verify_one(storage: Storage, job: str, candidate: _Candidate, deep: bool, w
             from corral.decodes import decode_problem
 
             extension = posixpath.basename(remote)[len(candidate.target) + len("_YYYY-MM-DD_HH-MM-SS.") :]
+            if extension.endswith(f".{AGE_SUFFIX}"):  # encrypted (`encrypt:`): decoded only with the key
+                if identity is None:
+                    return result(UNVERIFIABLE, "its checksum matches; it is encrypted: give --identity to decode it")
+                plain = work_dir / "verifying.plain"
+                try:
+                    decrypt(local, plain, identity, shown)
+                    local.unlink()
+                    plain.rename(local)
+                except CorralError as exc:
+                    return result("undecodable", str(exc))
+                extension = extension[: -len(AGE_SUFFIX) - 1]
             problem = decode_problem(local, extension)
             if problem:
                 return result("undecodable", problem)

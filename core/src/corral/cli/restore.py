@@ -53,6 +53,8 @@ def restore(
     storage: Annotated[
         str | None, typer.Option("--storage", "-s", help="storage name (default: the first with backups)")
     ] = None,
+    identity: Annotated[Path | None, typer.Option(
+        "--identity", "-i", help="age secret key file: decrypt encrypted archives (`encrypt:`) on the way")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Restore a target as it was at a moment (--date) or from one archive (--archive): extract file archives
@@ -74,9 +76,12 @@ def restore(
         if until is None:
             raise _usage(f"--date `{date}` is not a date like 2026-07-24 or a time like 2026-07-24 09:00")
     name = posixpath.basename(archive.rstrip("/")) if archive is not None else None  # a path from `corral list`
+    if identity is not None and not identity.is_file():
+        raise _usage(f"--identity `{identity}` is not a file (the age secret key, from `age-keygen -o FILE`)")
     logs.setup(None, ())
     try:
-        applied = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force)
+        applied = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force,
+                              identity=identity)
     except CorralError as error:
         fail(error)
         return

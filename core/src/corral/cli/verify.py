@@ -3,6 +3,7 @@ their manifests (docs/verify.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,8 @@ def verify(
     every: Annotated[bool, typer.Option("--all", help="every stored archive")] = False,
     deep: Annotated[bool, typer.Option(
         "--deep", help="also decode each archive with its standard tool (tar -t, zstd -t, pg_restore -l...)")] = False,
+    identity: Annotated[Path | None, typer.Option(
+        "--identity", "-i", help="age secret key file: --deep decodes encrypted archives too")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also print the archives that are ok")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
@@ -53,7 +56,7 @@ def verify(
             try:
                 opened = Storage(storage_config, job_config, label)
                 check.location = opened.location
-                verify_storage(opened, job_config, every, deep, check)
+                verify_storage(opened, job_config, every, deep, check, identity)
             except CorralError as exc:
                 check.error = str(exc)
             except Exception as exc:
