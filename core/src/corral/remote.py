@@ -159,6 +159,7 @@ class RemoteFileSystem(AbstractFileSystem):
         self._inner: AbstractFileSystem | None = None
         self._closed = False
         self._posix_modes = False
+        self._streams = False
         self._lock = threading.RLock()
         # connect now: a storage that cannot be reached fails when it is opened, with one clear line
         self._run("connect", "", lambda fs: None)
@@ -179,12 +180,19 @@ class RemoteFileSystem(AbstractFileSystem):
             if self._inner is None:
                 self._inner = self._connect()
                 self._posix_modes = bool(getattr(self._inner, "posix_modes", False))
+                self._streams = bool(getattr(self._inner, "streams", False))
             return self._inner
 
     @property
     def posix_modes(self) -> bool:
         """Whether the protocol's filesystem sets permissions (see :mod:`corral.storage_defaults`)."""
         return self._posix_modes
+
+    @property
+    def streams(self) -> bool:
+        """Whether the protocol's filesystem writes a file opened ``wb`` as it goes, with bounded memory (see
+        :func:`corral.storage_defaults.corral_storage_open_upload`)."""
+        return self._streams
 
     def drop_connection(self) -> None:
         """Forget the current connection; the next operation opens a new one."""
@@ -340,6 +348,58 @@ class RemoteFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         self._run("delete folder", path, lambda fs: fs.rmdir(path))
 
-    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+    def _open(self, path: str, mode: str = "rb", file_mode: int | None = None, **kwargs: Any) -> Any:
+        """Opening is retried like any operation; a file opened for writing is a :class:`RemoteWriter` (its
+        writes cannot be retried: the bytes already sent are gone). ``file_mode`` as for ``put_file``."""
         path = self._strip_protocol(path)
-        return self._run("open", path, lambda fs: fs.open(path, mode, **kwargs))
+        if file_mode is not None and self.posix_modes:
+            kwargs["file_mode"] = file_mode
+        file = self._run("open", path, lambda fs: fs.open(path, mode, **kwargs))
+        return file if "r" in mode else RemoteWriter(self, file, path)
+
+
+class RemoteWriter:
+    """A remote file being written: the protocol's errors become the filesystem's one-line errors (see
+    :meth:`RemoteFileSystem.clean`); never retried, a stream cannot be sent twice.
+
+    ``fsync`` makes the bytes durable on the server where the protocol's file can (its own ``fsync``: an SMB2
+    FLUSH, an NFS COMMIT); elsewhere it does nothing. No ``fileno``: the file is not local.
+    """
+
+    def __init__(self, fs: RemoteFileSystem, file: Any, path: str) -> None:
+        self.fs, self.file, self.path = fs, file, path
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.file, method)(*args)
+        except CorralError:
+            raise
+        except Exception as exc:
+            error = self.fs.clean(exc, "upload to", self.path)
+            if is_transient(error):  # the connection is gone: the next operation (removing the temp) opens another
+                self.fs.drop_connection()
+            raise error from None
+
+    def write(self, data: bytes) -> int:
+        self._call("write", data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def fsync(self) -> None:
+        if callable(getattr(self.file, "fsync", None)):
+            self._call("fsync")
+
+    def close(self) -> None:
+        self._call("close")
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self.file, "closed", False))
+
+    def __enter__(self) -> RemoteWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

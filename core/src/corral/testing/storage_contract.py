@@ -51,7 +51,14 @@ def open_storage(entry: dict[str, Any], job_name: str = "contract") -> Storage:
 
 
 class StorageContract:
-    """Put/list/delete/get round trips, atomic uploads and retention on a real storage."""
+    """Put/list/delete/get round trips, atomic uploads and retention on a real storage; streamed uploads."""
+
+    #: whether the storage takes streams (``corral_storage_open_upload`` gives an upload): a plugin whose
+    #: storage streams says True; otherwise the contract checks that the hook says it does not (returns None)
+    streams: bool = False
+    #: whether a stream is written under a hidden temp name until commit (False: S3's multipart upload, which
+    #: shows nothing at all before it is completed)
+    stream_temp_name: bool = True
 
     @pytest.fixture
     def storage_entry(self) -> dict[str, Any]:
@@ -156,6 +163,96 @@ class StorageContract:
         owned = [f.path for f in listed if own_backup(f, storage.root, ("tar.gz",))]
         orphans = [f.path for f in listed if orphaned_upload(f, storage.root, ("tar.gz",))]
         assert (len(listed), len(owned), len(orphans)) == (2, 1, 1), listed
+
+    # ------------------------------------------------------------------------------------ streamed uploads
+
+    def _stream(self, storage: Storage, remote: str) -> Any:
+        upload = storage.open_upload(remote)
+        if not self.streams:
+            assert upload is None, "a storage that says it does not stream must return None (it is spooled)"
+            pytest.skip("this storage is spooled: it takes no streams")
+        assert upload is not None, "the storage should stream: corral_storage_open_upload returned None"
+        return upload
+
+    #: chunks of a stream, unevenly cut as a pipe gives them; 6.3 MB: past one 5 MiB multipart part
+    STREAM_CHUNKS = (1, 65_536, 1 << 20, 3_000_000, 7, 1 << 20, 1_234_567)
+
+    def test_stream_support_is_as_declared(self, storage: Storage) -> None:
+        remote = posixpath.join(storage.root, "s", "s_2026-01-01_00-00-00.tar")
+        upload = storage.open_upload(remote)
+        assert (upload is not None) == self.streams
+        if upload is not None:
+            upload.abort(None)
+        assert [f for f in storage.list() if posixpath.basename(f.path) == posixpath.basename(remote)] == []
+
+    def test_stream_lands_whole_under_its_final_name(self, storage: Storage, tmp_path: Path) -> None:
+        remote = posixpath.join(storage.root, "site", "site_2026-01-01_00-00-00.tar")
+        upload = self._stream(storage, remote)
+        chunks = [secrets.token_bytes(size) for size in self.STREAM_CHUNKS]
+        for chunk in chunks:
+            upload.write(chunk)
+        assert not storage.fs.exists(remote), "the final name appeared before commit"
+        upload.commit(sum(self.STREAM_CHUNKS))
+        listed = storage.list()
+        assert [(f.path, f.size) for f in listed] == [(remote, sum(self.STREAM_CHUNKS))]
+        assert self._fetch(storage, remote, tmp_path) == b"".join(chunks)
+
+    def test_small_and_empty_streams(self, storage: Storage, tmp_path: Path) -> None:
+        for name, data in (("small", b"x" * 1000), ("empty", b"")):
+            remote = posixpath.join(storage.root, name, f"{name}_2026-01-01_00-00-00.tar")
+            upload = self._stream(storage, remote)
+            upload.write(data)
+            upload.commit(len(data))
+            assert self._fetch(storage, remote, tmp_path) == data
+        assert sorted(f.size for f in storage.list()) == [0, 1000]
+
+    def test_stream_replaces_an_archive_of_the_same_name(self, storage: Storage, tmp_path: Path) -> None:
+        remote = posixpath.join(storage.root, "db", "db_2026-01-01_00-00-00.sql")
+        storage.put(self._file(tmp_path, "first", 1000), remote)
+        upload = self._stream(storage, remote)
+        upload.write(b"second" * 100)
+        upload.commit(600)
+        assert self._fetch(storage, remote, tmp_path) == b"second" * 100
+
+    def test_short_stream_is_refused_at_commit(self, storage: Storage) -> None:
+        """Fewer bytes arrived than the stream had: an error, and nothing under the final name."""
+        remote = posixpath.join(storage.root, "short", "short_2026-01-01_00-00-00.tar")
+        upload = self._stream(storage, remote)
+        upload.write(b"x" * 5000)
+        with pytest.raises(OSError, match="incomplete"):
+            upload.commit(5001)
+        upload.abort(OSError("incomplete"))
+        assert not storage.fs.exists(remote)
+        assert storage.list() == []
+
+    def test_aborted_stream_leaves_nothing(self, storage: Storage) -> None:
+        """A dump that failed half-way (``abort(None)``): nothing under the final name, no temp file either."""
+        remote = posixpath.join(storage.root, "big", "big_2026-01-01_00-00-00.tar")
+        upload = self._stream(storage, remote)
+        for size in self.STREAM_CHUNKS[:4]:
+            upload.write(secrets.token_bytes(size))
+        upload.abort(None)
+        assert not storage.fs.exists(remote)
+        assert storage.list() == []
+
+    def test_stream_in_progress_is_what_rotation_cleans(self, storage: Storage) -> None:
+        """While a stream is written (and if its run dies), the only file it shows is the temp name rotation
+        removes as an orphaned upload, never one that looks like a backup."""
+        from corral.archive import own_backup
+        from corral.storage_defaults import orphaned_upload
+
+        remote = posixpath.join(storage.root, "site", "site_2026-01-02_00-00-00.tar.gz")
+        upload = self._stream(storage, remote)
+        upload.write(secrets.token_bytes(100_000))
+        upload.write(secrets.token_bytes(1 << 20))
+        listed = storage.list()
+        try:
+            assert len(listed) == (1 if self.stream_temp_name else 0), listed
+            assert [f for f in listed if own_backup(f, storage.root, ("tar.gz",))] == []
+            assert all(orphaned_upload(f, storage.root, ("tar.gz",)) for f in listed), listed
+        finally:
+            upload.abort(None)
+        assert storage.list() == []
 
 
 # ------------------------------------------------------------------ helpers for a storage plugin's fault tests

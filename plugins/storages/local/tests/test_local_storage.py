@@ -12,6 +12,8 @@ from corral.testing.storage_contract import StorageContract, open_storage
 
 
 class TestLocalStorage(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, tmp_path: Path) -> dict[str, Any]:
         return {"storage": "local", "backup_dir": str(tmp_path / "backups"), "store": {"days": 6}}
