@@ -15,6 +15,9 @@ from corral_testservers import S3Server
 
 
 class TestS3Storage(StorageContract):
+    streams = True
+    stream_temp_name = False  # a multipart upload, invisible until completed
+
     @pytest.fixture
     def storage_entry(self, s3_entry: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         return s3_entry()
@@ -31,6 +34,10 @@ class TestS3Storage(StorageContract):
 
 class TestS3StorageWithoutLeadingSlash(StorageContract):
     """``backup_dir`` is a key prefix: with or without a leading slash, the same objects."""
+
+    streams = True
+    stream_temp_name = False  # a multipart upload, invisible until completed
+
 
     @pytest.fixture
     def storage_entry(self, s3_entry: Callable[..., dict[str, Any]]) -> dict[str, Any]:

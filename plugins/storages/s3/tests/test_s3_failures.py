@@ -305,3 +305,50 @@ def test_server_that_stops_reading_mid_upload_fails_within_the_timeout(
     with pytest.raises(StorageError, match="put_object sent no data for"):
         storage.put(local, f"{storage.root}/a/b")
     assert time.monotonic() - started < 8
+
+
+def test_aborted_stream_leaves_no_multipart_upload(s3_entry: Entry, s3_server: S3Server) -> None:
+    """A stream past one part is a multipart upload in progress; a dump that fails aborts it (S3 would bill its
+    parts forever), and a storage error that is no lost server (a short stream) aborts it too."""
+    for error in (None, OSError("upload is incomplete")):
+        storage = fresh(s3_entry())
+        remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
+        upload = storage.open_upload(remote)
+        for _ in range(12):
+            upload.write(os.urandom(MiB))  # two 5 MiB parts sent, the third filling
+        assert [k for k in dangling_uploads(s3_server) if k.startswith(storage.root.lstrip("/"))]
+        upload.abort(error)
+        assert [k for k in dangling_uploads(s3_server) if k.startswith(storage.root.lstrip("/"))] == []
+        assert storage.list() == []
+
+
+def test_stream_parts_grow_so_a_stream_of_unknown_size_fits_in_10000_parts(
+    s3_entry: Entry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from corral_storage_s3 import upload as uploading
+
+    monkeypatch.setattr(uploading, "GROWTH", 2)  # parts double every 2 parts instead of every 1,000
+    storage = fresh(s3_entry())
+    remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
+    upload = storage.open_upload(remote)
+    data = os.urandom(31 * MiB)
+    for offset in range(0, len(data), MiB):
+        upload.write(data[offset:offset + MiB])
+    assert [upload.uploader.part_size * 2 ** (n // 2) // MiB for n in range(len(upload.etags))] == [5, 5, 10, 10]
+    upload.commit(len(data))
+    assert fetch(storage, remote, tmp_path) == data  # parts of 5, 5, 10, 10 and the last 1 MiB
+
+
+def test_stream_to_a_hung_endpoint_fails_the_write_within_the_timeout(
+    s3_entry: Entry, silent_endpoint: int, opened_before_the_failure: None
+) -> None:
+    """A dead server fails the storage's leg of the stream (its write raises) within the timeout; nothing is
+    left to abort on a server that never created the upload."""
+    storage = fresh(s3_entry(endpoint_url=f"http://127.0.0.1:{silent_endpoint}", timeout=1, retries=1))
+    upload = storage.open_upload(f"{storage.root}/a/b")
+    started = time.monotonic()
+    with pytest.raises(StorageError, match="unreachable") as failed:
+        for _ in range(20):
+            upload.write(os.urandom(MiB))
+    assert time.monotonic() - started < 8
+    upload.abort(failed.value)

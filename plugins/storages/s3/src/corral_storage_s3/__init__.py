@@ -1,6 +1,7 @@
 """The ``s3`` storage: an S3 bucket (AWS or any S3-compatible server) through s3fs.
 
-Uploads are one PUT or a multipart upload completed only at the end (never a temp object and a copy); lists are
+Uploads are one PUT or a multipart upload completed only at the end (never a temp object and a copy), from a
+file or from a stream's chunks as they come; lists are
 one listing of the job's prefix; timeouts and retries come from botocore's config.
 """
 
@@ -15,6 +16,7 @@ from corral.config.models import StorageConfig
 from corral_storage_s3.errors import s3_errors
 from corral_storage_s3.filesystem import BucketFileSystem, CorralS3FileSystem
 from corral_storage_s3.options import S3Options
+from corral_storage_s3.upload import StreamedUpload
 
 __all__ = ["BucketFileSystem", "S3Options", "open_bucket"]
 
@@ -84,6 +86,13 @@ def corral_storage_put(fs: BucketFileSystem, local_path: Path, remote_path: str)
     with _errors(fs), fs.transaction:
         fs.put_file(str(local_path), remote_path)
     return True
+
+
+@hookimpl
+def corral_storage_open_upload(fs: BucketFileSystem, remote_path: str) -> StreamedUpload:
+    """A stream becomes a multipart upload fed as the bytes come, completed at commit (see StreamedUpload)."""
+    bucket, key, _ = fs.fs.split_path(fs._join(remote_path))
+    return StreamedUpload(fs.fs.uploader, fs.fs.loop, bucket, key, lambda: _errors(fs))
 
 
 @hookimpl

@@ -10,14 +10,21 @@ failure, cancellation included, it is aborted, so neither an object nor a dangli
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import io
 import logging
 import math
 import os
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+from corral_storage_s3.options import MAX_PART
 
 log = logging.getLogger("corral")
+T = TypeVar("T")
 MAX_PARTS = 10_000
 MAX_BACKOFF = 20  # botocore's standard retry mode waits at most this long between attempts
 
@@ -163,3 +170,107 @@ class Uploader:
         except Exception as exc:  # the original error matters more; a bucket lifecycle rule reaps what stays
             log.warning("cannot abort the multipart upload of `%s` (%s): its parts stay until a lifecycle rule "
                         "(AbortIncompleteMultipartUpload) removes them", key, type(exc).__name__)
+
+
+#: a stream's parts double in size every this many parts, so that 10,000 parts reach S3's 5 TB object limit
+GROWTH = 1000
+
+
+class StreamedUpload:
+    """A stream's upload (``corral_storage_open_upload``): a multipart upload fed from the chunks as they come.
+
+    The chunks fill a part of ``part_size``; each full part is sent on s3fs's event loop while the next one
+    fills, up to ``max_concurrency`` parts in flight (a writer that gets ahead waits for the oldest): memory is
+    about ``part_size x (max_concurrency + 1)``. The size of a stream is not known in advance, so parts double
+    every :data:`GROWTH` parts (8 GB with 8 MiB parts) and fewer of them fly at once, keeping the bytes in flight
+    under ``part_size x max_concurrency`` plus the part that fills. The multipart upload is created with the
+    first full part (a stream that fits in one part is one PUT at commit) and completed only at ``commit``, after
+    the size check; ``abort`` aborts it, so no object and no billed parts remain.
+    """
+
+    def __init__(self, uploader: Uploader, loop: asyncio.AbstractEventLoop, bucket: str, key: str,
+                 errors: Callable[[], AbstractContextManager[None]]) -> None:  # fmt: skip
+        self.uploader, self.loop, self.bucket, self.key, self.errors = uploader, loop, bucket, key, errors
+        self.part = io.BytesIO()
+        self.received = 0
+        self.upload_id: str | None = None
+        self.etags: list[str] = []
+        self.in_flight: collections.deque[tuple[int, concurrent.futures.Future[Any]]] = collections.deque()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def _part_size(self) -> int:
+        return min(self.uploader.part_size * 2 ** (len(self.etags) // GROWTH), MAX_PART)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self.errors():
+            while view:
+                room = self._part_size() - self.part.tell()
+                self.part.write(view[:room])
+                view = view[room:]
+                if self.part.tell() == self._part_size():
+                    self._send(self.part)
+                    self.part = io.BytesIO()
+        self.received += len(data)
+
+    def _send(self, body: io.BytesIO) -> None:
+        if self.upload_id is None:
+            created = self._run(self.uploader.call("create_multipart_upload", Bucket=self.bucket, Key=self.key,
+                                                   **self.uploader.extra)).result()  # fmt: skip
+            self.upload_id = created["UploadId"]
+        body.seek(0)
+        self.etags.append("")
+        number = len(self.etags)
+        budget = self.uploader.part_size * self.uploader.concurrency
+        while self.in_flight and len(self.in_flight) >= max(1, budget // self._part_size()):
+            self._settle_oldest()
+        future = self._run(self.uploader.call("upload_part", body, Bucket=self.bucket, Key=self.key,
+                                              UploadId=self.upload_id, PartNumber=number))  # fmt: skip
+        self.in_flight.append((number, future))
+
+    def _settle_oldest(self) -> None:
+        number, future = self.in_flight.popleft()
+        self.etags[number - 1] = future.result()["ETag"]
+
+    def commit(self, size: int) -> None:
+        """Send the last part, wait for every part, check the size, complete (or one PUT for a small stream)."""
+        with self.errors():
+            if self.received != size:
+                raise OSError(f"upload of `{self.key}` is incomplete: {self.received} of {size} bytes arrived")
+            if self.upload_id is None:
+                body = self.part
+                body.seek(0)
+                self._run(self.uploader.call("put_object", body, Bucket=self.bucket, Key=self.key,
+                                             **self.uploader.extra)).result()  # fmt: skip
+                return
+            if self.part.tell():
+                self._send(self.part)
+            while self.in_flight:
+                self._settle_oldest()
+            parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(self.etags, 1)]
+            self._run(self.uploader.call("complete_multipart_upload", Bucket=self.bucket, Key=self.key,
+                                         UploadId=self.upload_id, MultipartUpload={"Parts": parts})).result()
+
+    def abort(self, error: BaseException | None) -> None:
+        """Cancel the parts in flight and abort the multipart upload; after ``error`` from a server that stopped
+        answering, leave it (a lifecycle rule reaps it) rather than wait for more timeouts, and say so."""
+        for _, future in self.in_flight:
+            future.cancel()
+        for _, future in self.in_flight:
+            with contextlib.suppress(BaseException):
+                future.result()
+        self.in_flight.clear()
+        self.part = io.BytesIO()
+        if self.upload_id is None:
+            return
+        from corral import StorageUnreachable
+        from corral.remote import is_transient
+
+        if error is not None and (is_transient(error) or isinstance(error, StorageUnreachable | StalledRequest)):
+            error.add_note("its multipart upload stays on the server until an AbortIncompleteMultipartUpload "
+                           "lifecycle rule removes it")
+            return
+        self._run(self.uploader._abort(self.bucket, self.key, self.upload_id)).result()
+        self.upload_id = None
