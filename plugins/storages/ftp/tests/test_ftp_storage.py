@@ -49,6 +49,8 @@ def on_disk(server: FTPServer, remote: str) -> Path:
 
 
 class TestFTPStorage(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, ftp_server: FTPServer) -> dict[str, Any]:
         return entry(ftp_server)
@@ -142,6 +144,50 @@ def test_server_freezing_mid_upload_fails_the_upload_in_bounded_time(server_tmp_
         assert not on_disk(server, remote).exists()
 
 
+def test_server_freezing_mid_stream_fails_the_stream_in_bounded_time(server_tmp_path: Path) -> None:
+    """A stream's writes go straight to the data connection: a server that stops reading fails the write within
+    the timeout (the leg drops out, the stream goes on for the others), and nothing is under the final name."""
+    with start_ftp(server_tmp_path) as server:
+        storage = fresh(entry(server, timeout=2, retries=0))
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        upload = storage.open_upload(remote)
+        assert upload is not None
+        upload.write(os.urandom(1 << 20))
+        wait_for_partial(server.root / "backups")
+        with frozen(server.port):
+            frozen_at = time.monotonic()
+            with pytest.raises(OSError) as failed:
+                for _ in range(512):  # far more than the sockets' buffers hold
+                    upload.write(bytes(1 << 20))
+            hung_for = time.monotonic() - frozen_at
+        assert is_transient(failed.value) and "cannot upload to" in str(failed.value), failed.value
+        assert hung_for < 10, f"the stream hung for {hung_for:.1f} s"
+        upload.abort(failed.value)
+        assert not on_disk(server, remote).exists()
+
+
+def test_stream_gets_its_mode_before_its_first_byte(ftp_server: FTPServer) -> None:
+    storage = fresh(entry(ftp_server, file_mode="0o640"))
+    remote = posixpath.join(storage.root, "site/site_2026-01-01_00-00-00.tar")
+    upload = storage.open_upload(remote)
+    assert upload is not None
+    temp = wait_for_partial_or_empty(on_disk(ftp_server, remote).parent)
+    assert stat.S_IMODE(temp.stat().st_mode) == 0o640 and temp.stat().st_size == 0
+    upload.write(b"x" * 1000)
+    upload.commit(1000)
+    assert stat.S_IMODE(on_disk(ftp_server, remote).stat().st_mode) == 0o640
+
+
+def wait_for_partial_or_empty(folder: Path) -> Path:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = list(folder.glob(".*.partial-*"))
+        if found:
+            return found[0]
+        time.sleep(0.01)
+    raise AssertionError(f"no temp file under {folder}")
+
+
 def test_lost_connection_mid_upload_is_retried_on_a_new_one(server_tmp_path: Path, tmp_path: Path) -> None:
     with start_ftp(server_tmp_path) as server:
         storage = fresh(entry(server, timeout=5, retries=2))
@@ -165,6 +211,8 @@ def ftps_server(corral_servers_root: Path) -> Any:
 
 
 class TestFTPSStorage(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, ftps_server: FTPServer) -> dict[str, Any]:
         return entry(ftps_server, tls=True, ca_file=str(ftps_server.ca_file))

@@ -9,6 +9,7 @@ their target, verified TLS certificates, and permissions set with ``SITE CHMOD``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ftplib
 import io
@@ -32,6 +33,7 @@ class BackupFTPFileSystem(FTPFileSystem):
     # storage with another password would get the first one's logged-in instance
     cachable = False
     posix_modes = True  # see corral.storage_defaults; best effort: `SITE CHMOD` is an extension servers may refuse
+    streams = True  # a file opened `wb` is one STOR fed as the bytes come (see StreamedSTOR)
 
     def __init__(self, options: FTPOptions) -> None:
         self.options = options
@@ -114,13 +116,16 @@ class BackupFTPFileSystem(FTPFileSystem):
         no one can open the file before it has its mode. A server without ``SITE CHMOD`` gets the plain STOR.
         """
         rpath = self._strip_protocol(rpath)
-        command = "STOR"
-        if file_mode is not None and not self.mode_refusal.refused:
-            self.ftp.storbinary(f"STOR {rpath}", io.BytesIO())
-            if self._site_chmod(rpath, file_mode):
-                command = "APPE"
         with open(lpath, "rb") as source:
-            self.ftp.storbinary(f"{command} {rpath}", source, blocksize=TRANSFER_BLOCK)
+            self.ftp.storbinary(f"{self._store_command(rpath, file_mode)} {rpath}", source, blocksize=TRANSFER_BLOCK)
+
+    def _store_command(self, path: str, file_mode: int | None) -> str:
+        """``STOR``; with ``file_mode``, an empty file given its mode first and ``APPE`` (see ``put_file``)."""
+        if file_mode is not None and not self.mode_refusal.refused:
+            self.ftp.storbinary(f"STOR {path}", io.BytesIO())
+            if self._site_chmod(path, file_mode):
+                return "APPE"
+        return "STOR"
 
     def chmod(self, path: str, mode: int) -> None:
         if not self.mode_refusal.refused:
@@ -141,8 +146,10 @@ class BackupFTPFileSystem(FTPFileSystem):
             self.ftp.retrbinary(f"RETR {rpath}", target.write, blocksize=TRANSFER_BLOCK)
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, cache_options: Any = None,
-              autocommit: bool = True, **kwargs: Any) -> FTPFile:
+              autocommit: bool = True, file_mode: int | None = None, **kwargs: Any) -> FTPFile | StreamedSTOR:
         path = self._strip_protocol(path)
+        if mode == "wb" and autocommit:
+            return StreamedSTOR(self, path, file_mode)
         return FTPFile(
             self, path, mode=mode, block_size=block_size or self.blocksize, autocommit=autocommit,
             cache_options=cache_options, tempdir=self._parent(path),  # a transaction's temp file: beside the target
@@ -201,6 +208,62 @@ class BackupFTPFileSystem(FTPFileSystem):
             self.makedirs(path, exist_ok=True)
         else:
             self.ftp.mkd(self._strip_protocol(path))
+
+
+class StreamedSTOR:
+    """A file opened ``wb``: one ``STOR`` (or ``APPE`` after the mode, see ``put_file``) whose data connection
+    takes each write as it comes; ``close`` ends the transfer and waits for the server's "226".
+
+    The transfer has a control connection of its own (one more login): FTP answers nothing else on a connection
+    until its transfer ended, and the storage's own connection stays free for listings and renames. Memory: the
+    chunk being sent. Every send is bounded by ``timeout`` (the data socket's). FTP has no fsync: the bytes are
+    the server's once it confirmed the transfer. After a failed send, the transfer's connection is closed
+    without waiting for the server.
+    """
+
+    def __init__(self, fs: BackupFTPFileSystem, path: str, file_mode: int | None) -> None:
+        self.own = BackupFTPFileSystem(fs.options)
+        self.own.mode_refusal = fs.mode_refusal  # said once per storage, whichever connection heard it
+        self.closed = False
+        self.failed = False
+        try:
+            self.conn = self.own.ftp.transfercmd(f"{self.own._store_command(path, file_mode)} {path}")
+        except BaseException:
+            self.own.ftp.close()
+            raise
+
+    def write(self, data: bytes) -> int:
+        try:
+            self.conn.sendall(data)
+        except BaseException:
+            self.failed = True
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass  # every write went out whole
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            try:
+                if isinstance(self.conn, ssl.SSLSocket) and not self.failed:
+                    self.conn.unwrap()  # as ftplib's storbinary: a clean TLS end, or the server sees a broken one
+            finally:
+                self.conn.close()
+            if not self.failed:
+                self.own.ftp.voidresp()
+        finally:
+            with contextlib.suppress(Exception):
+                self.own.ftp.close()
+
+    def __enter__(self) -> StreamedSTOR:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _reply(exc: BaseException) -> str:
