@@ -46,6 +46,8 @@ def on_disk(server: SMBServer, remote: str) -> Path:
 
 
 class TestSMBStorage(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, smb_server: SMBServer) -> dict[str, Any]:
         return entry(smb_server)
