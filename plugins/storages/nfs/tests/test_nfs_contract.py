@@ -15,6 +15,8 @@ from corral_testservers import NFSServer
 
 
 class TestNFSStorage(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, nfs_entry: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         return nfs_entry()
@@ -23,6 +25,8 @@ class TestNFSStorage(StorageContract):
 class TestNFSStorageFromReservedPort(StorageContract):
     """As root, from a port below 1024 (the default when running as root; what `secure` exports demand)."""
 
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, nfs_entry: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         return nfs_entry(reserved_port=None, backup_dir="/secure/backups")
@@ -30,6 +34,8 @@ class TestNFSStorageFromReservedPort(StorageContract):
 
 class TestNFSStorageAtTheExportRoot(StorageContract):
     """``backup_dir: /``: job folders right at the export's root."""
+
+    streams = True
 
     @pytest.fixture
     def storage_entry(self, nfs_entry: Callable[..., dict[str, Any]]) -> dict[str, Any]:
