@@ -1,7 +1,7 @@
 """Archives stream from the dump to every storage at once: nothing of them in tmp_dir, the same bytes everywhere,
 and a dump that fails half-way leaves nothing under a final name anywhere (no temp file either).
 
-Storages that take files only (here SFTP, and a local storage with `spool: yes`) get the archive from one temp
+A storage with `spool: yes` (or one that takes files only) gets the archive from one temp
 file written beside the stream.
 """
 
@@ -48,7 +48,7 @@ def test_one_stream_reaches_every_storage_and_the_manifest_proves_it(tmp_path: P
     assert sorted(members.split()) == ["site/", "site/blob.bin", "site/index.html"]
     log = (tmp_path / "log" / "corral.log").read_text()
     assert "target site: archive made and streamed (" in log
-    assert "written to a temp file for local#2, sftp (spool: yes, or no stream support)" in log
+    assert "written to a temp file for local#2 (spool: yes, or no stream support)" in log
     assert "[web] storage local: stored `" in log and ", streamed)" in log
     for folder in (tmp_path / "streamed" / "web", tmp_path / "spooled" / "web"):  # sha256sum proves each copy
         manifests = list((folder / ".manifests").glob("*.sha256"))

@@ -44,6 +44,8 @@ def entry(server: SSHServer, storage: str = "sftp", **extra: Any) -> dict[str, A
 
 
 class TestSFTPStorage(StorageContract):
+    streams = True  # pipelined writes as the bytes come (openssh.StreamWriter)
+
     @pytest.fixture
     def storage_entry(self, sshd_server: SSHServer) -> dict[str, Any]:
         return entry(sshd_server)
@@ -51,6 +53,8 @@ class TestSFTPStorage(StorageContract):
 
 class TestSCPStorageWithPassword(StorageContract):
     """The article's `scp` name, logging in with a password instead of a key."""
+
+    streams = True
 
     @pytest.fixture
     def storage_entry(self, sshd_server: SSHServer) -> dict[str, Any]:

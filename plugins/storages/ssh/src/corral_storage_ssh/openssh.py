@@ -383,6 +383,7 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
 
     cachable = False  # fsspec's instance cache would hand out a connection that may be dead
     posix_modes = True  # see corral.storage_defaults: folders and files get the storage's dir_mode and file_mode
+    streams = True  # `open(path, "wb")` sends each write as it comes (pipelined, see StreamWriter)
 
     def __init__(self, options: SSHOptions) -> None:
         self.options = options
@@ -405,41 +406,24 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
 
     def put_stream(self, source: Readable, rpath: str, file_mode: int | None = None) -> int:
         """Like :meth:`put_file`, from a binary stream read to its end (a pipe from a dump); the bytes stored."""
-        with self._create(rpath, file_mode) as target:
-            if file_mode is not None:  # exactly file_mode, whatever the server's umask took from the open's mode
-                self._set_mode(lambda: target.chmod(file_mode))
-            syncs = "fsync@openssh.com" in self.ftp.extensions
-            background = (lambda upload: BackgroundSync(self._second_session, rpath, upload)) if syncs else None
-            with Upload(self.ftp, self.session.pipe, target.handle, self.write_size, background) as upload:
-                sent = upload.readfrom(source)
-                upload.finish()
-            if "fsync@openssh.com" in self.ftp.extensions:
-                self._fsync(target)
+        with StreamWriter(self, rpath, file_mode) as target:
+            sent = target.upload.readfrom(source)
+            target.fsync()
         return sent
+
+    def open(self, path: str, mode: str = "rb", file_mode: int | None = None, **kwargs: Any) -> Any:
+        """Reading as fsspec does; writing (``wb``) through a :class:`StreamWriter` created with ``file_mode``."""
+        if "w" not in mode:
+            return super().open(path, mode, **kwargs)
+        # on a channel of its own (over the same connection): the pipelined writes' acks are read by the writer,
+        # and a request the storage makes meanwhile on its own channel would take them
+        return StreamWriter(self, path, file_mode, self._second_session())
 
     def _second_session(self) -> Session:
         return Session(self.options, joins=self.session)
 
-    def _fsync(self, target: paramiko.SFTPFile) -> None:
-        """The server's disk may take minutes to write a large archive back: the pipe waits for it as long as
-        it takes (a dead server is still caught by ssh's keepalives, which make ssh exit and end the pipe)."""
-        self.session.pipe.settimeout(None)
-        try:
-            self.ftp._request(CMD_EXTENDED, "fsync@openssh.com", target.handle)
-        finally:
-            self.session.pipe.settimeout(self.session.silence)
-
     def _create(self, path: str, mode: int | None) -> paramiko.SFTPFile:
-        """Open for writing, created with ``mode`` (paramiko's ``open`` sends no mode: 0666 minus the umask)."""
-        if mode is None:
-            return self.ftp.open(path, "wb")
-        attributes = paramiko.SFTPAttributes()
-        attributes.st_mode = mode
-        kind, reply = self.ftp._request(CMD_OPEN, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC,
-                                        attributes)  # fmt: skip
-        if kind != CMD_HANDLE:
-            raise SFTPError("Expected handle")
-        return paramiko.SFTPFile(self.ftp, reply.get_binary(), "wb")
+        return _create_on(self.ftp, path, mode)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         super().mkdir(path, create_parents=create_parents, mode=0o700)  # private until the core's chmod
@@ -473,3 +457,77 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
                 raise
             self.ftp.remove(path2)
             self.ftp.rename(path1, path2)
+
+
+class StreamWriter:
+    """A new remote file written as the bytes come: pipelined writes (:class:`Upload`), created with ``file_mode``;
+    :meth:`fsync` waits for every ack and makes the bytes durable on the server (``fsync@openssh.com``)."""
+
+    def __init__(self, fs: OpenSSHFileSystem, path: str, file_mode: int | None, session: Session | None = None) -> None:
+        """On ``session`` (which it closes when done) or the filesystem's own."""
+        self.fs = fs
+        self.own = session
+        self.session = session or fs.session
+        ftp = self.session.sftp
+        self.target = _create_on(ftp, path, file_mode)
+        if file_mode is not None:  # exactly file_mode, whatever the server's umask took from the open's mode
+            fs._set_mode(lambda: self.target.chmod(file_mode))
+        self.syncs = "fsync@openssh.com" in ftp.extensions
+        background = (lambda upload: BackgroundSync(fs._second_session, path, upload)) if self.syncs else None
+        self.upload = Upload(ftp, self.session.pipe, self.target.handle, fs.write_size, background)
+        self.done = self.failed = False
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.upload.write(data)
+        except BaseException:
+            self.failed = True  # the connection is not waited for again when the file is closed
+            raise
+
+    def flush(self) -> None:
+        """Nothing to do: bytes go out as they come; :meth:`fsync` waits for them."""
+
+    def fsync(self) -> None:
+        self.upload.finish()
+        if self.syncs:
+            _fsync_on(self.session, self.target)
+        self.done = True
+
+    def close(self) -> None:
+        """Send what is left and close (after a failed write: close without waiting for the server)."""
+        try:
+            if not self.done and not self.failed:
+                self.upload.finish()
+            self.upload.__exit__(None, None, None)
+            self.target.close()
+        finally:
+            if self.own is not None:
+                self.own.close()
+
+    def __enter__(self) -> StreamWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _create_on(ftp: SFTPClient, path: str, mode: int | None) -> paramiko.SFTPFile:
+    """Open for writing, created with ``mode`` (paramiko's ``open`` sends no mode: 0666 minus the umask)."""
+    if mode is None:
+        return ftp.open(path, "wb")
+    attributes = paramiko.SFTPAttributes()
+    attributes.st_mode = mode
+    kind, reply = ftp._request(CMD_OPEN, path, SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC, attributes)
+    if kind != CMD_HANDLE:
+        raise SFTPError("Expected handle")
+    return paramiko.SFTPFile(ftp, reply.get_binary(), "wb")
+
+
+def _fsync_on(session: Session, target: paramiko.SFTPFile) -> None:
+    """The server's disk may take minutes to write a large archive back: the pipe waits for it as long as it takes
+    (a dead server is still caught by ssh's keepalives, which make ssh exit and end the pipe)."""
+    session.pipe.settimeout(None)
+    try:
+        session.sftp._request(CMD_EXTENDED, "fsync@openssh.com", target.handle)
+    finally:
+        session.pipe.settimeout(session.silence)
