@@ -1,21 +1,20 @@
 """``mysql``: one logical dump per database (mariadb-dump or mysqldump), restorable with the standard client.
 
-Each archive is ``mariadb-dump --databases NAME`` streamed through the compressor, so
+Each archive is ``mariadb-dump --databases NAME`` streamed through the compressor straight to the storages
+(nothing of it in tmp_dir), so
 ``zstd -dc NAME.sql.zst | mariadb`` recreates the database under its own name.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import shlex
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
+from corral import DumpError, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult, target_problem, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_mysql import client, replica, stream, tools
 from corral_source_mysql.optionfile import option_file
@@ -104,44 +103,45 @@ def _check_replica(session: Session) -> None:
     session.pausing = bool(running)
 
 
-def _outcome(session: Session, result: stream.StreamResult, out: Path, database: str, extension: str) -> DumpResult:
-    if not result.ok:
-        return DumpFailure(database, result.error)
-    warnings = (*session.notes, *(line for line in result.stderr if line.strip()))[:20]
-    session.notes.clear()  # said once per source
-    try:
-        return Archive(path=out, target=database, extension=extension, warnings=warnings)
-    except ValueError:
-        out.unlink(missing_ok=True)
-        return DumpFailure(database, "the database name cannot be used as a file name")
-
-
 def _dump_one(session: Session, database: str) -> Iterator[DumpResult]:
-    """Dump one database; when pausing, the SQL thread stops for this dump only and resumes before the upload."""
+    """Stream one database to the core; when pausing, the SQL thread stops for this dump only and resumes as soon
+    as the dump program exited, while the storages commit (:class:`replica.ResumeAfter`)."""
     extension = "sql" + session.codec.suffix
-    handle, name = tempfile.mkstemp(prefix="mysql-", suffix="." + extension, dir=session.tmp_dir)
-    os.close(handle)
-    out = Path(name)
+    if target_problem(database, extension):
+        yield DumpFailure(database, "the database name cannot be used as a file name")
+        return
     run, program, options = session.run, session.client, session.options
     if session.pausing:
         try:
             replica.pause(run, program, options)
         except client.SQLError as exc:
-            out.unlink(missing_ok=True)
             raise DumpError(f"mysql {session.where}: is_slave: cannot stop the SQL thread: {exc}") from None
-    resume_error = ""
     command = dump_command(session.dumper, options, session.source.extra_keys, database)
     try:
-        result = stream.run_to_file(run, command, session.codec, out)
-    finally:
+        pipeline = stream.start(run, command, session.codec, session.tmp_dir)
+    except BaseException:
         if session.pausing:
-            try:
-                replica.resume(run, program, options)
-            except client.SQLError as exc:
-                resume_error = str(exc)
-    yield _outcome(session, result, out, database, extension)
-    if resume_error:
+            replica.resume(run, program, options)
+        raise
+    resumer = replica.ResumeAfter(run, program, options, pipeline.processes[0]) if session.pausing else None
+    if resumer:
+        resumer.start()
+    notes = tuple(session.notes)
+    session.notes.clear()  # said once per source
+
+    def finish() -> tuple[str, ...]:
+        try:
+            result = pipeline.wait()
+        finally:
+            if resumer:
+                resumer.join()
+        if not result.ok:
+            raise DumpError(result.error)
+        return (*notes, *(line for line in result.stderr if line.strip()))[:20]
+
+    yield from stream.hand_over(pipeline, finish, database, extension)
+    if resumer and resumer.error:
         raise DumpError(
-            f"mysql {session.where}: is_slave: the SQL thread could not be resumed ({resume_error}); "
+            f"mysql {session.where}: is_slave: the SQL thread could not be resumed ({resumer.error}); "
             "run START SLAVE SQL_THREAD on the replica"
         )

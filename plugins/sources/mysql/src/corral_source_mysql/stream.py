@@ -1,5 +1,5 @@
-"""Running ``producer | compressor > file``: the dump never exists uncompressed on disk and never passes
-through Python, so corral's memory stays flat whatever the database's size."""
+"""Running ``producer | compressor`` as a stream: the dump never exists on local disk, and the core reads it
+straight to every storage, so neither tmp_dir nor corral's memory grows with the database's size."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from corral import DumpError, RunContext
+from corral.archive import StreamedArchive
 
 F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe halves the context switches between dump tool and compressor
 PIPE_SIZE = 1 << 20
@@ -83,43 +85,90 @@ def _name(argv: list[str] | tuple[str, ...]) -> str:
     return Path(argv[0]).name
 
 
-def run_to_file(run: RunContext, producer: list[str], chosen: Codec, out: Path) -> StreamResult:
-    """Run ``producer`` and write its output, compressed with ``chosen``, to ``out``; check both exit codes.
-
-    On failure ``out`` is removed and ``error`` names the program that failed first and its message.
-    """
+def start(run: RunContext, producer: list[str], chosen: Codec, work_dir: Path) -> Pipeline:
+    """Start ``producer | compressor``: the pipeline's output is the returned stream, read by the core straight to
+    every storage (nothing on local disk but the programs' error output, in ``work_dir``)."""
+    errors: list[IO[bytes]] = [tempfile.TemporaryFile(dir=work_dir)]  # noqa: SIM115 (closed by Pipeline.wait)
     processes: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryFile(dir=out.parent) as dump_err, tempfile.TemporaryFile(dir=out.parent) as pack_err:
+    try:
+        dump = run.popen(producer, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors[0])
+        processes.append(dump)
+        assert dump.stdout is not None
+        _widen(dump.stdout)
+        reader = dump.stdout
+        if chosen.argv:
+            errors.append(tempfile.TemporaryFile(dir=work_dir))  # noqa: SIM115
+            pack = run.popen(list(chosen.argv), stdin=dump.stdout, stdout=subprocess.PIPE, stderr=errors[1])
+            processes.append(pack)
+            dump.stdout.close()  # the compressor holds the read end now; the dump sees EPIPE if it dies
+            assert pack.stdout is not None
+            _widen(pack.stdout)
+            reader = pack.stdout
+    except BaseException:
+        _stop(run, processes)
+        for handle in errors:
+            handle.close()
+        raise
+    return Pipeline(run, producer, chosen, cast(BinaryIO, reader), processes, errors)
+
+
+def _stop(run: RunContext, processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        run.forget(process)
+
+
+@dataclass
+class Pipeline:
+    """A running ``producer | compressor`` whose output is ``reader``; :meth:`wait` once it was read to the end."""
+
+    run: RunContext
+    producer: list[str]
+    chosen: Codec
+    reader: BinaryIO
+    processes: list[subprocess.Popen[bytes]]
+    errors: list[IO[bytes]]
+    result: StreamResult | None = None
+
+    def wait(self) -> StreamResult:
+        """Wait for both programs and check both exit codes: ``error`` names the one that failed (the
+        compressor first: a dump that dies makes the compressor end early but cleanly) and its message.
+
+        Called again (the core drops an archive whose ``finish`` failed), it returns the same result."""
+        if self.result is None:
+            self.result = self._wait()
+        return self.result
+
+    def _wait(self) -> StreamResult:
+        self.reader.close()  # read to the end by the core, or given up (then the programs see EPIPE)
         try:
-            with open(out, "wb") as sink:
-                dump = run.popen(producer, stdin=subprocess.DEVNULL, stderr=dump_err,
-                                 stdout=subprocess.PIPE if chosen.argv else sink)
-                processes.append(dump)
-                pack = None
-                if chosen.argv:
-                    assert dump.stdout is not None
-                    _widen(dump.stdout)
-                    pack = run.popen(list(chosen.argv), stdin=dump.stdout, stdout=sink, stderr=pack_err)
-                    processes.append(pack)
-                    dump.stdout.close()  # the compressor holds the read end now; the dump sees EPIPE if it dies
-                pack_code = pack.wait() if pack else 0
-                dump_code = dump.wait()
-        except BaseException:
-            out.unlink(missing_ok=True)
-            raise
+            codes = [process.wait() for process in reversed(self.processes)]  # compressor first
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                run.forget(process)
-        dump_lines, pack_lines = _lines(dump_err), _lines(pack_err)
-    error = ""
-    if pack_code != 0:
-        assert chosen.argv is not None
-        error = f"{_name(chosen.argv)} exited with code {pack_code}: " + error_line(pack_lines, "no error output")
-    elif dump_code != 0:
-        error = f"{_name(producer)} exited with code {dump_code}: " + error_line(dump_lines, "no error output")
-    if error:
-        out.unlink(missing_ok=True)
-    return StreamResult(error=error, stderr=dump_lines)
+            _stop(self.run, self.processes)
+        lines = [_lines(handle) for handle in self.errors]
+        for handle in self.errors:
+            handle.close()
+        dump_code, dump_lines = codes[-1], lines[0]
+        error = ""
+        if len(codes) == 2 and codes[0] != 0:
+            assert self.chosen.argv is not None
+            error = f"{_name(self.chosen.argv)} exited with code {codes[0]}: " + error_line(lines[1],
+                                                                                             "no error output")
+        elif dump_code != 0:
+            error = f"{_name(self.producer)} exited with code {dump_code}: " + error_line(dump_lines,
+                                                                                          "no error output")
+        return StreamResult(error=error, stderr=dump_lines)
+
+
+def hand_over(pipeline: Pipeline, finish: Callable[[], tuple[str, ...]], target: str,
+              extension: str) -> Iterator[StreamedArchive]:  # fmt: skip
+    """Yield the pipeline as the archive; ``finish`` wraps :meth:`Pipeline.wait`. When the core never took the
+    stream (the run was stopped before), the programs are ended here."""
+    try:
+        yield StreamedArchive(reader=pipeline.reader, finish=finish, target=target, extension=extension)
+    finally:
+        if not pipeline.reader.closed:
+            with contextlib.suppress(DumpError):
+                finish()

@@ -1,20 +1,21 @@
 """``mysql_xtradb``: a hot physical backup of a whole instance with mariabackup (or Percona xtrabackup).
 
 The tool copies the data files while the server runs and streams them in xbstream format through the
-compressor: one archive per source, restored with ``mbstream -x`` (``xbstream -x``), ``--prepare`` and
-``--copy-back`` (see the README). It reads the data directory, so it runs on the database server itself.
+compressor straight to the storages (nothing of it in tmp_dir): one archive per source, restored with
+``mbstream -x`` (``xbstream -x``), ``--prepare`` and ``--copy-back`` (see the README).
+It reads the data directory, so it runs on the database server itself.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral import Archive, DumpFailure, RunContext, hookimpl
+from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_mysql import stream, tools
@@ -43,16 +44,17 @@ def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run:
     chosen = stream.codec(source.codec_name)
     target = source.archive_target()
     extension = "xbstream" + chosen.suffix
-    handle, name = tempfile.mkstemp(prefix="xtradb-", suffix="." + extension, dir=tmp_dir)
-    os.close(handle)
-    out = Path(name)
+    # --target-dir gets only the few small files the tool writes beside its stream (checkpoints, info: KB)
     work_dir = Path(tempfile.mkdtemp(prefix="xtradb-work-", dir=tmp_dir))
-    try:
-        with option_file(tmp_dir, source.connect, OPTION_GROUPS) as options:
-            result = stream.run_to_file(run, backup_command(tool, options, work_dir, source), chosen, out)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    if not result.ok:
-        yield DumpFailure(target, f"{source.connect.where()}: {result.error}")
-        return
-    yield Archive(path=out, target=target, extension=extension)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
+        options = cleanup.enter_context(option_file(tmp_dir, source.connect, OPTION_GROUPS))
+        pipeline = stream.start(run, backup_command(tool, options, work_dir, source), chosen, tmp_dir)
+
+        def finish() -> tuple[str, ...]:
+            result = pipeline.wait()
+            if not result.ok:
+                raise DumpError(f"{source.connect.where()}: {result.error}")
+            return ()
+
+        yield from stream.hand_over(pipeline, finish, target, extension)
