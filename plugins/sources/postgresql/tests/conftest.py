@@ -70,7 +70,9 @@ class Corral:
 
     tmp_path: Path
 
-    def start(self, jobs: str, selection: str = "all", env: dict[str, str] | None = None) -> Result:
+    def start(self, jobs: str, selection: str = "all", env: dict[str, str] | None = None,
+              small_tmp: Path | None = None) -> Result:
+        """``small_tmp``: a 2 MiB tmpfs is mounted there for the run, in a private mount namespace (root only)."""
         conf = self.tmp_path / "conf.d"
         conf.mkdir(exist_ok=True)
         (conf / "jobs.conf").write_text(jobs)
@@ -82,21 +84,27 @@ class Corral:
             f"  log_file_name: {self.tmp_path / 'corral.log'}\n"
             "jobs: !include [conf.d/*.conf]\n"
         )
-        done = self.popen(main, selection, env).communicate(timeout=300)
+        done = self.popen(main, selection, env, small_tmp).communicate(timeout=300)
         log = (self.tmp_path / "corral.log").read_text() if (self.tmp_path / "corral.log").exists() else ""
         return Result(self.last.returncode, done[1], log)
 
-    def popen(self, main: Path, selection: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def popen(self, main: Path, selection: str, env: dict[str, str] | None = None,
+              small_tmp: Path | None = None) -> subprocess.Popen[str]:
         full_env = {**os.environ, "CORRAL_NOW": NOW, **(env or {})}
+        command = [str(CORRAL), "start", "-c", str(main), selection]
+        if small_tmp is not None:
+            small_tmp.mkdir(mode=0o700, exist_ok=True)
+            command = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=2m,mode=0700 none "$0" && shift && '
+                       'exec "$@"', str(small_tmp), "--", *command]
         self.last = subprocess.Popen(
-            [str(CORRAL), "start", "-c", str(main), selection], env=full_env, text=True,
+            command, env=full_env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         return self.last
 
     def stored(self, backup_dir: Path) -> dict[str, Path]:
-        """Every stored archive below ``backup_dir``, by file name."""
-        return {path.name: path for path in backup_dir.rglob("*") if path.is_file()}
+        """Every stored archive below ``backup_dir``, by file name (not the checksum manifests beside them)."""
+        return {path.name: path for path in backup_dir.rglob("*") if path.is_file() and ".manifests" not in path.parts}
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 The custom format is written with pg_dump's own compression off (``-Z0``) and streamed through zstd or gzip
 when compression is asked: zstd -T0 is many times faster than pg_dump's built-in zlib, and
-``zstd -dc db.dump.zst | pg_restore -d db`` restores it. A database that fails is reported and the others go on;
+``zstd -dc db.dump.zst | pg_restore -d db`` restores it. The compressed stream goes straight to every storage:
+nothing of it is written to tmp_dir. A database that fails is reported and the others go on;
 a server that cannot be reached fails the whole source.
 """
 
@@ -11,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral import Archive, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
+from corral import DumpError, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select
 from corral_source_postgresql.options import DumpSource
-from corral_source_postgresql.pipeline import dump_to_file
+from corral_source_postgresql.pipeline import open_dump
 from corral_source_postgresql.programs import locate
 
 EXTENSIONS = {"custom": "dump", "plain": "sql"}
@@ -39,13 +40,13 @@ def corral_source_dump(job: JobConfig, source: DumpSource, tmp_dir: Path, run: R
         existing = list_databases(run, bins["psql"], server, env)
         if source.globals:
             target = source_prefix(job, source, server) + GLOBALS
-            yield _globals(run, bins["pg_dumpall"], server, env, chosen, tmp_dir, target)
+            yield from _globals(run, bins["pg_dumpall"], server, env, chosen, tmp_dir, target)
         databases, missing = select(source.target, source.excludes, existing)
         for name in missing:
             yield DumpFailure(target_name(name), f"database `{name}` does not exist on {server.label}")
         for name in databases:
             command = pg_dump_command(bins["pg_dump"], server, source, chosen, name)
-            yield _database(run, command, server, env, source, chosen, tmp_dir, name)
+            yield from _database(run, command, server, env, source, chosen, tmp_dir, name)
 
 
 def pg_dump_command(pg_dump: str, server: Server, source: DumpSource, chosen: Codec, dbname: str) -> list[str]:
@@ -60,24 +61,36 @@ def pg_dump_command(pg_dump: str, server: Server, source: DumpSource, chosen: Co
 def _database(
     run: RunContext, command: list[str], server: Server, env: dict[str, str], source: DumpSource, chosen: Codec,
     tmp_dir: Path, name: str,
-) -> DumpResult:
-    target = target_name(name)
+) -> Iterator[DumpResult]:
     extension = EXTENSIONS[source.format] + chosen.suffix
-    path = tmp_dir / f"{target}.{extension}"
-    outcome = dump_to_file(run, command, env, chosen, path)
-    if outcome.error is not None:
-        return DumpFailure(target, f"pg_dump of `{name}` on {server.label} failed: {outcome.error}")
-    return Archive(path=path, target=target, extension=extension, warnings=outcome.warnings)
+    yield from _streamed(run, command, env, chosen, tmp_dir, target_name(name), extension,
+                         f"pg_dump of `{name}` on {server.label} failed")
 
 
 def _globals(
     run: RunContext, pg_dumpall: str, server: Server, env: dict[str, str], chosen: Codec, tmp_dir: Path, target: str
-) -> DumpResult:
+) -> Iterator[DumpResult]:
     """Roles (with their password hashes) and tablespaces, as SQL for psql: restore them before the databases."""
-    extension = "sql" + chosen.suffix
-    path = tmp_dir / f"{target}.{extension}"
     command = [pg_dumpall, "-w", "--globals-only", "-d", server.conninfo()]
-    outcome = dump_to_file(run, command, env, chosen, path)
-    if outcome.error is not None:
-        return DumpFailure(target, f"pg_dumpall --globals-only on {server.label} failed: {outcome.error}")
-    return Archive(path=path, target=target, extension=extension, warnings=outcome.warnings)
+    yield from _streamed(run, command, env, chosen, tmp_dir, target, "sql" + chosen.suffix,
+                         f"pg_dumpall --globals-only on {server.label} failed")
+
+
+def _streamed(run: RunContext, command: list[str], env: dict[str, str], chosen: Codec, tmp_dir: Path, target: str,
+              extension: str, failed: str) -> Iterator[DumpResult]:  # fmt: skip
+    """The dump as a stream to every storage; ``failed`` starts the one-line error when it does not complete."""
+    stream = open_dump(run, command, env, chosen, tmp_dir)
+    if isinstance(stream, str):
+        yield DumpFailure(target, f"{failed}: {stream}")
+        return
+
+    def finish() -> tuple[str, ...]:
+        outcome = stream.finish()
+        if outcome.error is not None:
+            raise DumpError(f"{failed}: {outcome.error}")
+        return outcome.warnings
+
+    try:
+        yield StreamedArchive(reader=stream.reader, finish=finish, target=target, extension=extension)
+    finally:
+        stream.finish()  # at once when the core finished it; else the run was stopped before it read the stream

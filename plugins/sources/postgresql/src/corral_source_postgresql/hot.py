@@ -5,19 +5,24 @@ pg_basebackup cannot stream its WAL into a tar on stdout (``-X stream`` needs a 
 fails when the server recycles WAL during a long backup, and cannot hold several tablespaces). So it writes
 tar format with streamed WAL into the job's temp dir, compressing on the fly (``--compress=client-zstd``,
 ``client-gzip``); what it leaves plain (PostgreSQL 15 streams WAL uncompressed beside a zstd base) is compressed
-next, and the pieces are packed into one uncompressed tar: ``base.tar.zst``, ``pg_wal.tar.zst``, one
+next, and the pieces are packed into one uncompressed tar, streamed to the storages as tar writes it (the
+packed archive never touches tmp_dir, the pieces do): ``base.tar.zst``, ``pg_wal.tar.zst``, one
 ``OID.tar.zst`` per extra tablespace and ``backup_manifest``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
-from corral import Archive, DumpError, RunContext, hookimpl
+from corral import DumpError, RunContext, hookimpl
+from corral.archive import DumpResult, StreamedArchive
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
@@ -35,13 +40,12 @@ def corral_source_schema() -> SourceSchema:
 
 
 @hookimpl
-def corral_source_dump(job: JobConfig, source: HotSource, tmp_dir: Path, run: RunContext) -> Iterator[Archive]:
+def corral_source_dump(job: JobConfig, source: HotSource, tmp_dir: Path, run: RunContext) -> Iterator[DumpResult]:
     server = Server.from_config(source.connect)
     chosen = codec(source.codec_name)
     bins = locate("pg_basebackup", "tar", *filter(None, [chosen.program]))
     target = source_prefix(job, source, server) + TARGET
     parts = tmp_dir / f"{target}.parts"
-    archive = tmp_dir / f"{target}.{EXTENSION}"
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(mode=0o700, parents=True)
     try:
@@ -54,13 +58,9 @@ def corral_source_dump(job: JobConfig, source: HotSource, tmp_dir: Path, run: Ru
             cause = first_error(done.stderr, f"pg_basebackup exited with code {done.returncode}")
             raise DumpError(f"pg_basebackup from {server.label} failed: {cause}")
         _compress_plain_tars(run, parts, chosen)
-        _pack(run, parts, archive)
-    except BaseException:
-        archive.unlink(missing_ok=True)
-        raise
+        yield from _pack(run, parts, target)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
-    yield Archive(path=archive, target=target, extension=EXTENSION)
 
 
 def basebackup_command(
@@ -91,10 +91,29 @@ def _compress_plain_tars(run: RunContext, parts: Path, chosen: Codec) -> None:
             raise DumpError(f"cannot compress `{plain.name}` of the base backup: {cause}")
 
 
-def _pack(run: RunContext, parts: Path, archive: Path) -> None:
+def _pack(run: RunContext, parts: Path, target: str) -> Iterator[DumpResult]:
+    """The pieces packed into one tar on the way to the storages: the packed archive is never in tmp_dir."""
     names = sorted(path.name for path in parts.iterdir())
-    done = run.run(["tar", "--create", "--file", str(archive), "--directory", str(parts), "--", *names],
-                   stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        cause = first_error(done.stderr, f"tar exited with code {done.returncode}")
-        raise DumpError(f"cannot pack the base backup into `{archive.name}`: {cause}")
+    errors = tempfile.TemporaryFile(dir=parts.parent)  # noqa: SIM115 (closed by finish)
+    tar = run.popen(["tar", "--create", "--file", "-", "--directory", str(parts), "--", *names],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+    reader = cast(BinaryIO, tar.stdout)
+
+    def finish() -> tuple[str, ...]:
+        reader.close()  # read to the end by the core, or given up
+        try:
+            code = tar.wait()
+        finally:
+            run.forget(tar)
+        if code == 0:
+            return ()
+        errors.seek(0)
+        cause = first_error(errors.read(), f"tar exited with code {code}")
+        raise DumpError(f"cannot pack the base backup into `{target}.{EXTENSION}`: {cause}")
+
+    try:
+        yield StreamedArchive(reader=reader, finish=finish, target=target, extension=EXTENSION)
+    finally:
+        with contextlib.suppress(DumpError):
+            finish()  # at once when the core finished it; else the run was stopped before it read the stream
+        errors.close()

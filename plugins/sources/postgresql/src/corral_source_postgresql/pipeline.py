@@ -1,17 +1,18 @@
-"""Run a dump program with its output streamed through a compressor into the archive file.
+"""Run a dump program with its output streamed through a compressor to the core, which sends it to every storage.
 
-The bytes go from the dump program to the compressor through a pipe and never pass through Python; both
-programs are started with ``run.popen`` so SIGTERM stops them, and both exit codes are checked: a dump that
-dies half way leaves a compressor that exits cleanly on a truncated stream.
+The bytes go from the dump program to the compressor through a pipe and from the compressor to the core; they
+never touch local disk. Both programs are started with ``run.popen`` so SIGTERM stops them, and both exit codes
+are checked once the stream was read: a dump that dies half way leaves a compressor that exits cleanly on a
+truncated stream, so the dump's own code decides, and the core then stores nothing.
 """
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from corral import RunContext
 from corral_source_postgresql.codecs import Codec
@@ -26,47 +27,56 @@ class Outcome:
     warnings: tuple[str, ...] = ()
 
 
-def dump_to_file(run: RunContext, command: list[str], env: dict[str, str], chosen: Codec, dest: Path) -> Outcome:
-    """Write ``command``'s stdout, compressed, to ``dest`` (removed again when anything failed)."""
-    warnings: tuple[str, ...] = ()
-    try:
-        with open(dest, "wb") as out, tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as pack_err:
-            error = _pipe(run, command, env, chosen, out, dump_err, pack_err)
+@dataclass
+class DumpStream:
+    """A running ``dump | compressor``: read ``reader`` to EOF, then :meth:`finish`."""
+
+    run: RunContext
+    reader: BinaryIO
+    steps: list[tuple[subprocess.Popen[Any], str, IO[bytes]]]  # the compressor (if any) first, then the dump
+    outcome: Outcome | None = field(default=None)
+
+    def finish(self) -> Outcome:
+        """Wait for both programs; the compressor's failure is the cause when both failed. Idempotent."""
+        if self.outcome is None:
+            self.reader.close()  # read to the end, or given up (the programs then see EPIPE)
+            errors = [_finish(self.run, process, name, stderr) for process, name, stderr in self.steps]
+            dump_err = self.steps[-1][2]
             dump_err.seek(0)
             warnings = tuple(" ".join(line.split()) for line in dump_err.read().decode(errors="replace").splitlines()
                              if "warning:" in line)
-    except OSError as exc:
-        error = f"cannot write `{dest}`: {exc.strerror}"
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    if error is not None:
-        dest.unlink(missing_ok=True)
-    return Outcome(error, warnings)
+            for _process, _name, stderr in self.steps:
+                stderr.close()
+            self.outcome = Outcome(next((error for error in errors if error), None), warnings)
+        return self.outcome
 
 
-def _pipe(
-    run: RunContext, command: list[str], env: dict[str, str], chosen: Codec, out: IO[bytes],
-    dump_err: IO[bytes], pack_err: IO[bytes],
-) -> str | None:
-    if not chosen.argv:
-        dump = _start(run, command, stdin=subprocess.DEVNULL, stdout=out, stderr=dump_err, env=env)
-        return dump if isinstance(dump, str) else _finish(run, dump, command[0], dump_err)
+def open_dump(run: RunContext, command: list[str], env: dict[str, str], chosen: Codec,
+              work_dir: Path) -> DumpStream | str:  # fmt: skip
+    """Start ``command | compressor``; its error output goes to small temp files in ``work_dir``. Returns the
+    stream, or why it could not start."""
+    dump_err = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     dump = _start(run, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=dump_err, env=env)
     if isinstance(dump, str):
+        dump_err.close()
         return dump
     assert dump.stdout is not None
+    if not chosen.argv:
+        return DumpStream(run, cast(BinaryIO, dump.stdout), [(dump, command[0], dump_err)])
+    pack_err = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     try:
-        pack = _start(run, list(chosen.argv), stdin=dump.stdout, stdout=out, stderr=pack_err)
+        pack = _start(run, list(chosen.argv), stdin=dump.stdout, stdout=subprocess.PIPE, stderr=pack_err)
     finally:
         dump.stdout.close()  # only the compressor holds the read end: the dump gets SIGPIPE if it dies
     if isinstance(pack, str):
         dump.kill()
         _finish(run, dump, command[0], dump_err)
+        dump_err.close()
+        pack_err.close()
         return pack
-    pack_error = _finish(run, pack, chosen.argv[0], pack_err)
-    dump_error = _finish(run, dump, command[0], dump_err)
-    return pack_error or dump_error
+    assert pack.stdout is not None
+    return DumpStream(run, cast(BinaryIO, pack.stdout), [(pack, chosen.argv[0], pack_err), (dump, command[0],
+                                                                                            dump_err)])
 
 
 def _start(run: RunContext, command: list[str], **kwargs: Any) -> subprocess.Popen[Any] | str:
