@@ -1,4 +1,5 @@
-"""``redis-cli --rdb -``: the server's RDB snapshot over the replication protocol, relayed into the compressor.
+"""``redis-cli --rdb -``: the server's RDB snapshot over the replication protocol, relayed into the compressor,
+whose output streams to every storage.
 
 The password reaches redis-cli through ``REDISCLI_AUTH`` in its environment, never its arguments.
 
@@ -11,13 +12,15 @@ skipped the truncation for stdout). The relay holds back the last 40 bytes and d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO, cast
 
 from corral import RunContext
 from corral_source_redis.compression import Codec
@@ -32,12 +35,6 @@ _SIZED = re.compile(r"SYNC sent to master, writing (\d+) bytes")
 
 class SnapshotError(Exception):
     """The snapshot could not be taken or stored; the message is one line for the log."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    path: Path
-    size: int  # bytes of RDB before compression
 
 
 def redis_cli_command(connect: RedisConnect) -> tuple[list[str], dict[str, str]]:
@@ -74,44 +71,96 @@ def cli_error(report: str, code: int) -> str:
     return lines[-1] if lines else f"redis-cli exited with code {code}"
 
 
-def take_snapshot(connect: RedisConnect, archive: Path, codec: Codec, run: RunContext) -> Snapshot:
-    """Write the server's snapshot to ``archive`` through ``codec``; a failure leaves no file behind."""
-    argv, env = redis_cli_command(connect)
-    with open(archive, "wb") as out, tempfile.TemporaryFile(dir=archive.parent) as cli_report, \
-            tempfile.TemporaryFile(dir=archive.parent) as codec_report:
-        compressor = run.popen(list(codec.argv), stdin=subprocess.PIPE, stdout=out, stderr=codec_report) \
-            if codec.argv else None
-        cli = run.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=cli_report, env=env)
+class SnapshotStream:
+    """The server's snapshot on its way to the core: redis-cli's output relayed (by a thread, for the EOF mark)
+    into the compressor, whose output is :attr:`reader`; without compression the relay writes into a pipe.
+
+    Nothing of it touches local disk but redis-cli's and the compressor's reports (small temp files in
+    ``work_dir``). :attr:`started` is set once the first bytes arrived, or the transfer ended without any (a
+    refused login). :meth:`finish` returns the RDB's size or raises :class:`SnapshotError`.
+    """
+
+    def __init__(self, connect: RedisConnect, codec: Codec, run: RunContext, work_dir: Path) -> None:
+        argv, env = redis_cli_command(connect)
+        self.run, self.codec = run, codec
+        self.cli_report = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
+        self.codec_report = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
+        self.compressor: subprocess.Popen[bytes] | None = None
+        self.sink: IO[bytes]
+        if codec.argv:
+            self.compressor = run.popen(list(codec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.codec_report)
+            assert self.compressor.stdin is not None and self.compressor.stdout is not None
+            self.sink, self.reader = self.compressor.stdin, cast(BinaryIO, self.compressor.stdout)
+        else:
+            read_end, write_end = os.pipe()
+            self.sink, self.reader = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
+        self.cli = run.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.cli_report, env=env)
+        self.started = threading.Event()
+        self.flowing = False  # the first bytes arrived
+        self.received = 0
+        self.size = 0
+        self.error: SnapshotError | None = None
+        self.finished = False
+        self.relay = threading.Thread(target=self._pump, name="corral-redis-relay", daemon=True)
+        self.relay.start()
+
+    def _first_bytes(self) -> None:
+        self.flowing = True
+        self.started.set()
+
+    def _pump(self) -> None:
         try:
-            sink = compressor.stdin if compressor is not None else out
-            assert sink is not None and cli.stdout is not None
-            received, tail = _relay(cli.stdout, sink)
-            code = cli.wait()
-            report = _read(cli_report)
+            assert self.cli.stdout is not None
+            self.received, tail = _relay(self.cli.stdout, self.sink, self._first_bytes)
+            code = self.cli.wait()
+            report = _read(self.cli_report)
             if code != 0:
                 raise SnapshotError(cli_error(report, code))
             size, marked = payload_size(report)
-            if received != size + (EOF_MARK if marked else 0):
-                raise SnapshotError(f"redis-cli announced {size} bytes but sent {received}")
+            if self.received != size + (EOF_MARK if marked else 0):
+                raise SnapshotError(f"redis-cli announced {size} bytes but sent {self.received}")
             if not marked:
-                sink.write(tail)
-            _finish(compressor, codec, codec_report)
-        except BaseException:
-            for process in (cli, compressor):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait()
-            archive.unlink(missing_ok=True)
-            raise
+                self.sink.write(tail)
+            self.size = size
+        except (SnapshotError, OSError) as exc:
+            self.error = exc if isinstance(exc, SnapshotError) else SnapshotError(str(exc.strerror or exc))
+            if self.cli.poll() is None:  # nobody reads it any more
+                self.cli.kill()
         finally:
-            for process in (cli, compressor):
-                if process is not None:
-                    run.forget(process)
-    return Snapshot(archive, size)
+            self.started.set()
+            with contextlib.suppress(OSError):
+                self.sink.close()  # the compressor ends, the core sees EOF
+
+    def finish(self) -> int:
+        """Once the core read the stream to the end (or gave up): the snapshot's size, or why it is not whole."""
+        if not self.finished:
+            self.finished = True
+            self.reader.close()
+            self.relay.join()
+            try:
+                for process in (self.cli, self.compressor):
+                    if process is not None:
+                        process.wait()
+            finally:
+                for process in (self.cli, self.compressor):
+                    if process is not None:
+                        self.run.forget(process)
+            if self.compressor is not None and self.compressor.returncode != 0 and (
+                    self.error is None or "stopped reading" in str(self.error)):
+                lines = _read(self.codec_report).splitlines()
+                cause = lines[-1] if lines else f"exit code {self.compressor.returncode}"
+                self.error = SnapshotError(f"`{self.codec.program}` failed: {cause}")
+            self.cli_report.close()
+            self.codec_report.close()
+        if self.error is not None:
+            raise self.error
+        return self.size
 
 
-def _relay(source: IO[bytes], sink: IO[bytes]) -> tuple[int, bytes]:
+def _relay(source: IO[bytes], sink: IO[bytes], first: Callable[[], None] | None = None) -> tuple[int, bytes]:
     """Copy ``source`` to ``sink`` except its last :data:`EOF_MARK` bytes; returns (bytes read, those bytes).
+    ``first`` is called when the first bytes arrived.
 
     Reads whatever the pipe holds (``os.read``) and writes slices without copying: about 1 s of CPU per GB.
     """
@@ -120,8 +169,11 @@ def _relay(source: IO[bytes], sink: IO[bytes]) -> tuple[int, bytes]:
     fd = source.fileno()
     try:
         while chunk := os.read(fd, CHUNK):
-            if received == 0 and not chunk.startswith(b"REDIS"[: len(chunk)]):
-                raise SnapshotError("redis-cli's output is not an RDB file")
+            if received == 0:
+                if first is not None:
+                    first()
+                if not chunk.startswith(b"REDIS"[: len(chunk)]):
+                    raise SnapshotError("redis-cli's output is not an RDB file")
             received += len(chunk)
             if len(chunk) >= EOF_MARK:
                 if held:
@@ -136,17 +188,6 @@ def _relay(source: IO[bytes], sink: IO[bytes]) -> tuple[int, bytes]:
     except BrokenPipeError:
         raise SnapshotError("the compressor stopped reading its input") from None
     return received, held
-
-
-def _finish(compressor: subprocess.Popen[bytes] | None, codec: Codec, report: IO[bytes]) -> None:
-    if compressor is None:
-        return
-    assert compressor.stdin is not None
-    compressor.stdin.close()
-    code = compressor.wait()
-    if code != 0:
-        lines = _read(report).splitlines()
-        raise SnapshotError(f"`{codec.program}` failed: {lines[-1] if lines else f'exit code {code}'}")
 
 
 def _read(report: IO[bytes]) -> str:

@@ -1,17 +1,19 @@
-"""The ``redis`` job type: one RDB snapshot per source, restorable by placing it as ``dump.rdb``."""
+"""The ``redis`` job type: one RDB snapshot per source, restorable by placing it as ``dump.rdb``, streamed to every
+storage (nothing of it in tmp_dir)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from corral import Archive, DumpError, RunContext, hookimpl
-from corral.archive import with_compressions
+from corral import DumpError, RunContext, hookimpl
+from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_redis.compression import codec
 from corral_source_redis.options import RedisSource
-from corral_source_redis.snapshot import SnapshotError, take_snapshot
+from corral_source_redis.snapshot import SnapshotError, SnapshotStream
 
 
 @hookimpl
@@ -20,7 +22,7 @@ def corral_source_schema() -> SourceSchema:
 
 
 @hookimpl
-def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[Archive]:
+def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
     if shutil.which("redis-cli") is None:
         raise DumpError("`redis-cli` is not installed (apt install redis-tools)")
     chosen = codec(source.codec_name)
@@ -28,12 +30,27 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
         raise DumpError(f"`{chosen.program}` is not installed (apt install {chosen.program})")
     connect = source.connect
     target = connect.archive_target
-    archive = tmp_dir / f"{target}.{chosen.extension}"
     try:
-        snapshot = take_snapshot(connect, archive, chosen, run)
-    except SnapshotError as exc:
-        raise DumpError(f"redis {connect.where}: {exc}") from None
+        snapshot = SnapshotStream(connect, chosen, run, tmp_dir)
     except OSError as exc:
         raise DumpError(f"redis {connect.where}: {exc.strerror or exc}") from None
-    run.log.info("redis %s: snapshot of %d bytes", connect.where, snapshot.size)
-    yield Archive(path=archive, target=target, extension=chosen.extension)
+    snapshot.started.wait()
+    if not snapshot.flowing:  # refused before any byte (login, address): the source fails, as it always did
+        try:
+            snapshot.finish()
+        except SnapshotError as exc:
+            raise DumpError(f"redis {connect.where}: {exc}") from None
+
+    def finish() -> tuple[str, ...]:
+        try:
+            size = snapshot.finish()
+        except SnapshotError as exc:
+            raise DumpError(f"redis {connect.where}: {exc}") from None
+        run.log.info("redis %s: snapshot of %d bytes", connect.where, size)
+        return ()
+
+    try:
+        yield StreamedArchive(reader=snapshot.reader, finish=finish, target=target, extension=chosen.extension)
+    finally:
+        with contextlib.suppress(SnapshotError):
+            snapshot.finish()  # at once when the core finished it; else the run was stopped before it read it
