@@ -1,4 +1,4 @@
-"""One database into one archive: mongodump's directory format, streamed through the compressor.
+"""One database into one archive: mongodump's directory format, streamed through the compressor to the storages.
 
 Documents are copied as the raw BSON batches the server sends (``find_raw_batches``): they are never decoded, so
 every type survives byte for byte and the cost per document is close to nothing. Like mongodump without
@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pymongo
 from bson.codec_options import CodecOptions
 
-from corral import RunContext
 from corral_source_mongodb import dumpformat
-from corral_source_mongodb.compression import Codec
 from corral_source_mongodb.tarstream import TarStream
 
 # Batches of 1000 documents instead of the server's 16 MiB: the same speed, a third of the memory (measured).
@@ -45,16 +42,13 @@ def collections_to_dump(db: pymongo.database.Database[Any], exclude: list[str]) 
     return sorted(infos, key=lambda info: info["name"])
 
 
-def dump_database(
-    client: pymongo.MongoClient[Any], name: str, exclude: list[str], archive: Path, codec: Codec, run: RunContext
-) -> int:
-    """Write ``archive`` with database ``name``; returns how many collections (and views) it holds."""
+def dump_database(client: pymongo.MongoClient[Any], name: str, exclude: list[str], tar: TarStream) -> int:
+    """Write database ``name`` into ``tar``; returns how many collections (and views) it holds."""
     db = client.get_database(name, codec_options=_CODEC_OPTIONS)
     infos = collections_to_dump(db, exclude)
-    with TarStream(archive, codec, run) as tar:
-        tar.add_directory(name)
-        for info in infos:
-            _dump_collection(db, info, tar)
+    tar.add_directory(name)
+    for info in infos:
+        _dump_collection(db, info, tar)
     return len(infos)
 
 

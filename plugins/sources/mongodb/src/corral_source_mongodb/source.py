@@ -1,10 +1,12 @@
-"""The ``mongodb`` job type: one archive per database, a tar of mongodump's directory format.
+"""The ``mongodb`` job type: one archive per database, a tar of mongodump's directory format, streamed to every
+storage (nothing of it in tmp_dir but a large collection, compressed, while it is spilled: see tarstream).
 
 Restore: ``tar -xf ARCHIVE -C DIR`` then ``mongorestore --dir DIR`` (see the README).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +15,14 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
-from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
+from corral import DumpError, DumpFailure, RunContext, hookimpl
+from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
-from corral_source_mongodb.compression import codec
+from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.dump import dump_database
 from corral_source_mongodb.options import MongoSource
-from corral_source_mongodb.tarstream import ArchiveError
+from corral_source_mongodb.tarstream import ArchiveError, ArchiveStream
 
 
 @hookimpl
@@ -58,13 +60,32 @@ def corral_source_dump(source: MongoSource, tmp_dir: Path, run: RunContext, job:
             for name in missing:
                 yield DumpFailure(name, f"database `{name}` does not exist on {connect.db_host}:{connect.db_port}")
             for name in databases:
-                archive = tmp_dir / f"{name}.{chosen.extension}"
-                try:
-                    count = dump_database(client, name, source.exclude_collections, archive, chosen, run)
-                except (PyMongoError, ArchiveError, OSError) as exc:
-                    yield DumpFailure(name, explain(exc, connect))
-                    continue
-                run.log.info("database %s: %d collection(s) dumped", name, count)
-                yield Archive(path=archive, target=name, extension=chosen.extension)
+                yield from _stream(client, name, source, chosen, tmp_dir, run)
     except PyMongoError as exc:  # closing the client, or a config pymongo rejects
         raise DumpError(explain(exc, connect)) from None
+
+
+def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, chosen: Codec, tmp_dir: Path,
+            run: RunContext) -> Iterator[DumpResult]:  # fmt: skip
+    """One database as a stream to every storage: the dump runs in a thread while the core reads the archive."""
+    collections: list[int] = []
+    try:
+        archive = ArchiveStream(chosen, run, tmp_dir, lambda tar: collections.append(
+            dump_database(client, name, source.exclude_collections, tar)))
+    except ArchiveError as exc:
+        yield DumpFailure(name, explain(exc, source.connect))
+        return
+
+    def finish() -> tuple[str, ...]:
+        try:
+            archive.finish()
+        except (PyMongoError, ArchiveError, OSError) as exc:
+            raise DumpError(explain(exc, source.connect)) from None
+        run.log.info("database %s: %d collection(s) dumped", name, collections[0])
+        return ()
+
+    try:
+        yield StreamedArchive(reader=archive.reader, finish=finish, target=name, extension=chosen.extension)
+    finally:
+        with contextlib.suppress(Exception):
+            archive.finish()  # at once when the core finished it; else the run was stopped before it read it

@@ -1,24 +1,27 @@
-"""A tar archive written front to back through a compressor program, with members whose size is known only at
-the end: nothing uncompressed touches the disk and memory stays bounded.
+"""A tar archive written front to back into a stream (through one compressor program, to the core and every
+storage), with members whose size is known only at the end: the archive never touches local disk.
 
 A tar header carries the member's size, so a member streamed from a database cursor cannot have its header
-written before its data. Small members are buffered (up to ``spill`` bytes) and written normally. A larger one
-gets a placeholder header in a stored frame (see :mod:`corral_source_mongodb.compression`), its data goes through
-a new compressor process straight into the archive file, and the header frame is then rewritten in place with
-the real size. Headers use the GNU format, whose length does not depend on the size (base-256 sizes past 8 GiB).
+written before its data, and a stream cannot be rewound to fix it. Members up to ``spill`` bytes (4 MiB) are
+buffered in memory and written normally. A larger one (a big collection's ``.bson``) is first written to a temp
+file in the work folder, compressed with ``zstd -1`` when zstd is installed, while its size is counted; then its
+header and its data go out. So tmp_dir holds at most one collection at a time, compressed, never the archive.
+Headers use the GNU format (base-256 sizes past 8 GiB).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, BinaryIO, cast
 
 from corral import RunContext
 from corral_source_mongodb.compression import Codec
@@ -26,6 +29,8 @@ from corral_source_mongodb.compression import Codec
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 SPILL = 4 << 20
+COPY = 1 << 20
+SPILL_CODEC = ("zstd", "-1", "-T0", "-q", "-c")
 
 
 class ArchiveError(OSError):
@@ -37,32 +42,15 @@ def _padding(size: int, unit: int = BLOCK) -> bytes:
 
 
 class TarStream:
-    """Write a tar archive to ``path`` through ``codec``; use as a context manager, :meth:`close` to finish.
+    """Write a tar archive to ``sink``; :meth:`close` writes its end. Large members spill to ``work_dir``."""
 
-    Leaving the block with an exception kills the compressor and deletes the partial archive.
-    """
-
-    def __init__(self, path: Path, codec: Codec, run: RunContext, *, spill: int = SPILL) -> None:
-        self.path = path
-        self.codec = codec
+    def __init__(self, sink: IO[bytes], work_dir: Path, run: RunContext, *, spill: int = SPILL) -> None:
+        self.sink = sink
+        self.work_dir = work_dir
         self.run = run
         self.spill = spill
         self.mtime = int(time.time())
-        self._file: IO[bytes] = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()/abort()
-        self._compressor: subprocess.Popen[bytes] | None = None
-        self._errors: IO[bytes] | None = None
         self._offset = 0  # bytes of tar stream written so far (before compression)
-
-    def __enter__(self) -> TarStream:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-    # ------------------------------------------------------------------------------------------- members
 
     def add_directory(self, name: str) -> None:
         self._write(self._header(name.rstrip("/") + "/", 0, tarfile.DIRTYPE, 0o755))
@@ -85,53 +73,22 @@ class TarStream:
         else:
             self.add_file(name, b"".join(buffered))
             return size
-        return self._add_large(name, buffered, iterator)
+        return self._add_large(name, _chain(buffered, iterator))
 
-    def _add_large(self, name: str, buffered: list[bytes], rest: Iterable[bytes]) -> int:
-        placeholder = self._header(name, 0)
-        self._end_frame()
-        header_at = self._file.tell()
-        self._file.write(self.codec.stored_frame(placeholder))
-        self._offset += len(placeholder)
-        size = 0
-        for chunk in buffered:
-            self._write(chunk)
-            size += len(chunk)
-        buffered.clear()
-        for chunk in rest:
-            self._write(chunk)
-            size += len(chunk)
-        self._end_frame()
-        header = self._header(name, size)
-        if len(header) != len(placeholder):  # cannot happen with the GNU format; never write a corrupt archive
-            raise ArchiveError(f"tar header of `{name}` changed length ({len(placeholder)} -> {len(header)})")
-        self._file.seek(header_at)
-        self._file.write(self.codec.stored_frame(header))
-        self._file.seek(0, os.SEEK_END)
+    def _add_large(self, name: str, chunks: Iterable[bytes]) -> int:
+        with tempfile.TemporaryFile(dir=self.work_dir) as spooled:
+            size = _spool(self.run, chunks, spooled)
+            self._write(self._header(name, size))
+            copied = _unspool(self.run, spooled, self._write)
+            if copied != size:
+                raise ArchiveError(f"the spilled member `{name}` came back with {copied} bytes, not {size}")
         self._write(_padding(size))
         return size
 
     def close(self) -> None:
-        """End the archive (two zero blocks, padded to a full record like GNU tar) and close the file."""
+        """End the archive: two zero blocks, padded to a full record like GNU tar."""
         end = self._offset + 2 * BLOCK
         self._write(b"\0" * (2 * BLOCK) + _padding(end, RECORD))
-        self._end_frame()
-        self._file.close()
-
-    def abort(self) -> None:
-        """Stop the compressor and delete the partial archive."""
-        if self._compressor is not None:
-            self._compressor.kill()
-            self._compressor.wait()
-            self.run.forget(self._compressor)
-            self._compressor = None
-        if self._errors is not None:
-            self._errors.close()
-            self._errors = None
-        self._file.close()
-        self.path.unlink(missing_ok=True)
-
-    # ------------------------------------------------------------------------------------------ plumbing
 
     def _header(self, name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
         info = tarfile.TarInfo(name)
@@ -142,46 +99,131 @@ class TarStream:
         return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
     def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        self._offset += len(data)
-        if not self.codec.argv:
-            self._file.write(data)
-            return
-        if self._compressor is None:
-            self._start_frame()
-        assert self._compressor is not None and self._compressor.stdin is not None
+        if data:
+            self._offset += len(data)
+            self.sink.write(data)
+
+
+def _chain(buffered: list[bytes], rest: Iterable[bytes]) -> Iterable[bytes]:
+    yield from buffered
+    buffered.clear()
+    yield from rest
+
+
+def _spool(run: RunContext, chunks: Iterable[bytes], spooled: IO[bytes]) -> int:
+    """Write ``chunks`` to ``spooled`` (through ``zstd -1`` when installed); returns the bytes written before."""
+    size = 0
+    program = shutil.which(SPILL_CODEC[0])
+    if program is None:
+        for chunk in chunks:
+            spooled.write(chunk)
+            size += len(chunk)
+        spooled.flush()
+        return size
+    packer = run.popen([program, *SPILL_CODEC[1:]], stdin=subprocess.PIPE, stdout=spooled,
+                       stderr=subprocess.DEVNULL)
+    assert packer.stdin is not None
+    try:
+        for chunk in chunks:
+            packer.stdin.write(chunk)
+            size += len(chunk)
+        packer.stdin.close()
+        code = packer.wait()
+    except BrokenPipeError:
+        code = packer.wait()
+    finally:
+        if packer.poll() is None:
+            packer.kill()
+            packer.wait()
+        run.forget(packer)
+    if code != 0:
+        raise ArchiveError(f"cannot spill a large collection to the work folder: zstd exited with code {code}")
+    return size
+
+
+def _unspool(run: RunContext, spooled: IO[bytes], write: Callable[[bytes], None]) -> int:
+    spooled.seek(0)
+    copied = 0
+    program = shutil.which(SPILL_CODEC[0])
+    if program is None:
+        while data := spooled.read(COPY):
+            write(data)
+            copied += len(data)
+        return copied
+    unpacker = run.popen([program, "-dcq"], stdin=spooled, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert unpacker.stdout is not None
+    try:
+        while data := unpacker.stdout.read(COPY):
+            write(data)
+            copied += len(data)
+        code = unpacker.wait()
+    finally:
+        if unpacker.poll() is None:
+            unpacker.kill()
+            unpacker.wait()
+        unpacker.stdout.close()
+        run.forget(unpacker)
+    if code != 0:
+        raise ArchiveError(f"cannot read a spilled collection back: zstd exited with code {code}")
+    return copied
+
+
+class ArchiveStream:
+    """A tar archive that ``produce(tar)`` writes in a thread, through ``codec``'s program; :attr:`reader` is the
+    compressed archive for the core. :meth:`finish` (once the core read it) raises when it is not whole."""
+
+    def __init__(self, codec: Codec, run: RunContext, work_dir: Path, produce: Callable[[TarStream], None], *,
+                 spill: int = SPILL) -> None:
+        self.codec, self.run, self.spill = codec, run, spill
+        self.errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
+        self.compressor: subprocess.Popen[bytes] | None = None
+        self.sink: IO[bytes]
+        if codec.argv:
+            try:
+                self.compressor = run.popen(list(codec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=self.errors)
+            except OSError as exc:
+                self.errors.close()
+                raise ArchiveError(f"cannot start `{codec.program}`: {exc.strerror}") from None
+            assert self.compressor.stdin is not None and self.compressor.stdout is not None
+            self.sink, self.reader = self.compressor.stdin, cast(BinaryIO, self.compressor.stdout)
+        else:
+            read_end, write_end = os.pipe()
+            self.sink, self.reader = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
+        self.error: BaseException | None = None
+        self.finished = False
+        self.thread = threading.Thread(target=self._produce, args=(produce, work_dir), name="corral-mongodb-dump",
+                                       daemon=True)
+        self.thread.start()
+
+    def _produce(self, produce: Callable[[TarStream], None], work_dir: Path) -> None:
         try:
-            self._compressor.stdin.write(data)
+            tar = TarStream(self.sink, work_dir, self.run, spill=self.spill)
+            produce(tar)
+            tar.close()
         except BrokenPipeError:
-            self._end_frame()  # raises with the compressor's own message
-            raise ArchiveError(f"`{self.codec.program}` stopped reading its input") from None
-
-    def _start_frame(self) -> None:
-        """A compressor process that appends one frame to the archive file, sharing our file offset."""
-        self._errors = tempfile.TemporaryFile(dir=self.path.parent)  # noqa: SIM115 - closed in _end_frame()
-        try:
-            self._compressor = self.run.popen(
-                list(self.codec.argv), stdin=subprocess.PIPE, stdout=self._file, stderr=self._errors
-            )
-        except OSError as exc:
-            raise ArchiveError(f"cannot start `{self.codec.program}`: {exc.strerror}") from None
-
-    def _end_frame(self) -> None:
-        compressor, errors = self._compressor, self._errors
-        if compressor is None or errors is None:
-            return
-        self._compressor = self._errors = None
-        try:
-            if compressor.stdin is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    compressor.stdin.close()
-            code = compressor.wait()
+            self.error = ArchiveError(f"`{self.codec.program}` stopped reading its input" if self.codec.program
+                                      else "the archive's stream was closed before its end")
+        except BaseException as exc:  # handed to finish(), raised there
+            self.error = exc
         finally:
-            self.run.forget(compressor)
-        errors.seek(0)
-        message = errors.read().decode(errors="replace").strip().splitlines()
-        errors.close()
-        if code != 0:
-            detail = message[-1] if message else f"exit code {code}"
-            raise ArchiveError(f"`{self.codec.program}` failed: {detail}")
+            with contextlib.suppress(OSError):
+                self.sink.close()  # the compressor ends, the core sees EOF
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.reader.close()
+            self.thread.join()
+            if self.compressor is not None:
+                try:
+                    code = self.compressor.wait()
+                finally:
+                    self.run.forget(self.compressor)
+                if code != 0 and (self.error is None or isinstance(self.error, ArchiveError)):
+                    self.errors.seek(0)
+                    lines = self.errors.read().decode(errors="replace").strip().splitlines()
+                    self.error = ArchiveError(f"`{self.codec.program}` failed: {lines[-1] if lines else code}")
+            self.errors.close()
+        if self.error is not None:
+            raise self.error
