@@ -1,17 +1,19 @@
 """``inc_files``: the article's yearly/monthly/decade/daily GNU tar incremental scheme, restorable with ``tar -G``.
 
 Each target gets its own chain on every storage; the snapshots live beside the archives, so a server that lost
-its disk, or a second storage, continues the chain. One tar runs per target per level.
+its disk, or a second storage, continues the chain. One tar runs per target per level; its archive streams to
+every storage, and only its snapshot (``--listed-incremental``) is a file in tmp_dir.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult
+from corral.archive import DumpResult, StreamedArchive
 from corral.config.models import JobConfig, SourceSchema
 from corral.errors import Interrupted
 from corral.runner import Storage
@@ -131,18 +133,29 @@ def corral_source_dump(
             yield DumpFailure(name, error)
         if level <= chain.MONTH:
             _rotate(per_storage, now, run)
-        archive = tmp_dir / f"{name}.{level_name}.{chosen.extension}"
-        result = tar.create(run, archive, path, member_excludes(path, source.excludes), chosen,
-                            extra=(f"--listed-incremental={snar}", "--no-check-device"))
-        if not result.ok:
+        # the archive streams from tar to every storage; only the snapshot (a few KB to MB) lives in tmp_dir
+        reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
+                                        extra=(f"--listed-incremental={snar}", "--no-check-device"))
+        made: list[bool] = []
+
+        def finish(finish_tar: Callable[[], tuple[str, ...]] = finish_tar, made: list[bool] = made) -> tuple[str, ...]:
+            warnings = finish_tar()  # raises when tar failed: the core stores nothing and says so
+            made.append(True)
+            return warnings
+
+        subdir = f"{now:%Y}"
+        try:
+            yield StreamedArchive(reader=reader, finish=finish, target=name,
+                                  extension=f"{level_name}.{chosen.extension}", subdir=subdir)
+        finally:
+            if not reader.closed:  # the core never took the stream (the run was stopped)
+                with contextlib.suppress(DumpError):
+                    finish()
+        if not made:  # the archive failed: its snapshot describes nothing stored
             snar.unlink(missing_ok=True)
-            yield DumpFailure(name, f"tar failed for `{path}`: {result.error}")
             continue
         based_on = f" on the {chain.LEVELS[base[-1].level]} of {base[-1].made:%Y-%m-%d}" if base else ""
         run.log.info("target %s: %s archive%s", name, level_name, based_on)
-        subdir = f"{now:%Y}"
-        yield Archive(path=archive, target=name, extension=f"{level_name}.{chosen.extension}", subdir=subdir,
-                      warnings=result.warnings)
         if level < chain.DAY:
             yield Archive(path=snar, target=name, extension=f"{level_name}.snar", subdir=subdir)
         else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from corral import DumpError, RunContext, full_disk_note
+from corral import DumpError, RunContext
 
 
 @dataclass(frozen=True)
@@ -29,48 +29,17 @@ def codec(name: str) -> Codec:
     return Codec("none", "tar", None)
 
 
-@dataclass(frozen=True)
-class TarResult:
-    ok: bool
-    warnings: tuple[str, ...]
-    error: str
-
-
-def create(
-    run: RunContext, archive: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = ()
-) -> TarResult:
-    """Archive ``target`` (members named from its folder) into ``archive``; exit 1 (files changed) is a warning."""
-    exclude_file = archive.with_name(archive.name + ".exclude")
-    exclude_file.write_text("".join(f"{member}\n" for member in excludes))
-    command = ["tar", "--create", "--file", str(archive), "--directory", str(target.parent),
-               "--no-wildcards", "--anchored", f"--exclude-from={exclude_file}", *extra]
-    if chosen.program:
-        command.append(f"--use-compress-program={chosen.program}")
-    command += ["--", target.name]
-    try:
-        done = run.run(command, stdout=None)
-    finally:
-        exclude_file.unlink(missing_ok=True)
-    lines = tuple(line for line in done.stderr.decode(errors="replace").splitlines() if line.strip())
-    if done.returncode == 0:
-        return TarResult(True, lines, "")
-    if done.returncode == 1:  # "file changed as we read it", "file removed before we read it"
-        return TarResult(True, lines, "")
-    full = full_disk_note(archive.parent)
-    archive.unlink(missing_ok=True)
-    return TarResult(False, lines, (_cause(lines) or f"tar exited with code {done.returncode}") + full)
-
-
 def stream(
-    run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec
+    run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = ()
 ) -> tuple[BinaryIO, Callable[[], tuple[str, ...]]]:
-    """Archive ``target`` to a pipe: returns the stream of the archive's bytes and ``finish()``, which waits for
-    tar once the stream is read and returns its warnings (exit 1: files changed), or raises DumpError."""
+    """Archive ``target`` (members named from its folder) to a pipe: returns the stream of the archive's bytes
+    and ``finish()``, which waits for tar once the stream is read and returns its warnings (exit 1: files
+    changed), or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``)."""
     exclude_file = Path(tempfile.mkstemp(prefix=".exclude-", dir=work_dir)[1])
     exclude_file.write_text("".join(f"{member}\n" for member in excludes))
     errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     command = ["tar", "--create", "--file", "-", "--directory", str(target.parent), "--no-wildcards", "--anchored",
-               f"--exclude-from={exclude_file}"]
+               f"--exclude-from={exclude_file}", *extra]
     if chosen.program:
         command.append(f"--use-compress-program={chosen.program}")
     command += ["--", target.name]
