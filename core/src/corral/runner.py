@@ -329,6 +329,7 @@ def _dump_and_store(
         if timer:
             timer.daemon = True
             timer.start()
+        dumps = None
         try:
             dumps = driver.hook.corral_source_dump(job=job, source=source, tmp_dir=work_dir, run=run,
                                                    storages=storages)
@@ -370,6 +371,10 @@ def _dump_and_store(
         finally:
             if timer:
                 timer.cancel()
+            close = getattr(dumps, "close", None)  # the source's own cleanup runs now, even when interrupted
+            if callable(close):
+                with suppress(Exception):
+                    close()
 
 
 def _store(
@@ -471,21 +476,20 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
     spool = SpoolFile(work_dir, f"{item.target}.{item.extension}") if spooled else None
     every = [*legs, *([Leg("spool", spool)] if spool else [])]
     started = time.monotonic()
+    finishing = False
     try:
         size = fan_out(item.reader, every, run.main.upload_timeout or STALL, checksum.update)
+        finishing = True
         warnings = item.finish()
     except Interrupted:
+        _abort_all(legs, spool)  # a local temp file goes at once; one on a remote storage may stay (named)
         raise
     except Exception as exc:  # the archive is not complete: nothing appears anywhere
-        for leg, (storage, remote) in legs.items():
-            if not leg.stalled:
-                leg.upload.abort(None)
-                storage.uploading.discard(remote)
-        if spool:
-            spool.abort(None)
+        _abort_all(legs, spool)
         result.archives.remove(outcome)
-        with suppress(Exception):
-            _drop(item)
+        if not finishing:  # the stream broke: its program is ended and waited for (finish raised: it was)
+            with suppress(Exception):
+                _drop(item)
         cause = (f"dump timed out after {run.main.dump_timeout:g} s (dump_timeout) and was stopped"
                  if expired_dump.is_set() else f"{_one_line(exc)}{full_disk_note(work_dir)}")
         _fail(result, f"{label}: target {item.target}: {cause}; nothing was stored")
@@ -508,6 +512,17 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
         archive = Archive(path=spool.path, target=item.target, extension=item.extension, subdir=item.subdir,
                           made=item.made)
         _store(archive, job, run, events, spooled, result, outcomes, outcome)
+
+
+def _abort_all(legs: dict[Leg, tuple[Storage, str]], spool: SpoolFile | None) -> None:
+    """Give up every upload of a stream that will not be stored (a stuck one is left to the job's end)."""
+    for leg, (storage, remote) in legs.items():
+        if not leg.stalled:
+            with suppress(Exception):
+                leg.upload.abort(leg.error)  # after a storage's own failure: left if it stopped answering
+            storage.uploading.discard(remote)
+    if spool:
+        spool.abort(None)
 
 
 def _finish_leg(leg: Leg, storage: Storage, remote: str, size: int, seconds: float, job: JobConfig,
