@@ -32,7 +32,7 @@ from sftp_upload import scp_command
 from corral_testservers import make_server_root, start_postgres, start_s3, start_sshd
 
 
-def corral_config(work: Path, pg: Any, sshd: Any, s3: Any) -> Path:
+def corral_config(work: Path, pg: Any, sshd: Any, s3: Any, kinds: list[str]) -> Path:
     connect = {"db_host": pg.host, "db_port": pg.port, "db_user": pg.user, "db_password": pg.password}
     storages = [
         {"storage": "local", "backup_dir": str(work / "local")},
@@ -41,6 +41,7 @@ def corral_config(work: Path, pg: Any, sshd: Any, s3: Any) -> Path:
         {"storage": "s3", "backup_dir": "/bench", "bucket": s3.bucket, "endpoint_url": s3.endpoint_url,
          "region": s3.region, "access_key_id": s3.access_key, "secret_access_key": s3.secret_key},
     ]
+    storages = [storage for storage in storages if storage["storage"] in kinds]
     job = {"job": "pg", "type": "postgresql", "tmp_dir": str(work / "small-tmp" / "pg"),
            "sources": [{"connect": connect, "target": [DB], "compression": "zstd"}], "storages": storages}
     main = {"main": {"general_path_to_all_tmp_dir": str(work / "small-tmp"), "log_file_name": str(work / "corral.log"),
@@ -59,6 +60,7 @@ def timed(command: str, env: dict[str, str] | None = None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256)
+    parser.add_argument("--storages", default="local,sftp,s3", help="which of local, sftp, s3 corral stores on")
     args = parser.parse_args()
     root = make_server_root()
     with start_postgres(root) as pg, start_sshd(root) as sshd, start_s3(root) as s3, \
@@ -68,15 +70,15 @@ def main() -> None:
         print(f"database: {size / 2**20:.0f} MiB on disk")
         small = work / "small-tmp"
         small.mkdir(mode=0o700)
-        config = corral_config(work, pg, sshd, s3)
+        config = corral_config(work, pg, sshd, s3, args.storages.split(","))
         inner = (f"mount -t tmpfs -o size=64m,mode=0700 none {small} && "
                  f"exec {shlex.join([*CORRAL, 'start', '-q', '-c', str(config)])}")
         corral: Measured = run_measured(["unshare", "-m", "sh", "-c", inner])
         log = (work / "corral.log").read_text()
         assert corral.returncode == 0, log[-3000:]
         stored = [line for line in log.splitlines() if "stored `" in line]
-        print(f"corral, three storages, tmp_dir on 64 MiB: {corral.seconds:.1f} s, peak RSS {corral.peak_rss_mb:.0f} MB"
-              f" ({len(stored)} copies)")
+        print(f"corral, storages {args.storages}, tmp_dir on 64 MiB: {corral.seconds:.1f} s, peak RSS "
+              f"{corral.peak_rss_mb:.0f} MB ({len(stored)} copies)")
         env = {"PGPASSWORD": pg.password}
         nice = shlex.join(LOW_PRIORITY)
         dump = (f"{nice} {pg.bin_dir / 'pg_dump'} -h {pg.host} -p {pg.port} -U {pg.user} -Fc -Z0 {DB} | "
