@@ -3,7 +3,8 @@
 The real OpenSSH server and SeaweedFS are frozen with SIGSTOP (sockets open, nothing answers) right after the
 first of 20 archives was stored. The storage is then out for the rest of the job: the later archives fail on it at
 once and go to the healthy local storage; the temp file of the cut upload is named and left to the next rotation.
-The run must end within 1.5 x the storage's ``timeout`` x (``retries`` + 1) plus the same run's time unfrozen.
+The run must end within 1.5 x the storage's ``timeout`` x (``retries`` + 1) plus the same run's time unfrozen,
+whether the archives come as files or as streams (written to every storage as they are made).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ TIMEOUT, RETRIES, TARGETS = 3, 1, 20
 # A job type of this test: 20 archives; with the second it freezes the storage's server (the processes named in an
 # environment variable and their children): at once, or once the upload of the second began writing its temp file.
 MANY = '''
-import glob, os, signal, threading, time
+import glob, os, signal, subprocess, threading, time
 from corral import Archive, JobOptions, hookimpl
+from corral.archive import StreamedArchive
 from corral.config.models import SourceSchema
 
 class ManyOptions(JobOptions):
@@ -75,7 +77,16 @@ def corral_source_dump(job, source, tmp_dir, run):
             threading.Thread(target=freeze_when_written, args=(os.environ["TEST_FREEZE_WHEN"],), daemon=True).start()
         elif index == 1:
             freeze()
-        yield Archive(path=path, target=f"t{index:02d}", extension="txt")
+        if os.environ.get("TEST_STREAM"):  # the same bytes as a stream (a pipe from `cat`), as tar's would come
+            process = run.popen(["cat", str(path)], stdout=subprocess.PIPE)
+            def finish(process=process):
+                process.stdout.close()
+                process.wait()
+                run.forget(process)
+                return ()
+            yield StreamedArchive(reader=process.stdout, finish=finish, target=f"t{index:02d}", extension="txt")
+        else:
+            yield Archive(path=path, target=f"t{index:02d}", extension="txt")
 '''.replace("TARGETS", str(TARGETS))
 
 
@@ -92,14 +103,16 @@ def _s3(server: S3Server) -> tuple[dict[str, Any], int]:
             "secret_access_key": server.secret_key, "timeout": TIMEOUT, "retries": RETRIES}, port
 
 
+@pytest.mark.parametrize("mode", ["file", "stream"])
 @pytest.mark.parametrize("kind", ["sftp", "s3"])
-def test_a_storage_frozen_mid_job_costs_one_timeout(tmp_path: Path, kind: str, request: pytest.FixtureRequest) -> None:
+def test_a_storage_frozen_mid_job_costs_one_timeout(tmp_path: Path, kind: str, mode: str,
+                                                    request: pytest.FixtureRequest) -> None:
     make: Callable[[Any], tuple[dict[str, Any], int]] = {"sftp": _sftp, "s3": _s3}[kind]
     storage, port = make(request.getfixturevalue({"sftp": "sshd_server", "s3": "s3_server"}[kind]))
     site = plugin_site(tmp_path, "sources", "many", MANY)
     main = write_main(tmp_path, [{"job": f"db-{kind}", "type": "many",
                                   "storages": [storage, local_storage(tmp_path / "local")]}])
-    env = {"PYTHONPATH": str(site)}
+    env = {"PYTHONPATH": str(site), **({"TEST_STREAM": "1"} if mode == "stream" else {})}
 
     started = time.monotonic()
     healthy = corral("start", "-c", str(main), env={**env, "CORRAL_NOW": "2026-03-01T03:00:00"})
