@@ -136,3 +136,19 @@ def test_verify_deep_decodes_encrypted_archives_with_the_identity(tmp_path: Path
     assert blind.returncode == 1 and "it is encrypted: give --identity to decode it" in blind.stdout, blind.stdout
     done = corral("verify", "--deep", "-i", str(identity), "-c", str(main))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_recipients_file_another_user_could_change_is_refused(tmp_path: Path, key: tuple[Path, str]) -> None:
+    """Whoever can add a key to it reads every backup made after: it is held to the configuration's own rule."""
+    _, public = key
+    recipients = tmp_path / "recipients.txt"
+    recipients.write_text(f"{public}\n")
+    recipients.chmod(0o666)
+    main = write_main(tmp_path, _jobs(tmp_path), encrypt={"recipients_file": str(recipients)})
+    done = corral("check", "-c", str(main))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert f"`{recipients}` is writable by its group and every user" in line
+    assert line.endswith(f"fix: `chmod go-w {recipients}`")
+    recipients.chmod(0o644)
+    assert corral("check", "-c", str(main)).returncode == 0

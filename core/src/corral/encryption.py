@@ -28,10 +28,8 @@ CHUNK = 1 << 20
 def age_command(settings: Encrypt) -> list[str]:
     """``age --encrypt`` for the recipients (public keys only: nothing secret in the arguments)."""
     command = ["age", "--encrypt"]
-    for key in settings.recipients:
+    for key in settings.recipients:  # recipients_file's keys among them, read when the config was checked
         command += ["--recipient", key]
-    if settings.recipients_file is not None:
-        command += ["--recipients-file", str(settings.recipients_file)]
     return command
 
 

@@ -8,8 +8,10 @@ the models it validates.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -193,16 +195,39 @@ class Encrypt(BaseModel):
     @field_validator("recipients_file")
     @classmethod
     def _file(cls, value: Path | None) -> Path | None:
-        value = absolute_path(value)
-        if value is not None and not value.is_file():
-            raise ValueError(f"`{value}` is not a file")
-        return value
+        return absolute_path(value)
 
     @model_validator(mode="after")
     def _someone(self) -> Encrypt:
-        if not self.recipients and self.recipients_file is None:
+        """The file's keys join ``recipients``, read now from a file only root or the running user can change:
+        whoever could add a key to it would read every backup made after (age is never given the file itself)."""
+        if self.recipients_file is not None:
+            self.recipients = [*self.recipients, *self._keys(_read_recipients(self.recipients_file))]
+        if not self.recipients:
             raise ValueError("give `recipients` (age public keys) or `recipients_file`")
         return self
+
+
+def _read_recipients(path: Path) -> list[str]:
+    """The keys of a recipients file (one per line, ``#`` comments), if only root or the running user can change
+    it (:mod:`corral.config.trust`)."""
+    from corral.config.trust import untrusted
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ValueError(f"cannot read `{path}`: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"`{path}` is not a regular file")
+        problem = untrusted(fd, str(path))
+        if problem:
+            raise ValueError(problem)
+        with open(fd, encoding="utf-8", errors="replace", closefd=False) as text:
+            lines = text.read(1 << 20).splitlines()
+    finally:
+        os.close(fd)
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 class JobCore(BaseModel):
