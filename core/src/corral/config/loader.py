@@ -357,6 +357,12 @@ def _read(path: Path, prefix: str, limit: int) -> bytes:
         os.close(fd)
 
 
+def read_trusted(path: Path, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of a regular file that only root or the running user can change; ConfigError
+    (one line) otherwise. For files the configuration names (a recipients file)."""
+    return _read(path, "", limit)
+
+
 def _load_file(path: Path, load: _Load, level: int, where: str = "") -> _Loaded:
     """Read, check and parse one file of the configuration, or take it from the files already loaded."""
     prefix = f"{where}: `!include` " if where else ""

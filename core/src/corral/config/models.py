@@ -8,10 +8,8 @@ the models it validates.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -211,22 +209,14 @@ class Encrypt(BaseModel):
 def _read_recipients(path: Path) -> list[str]:
     """The keys of a recipients file (one per line, ``#`` comments), if only root or the running user can change
     it (:mod:`corral.config.trust`)."""
-    from corral.config.trust import untrusted
+    from corral.config.loader import read_trusted
+    from corral.errors import ConfigError
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ValueError(f"cannot read `{path}`: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"`{path}` is not a regular file")
-        problem = untrusted(fd, str(path))
-        if problem:
-            raise ValueError(problem)
-        with open(fd, encoding="utf-8", errors="replace", closefd=False) as text:
-            lines = text.read(1 << 20).splitlines()
-    finally:
-        os.close(fd)
+        data = read_trusted(path, 1 << 20)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    lines = data.decode("utf-8", errors="replace").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
