@@ -44,12 +44,16 @@ def on_disk(server: WebDAVServer, remote: str) -> Path:
 
 
 class TestWebDAVStorage(StorageContract):
+    streams = True  # one chunked PUT fed as the bytes come
+
     @pytest.fixture
     def storage_entry(self, webdav_server: WebDAVServer) -> dict[str, Any]:
         return entry(webdav_server)
 
 
 class TestWebDAVStorageByHostAndPort(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, webdav_server: WebDAVServer) -> dict[str, Any]:
         return entry(webdav_server, url=None, host=webdav_server.host, port=webdav_server.port, https=False)
@@ -151,6 +155,8 @@ def webdavs_server(corral_servers_root: Path) -> Any:
 
 
 class TestWebDAVOverHTTPS(StorageContract):
+    streams = True
+
     @pytest.fixture
     def storage_entry(self, webdavs_server: WebDAVServer) -> dict[str, Any]:
         return entry(webdavs_server, ca_file=str(webdavs_server.ca_file))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import ssl
+import threading
 from http import HTTPStatus
 from typing import Any
 
@@ -34,6 +35,7 @@ class BackupWebdavFileSystem(WebdavFileSystem):
     # fsspec's instance cache keys on the arguments, where a SecretStr password reads `**********`: a second
     # storage with another password would get the first one's instance
     cachable = False
+    streams = True  # `open(path, "wb")`: one chunked PUT fed as the bytes come (see ChunkedPut)
 
     def __init__(self, options: WebDAVOptions) -> None:
         verify: bool | ssl.SSLContext = options.verify
@@ -67,6 +69,13 @@ class BackupWebdavFileSystem(WebdavFileSystem):
                 source, self._strip_protocol(rpath), overwrite=True, size=os.fstat(source.fileno()).st_size
             )
 
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """Reading as webdav4 does; writing (``wb``) as one chunked PUT while the bytes come (webdav4's own
+        writer would keep them in a temp file until closed)."""
+        if "w" not in mode:
+            return super().open(path, mode, **kwargs)
+        return ChunkedPut(self, self._strip_protocol(path))
+
     def get_file(self, rpath: str, lpath: str, callback: Any = None, outfile: Any = None, **kwargs: Any) -> None:
         self.client.download_file(self._strip_protocol(rpath), lpath, chunk_size=CHUNK)
 
@@ -75,6 +84,63 @@ class BackupWebdavFileSystem(WebdavFileSystem):
 
     def close(self) -> None:
         self.client.http.close()
+
+
+class _PipeEnd:
+    """The read end of a pipe that hides its file number: httpx must not take a pipe's size for the body's."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "rb")
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ChunkedPut:
+    """A file written by one HTTP PUT with chunked transfer encoding: the writes go through an OS pipe to a
+    thread running the request, so memory holds one chunk and nothing touches the local disk."""
+
+    def __init__(self, fs: BackupWebdavFileSystem, path: str) -> None:
+        read_fd, write_fd = os.pipe()
+        self._body = _PipeEnd(read_fd)
+        self._pipe = os.fdopen(write_fd, "wb", buffering=0)
+        self.error: BaseException | None = None
+        self.closed = False
+        self._thread = threading.Thread(target=self._put, args=(fs, path), daemon=True, name="corral-webdav-put")
+        self._thread.start()
+
+    def _put(self, fs: BackupWebdavFileSystem, path: str) -> None:
+        try:
+            fs.client.upload_fileobj(self._body, path, overwrite=True, chunk_size=CHUNK)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._body.close()  # a writer still feeding the pipe gets EPIPE at once
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._pipe.fileno(), view) :]
+        except BrokenPipeError:
+            raise self.error or BrokenPipeError("the server ended the upload") from None
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing: the bytes are on their way as they are written."""
+
+    def close(self) -> None:
+        """End the body and wait for the server's answer; its error, if any, is raised here."""
+        if self.closed:
+            return
+        self.closed = True
+        self._pipe.close()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
