@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,15 @@ def plugin_site(root: Path, group: str, name: str, code: str) -> Path:
     (info / "entry_points.txt").write_text(f"[corral.{group}]\n{name} = {module}\n")
     (site / f"{module}.py").write_text(code)
     return site
+
+
+def start_in_small_tmp(small: Path, args: list[str], env: dict[str, str] | None = None, size: str = "2m",
+                       timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``corral ARGS`` with the folder ``small`` a tmpfs of ``size`` (root only), in a private mount namespace:
+    the mount vanishes with the command. ``env`` adds to a clean environment, as :func:`corral`."""
+    small.mkdir(mode=0o700, exist_ok=True)
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")} | (env or {})
+    mount = f"mount -t tmpfs -o size={size},mode=0700 none {shlex.quote(str(small))}"
+    command = f"{mount} && {shlex.join([*CORRAL, *args])}"
+    return subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=timeout,
+                          env=full_env)

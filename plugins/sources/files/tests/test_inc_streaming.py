@@ -5,29 +5,22 @@ snapshot of that level."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from corral.testing.cli import CORRAL, local_storage, write_main
+from corral.testing.cli import local_storage, start_in_small_tmp, write_main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")
 
 
 def _start_in_small_tmp(tmp_path: Path, main: Path, date: str, path: str | None = None
                         ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """``corral start`` with tmp_dir a 2 MiB tmpfs, in a private mount namespace (it vanishes after)."""
-    small = tmp_path / "small-tmp"
-    small.mkdir(mode=0o700, exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
-    env |= {"CORRAL_NOW": f"{date}T03:00:00", **({"PATH": path} if path else {})}
-    command = (f"mount -t tmpfs -o size=2m,mode=0700 none {shlex.quote(str(small))} && "
-               f"{shlex.join([*CORRAL, 'start', '-v', '-c', str(main)])}")
-    return subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=300,
-                          env=env)
+    """``corral start -v`` with tmp_dir a 2 MiB tmpfs."""
+    return start_in_small_tmp(tmp_path / "small-tmp", ["start", "-v", "-c", str(main)],
+                              {"CORRAL_NOW": f"{date}T03:00:00", **({"PATH": path} if path else {})})
 
 
 def _job(tmp_path: Path, www: Path) -> Path:

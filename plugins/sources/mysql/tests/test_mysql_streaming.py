@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_testkit import CORRAL, NOW, connect, drop, execute, local_storage, restore_sql, stored, write_config
+from mysql_testkit import NOW, connect, drop, execute, local_storage, restore_sql, stored, write_config
 
+from corral.testing.cli import start_in_small_tmp
 from corral_testservers import MariaDB
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")
@@ -33,12 +33,8 @@ def _fill(server: MariaDB, db: str) -> None:
 
 
 def _start_in_small_tmp(small_tmp: Path, config: Path, job: str) -> subprocess.CompletedProcess[str]:
-    """``corral start`` with ``small_tmp`` a 2 MiB tmpfs, in a private mount namespace (it vanishes after)."""
-    small_tmp.mkdir(mode=0o700)
-    command = (f"mount -t tmpfs -o size=2m,mode=0700 none {shlex.quote(str(small_tmp))} && "
-               f"{shlex.join([str(CORRAL), 'start', '-v', '-c', str(config), job])}")
-    return subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "CORRAL_NOW": NOW})
+    """``corral start -v JOB`` with ``small_tmp`` a 2 MiB tmpfs."""
+    return start_in_small_tmp(small_tmp, ["start", "-v", "-c", str(config), job], {"CORRAL_NOW": NOW}, timeout=600)
 
 
 def _job(server: MariaDB, tmp_path: Path, job_type: str, **source: Any) -> Path:

@@ -5,7 +5,6 @@ under a final name anywhere."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,22 +13,16 @@ import pytest
 import redis
 from redis_testkit import NOW, contents, redis_from_rdb, redis_job, redis_source
 
-from corral.testing.cli import CORRAL, write_main
+from corral.testing.cli import start_in_small_tmp, write_main
 from corral_testservers import start_redis
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")
 
 
 def _start_in_small_tmp(tmp_path: Path, main: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``corral start`` with tmp_dir a 2 MiB tmpfs, in a private mount namespace (it vanishes after)."""
-    small = tmp_path / "small-tmp"
-    small.mkdir(mode=0o700)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
-    env |= {"CORRAL_NOW": NOW, **({"PATH": path} if path else {})}
-    command = (f"mount -t tmpfs -o size=2m,mode=0700 none {shlex.quote(str(small))} && "
-               f"{shlex.join([*CORRAL, 'start', '-c', str(main)])}")
-    return subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=300,
-                          env=env)
+    """``corral start`` with tmp_dir a 2 MiB tmpfs."""
+    return start_in_small_tmp(tmp_path / "small-tmp", ["start", "-c", str(main)],
+                              {"CORRAL_NOW": NOW, **({"PATH": path} if path else {})})
 
 
 def _breaking(tmp_path: Path) -> str:
