@@ -116,7 +116,9 @@ class DecryptingStorage:
         return files
 
     def get(self, remote: str, local: Path) -> None:
-        encrypted = self._encrypted.get(remote)
+        """Fetch ``remote``; an encrypted one (asked for by its listed plain name or by its own ``.age`` name)
+        is decrypted into ``local``."""
+        encrypted = remote if remote.endswith(f".{SUFFIX}") else self._encrypted.get(remote)
         if encrypted is None:
             self.storage.get(remote, local)
             return

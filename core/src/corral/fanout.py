@@ -132,10 +132,16 @@ class SpoolFile:
             raise
 
     def commit(self, size: int) -> None:
+        """Close the file; raise OSError (its message: why) unless all ``size`` bytes are in it (then ``abort``)."""
         try:
             self.file.close()
         except OSError as exc:  # a full disk shows at the last flush
             self.error = self.error or exc
+        written = self.path.stat().st_size if self.path is not None and self.error is None else -1
+        if self.error is not None or written != size:
+            cause = self.error or OSError(f"{written} of {size} bytes written")
+            reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+            raise OSError(reason)
 
     def abort(self, error: BaseException | None) -> None:
         with contextlib.suppress(OSError):

@@ -200,12 +200,11 @@ def restore(
         if applied is None:
             newest = found[-1]  # listed once, above, where a lost connection is one line
             name = posixpath.basename(newest.path)
-            if sealed and identity is not None:
-                view.list()  # learns which plain name is which encrypted one
-                name = name[: -len(AGE_SUFFIX) - 1]
+            if sealed and identity is not None:  # decrypted on the way: stored as its plain name
+                name = name.removesuffix(f".{AGE_SUFFIX}")
             into = dest / name
             try:
-                _fetch(view, posixpath.join(posixpath.dirname(newest.path), name), into, job)
+                _fetch(view, newest.path, into, job)
             except OSError as exc:
                 reason = Masker(config.secrets)(exc.strerror or str(exc))
                 raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into}`: {reason}") \

@@ -27,7 +27,7 @@ from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import as_stream, encrypted
-from corral.errors import ConfigError, CorralError, Interrupted, StorageUnreachable
+from corral.errors import ConfigError, CorralError, DumpError, Interrupted, StorageUnreachable
 from corral.fanout import STALL, Leg, SpoolFile, Upload, fan_out
 from corral.logs import current_job
 from corral.manifest_sync import sync_manifests
@@ -315,6 +315,9 @@ def _dump_and_store(
     except CorralError as exc:
         _fail(result, str(exc))
         return
+    if job.encrypt is not None and shutil.which("age") is None:  # said once, before any dump is made
+        _fail(result, "`encrypt` needs the age program, which is not installed (apt install age); nothing was dumped")
+        return
     seen: set[tuple[str, str, str]] = set()
     timeout = run.main.dump_timeout
     for index, source in enumerate(job.sources or [None]):
@@ -346,18 +349,19 @@ def _dump_and_store(
                           "overwrite that archive (give the targets distinct folder names or split the job)")
                     continue
                 seen.add(key)
+                dumping = isinstance(item, StreamedArchive)  # its dump runs while it is stored: its clock runs on
+                if timer and not dumping:
+                    timer.cancel()  # a finished file's upload has its own timeout; the dump clock restarts after
                 if job.encrypt is not None:  # through age on its way out: only ciphertext reaches a storage
                     item = encrypted(item if isinstance(item, StreamedArchive) else as_stream(item), job.encrypt,
                                      run, work_dir)
                 if isinstance(item, StreamedArchive) and job.spool:  # the job asks for today's temp file
                     item = _spool(item, work_dir)
-                if isinstance(item, StreamedArchive):  # the dump runs while it streams: its clock runs on
+                if isinstance(item, StreamedArchive):
                     _store_stream(item, job, run, events, storages, work_dir, result, outcomes, label, expired_dump)
-                    continue
-                if timer:
-                    timer.cancel()  # the upload has its own timeout; the dump clock restarts after it
-                _store(item, job, run, events, storages, result, outcomes)
-                if timer:
+                else:
+                    _store(item, job, run, events, storages, result, outcomes)
+                if timer and not dumping:
                     timer = threading.Timer(timeout, stop_dump)
                     timer.daemon = True
                     timer.start()
@@ -503,11 +507,13 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
     for leg, (storage, remote) in legs.items():
         _finish_leg(leg, storage, remote, size, seconds, job, run, events, item.target, outcome, result, outcomes)
     if spool is not None and spool.path is not None:
-        spool.commit(size)
-        if spool.error is not None or spool.path.stat().st_size != size:
-            _fail(result, f"target {item.target}: the temp file for {', '.join(s.label for s in spooled)} could "
-                  f"not be written: {_one_line(spool.error or OSError('short write'))}{full_disk_note(work_dir)}")
+        try:
+            spool.commit(size)
+        except OSError as exc:
+            full = full_disk_note(work_dir)  # before the short file goes
             spool.abort(None)
+            _fail(result, f"target {item.target}: the temp file for {', '.join(s.label for s in spooled)} could "
+                  f"not be written: {exc}{full}")
             return
         archive = Archive(path=spool.path, target=item.target, extension=item.extension, subdir=item.subdir,
                           made=item.made)
@@ -563,9 +569,18 @@ def _drop(item: Archive | StreamedArchive) -> None:
 def _spool(item: StreamedArchive, work_dir: Path) -> Archive:
     """``spool: yes`` on the job: the stream becomes a file in the work folder, stored as sources' files are."""
     spool = SpoolFile(work_dir, f"{item.target}.{item.extension}")
-    size = fan_out(item.reader, [Leg("spool", spool)], STALL)
-    warnings = item.finish()
-    spool.commit(size)
+    try:
+        size = fan_out(item.reader, [Leg("spool", spool)], STALL)
+        warnings = item.finish()
+    except BaseException:
+        spool.abort(None)
+        raise
+    try:
+        spool.commit(size)  # a short file (a full disk) raises, removed: never stored as if whole
+    except OSError as exc:
+        full = full_disk_note(work_dir)  # before the short file goes
+        spool.abort(None)
+        raise DumpError(f"the temp file (spool: yes) could not be written: {exc}{full}") from None
     assert spool.path is not None
     return Archive(path=spool.path, target=item.target, extension=item.extension, subdir=item.subdir,
                    made=item.made, warnings=warnings)

@@ -13,6 +13,7 @@ with ``dir_mode`` and leaves existing folders alone. Other filesystems get neith
 from __future__ import annotations
 
 import errno
+import io
 import os
 import posixpath
 import re
@@ -138,7 +139,8 @@ class StreamUpload:
         if callable(sync):
             sync()
         elif hasattr(self.file, "fileno"):
-            os.fsync(self.file.fileno())
+            with suppress(io.UnsupportedOperation):  # an fsspec file with no descriptor: nothing to fsync here
+                os.fsync(self.file.fileno())
         self.file.close()
         arrived = self.fs.size(self.temp)
         if arrived != size:

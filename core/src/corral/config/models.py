@@ -162,6 +162,12 @@ def parse_mode(value: Any) -> int:
     return value
 
 
+def looks_secret(value: Any) -> bool:
+    """A value that is a secret whatever the key holding it: an age secret key (`AGE-SECRET-KEY-...`) pasted
+    where a public key belongs; never echoed in a message."""
+    return isinstance(value, str) and "AGE-SECRET-KEY-" in value.upper()
+
+
 _AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?")
 
 
@@ -182,7 +188,7 @@ class Encrypt(BaseModel):
     @classmethod
     def _keys(cls, value: list[str]) -> list[str]:
         for key in value:
-            if key.strip().upper().startswith("AGE-SECRET-KEY-"):  # not echoed: it is the key that opens the backups
+            if looks_secret(key):  # not echoed: it is the key that opens the backups
                 raise ValueError("a secret key (`AGE-SECRET-KEY-...`) is not a recipient: give its public key "
                                  "(`age-keygen -y KEYFILE`) and keep the secret key off this server")
             if not _AGE_RECIPIENT.fullmatch(key.strip()):

@@ -23,6 +23,7 @@ from corral.config.models import (
     SourceSchema,
     StorageConfig,
     StorageCore,
+    looks_secret,
 )
 from corral.config.risks import config_warnings, secrets_in
 from corral.errors import ConfigError, PluginError, PluginMissing, one_line
@@ -346,17 +347,12 @@ def _explain(
 
 
 def _shown(value: Any) -> str:
-    if (isinstance(value, list | tuple) and any(_secret_looking(item) for item in value)) or _secret_looking(value):
+    if (isinstance(value, list | tuple) and any(looks_secret(item) for item in value)) or looks_secret(value):
         return ""
     if isinstance(value, str | int | float | bool) and not isinstance(value, SecretStr):
         text = repr(value)
         return f" (got {text[:60]})"
     return ""
-
-
-def _secret_looking(value: Any) -> bool:
-    """A value that is a secret whatever the key holding it (an age secret key pasted as a recipient)."""
-    return isinstance(value, str) and "AGE-SECRET-KEY-" in value.upper()
 
 
 def _locate(node: Any, loc: tuple[Any, ...]) -> tuple[str, int]:
