@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -35,8 +36,10 @@ def stream(
     """Archive ``target`` (members named from its folder) to a pipe: returns the stream of the archive's bytes
     and ``finish()``, which waits for tar once the stream is read and returns its warnings (exit 1: files
     changed), or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``)."""
-    exclude_file = Path(tempfile.mkstemp(prefix=".exclude-", dir=work_dir)[1])
-    exclude_file.write_text("".join(f"{member}\n" for member in excludes))
+    fd, name = tempfile.mkstemp(prefix=".exclude-", dir=work_dir)
+    exclude_file = Path(name)
+    with os.fdopen(fd, "w") as listing:  # the descriptor mkstemp opened, not the name again
+        listing.write("".join(f"{member}\n" for member in excludes))
     errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     command = ["tar", "--create", "--file", "-", "--directory", str(target.parent), "--no-wildcards", "--anchored",
                f"--exclude-from={exclude_file}", *extra]

@@ -422,9 +422,6 @@ class OpenSSHFileSystem(SFTPFileSystem):  # type: ignore[misc]
     def _second_session(self) -> Session:
         return Session(self.options, joins=self.session)
 
-    def _create(self, path: str, mode: int | None) -> paramiko.SFTPFile:
-        return _create_on(self.ftp, path, mode)
-
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         super().mkdir(path, create_parents=create_parents, mode=0o700)  # private until the core's chmod
 

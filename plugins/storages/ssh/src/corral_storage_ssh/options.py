@@ -109,7 +109,12 @@ class SSHOptions(StorageOptions):
     @field_validator("path_to_key", "known_hosts", mode="before")
     @classmethod
     def _home_expanded(cls, value: Any) -> Any:
-        return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
+        if not (isinstance(value, str) and value.startswith("~")):
+            return value
+        try:
+            return str(Path(value).expanduser())
+        except RuntimeError:  # `~nosuchuser/key`
+            raise ValueError(f"`{value}`: no such user's home") from None
 
     @field_validator("path_to_key", "known_hosts")
     @classmethod
