@@ -139,5 +139,6 @@ def decrypt(sealed: Path, plain: Path, identity: Path, name: str) -> None:
     if done.returncode != 0:
         plain.unlink(missing_ok=True)
         said = [line for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
+        said = [line for line in said if line.startswith("age: error: ")] or said  # not age's "report ..." footer
         reason = said[-1].removeprefix("age: error: ") if said else f"exit code {done.returncode}"
         raise CorralError(f"cannot decrypt `{name}` with `{identity}`: {reason}")

@@ -485,6 +485,7 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
         size = fan_out(item.reader, every, run.main.upload_timeout or STALL, checksum.update)
         finishing = True
         warnings = item.finish()
+        outcome.facts.update(item.facts)  # a stream's source may learn its facts only when it ends (tar's count)
     except Interrupted:
         _abort_all(legs, spool)  # a local temp file goes at once; one on a remote storage may stay (named)
         raise
