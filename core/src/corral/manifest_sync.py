@@ -86,6 +86,12 @@ def _entry(root: str, remote: str, archive: ArchiveOutcome, source: str, mask: C
                  corral=__version__, facts=facts)
 
 
+def add_entries(storage: Storage, job: str, stamp: str, entries: list[Entry], work_dir: Path) -> None:
+    """Add ``entries`` to the pair ``stamp`` of ``storage``: archives a source copied there from another storage
+    (``inc_files``' chains), with the records the original has."""
+    _rewrite(storage, job, stamp, entries, set(), work_dir)
+
+
 def _rewrite(storage: Storage, job: str, stamp: str, added: list[Entry], removed: set[str], work_dir: Path) -> None:
     where = manifest.paths(storage.root, stamp)
     old = read_pair(storage, where, work_dir)
