@@ -195,14 +195,6 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
     options = _validate_part(schema.job, plugin_data, raw, label, (), problems, core_keys)
     sources = _validate_sources(schema, raw, label, problems)
     encrypt = (core.encrypt or getattr(main, "encrypt", None)) if core is not None else None
-    if schema.retention == "source" and encrypt is not None:  # its chains read their snapshots back
-        where = f"{raw.file}:{raw.line_of('encrypt') if 'encrypt' in raw else raw.line}: {label}: type `{job_type}`"
-        if core is not None and core.encrypt is not None:
-            problems.append(f"{where} keeps chains it reads back: `encrypt` is not supported for it yet")
-        else:
-            config.warnings.append(f"{where} keeps chains it reads back: its archives are NOT encrypted (main's "
-                                   "`encrypt` is not supported for it yet)")
-        encrypt = None
     if schema.retention == "source":
         for storage in storages:
             if storage.store.enabled:

@@ -232,7 +232,7 @@ def test_sigterm_while_a_storage_answers_is_never_taken_for_a_storage_error(tmp_
     from datetime import datetime
 
     from corral.errors import Interrupted
-    from corral_source_files import chain, inc
+    from corral_source_files import chain, copies, inc
 
     class Signalled:
         name, root = "sftp", "/b"
@@ -252,7 +252,8 @@ def test_sigterm_while_a_storage_answers_is_never_taken_for_a_storage_error(tmp_
     link = chain.Link(made=datetime(2020, 1, 1), level=chain.FULL, archive="/b/t/t.tar.gz", snar="/b/t/t.snar")
     calls = [
         lambda: inc._listings([storage], Run()),
-        lambda: inc._sync([link], storage, {"a": (storage, [link]), "b": (Signalled(), [])}, tmp_path),
+        lambda: copies.copy_missing([link], storage, {"a": (storage, [link]), "b": (Signalled(), [])}, tmp_path,
+                                    "inc"),
         lambda: inc._rotate({"a": (storage, [link])}, datetime(2030, 1, 1), Run()),
     ]
     for call in calls:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from corral.archive import RemoteFile, own_backup, with_compressions
+from corral.encryption import SUFFIX as AGE_SUFFIX
 
 LEVELS = ("full", "month", "decade", "day")
 FULL, MONTH, DECADE, DAY = range(4)
-# every file of a chain: `<level>.<tar archive>` and a base level's `<level>.snar`
-EXTENSIONS = tuple(f"{level}.{kind}" for level in LEVELS for kind in (*with_compressions("tar"), "snar"))
+# every file of a chain: `<level>.<tar archive>` and a base level's `<level>.snar`, each maybe encrypted (`.age`)
+PLAIN = tuple(f"{level}.{kind}" for level in LEVELS for kind in (*with_compressions("tar"), "snar"))
+EXTENSIONS = (*PLAIN, *(f"{extension}.{AGE_SUFFIX}" for extension in PLAIN))
 
 
 @dataclass
@@ -38,6 +40,11 @@ class Link:
     @property
     def paths(self) -> list[str]:
         return [p for p in (self.archive, self.snar) if p]
+
+    @property
+    def sealed_snar(self) -> bool:
+        """Its snapshot is stored encrypted: only the local state (corral_source_files.state) can continue it."""
+        return (self.snar or "").endswith(f".{AGE_SUFFIX}")
 
 
 class BrokenChain(Exception):
@@ -61,7 +68,7 @@ def links_by_target(files: Iterable[RemoteFile], root: str) -> dict[str, list[Li
         level = LEVELS.index(level_name)
         links = found.setdefault(backup.target, {})
         link = links.setdefault((backup.made, level), Link(backup.made, level))
-        if kind == "snar":
+        if kind.removesuffix(f".{AGE_SUFFIX}") == "snar":
             link.snar = backup.path
         else:
             link.archive = backup.path

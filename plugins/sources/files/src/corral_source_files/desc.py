@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,6 +16,7 @@ from corral.config.models import JobConfig, SourceSchema
 from corral.runner import Storage
 from corral_source_files import tar
 from corral_source_files.restore import fetch_and_extract
+from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes
 
 EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: what tar.codec makes
@@ -78,8 +79,23 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
     for path, name in archive_names(matches).items():  # each a stream from tar: nothing on local disk
-        reader, finish = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen)
-        yield StreamedArchive(reader=reader, finish=finish, target=name, extension=chosen.extension)
+        tally = Tally()
+        reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
+                                        tally=tally)
+        facts: dict[str, Any] = {}
+        yield StreamedArchive(reader=reader, finish=counted(finish_tar, tally, facts), target=name,
+                              extension=chosen.extension, facts=facts)
+
+
+def counted(finish_tar: Callable[[], tuple[str, ...]], tally: Tally, facts: dict[str, Any]
+            ) -> Callable[[], tuple[str, ...]]:
+    """``finish_tar`` that fills ``facts`` (the manifest's record of the archive) once tar has ended."""
+    def finish() -> tuple[str, ...]:
+        warnings = finish_tar()
+        facts.update(tally.facts())
+        return warnings
+
+    return finish
 
 
 @hookimpl

@@ -2,7 +2,9 @@
 
 Each target gets its own chain on every storage; the snapshots live beside the archives, so a server that lost
 its disk, or a second storage, continues the chain. One tar runs per target per level; its archive streams to
-every storage, and only its snapshot (``--listed-incremental``) is a file in tmp_dir.
+every storage, and only its snapshot (``--listed-incremental``) is a file in tmp_dir. With ``encrypt`` the stored
+snapshots are age files the server cannot read: it continues from its own copies (:mod:`.state`), and starts a
+new full chain when it has none of the link it would build on.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from corral import Archive, DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive
+from pydantic import Field
+
+from corral import Archive, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
+from corral.archive import DumpResult, StreamedArchive, archive_name
 from corral.config.models import JobConfig, SourceSchema
-from corral.errors import Interrupted
+from corral.errors import CorralError, Interrupted
 from corral.runner import Storage
-from corral_source_files import chain, tar
-from corral_source_files.desc import FilesSource, check_tools
+from corral_source_files import chain, state, tar
+from corral_source_files.copies import Listings, copy_missing
+from corral_source_files.desc import FilesSource, check_tools, counted
 from corral_source_files.restore import fetch_and_extract
+from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes
 
 
@@ -27,9 +34,17 @@ class IncFilesSource(FilesSource):
     """Same keys as ``desc_files``."""
 
 
+class IncFilesJob(JobOptions):
+    state_dir: Path = Field(
+        default=Path("/var/lib/corral"), description="with `encrypt`: private folder for the snapshots the next "
+        "run continues from (<state_dir>/<job>/<target>/)",
+    )
+
+
 @hookimpl
 def corral_source_schema() -> SourceSchema:
-    return SourceSchema(source=IncFilesSource, group="files", retention="source", extensions=chain.EXTENSIONS)
+    return SourceSchema(job=IncFilesJob, source=IncFilesSource, group="files", retention="source",
+                        extensions=chain.PLAIN)
 
 
 def _listings(storages: list[Storage], run: RunContext) -> dict[str, tuple[Storage, list]]:
@@ -45,8 +60,7 @@ def _listings(storages: list[Storage], run: RunContext) -> dict[str, tuple[Stora
     return found
 
 
-def _choose(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datetime
-            ) -> tuple[int, list[chain.Link], Storage | None]:
+def _choose(per_storage: Listings, now: datetime) -> tuple[int, list[chain.Link], Storage | None]:
     """The deepest usable chain among the storages (the smallest archive to make), and where it is."""
     best: tuple[int, list[chain.Link], Storage | None] = (chain.FULL, [], None)
     for storage, links in per_storage.values():
@@ -56,33 +70,7 @@ def _choose(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datet
     return best
 
 
-def _sync(base: list[chain.Link], source: Storage, per_storage: dict[str, tuple[Storage, list[chain.Link]]],
-          scratch: Path) -> list[str]:
-    """Copy the base chain to the storages that lack part of it (one was down); returns errors."""
-    errors = []
-    for storage, links in per_storage.values():
-        if storage is source:
-            continue
-        have = {path.rsplit("/", 1)[-1] for link in links for path in link.paths}
-        for link in base:
-            for remote in link.paths:
-                name = remote.rsplit("/", 1)[-1]
-                if name in have:
-                    continue
-                local = scratch / name
-                try:
-                    source.get(remote, local)
-                    storage.put(local, storage.root + remote[len(source.root):])
-                except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
-                    raise
-                except Exception as exc:
-                    errors.append(f"storage {storage.name}: cannot copy chain file `{name}`: {exc}")
-                finally:
-                    local.unlink(missing_ok=True)
-    return errors
-
-
-def _rotate(per_storage: dict[str, tuple[Storage, list[chain.Link]]], now: datetime, run: RunContext) -> None:
+def _rotate(per_storage: Listings, now: datetime, run: RunContext) -> None:
     for storage, links in per_storage.values():
         for link in chain.expired(links, now):
             for path in link.paths:
@@ -107,59 +95,89 @@ def corral_source_dump(
         if not found:
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
-    now = run.now
     by_target = {key: (storage, chain.links_by_target(files, storage.root))
                  for key, (storage, files) in listings.items()}
     for path, name in archive_names(matches).items():
         per_storage = {key: (storage, links.get(name, [])) for key, (storage, links) in by_target.items()}
-        level, base, reference = _choose(per_storage, now)
-        level_name = chain.LEVELS[level]
-        this_year = [link for _, links in per_storage.values() for link in links if link.made.year == now.year]
-        if level == chain.FULL and this_year:
-            run.log.warning("target %s: no complete chain for %d on any storage: starting a new full chain", name,
-                            now.year)
-        snar = tmp_dir / f"{name}.{level_name}.snar"
-        errors: list[str] = []
-        if reference is not None:
-            errors = _sync(base, reference, per_storage, tmp_dir)
+        yield from _dump_target(job, source, chosen, path, name, per_storage, tmp_dir, run)
+
+
+def _state_folder(job: JobConfig, name: str, per_storage: Listings, run: RunContext) -> Path | None:
+    """The target's local state folder, pruned, when the job encrypts (None otherwise)."""
+    if job.encrypt is None:
+        return None
+    options = job.options if isinstance(job.options, IncFilesJob) else IncFilesJob()
+    where = state.folder(options.state_dir, job.name, name)
+    for gone in state.prune(where, [links for _, links in per_storage.values()], run.now.year):
+        run.log.debug("target %s: local snapshot `%s` is no longer needed: deleted", name, gone)
+    return where
+
+
+def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path: Path, name: str,
+                 per_storage: Listings, tmp_dir: Path, run: RunContext) -> Iterator[DumpResult]:  # fmt: skip
+    now = run.now
+    try:
+        where = _state_folder(job, name, per_storage, run)
+    except (CorralError, OSError) as exc:
+        yield DumpFailure(name, str(exc))
+        return
+    level, base, reference = _choose(per_storage, now)
+    this_year = [link for _, links in per_storage.values() for link in links if link.made.year == now.year]
+    if level == chain.FULL and this_year:
+        run.log.warning("target %s: no complete chain for %d on any storage: starting a new full chain", name,
+                        now.year)
+    snar = tmp_dir / f"{name}.snar"
+    if base and base[-1].sealed_snar and (where is None or not state.fetch(where, base[-1], snar)):
+        run.log.info("target %s: the local state (`%s`) has no snapshot of the newest link on the storages (`%s`, "
+                     "encrypted): starting a new full chain", name, where, state.local_name(base[-1]))
+        level, base, reference = chain.FULL, [], None
+    errors: list[str] = []
+    if reference is not None:
+        errors = copy_missing(base, reference, per_storage, tmp_dir, job.name)
+        if not base[-1].sealed_snar:
             try:
                 reference.get(base[-1].snar or "", snar)
             except Interrupted:  # SIGTERM/SIGINT while a storage answers: the run stops
                 raise
             except Exception as exc:
                 yield DumpFailure(name, f"cannot fetch the snapshot of the chain from {reference.name}: {exc}")
-                continue
-        for error in errors:
-            yield DumpFailure(name, error)
-        if level <= chain.MONTH:
-            _rotate(per_storage, now, run)
-        # the archive streams from tar to every storage; only the snapshot (a few KB to MB) lives in tmp_dir
-        reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
-                                        extra=(f"--listed-incremental={snar}", "--no-check-device"))
-        made: list[bool] = []
+                return
+    for error in errors:
+        yield DumpFailure(name, error)
+    if level <= chain.MONTH:
+        _rotate(per_storage, now, run)
+    level_name = chain.LEVELS[level]
+    # the archive streams from tar to every storage; only the snapshot (a few KB to MB) lives in tmp_dir
+    tally = Tally()
+    reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
+                                    extra=(f"--listed-incremental={snar}", "--no-check-device"), tally=tally)
+    made: list[bool] = []
+    facts: dict[str, Any] = {"level": level_name}
 
-        def finish(finish_tar: Callable[[], tuple[str, ...]] = finish_tar, made: list[bool] = made) -> tuple[str, ...]:
-            warnings = finish_tar()  # raises when tar failed: the core stores nothing and says so
-            made.append(True)
-            return warnings
+    def finish(finish_tar: Callable[[], tuple[str, ...]] = finish_tar) -> tuple[str, ...]:
+        warnings = counted(finish_tar, tally, facts)()  # raises when tar failed: the core stores nothing
+        made.append(True)
+        return warnings
 
-        subdir = f"{now:%Y}"
-        try:
-            yield StreamedArchive(reader=reader, finish=finish, target=name,
-                                  extension=f"{level_name}.{chosen.extension}", subdir=subdir)
-        finally:
-            if not reader.closed:  # the core never took the stream (the run was stopped)
-                with contextlib.suppress(DumpError):
-                    finish()
-        if not made:  # the archive failed: its snapshot describes nothing stored
-            snar.unlink(missing_ok=True)
-            continue
-        based_on = f" on the {chain.LEVELS[base[-1].level]} of {base[-1].made:%Y-%m-%d}" if base else ""
-        run.log.info("target %s: %s archive%s", name, level_name, based_on)
-        if level < chain.DAY:
-            yield Archive(path=snar, target=name, extension=f"{level_name}.snar", subdir=subdir)
-        else:
-            snar.unlink(missing_ok=True)
+    subdir = f"{now:%Y}"
+    try:
+        yield StreamedArchive(reader=reader, finish=finish, target=name, extension=f"{level_name}.{chosen.extension}",
+                              subdir=subdir, facts=facts)
+    finally:
+        if not reader.closed:  # the core never took the stream (the run was stopped)
+            with contextlib.suppress(DumpError):
+                finish()
+    if not made:  # the archive failed: its snapshot describes nothing stored
+        snar.unlink(missing_ok=True)
+        return
+    based_on = f" on the {chain.LEVELS[base[-1].level]} of {base[-1].made:%Y-%m-%d}" if base else ""
+    run.log.info("target %s: %s archive%s", name, level_name, based_on)
+    if level == chain.DAY:
+        snar.unlink(missing_ok=True)
+        return
+    if where is not None:  # the next run reads this copy: the stored one is encrypted
+        state.keep(where, snar, f"{archive_name(name, now, f'{level_name}.snar')}")
+    yield Archive(path=snar, target=name, extension=f"{level_name}.snar", subdir=subdir)
 
 
 @hookimpl

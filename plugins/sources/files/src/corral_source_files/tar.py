@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -10,9 +11,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from corral import DumpError, RunContext
+
+if TYPE_CHECKING:
+    from corral_source_files.tally import Tally
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,13 @@ def codec(name: str) -> Codec:
 
 
 def stream(
-    run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = ()
+    run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = (),
+    tally: Tally | None = None,
 ) -> tuple[BinaryIO, Callable[[], tuple[str, ...]]]:
     """Archive ``target`` (members named from its folder) to a pipe: returns the stream of the archive's bytes
     and ``finish()``, which waits for tar once the stream is read and returns its warnings (exit 1: files
-    changed), or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``)."""
+    changed), or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``). ``tally``:
+    counts the members tar lists as it archives them (its verbose index, read from a pipe)."""
     fd, name = tempfile.mkstemp(prefix=".exclude-", dir=work_dir)
     exclude_file = Path(name)
     with os.fdopen(fd, "w") as listing:  # the descriptor mkstemp opened, not the name again
@@ -45,14 +51,25 @@ def stream(
                f"--exclude-from={exclude_file}", *extra]
     if chosen.program:
         command.append(f"--use-compress-program={chosen.program}")
+    index = tally.open() if tally is not None else None
+    if index is not None:  # the index names each member with its type and size; tar's own notes stay quiet
+        command += ["-vv", f"--index-file=/dev/fd/{index}", "--warning=no-new-directory",
+                    "--warning=no-rename-directory"]
     command += ["--", target.name]
-    process = run.popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+    try:
+        process = run.popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+                            pass_fds=(index,) if index is not None else ())
+    finally:
+        if tally is not None:
+            tally.started()
     reader = cast(BinaryIO, process.stdout)
 
     def finish() -> tuple[str, ...]:
         reader.close()  # read to the end by the core, or given up
         code = process.wait()
         run.forget(process)
+        if tally is not None:
+            tally.close()
         exclude_file.unlink(missing_ok=True)
         errors.seek(0)
         lines = tuple(line for line in errors.read().decode(errors="replace").splitlines() if line.strip())
@@ -84,3 +101,11 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         raise DumpError(f"tar could not extract `{archive.name}`: {_cause(lines) or done.returncode}")
+
+
+@functools.cache
+def version() -> str:
+    """GNU tar's version (``1.34``), asked once per process; ``unknown`` when it does not say."""
+    done = subprocess.run(["tar", "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    words = done.stdout.splitlines()[0].split() if done.stdout.strip() else []
+    return words[-1] if words else "unknown"
