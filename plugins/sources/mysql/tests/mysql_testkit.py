@@ -194,3 +194,9 @@ def restore_sql(archive: Path, server: MariaDB) -> None:
         assert unpack.stdout is not None
         unpack.stdout.close()
         assert unpack.wait() == 0
+
+
+def manifest_facts(backup_dir: Path, job: str) -> dict[str, dict[str, Any]]:
+    """The ``facts`` of each archive in the run's JSON manifest, by target."""
+    record = json.loads((backup_dir / job / ".manifests" / f"{STAMP}.json").read_text())
+    return {entry["target"]: entry["facts"] for entry in record["archives"]}

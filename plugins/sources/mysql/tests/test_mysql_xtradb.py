@@ -17,6 +17,7 @@ from mysql_testkit import (
     execute,
     load_awkward,
     local_storage,
+    manifest_facts,
     run_corral,
     snapshot,
     stored,
@@ -106,6 +107,11 @@ def test_hot_backup_of_two_instances_restores_with_the_documented_steps(
         assert archives[first].name.endswith(".xbstream.zst")
         assert archives["second"].name.endswith(".xbstream.gz")
         assert mariadb_server.password not in done.stderr
+        facts = manifest_facts(backups, "hot")["second"]
+        assert facts["server"] == execute(mariadb_server2, "SELECT VERSION()")[0][0]
+        assert facts["tool"].startswith(("mariabackup", "xtrabackup"))
+        assert facts["databases"]["x2_db"]["tables"] == 1
+        assert "information_schema" not in facts["databases"]
 
         base = instance_dir(corral_servers_root, "xtradb-restore")
         datadir = base / "data"

@@ -16,7 +16,7 @@ from pathlib import Path
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, target_problem, with_compressions
 from corral.config.models import JobConfig, SourceSchema
-from corral_source_mysql import client, replica, stream, tools
+from corral_source_mysql import client, facts, replica, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import MySQLSource
 
@@ -111,6 +111,8 @@ def _dump_one(session: Session, database: str) -> Iterator[DumpResult]:
         yield DumpFailure(database, "the database name cannot be used as a file name")
         return
     run, program, options = session.run, session.client, session.options
+    known, warnings = facts.database_facts(run, program, options, session.dumper, database)
+    session.notes.extend(warnings)
     if session.pausing:
         try:
             replica.pause(run, program, options)
@@ -139,7 +141,7 @@ def _dump_one(session: Session, database: str) -> Iterator[DumpResult]:
             raise DumpError(result.error)
         return (*notes, *(line for line in result.stderr if line.strip()))[:20]
 
-    yield from stream.hand_over(pipeline, finish, database, extension)
+    yield from stream.hand_over(pipeline, finish, database, extension, known)
     if resumer and resumer.error:
         raise DumpError(
             f"mysql {session.where}: is_slave: the SQL thread could not be resumed ({resumer.error}); "

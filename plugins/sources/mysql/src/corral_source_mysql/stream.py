@@ -162,12 +162,13 @@ class Pipeline:
         return StreamResult(error=error, stderr=dump_lines)
 
 
-def hand_over(pipeline: Pipeline, finish: Callable[[], tuple[str, ...]], target: str,
-              extension: str) -> Iterator[StreamedArchive]:  # fmt: skip
-    """Yield the pipeline as the archive; ``finish`` wraps :meth:`Pipeline.wait`. When the core never took the
-    stream (the run was stopped before), the programs are ended here."""
+def hand_over(pipeline: Pipeline, finish: Callable[[], tuple[str, ...]], target: str, extension: str,
+              facts: dict[str, Any] | None = None) -> Iterator[StreamedArchive]:  # fmt: skip
+    """Yield the pipeline as the archive (``facts`` for its manifest entry); ``finish`` wraps :meth:`Pipeline.wait`.
+    When the core never took the stream (the run was stopped before), the programs are ended here."""
     try:
-        yield StreamedArchive(reader=pipeline.reader, finish=finish, target=target, extension=extension)
+        yield StreamedArchive(reader=pipeline.reader, finish=finish, target=target, extension=extension,
+                              facts=facts or {})
     finally:
         if not pipeline.reader.closed:
             with contextlib.suppress(DumpError):

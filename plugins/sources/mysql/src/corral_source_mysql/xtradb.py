@@ -18,7 +18,7 @@ from pathlib import Path
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
-from corral_source_mysql import stream, tools
+from corral_source_mysql import facts, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import XtradbSource
 
@@ -49,12 +49,13 @@ def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run:
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
         options = cleanup.enter_context(option_file(tmp_dir, source.connect, OPTION_GROUPS))
+        known, warnings = facts.instance_facts(run, options, tool)
         pipeline = stream.start(run, backup_command(tool, options, work_dir, source), chosen, tmp_dir)
 
         def finish() -> tuple[str, ...]:
             result = pipeline.wait()
             if not result.ok:
                 raise DumpError(f"{source.connect.where()}: {result.error}")
-            return ()
+            return warnings
 
-        yield from stream.hand_over(pipeline, finish, target, extension)
+        yield from stream.hand_over(pipeline, finish, target, extension, known)
