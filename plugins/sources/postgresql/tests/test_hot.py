@@ -4,6 +4,7 @@ holds the data as it was at backup time."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -65,6 +66,11 @@ def test_base_backup_restores_into_a_fresh_data_directory(
     tools.psql(pg, "corral_hot", "INSERT INTO facts VALUES (0, 'after the backup', NULL)")
     (archive,) = corral.stored(backups).values()
     assert archive.name == f"basebackup_{tools.STAMP}.tar"
+    (entry,) = json.loads((backups / "pg-hot" / ".manifests" / f"{tools.STAMP}.json").read_text())["archives"]
+    size = int(tools.psql(pg, "postgres", "SELECT pg_database_size('corral_hot')"))
+    assert entry["facts"]["databases"]["corral_hot"]["bytes"] == pytest.approx(size, rel=0.05)
+    assert entry["facts"]["tool"].startswith("pg_basebackup (PostgreSQL) ")
+    assert entry["facts"]["server"] == tools.psql(pg, "postgres", "SHOW server_version").strip()
     with tarfile.open(archive) as outer:
         names = sorted(outer.getnames())
     tablespace_oid = tools.psql(pg, "postgres", "SELECT oid FROM pg_tablespace WHERE spcname = 'corral_space'").strip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
@@ -18,6 +19,7 @@ from corral.config.models import JobConfig, SourceSchema
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select
+from corral_source_postgresql.facts import database_facts
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.pipeline import open_dump
 from corral_source_postgresql.programs import locate
@@ -45,8 +47,9 @@ def corral_source_dump(job: JobConfig, source: DumpSource, tmp_dir: Path, run: R
         for name in missing:
             yield DumpFailure(target_name(name), f"database `{name}` does not exist on {server.label}")
         for name in databases:
+            facts = database_facts(run, bins["psql"], bins["pg_dump"], server, env, name)
             command = pg_dump_command(bins["pg_dump"], server, source, chosen, name)
-            yield from _database(run, command, server, env, source, chosen, tmp_dir, name)
+            yield from _database(run, command, server, env, source, chosen, tmp_dir, name, facts)
 
 
 def pg_dump_command(pg_dump: str, server: Server, source: DumpSource, chosen: Codec, dbname: str) -> list[str]:
@@ -60,11 +63,11 @@ def pg_dump_command(pg_dump: str, server: Server, source: DumpSource, chosen: Co
 
 def _database(
     run: RunContext, command: list[str], server: Server, env: dict[str, str], source: DumpSource, chosen: Codec,
-    tmp_dir: Path, name: str,
+    tmp_dir: Path, name: str, facts: tuple[dict[str, Any], tuple[str, ...]],
 ) -> Iterator[DumpResult]:
     extension = EXTENSIONS[source.format] + chosen.suffix
     yield from _streamed(run, command, env, chosen, tmp_dir, target_name(name), extension,
-                         f"pg_dump of `{name}` on {server.label} failed")
+                         f"pg_dump of `{name}` on {server.label} failed", facts)
 
 
 def _globals(
@@ -77,8 +80,10 @@ def _globals(
 
 
 def _streamed(run: RunContext, command: list[str], env: dict[str, str], chosen: Codec, tmp_dir: Path, target: str,
-              extension: str, failed: str) -> Iterator[DumpResult]:  # fmt: skip
-    """The dump as a stream to every storage; ``failed`` starts the one-line error when it does not complete."""
+              extension: str, failed: str,
+              facts: tuple[dict[str, Any], tuple[str, ...]] = ({}, ())) -> Iterator[DumpResult]:  # fmt: skip
+    """The dump as a stream to every storage; ``failed`` starts the one-line error when it does not complete.
+    ``facts``: the archive's facts for its manifest entry, and the warnings of gathering them."""
     stream = open_dump(run, command, env, chosen, tmp_dir)
     if isinstance(stream, str):
         yield DumpFailure(target, f"{failed}: {stream}")
@@ -88,9 +93,10 @@ def _streamed(run: RunContext, command: list[str], env: dict[str, str], chosen: 
         outcome = stream.finish()
         if outcome.error is not None:
             raise DumpError(f"{failed}: {outcome.error}")
-        return outcome.warnings
+        return (*facts[1], *outcome.warnings)
 
     try:
-        yield StreamedArchive(reader=stream.reader, finish=finish, target=target, extension=extension)
+        yield StreamedArchive(reader=stream.reader, finish=finish, target=target, extension=extension,
+                              facts=facts[0])
     finally:
         stream.finish()  # at once when the core finished it; else the run was stopped before it read the stream

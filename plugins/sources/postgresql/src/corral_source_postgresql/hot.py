@@ -19,13 +19,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive
 from corral.config.models import JobConfig, SourceSchema
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
+from corral_source_postgresql.facts import cluster_facts
 from corral_source_postgresql.options import HotSource
 from corral_source_postgresql.programs import locate
 
@@ -53,12 +54,13 @@ def corral_source_dump(job: JobConfig, source: HotSource, tmp_dir: Path, run: Ru
         major = _major_version(run, pg_basebackup)
         command = basebackup_command(pg_basebackup, server, source, chosen, parts, major, run.now.isoformat())
         with client_env(server, tmp_dir) as env:
+            facts = cluster_facts(run, _psql(), pg_basebackup, server, env)
             done = run.run(command, env=env, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             cause = first_error(done.stderr, f"pg_basebackup exited with code {done.returncode}")
             raise DumpError(f"pg_basebackup from {server.label} failed: {cause}")
         _compress_plain_tars(run, parts, chosen)
-        yield from _pack(run, parts, target)
+        yield from _pack(run, parts, target, facts)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 
@@ -91,8 +93,17 @@ def _compress_plain_tars(run: RunContext, parts: Path, chosen: Codec) -> None:
             raise DumpError(f"cannot compress `{plain.name}` of the base backup: {cause}")
 
 
-def _pack(run: RunContext, parts: Path, target: str) -> Iterator[DumpResult]:
-    """The pieces packed into one tar on the way to the storages: the packed archive is never in tmp_dir."""
+def _psql() -> str | None:
+    try:
+        return locate("psql")["psql"]
+    except DumpError:
+        return None
+
+
+def _pack(run: RunContext, parts: Path, target: str,
+          facts: tuple[dict[str, Any], tuple[str, ...]]) -> Iterator[DumpResult]:  # fmt: skip
+    """The pieces packed into one tar on the way to the storages: the packed archive is never in tmp_dir.
+    ``facts``: the archive's facts and the warnings of gathering them."""
     names = sorted(path.name for path in parts.iterdir())
     errors = tempfile.TemporaryFile(dir=parts.parent)  # noqa: SIM115 (closed by finish)
     tar = run.popen(["tar", "--create", "--file", "-", "--directory", str(parts), "--", *names],
@@ -106,13 +117,13 @@ def _pack(run: RunContext, parts: Path, target: str) -> Iterator[DumpResult]:
         finally:
             run.forget(tar)
         if code == 0:
-            return ()
+            return facts[1]
         errors.seek(0)
         cause = first_error(errors.read(), f"tar exited with code {code}")
         raise DumpError(f"cannot pack the base backup into `{target}.{EXTENSION}`: {cause}")
 
     try:
-        yield StreamedArchive(reader=reader, finish=finish, target=target, extension=EXTENSION)
+        yield StreamedArchive(reader=reader, finish=finish, target=target, extension=EXTENSION, facts=facts[0])
     finally:
         with contextlib.suppress(DumpError):
             finish()  # at once when the core finished it; else the run was stopped before it read the stream
