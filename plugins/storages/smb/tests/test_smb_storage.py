@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from corral.archive import RemoteFile
 from corral.remote import is_transient
+from corral.runner import Storage
+from corral.storage_defaults import orphaned_upload
 from corral.testing.storage_contract import (
     StorageContract,
     open_storage,
@@ -192,3 +197,43 @@ def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_
         later_request = raised(connection.echo)
         for exc in (racing_send, later_request):
             assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"
+
+
+
+def _stream_into_a_fault(server: SMBServer, fault: Callable[[], object]) -> tuple[OSError, float, Storage, str]:
+    """Open a stream, let 1 MiB land, apply ``fault`` to the server, write on and commit: the error, the seconds
+    from the fault to the end of the abort, the storage and the stream's remote path."""
+    storage = fresh(entry(server, timeout=2, retries=0))
+    remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+    upload = storage.open_upload(remote)
+    assert upload is not None
+    upload.write(os.urandom(1 << 20))
+    wait_for_partial(server.share_path)
+    fault()
+    started = time.monotonic()
+    with pytest.raises(OSError) as failed:
+        for _ in range(256):  # far more than the sockets' buffers hold
+            upload.write(bytes(1 << 20))
+        upload.commit(257 << 20)
+    upload.abort(failed.value)
+    return failed.value, time.monotonic() - started, storage, remote
+
+
+@pytest.mark.parametrize("fault", ["frozen", "killed"])
+def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(server_tmp_path: Path, fault: str) -> None:
+    """A stream to a frozen (SIGSTOP) or killed smbd fails within the timeout, in one line; its temp file is the
+    hidden name rotation deletes, and nothing is ever under the final name (after SIGCONT either)."""
+    with start_smb(server_tmp_path) as server, contextlib.ExitStack() as thaw:
+        error, took, storage, remote = _stream_into_a_fault(
+            server, partial(thaw.enter_context, frozen(server.port)) if fault == "frozen"
+            else partial(kill_connections, server.port),
+        )  # fmt: skip
+        thaw.close()
+        assert is_transient(error) and "\n" not in str(error), error
+        assert str(error).startswith(f"smb://{server.user}@{server.host}:{server.port}/{server.share}: cannot "), error
+        assert took < 2 * 3 + 10, f"the stream took {took:.1f} s to fail"
+        time.sleep(1)  # a thawed server finishes what it had received
+        assert not on_disk(server, remote).exists()
+        [left] = on_disk(server, posixpath.dirname(remote)).iterdir()
+        temp = RemoteFile(posixpath.join(posixpath.dirname(remote), left.name), left.stat().st_size)
+        assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it
