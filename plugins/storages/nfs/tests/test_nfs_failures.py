@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 
 from corral import StorageError
-from corral.archive import parse_backup
+from corral.archive import RemoteFile, parse_backup
+from corral.remote import is_transient
 from corral.runner import Storage
-from corral.testing.storage_contract import open_storage
+from corral.storage_defaults import orphaned_upload
+from corral.testing.storage_contract import open_storage, wait_for_partial
 from corral_testservers import NFSServer, start_nfs
 
 MiB = 1024 * 1024
@@ -159,3 +161,40 @@ def test_upload_streams_with_bounded_memory(nfs_server: NFSServer, entry_for: En
     with stored.open("rb") as theirs, local.open("rb") as ours:
         while chunk := ours.read(MiB):
             assert theirs.read(MiB) == chunk
+
+
+@pytest.mark.parametrize("fault", ["frozen", "killed"])
+def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
+    private_nfs: NFSServer, entry_for: EntryFor, fault: str
+) -> None:
+    """A stream to a frozen (SIGSTOP) or killed nfs-ganesha fails within the timeout, in one line, never retried
+    (its bytes cannot be sent twice); giving it up sends nothing more (no flush, no CLOSE: each would wait the
+    timeout again). Its temp file is the hidden name rotation deletes; nothing is ever under the final name."""
+    timeout = 2
+    storage = fresh(entry_for(private_nfs, timeout=timeout, retries=2))
+    remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
+    upload = storage.open_upload(remote)
+    assert upload is not None
+    upload.write(os.urandom(9 * MiB))  # past the 8 MiB buffer: bytes reach the server's disk
+    wait_for_partial(private_nfs.path)
+    with contextlib.ExitStack() as thaw:
+        if fault == "frozen":
+            thaw.enter_context(frozen(private_nfs))
+        else:
+            os.kill(int((private_nfs.path.parent / "ganesha.pid").read_text()), signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(OSError) as failed:
+            for _ in range(64):
+                upload.write(bytes(MiB))
+            upload.commit(73 * MiB)
+        failed_in = time.monotonic() - started
+        upload.abort(failed.value)
+        aborted_in = time.monotonic() - started - failed_in
+    assert is_transient(failed.value) and "\n" not in str(failed.value), failed.value
+    assert f"NFS server {private_nfs.host}:{private_nfs.port} did not answer write" in str(failed.value)
+    assert failed_in < timeout * 3 + 10, f"the stream took {failed_in:.1f} s to fail"
+    assert aborted_in < timeout, f"giving the stream up took {aborted_in:.1f} s"
+    time.sleep(1)  # a thawed server finishes what it had received
+    [left] = (private_nfs.path / remote.lstrip("/")).parent.iterdir()
+    temp = RemoteFile(f"{storage.root}/site/{left.name}", left.stat().st_size)
+    assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it

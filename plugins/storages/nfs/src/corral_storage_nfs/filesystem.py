@@ -19,7 +19,7 @@ from fsspec import AbstractFileSystem
 from nfs_rs import FileType
 
 from corral.storage_defaults import partial_name
-from corral_storage_nfs.connection import Connection
+from corral_storage_nfs.connection import Connection, is_transient
 from corral_storage_nfs.options import NFSOptions
 
 CHUNK = 8 * 1024 * 1024  # nfs-rs sends up to 8 WRITEs of max_write (1 MiB) at once per call, then commits
@@ -220,39 +220,70 @@ class NFSFileSystem(AbstractFileSystem):
 
 class StreamedFile:
     """A file opened ``wb`` (a stream's upload): ``file_mode`` is set while it is still empty, the bytes go out
-    in writes of up to 8 MiB (nfs-rs pipelines their WRITEs), ``fsync`` is a COMMIT. Memory: one 8 MiB buffer.
+    in writes of 8 MiB (nfs-rs pipelines their WRITEs), ``fsync`` is a COMMIT. Memory: one 8 MiB buffer.
     Every call is bounded by ``timeout`` and never retried (a stream cannot be sent twice); nfs-rs's errors
-    become the storage's one-line errors."""
+    become the storage's one-line errors.
+
+    After a timeout or a lost connection nothing more is sent: closing neither flushes the buffer nor closes the
+    file on the server (each would wait ``timeout`` again for a server that is gone); the client's close at the
+    end of the job releases the file.
+    """
 
     def __init__(self, fs: NFSFileSystem, path: str, file_mode: int | None) -> None:
         self.fs, self.path = fs, path
-        raw = fs._run("open", path, lambda c: c.open(fs._rel(path), "wb"))
-        self.file = io.BufferedWriter(raw, CHUNK)
+        self.raw = fs._run("open", path, lambda c: c.open(fs._rel(path), "wb"))
+        self._pending = bytearray()
+        self._gone: OSError | None = None  # why the server is taken for gone: it is never waited for again
         if file_mode is not None:
             fs._run("chmod", path, lambda c: c.chmod(fs._rel(path), file_mode))
 
-    def _call(self, operation: str, call: Any) -> Any:
+    def _call(self, operation: str, call: Any, *args: Any) -> Any:
+        if self._gone is not None:
+            raise self._gone
         try:
-            return call()
+            return call(*args)
         except nfs_rs.NfsError as exc:
-            raise self.fs.connection.translate(exc, operation, self.fs._rel(self.path)) from None
+            error = self.fs.connection.translate(exc, operation, self.fs._rel(self.path))
+            if is_transient(exc):
+                self._gone = error
+            raise error from None
 
     def write(self, data: bytes) -> int:
-        return int(self._call("write", lambda: self.file.write(data)))
+        self._pending += data
+        if len(self._pending) >= CHUNK:
+            self._send()
+        return len(data)
+
+    def _send(self) -> None:
+        with memoryview(self._pending) as view:
+            sent = 0
+            while sent < len(view):
+                sent += int(self._call("write", self.raw.write, view[sent:]))
+        self._pending.clear()
 
     def flush(self) -> None:
-        self._call("write", self.file.flush)
+        self._send()
 
     def fsync(self) -> None:
-        self._call("write", self.file.flush)
-        self._call("commit", self.file.raw.flush)
+        self._send()
+        self._call("commit", self.raw.flush)
 
     def close(self) -> None:
-        self._call("close", self.file.close)
+        if self.raw.closed or self._gone is not None:
+            self._pending.clear()
+            return
+        try:
+            self._send()
+        except OSError:
+            if self._gone is None:  # a refusal (no space...): the server answers, the file is closed there
+                with suppress(nfs_rs.NfsError):
+                    self.raw.close()
+            raise
+        self._call("close", self.raw.close)
 
     @property
     def closed(self) -> bool:
-        return bool(self.file.closed)
+        return bool(self.raw.closed or self._gone is not None)
 
     def __enter__(self) -> StreamedFile:
         return self
