@@ -1,0 +1,166 @@
+"""inc_files with `encrypt:`: nothing plain on the storages (archives and snapshots are age files), the next run
+continues from the private local state, a lost state starts a new full chain and says so, the chain restores with
+the identity and with age + tar -G alone (docs/encryption.md), and copied chain files keep their checksums."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from corral.testing.cli import corral, local_storage, write_main
+from corral.testing.trees import snapshot
+from tests import test_encryption_e2e
+
+MARK = b"plain-content-7781"
+NAME_MARK = "plain-name-7781"
+key = test_encryption_e2e.key  # the fixture: an age identity file and its public key
+
+
+def _site(tmp_path: Path) -> Path:
+    site = tmp_path / "www" / "shop"
+    (site / "upload").mkdir(parents=True)
+    for index in range(5):
+        (site / "upload" / f"{NAME_MARK}-{index}.txt").write_bytes(MARK * (index + 1))
+    return site
+
+
+def _change(site: Path, day: str) -> None:
+    """A new file, a changed one, a deleted one and a new folder: what -G must replay."""
+    (site / f"new-{day}.txt").write_bytes(MARK + day.encode())
+    survivors = sorted((site / "upload").iterdir())
+    survivors[0].unlink()
+    if len(survivors) > 1:
+        survivors[-1].write_bytes(MARK + b" changed " + day.encode())
+    (site / f"dir-{day}").mkdir()
+
+
+def _main(tmp_path: Path, public: str, storages: list[Path]) -> Path:
+    job = {"job": "inc", "type": "inc_files", "state_dir": str(tmp_path / "state"),
+           "sources": [{"target": [str(tmp_path / "www" / "*")], "compression": "zstd"}],
+           "storages": [local_storage(path) for path in storages]}
+    return write_main(tmp_path, [job], encrypt={"recipients": [public]})
+
+
+def _start(main: Path, day: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    done = corral("start", "-v", "-c", str(main), env={"CORRAL_NOW": f"{day}T03:00:00"})
+    shutil.rmtree(tmp_path / "tmp", ignore_errors=True)  # only the state folder survives between runs
+    return done
+
+
+def _restore(main: Path, day: str, dest: Path, identity: Path) -> subprocess.CompletedProcess[str]:
+    return corral("restore", "inc", "-t", "shop", "--date", day, "--to", str(dest), "--identity", str(identity),
+                  "-c", str(main))
+
+
+def _tar_version() -> str:
+    return subprocess.run(["tar", "--version"], capture_output=True, text=True, check=True).stdout.split()[3]
+
+
+def _all_sealed(storage: Path) -> None:
+    for path in storage.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert MARK not in data and NAME_MARK.encode() not in data, path
+            if ".manifests" not in path.parts:
+                assert path.name.endswith(".age") and data.startswith(b"age-encryption.org/v1\n"), path
+
+
+def test_encrypted_chain_restores_with_the_identity_and_with_age_and_tar(tmp_path: Path,
+                                                                          key: tuple[Path, str]) -> None:
+    identity, public = key
+    site = _site(tmp_path)
+    backups = tmp_path / "b"
+    main = _main(tmp_path, public, [backups])
+    states = {}
+    for index, day in enumerate(["2026-01-01", "2026-01-03", "2026-01-11", "2026-01-12", "2026-02-01", "2026-02-02"]):
+        if index:
+            _change(site, day)
+        done = _start(main, day, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "starting a new full chain" not in done.stderr
+        states[day] = snapshot(site)
+    _all_sealed(backups)
+    year = backups / "inc" / "shop" / "2026"
+    levels = sorted(p.name.split(".", 1)[1] for p in year.iterdir())
+    assert levels.count("full.snar.age") == 1 and levels.count("month.tar.zst.age") == 1
+    assert levels.count("decade.snar.age") == 1 and levels.count("day.tar.zst.age") == 3
+    record = json.loads((backups / "inc" / ".manifests" / "2026-01-01_03-00-00.json").read_text())
+    [full] = [entry for entry in record["archives"] if entry["extension"] == "full.tar.zst.age"]
+    assert full["facts"] == {"level": "full", "tool": f"GNU tar {_tar_version()}", "files": 5,
+                             "bytes": len(MARK) * 15, "dirs": 2, "symlinks": 0}
+    state = tmp_path / "state" / "inc" / "shop"
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in state.iterdir()} == {"0o600"}
+    for day in ("2026-01-12", "2026-02-02"):
+        done = _restore(main, day, tmp_path / f"r-{day}", identity)
+        assert done.returncode == 0, done.stderr
+        assert snapshot(tmp_path / f"r-{day}" / "shop") == states[day]
+    # docs/encryption.md: by hand, the full then each level in order, with age and tar -G only
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name in ("2026-01-01_03-00-00.full", "2026-02-01_03-00-00.month", "2026-02-02_03-00-00.day"):
+        archive = year / f"shop_{name}.tar.zst.age"
+        subprocess.run(f"age -d -i {identity} {archive} | tar -x -G --zstd -f - -C {manual}", shell=True, check=True)
+    assert snapshot(manual / "shop") == states["2026-02-02"]
+
+
+def test_lost_local_state_starts_a_new_full_chain_and_says_so(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    site = _site(tmp_path)
+    backups = tmp_path / "b"
+    main = _main(tmp_path, public, [backups])
+    assert _start(main, "2026-05-01", tmp_path).returncode == 0
+    shutil.rmtree(tmp_path / "state")  # a new server, a wiped disk
+    _change(site, "2026-05-02")
+    done = _start(main, "2026-05-02", tmp_path)
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "starting a new full chain" in line]
+    assert "[INFO]" in line and "shop_2026-05-01_03-00-00.full.snar" in line, line
+    assert (backups / "inc" / "shop" / "2026" / "shop_2026-05-02_03-00-00.full.tar.zst.age").exists()
+    _change(site, "2026-05-03")
+    done = _start(main, "2026-05-03", tmp_path)
+    assert done.returncode == 0 and "day archive on the full of 2026-05-02" in done.stderr, done.stderr
+    assert _restore(main, "2026-05-03", tmp_path / "r", identity).returncode == 0
+    assert snapshot(tmp_path / "r" / "shop") == snapshot(site)
+    _all_sealed(backups)
+
+
+def test_a_wrong_identity_is_one_line(tmp_path: Path, key: tuple[Path, str]) -> None:
+    _, public = key
+    _site(tmp_path)
+    main = _main(tmp_path, public, [tmp_path / "b"])
+    assert _start(main, "2026-05-01", tmp_path).returncode == 0
+    other = tmp_path / "other.txt"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    done = _restore(main, "2026-05-01", tmp_path / "r", other)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("corral: error: cannot decrypt `") and "no identity matched any of the recipients" in line
+
+
+def test_verify_covers_chain_files_copied_to_a_storage_that_was_down(tmp_path: Path, key: tuple[Path, str]) -> None:
+    identity, public = key
+    site = _site(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    main = _main(tmp_path, public, [first, second])
+    for day in ("2026-03-01", "2026-03-11", "2026-03-12"):
+        _change(site, day)
+        down = day == "2026-03-11"
+        if down:  # the second storage's folder is unusable for the decade's base
+            second.rename(tmp_path / "away")
+            second.write_text("unavailable")
+        done = _start(main, day, tmp_path)
+        if down:
+            second.unlink()
+            (tmp_path / "away").rename(second)
+        assert done.returncode == int(down), done.stderr
+    copied = second / "inc" / "shop" / "2026" / "shop_2026-03-11_03-00-00.decade.snar.age"
+    assert copied.exists()
+    record = (second / "inc" / ".manifests" / "2026-03-11_03-00-00.sha256").read_text()
+    assert record == (first / "inc" / ".manifests" / "2026-03-11_03-00-00.sha256").read_text()
+    done = corral("verify", "inc", "--all", "--deep", "--identity", str(identity), "-c", str(main))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verify --deep: 10 archive(s) ok, 0 bad, 0 unverifiable, on 2 storage(s)" in done.stdout + done.stderr
+    _all_sealed(second)
