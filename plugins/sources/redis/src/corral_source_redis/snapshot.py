@@ -37,14 +37,15 @@ class SnapshotError(Exception):
     """The snapshot could not be taken or stored; the message is one line for the log."""
 
 
-def redis_cli_command(connect: RedisConnect) -> tuple[list[str], dict[str, str]]:
-    """redis-cli's arguments and environment: address and user in argv, the password only in the environment."""
+def redis_cli_command(connect: RedisConnect, *command: str) -> tuple[list[str], dict[str, str]]:
+    """redis-cli's arguments and environment: address and user in argv, the password only in the environment;
+    ``command`` (default ``--rdb -``) last."""
     argv = ["redis-cli"]
     argv += ["-s", str(connect.socket)] if connect.socket is not None else ["-h", connect.db_host or "", "-p",
                                                                            str(connect.db_port)]
     if connect.db_user:
         argv += ["--user", connect.db_user]
-    argv += ["--rdb", "-"]
+    argv += command or ("--rdb", "-")
     env = {key: value for key, value in os.environ.items() if key != "REDISCLI_AUTH"}
     if connect.db_password is not None:
         env["REDISCLI_AUTH"] = connect.db_password.get_secret_value()

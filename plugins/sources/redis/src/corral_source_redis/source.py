@@ -11,6 +11,7 @@ from pathlib import Path
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral_source_redis import facts
 from corral_source_redis.compression import codec
 from corral_source_redis.options import RedisSource
 from corral_source_redis.snapshot import SnapshotError, SnapshotStream
@@ -30,6 +31,7 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
         raise DumpError(f"`{chosen.program}` is not installed (apt install {chosen.program})")
     connect = source.connect
     target = connect.archive_target
+    known, warnings = facts.snapshot_facts(run, connect)
     try:
         snapshot = SnapshotStream(connect, chosen, run, tmp_dir)
     except OSError as exc:
@@ -47,10 +49,11 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
         except SnapshotError as exc:
             raise DumpError(f"redis {connect.where}: {exc}") from None
         run.log.info("redis %s: snapshot of %d bytes", connect.where, size)
-        return ()
+        return warnings
 
     try:
-        yield StreamedArchive(reader=snapshot.reader, finish=finish, target=target, extension=chosen.extension)
+        yield StreamedArchive(reader=snapshot.reader, finish=finish, target=target, extension=chosen.extension,
+                              facts=known)
     finally:
         with contextlib.suppress(SnapshotError):
             snapshot.finish()  # at once when the core finished it; else the run was stopped before it read it
