@@ -49,7 +49,7 @@ def fill(server: Postgres, size_mb: int) -> int:
                 "INSERT INTO orders SELECT g, 'customer ' || (g %% 50000), (g %% 100000) / 100.0, "
                 "timestamptz '2020-01-01' + g * interval '1 second', (ARRAY['new', 'paid', 'sent'])[1 + g %% 3], "
                 "md5(g::text) || ' ' || md5((g * 7)::text) || ' lorem ipsum dolor sit amet ' || md5((g * 13)::text) "
-                "|| ' ' || repeat('x', (g %% 40)) FROM generate_series(%s, %s) g",
+                "|| ' ' || repeat('x', (g %% 40)::int) FROM generate_series(%s::bigint, %s::bigint) g",
                 [start + 1, min(start + batch, rows)],
             )
         conn.execute("VACUUM ANALYZE orders")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import fcntl
+import io
 import os
 import queue
 import tempfile
@@ -91,25 +93,65 @@ class Leg:
                 self.error = self.error or TimeoutError(f"the storage took no data for {stall:g} s (upload_timeout)")
 
 
+class _Feed:
+    """A consumer of the stream that is not an upload (a checksum), run on a leg's thread like the storages."""
+
+    def __init__(self, feed: Callable[[bytes], None]) -> None:
+        self.write = feed
+
+    def commit(self, size: int) -> None:
+        """Nothing to make visible."""
+
+    def abort(self, error: BaseException | None) -> None:
+        """Nothing to undo."""
+
+
+def _widen(reader: BinaryIO) -> None:
+    """Let a pipe hold a whole chunk, so the program writing it goes on while a chunk is handed out."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        fcntl.fcntl(reader.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
+
+
 def fan_out(reader: BinaryIO, legs: Iterable[Leg], stall: float, feed: Callable[[bytes], None] | None = None) -> int:
-    """Copy ``reader`` to every leg until EOF; returns the bytes read. ``feed`` sees every chunk (a checksum)."""
+    """Copy ``reader`` to every leg until EOF; returns the bytes read. ``feed`` sees every chunk, in order, on a
+    thread of its own (a checksum: hashing beside the reads, not between them)."""
     legs = list(legs)
+    fed = [Leg("checksum", _Feed(feed))] if feed is not None else []
     size = 0
+    _widen(reader)
     try:
         while data := reader.read(CHUNK):
             size += len(data)
-            if feed is not None:
-                feed(data)
-            for leg in legs:
+            for leg in (*fed, *legs):
                 if leg.ok:
                     leg.send(data, stall)
     except BaseException:  # the dump failed or the run was interrupted: the writers are not waited for
-        for leg in legs:
+        for leg in (*fed, *legs):
             leg.abandon()
         raise
-    for leg in legs:
+    for leg in (*fed, *legs):
         leg.end(stall)
+    for leg in fed:
+        if leg.error is not None:
+            raise leg.error
     return size
+
+
+def commit_all(legs: Iterable[Leg], size: int) -> None:
+    """Commit every leg still going, at once (their last parts and syncs overlap); a failure becomes its error."""
+
+    def commit(leg: Leg) -> None:
+        try:
+            leg.upload.commit(size)
+        except BaseException as exc:
+            leg.error = exc
+
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(commit, leg), daemon=True,
+                                name=f"corral-commit-{leg.name}") for leg in legs if leg.ok]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 STALL = 900.0  # seconds a storage may take no data before it is given up, when `upload_timeout` is not set

@@ -28,7 +28,7 @@ from corral.config.validate import Config
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import as_stream, encrypted
 from corral.errors import ConfigError, CorralError, DumpError, Interrupted, StorageUnreachable
-from corral.fanout import STALL, Leg, SpoolFile, Upload, fan_out
+from corral.fanout import STALL, Leg, SpoolFile, Upload, commit_all, fan_out
 from corral.logs import current_job
 from corral.manifest_sync import sync_manifests
 from corral.plugins import Driver, broadcast, load_driver
@@ -505,6 +505,7 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
     log.info("target %s: archive made and streamed (%s, %.1f s)%s", item.target, human_size(size), seconds,
              f"; written to a temp file for {', '.join(s.label for s in spooled)} (spool: yes, or no stream support)"
              if spooled else "")
+    commit_all(legs, size)
     for leg, (storage, remote) in legs.items():
         _finish_leg(leg, storage, remote, size, seconds, job, run, events, item.target, outcome, result, outcomes)
     if spool is not None and spool.path is not None:
@@ -535,12 +536,8 @@ def _abort_all(legs: dict[Leg, tuple[Storage, str]], spool: SpoolFile | None) ->
 def _finish_leg(leg: Leg, storage: Storage, remote: str, size: int, seconds: float, job: JobConfig,
                 run: RunContext, events: pluggy.PluginManager, target: str, outcome: ArchiveOutcome,
                 result: JobResult, outcomes: dict[str, StorageOutcome]) -> None:  # fmt: skip
-    """Commit one storage's upload of a complete stream, or report why it failed (and abort it)."""
-    if leg.ok:
-        try:
-            leg.upload.commit(size)
-        except Exception as exc:
-            leg.error = exc
+    """Report one storage's upload of a complete stream as stored (it was committed), or why it failed (and
+    abort it)."""
     if leg.error is None:
         storage.uploading.discard(remote)
         _stored(storage, job, run, events, target, remote, size, seconds, outcome, outcomes, ", streamed")
