@@ -199,7 +199,6 @@ def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_
             assert is_transient(storage.fs.clean(exc, "upload to")), f"{type(exc).__name__}: {exc}"
 
 
-
 def _stream_into_a_fault(server: SMBServer, fault: Callable[[], object]) -> tuple[OSError, float, Storage, str]:
     """Open a stream, let 1 MiB land, apply ``fault`` to the server, write on and commit: the error, the seconds
     from the fault to the end of the abort, the storage and the stream's remote path."""

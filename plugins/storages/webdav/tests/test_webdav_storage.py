@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import secrets
@@ -15,7 +16,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from corral.archive import RemoteFile
 from corral.remote import is_transient
+from corral.storage_defaults import orphaned_upload
 from corral.testing.storage_contract import (
     StorageContract,
     open_storage,
@@ -27,7 +30,7 @@ from corral.testing.storage_contract import (
 from corral.testing.storage_contract import fresh_storage as fresh
 from corral_storage_webdav.filesystem import BackupWebdavFileSystem
 from corral_testservers import WebDAVServer, start_webdav
-from corral_testservers.faults import blackhole, frozen, tcp_proxy
+from corral_testservers.faults import blackhole, frozen, kill, tcp_proxy
 
 NAME = "db/db_2026-01-01_00-00-00.sql.gz"
 
@@ -205,3 +208,40 @@ def test_every_error_of_a_cut_connection_is_retried_and_refusals_are_not(
         assert proxy.cut(), "no connection to cut"
         worker.join(timeout=60)
         assert outcome and is_transient(storage.fs.clean(outcome[0], "upload to")), outcome
+
+
+@pytest.mark.parametrize("fault", ["frozen", "killed"])
+def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(server_tmp_path: Path, fault: str) -> None:
+    """A stream (one chunked PUT) to a frozen (SIGSTOP) or killed wsgidav fails within the timeout, in one line;
+    its temp file is the hidden name rotation deletes, and nothing is ever under the final name (after SIGCONT
+    either)."""
+    timeout = 2
+    with start_webdav(server_tmp_path) as server, contextlib.ExitStack() as thaw:
+        storage = fresh(entry(server, timeout=timeout, retries=0))
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        upload = storage.open_upload(remote)
+        assert upload is not None
+        upload.write(os.urandom(1 << 20))
+        wait_for_partial(server.root)
+        if fault == "frozen":
+            thaw.enter_context(frozen(server.port))
+        else:
+            kill(server.port)
+        started = time.monotonic()
+        with pytest.raises(OSError) as failed:
+            for _ in range(256):  # far more than the sockets' buffers hold
+                upload.write(bytes(1 << 20))
+            upload.commit(257 << 20)
+        failed_in = time.monotonic() - started
+        upload.abort(failed.value)
+        aborted_in = time.monotonic() - started - failed_in
+        thaw.close()
+        assert is_transient(failed.value) and "\n" not in str(failed.value), failed.value
+        assert str(failed.value).startswith(f"{server.url} (user {server.user}): cannot upload to `"), failed.value
+        assert failed_in < timeout * 3 + 10, f"the stream took {failed_in:.1f} s to fail"
+        assert aborted_in < timeout, f"giving the stream up took {aborted_in:.1f} s"
+        time.sleep(1)  # a thawed server finishes what it had received
+        assert not on_disk(server, remote).exists()
+        [left] = on_disk(server, posixpath.dirname(remote)).iterdir()
+        temp = RemoteFile(posixpath.join(posixpath.dirname(remote), left.name), left.stat().st_size)
+        assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it
