@@ -37,7 +37,7 @@ class IncFilesSource(FilesSource):
 class IncFilesJob(JobOptions):
     state_dir: Path = Field(
         default=Path("/var/lib/corral"), description="with `encrypt`: private folder for the snapshots the next "
-        "run continues from (<state_dir>/<job>/<target>/)",
+        "run continues from (<state_dir>/<job>/<target>/)", json_schema_extra={"example": "/var/lib/corral"},
     )
 
 
