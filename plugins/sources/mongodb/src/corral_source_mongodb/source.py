@@ -21,6 +21,7 @@ from corral.config.models import JobConfig, SourceSchema
 from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.dump import dump_database
+from corral_source_mongodb.facts import database_facts
 from corral_source_mongodb.options import MongoSource
 from corral_source_mongodb.tarstream import ArchiveError, ArchiveStream
 
@@ -68,6 +69,7 @@ def corral_source_dump(source: MongoSource, tmp_dir: Path, run: RunContext, job:
 def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, chosen: Codec, tmp_dir: Path,
             run: RunContext) -> Iterator[DumpResult]:  # fmt: skip
     """One database as a stream to every storage: the dump runs in a thread while the core reads the archive."""
+    known, warnings = database_facts(client, name, source.exclude_collections, source.connect)
     collections: list[int] = []
     try:
         archive = ArchiveStream(chosen, run, tmp_dir, lambda tar: collections.append(
@@ -82,10 +84,11 @@ def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, ch
         except (PyMongoError, ArchiveError, OSError) as exc:
             raise DumpError(explain(exc, source.connect)) from None
         run.log.info("database %s: %d collection(s) dumped", name, collections[0])
-        return ()
+        return warnings
 
     try:
-        yield StreamedArchive(reader=archive.reader, finish=finish, target=name, extension=chosen.extension)
+        yield StreamedArchive(reader=archive.reader, finish=finish, target=name, extension=chosen.extension,
+                              facts=known)
     finally:
         with contextlib.suppress(Exception):
             archive.finish()  # at once when the core finished it; else the run was stopped before it read it
