@@ -75,8 +75,8 @@ def query(run: RunContext, psql: str, server: Server, env: dict[str, str], dbnam
     done = run.run(command, env={**env, "PGCLIENTENCODING": "UTF8"}, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").splitlines()
-        server = next((" ".join(line.split()) for line in lines if "ERROR:" in line), None)  # not psql's ^ marker
-        raise FactsError(server or first_error(done.stderr, f"psql exited with code {done.returncode}"))
+        refusal = next((" ".join(line.split()) for line in lines if "ERROR:" in line), None)  # not psql's ^ marker
+        raise FactsError(refusal or first_error(done.stderr, f"psql exited with code {done.returncode}"))
     try:
         result = json.loads(done.stdout.decode("utf-8", errors="replace"))
     except ValueError:
