@@ -168,8 +168,9 @@ def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
     private_nfs: NFSServer, entry_for: EntryFor, fault: str
 ) -> None:
     """A stream to a frozen (SIGSTOP) or killed nfs-ganesha fails within the timeout, in one line, never retried
-    (its bytes cannot be sent twice); giving it up sends nothing more (no flush, no CLOSE: each would wait the
-    timeout again). Its temp file is the hidden name rotation deletes; nothing is ever under the final name."""
+    (its bytes cannot be sent twice); giving it up and closing the storage send nothing more (no flush, no CLOSE,
+    no client close: each would wait the timeout again). Its temp file is the hidden name rotation deletes; nothing
+    is ever under the final name."""
     timeout = 2
     storage = fresh(entry_for(private_nfs, timeout=timeout, retries=2))
     remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
@@ -189,11 +190,12 @@ def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
             upload.commit(73 * MiB)
         failed_in = time.monotonic() - started
         upload.abort(failed.value)
+        storage.close()  # as the job does at its end
         aborted_in = time.monotonic() - started - failed_in
     assert is_transient(failed.value) and "\n" not in str(failed.value), failed.value
     assert f"NFS server {private_nfs.host}:{private_nfs.port} did not answer write" in str(failed.value)
     assert failed_in < timeout * 3 + 10, f"the stream took {failed_in:.1f} s to fail"
-    assert aborted_in < timeout, f"giving the stream up took {aborted_in:.1f} s"
+    assert aborted_in < timeout, f"giving the stream up and closing the storage took {aborted_in:.1f} s"
     time.sleep(1)  # a thawed server finishes what it had received
     [left] = (private_nfs.path / remote.lstrip("/")).parent.iterdir()
     temp = RemoteFile(f"{storage.root}/site/{left.name}", left.stat().st_size)

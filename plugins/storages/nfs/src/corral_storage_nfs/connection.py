@@ -53,18 +53,22 @@ class Connection:
     def __init__(self, options: NFSOptions) -> None:
         self.options = options
         self.server = server_name(options)
-        self.client = self._connect()
+        self.client: nfs_rs.Client | None = self._connect()
 
-    def _connect(self) -> nfs_rs.Client:
+    def _mount(self) -> nfs_rs.Client:
         options = self.options
         reserved = options.reserved_port if options.reserved_port is not None else os.geteuid() == 0
         url = f"nfs://{self.server.rsplit(':', 1)[0]}{options.export}"
+        return nfs_rs.Client.connect(
+            url, versions=[options.version], nfs_port=options.port, mount_port=options.mount_port,
+            uid=options.uid, gid=options.gid, noresvport=not reserved,
+            connect_timeout=options.timeout, operation_timeout=options.timeout,
+        )  # fmt: skip
+
+    def _connect(self) -> nfs_rs.Client:
+        options = self.options
         try:
-            return nfs_rs.Client.connect(
-                url, versions=[options.version], nfs_port=options.port, mount_port=options.mount_port,
-                uid=options.uid, gid=options.gid, noresvport=not reserved,
-                connect_timeout=options.timeout, operation_timeout=options.timeout,
-            )  # fmt: skip
+            return self._mount()
         except NfsError as exc:
             raise StorageError(f"cannot mount `{options.export}` from NFS server {self.server} "
                                f"(NFSv{options.version}): {self._reason(exc)}") from None  # fmt: skip
@@ -76,19 +80,29 @@ class Connection:
         return message[0] if message else type(exc).__name__
 
     def reconnect(self) -> None:
-        with suppress(Exception):
-            self.client.close()
+        self.close()
         self.client = self._connect()
 
     def close(self) -> None:
-        with suppress(Exception):
-            self.client.close()
+        """Close the client, once: nfs-rs tries again at every close, and each waits ``timeout`` on a dead server."""
+        client, self.client = self.client, None
+        if client is not None:
+            with suppress(Exception):
+                client.close()
+
+    def abandon(self) -> None:
+        """Drop a client whose server stopped answering, without closing it (its close would wait ``timeout`` for
+        an answer that will not come; the server forgets its state when the lease expires). The next operation
+        connects anew."""
+        self.client = None
 
     def run(self, operation: str, path: str, call: Callable[[nfs_rs.Client], T], *, retry: bool = True) -> T:
         """``call(client)``, retried on transient failures when ``retry`` (the operation is safe to repeat)."""
         attempts = self.options.retries + 1 if retry else 1
         for attempt in range(attempts):
             try:
+                if self.client is None:  # dropped (see abandon), or a reconnect failed: its failure is retried too
+                    self.client = self._mount()
                 return call(self.client)
             except NfsError as exc:
                 if attempt + 1 >= attempts or not is_transient(exc):
@@ -96,7 +110,7 @@ class Connection:
                 log.warning("NFS %s `%s` on %s failed (%s); retrying", operation, path, self.server,
                             self._reason(exc))  # fmt: skip
                 time.sleep(min(2**attempt, 30))
-                if isinstance(exc, RECONNECT) or self.client.closed:
+                if isinstance(exc, RECONNECT) or self.client is None or self.client.closed:
                     with suppress(StorageError):  # still down: the next attempt fails and says so
                         self.reconnect()
         raise AssertionError("unreachable")

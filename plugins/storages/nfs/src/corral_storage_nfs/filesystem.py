@@ -225,8 +225,8 @@ class StreamedFile:
     become the storage's one-line errors.
 
     After a timeout or a lost connection nothing more is sent: closing neither flushes the buffer nor closes the
-    file on the server (each would wait ``timeout`` again for a server that is gone); the client's close at the
-    end of the job releases the file.
+    file on the server, and the client is dropped unclosed (each would wait ``timeout`` again for a server that is
+    gone); the next operation on the storage connects anew.
     """
 
     def __init__(self, fs: NFSFileSystem, path: str, file_mode: int | None) -> None:
@@ -246,6 +246,7 @@ class StreamedFile:
             error = self.fs.connection.translate(exc, operation, self.fs._rel(self.path))
             if is_transient(exc):
                 self._gone = error
+                self.fs.connection.abandon()
             raise error from None
 
     def write(self, data: bytes) -> int:
