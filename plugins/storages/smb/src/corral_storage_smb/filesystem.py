@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import stat
 from typing import Any
 
@@ -27,6 +28,26 @@ from corral.remote import RemoteFileSystem, Retry, ServerBusy
 from corral_storage_smb.options import SMBOptions
 
 BLOCK = 1 << 20
+log = logging.getLogger("corral")
+
+
+class _LibraryLog(logging.Handler):
+    """smbprotocol's own warnings and errors, into corral's log at DEBUG, each one line.
+
+    Without a handler of their own they went to Python's last-resort handler, on stderr: a connection that
+    timed out printed smbprotocol's "SMB receive worker died" with two tracebacks, mailed by cron beside the
+    storage's own one-line error (which says the same)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        cause = record.exc_info[1] if record.exc_info else None
+        said = str(cause).strip().splitlines()[:1] if cause is not None else []
+        detail = f" ({': '.join([type(cause).__name__, *said])})" if cause is not None else ""
+        log.debug("%s: %s%s", record.name, record.getMessage(), detail)
+
+
+for _name in ("smbprotocol", "smbclient", "spnego"):
+    logging.getLogger(_name).addHandler(_LibraryLog(logging.WARNING))  # its packet-level DEBUG stays out
+    logging.getLogger(_name).propagate = False
 
 
 class ShareNotFound(FileNotFoundError):
