@@ -36,14 +36,14 @@ from sftp_upload import scp_command
 from corral_testservers import make_server_root, start_postgres, start_s3, start_sshd
 
 
-def corral_config(work: Path, pg: Any, sshd: Any, s3: Any, kinds: list[str]) -> Path:
+def corral_config(work: Path, pg: Any, sshd: Any, s3: Any, kinds: list[str], s3_extra: dict[str, Any]) -> Path:
     connect = {"db_host": pg.host, "db_port": pg.port, "db_user": pg.user, "db_password": pg.password}
     storages = [
         {"storage": "local", "backup_dir": str(work / "local")},
         {"storage": "sftp", "backup_dir": str(sshd.home / "bench"), "host": sshd.host, "port": sshd.port,
          "user": sshd.user, "path_to_key": str(sshd.key_path), "known_hosts": str(sshd.known_hosts)},
         {"storage": "s3", "backup_dir": "/bench", "bucket": s3.bucket, "endpoint_url": s3.endpoint_url,
-         "region": s3.region, "access_key_id": s3.access_key, "secret_access_key": s3.secret_key},
+         "region": s3.region, "access_key_id": s3.access_key, "secret_access_key": s3.secret_key, **s3_extra},
     ]
     storages = [storage for storage in storages if storage["storage"] in kinds]
     job = {"job": "pg", "type": "postgresql", "tmp_dir": str(work / "small-tmp" / "pg"),
@@ -125,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256)
     parser.add_argument("--profile", type=Path, help="record corral with py-spy into this file (collapsed stacks)")
+    parser.add_argument("--s3-option", action="append", default=[], help="KEY=VALUE for the s3 storage")
     parser.add_argument("--log", action="store_true", help="print corral's log")
     parser.add_argument("--storages", default="local,sftp,s3", help="which of local, sftp, s3 corral stores on")
     args = parser.parse_args()
@@ -141,7 +142,8 @@ def main() -> None:
         print(f"database: {size / 2**20:.0f} MiB on disk")
         small = work / "small-tmp"
         small.mkdir(mode=0o700)
-        config = corral_config(work, pg, sshd, s3, args.storages.split(","))
+        s3_extra = {key: yaml.safe_load(value) for key, value in (option.split("=", 1) for option in args.s3_option)}
+        config = corral_config(work, pg, sshd, s3, args.storages.split(","), s3_extra)
         spy = ["py-spy", "record", "-r", "250", "--threads", "-f", "raw", "-o", str(args.profile), "--"] \
             if args.profile else []
         inner = (f"mount -t tmpfs -o size=64m,mode=0700 none {small} && "

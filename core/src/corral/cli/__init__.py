@@ -14,6 +14,7 @@ import typer
 
 from corral.cli import check, generate, listing, plugins, restore, start, verify
 from corral.errors import EXIT_USAGE, CorralError
+from corral.limits import bound_heap
 
 app = typer.Typer(
     name="corral",
@@ -41,6 +42,7 @@ def main() -> None:
     # pydantic's plugin hook scans every installed distribution's entry points (~20 ms per run); corral uses none
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     os.umask(0o077)  # archives, logs, generated configs: readable by the running user alone
+    bound_heap()  # streams' buffers go back to the system when freed
     try:
         app()
     except CorralError as error:  # raised outside a command's own handling
