@@ -200,3 +200,25 @@ def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
     [left] = (private_nfs.path / remote.lstrip("/")).parent.iterdir()
     temp = RemoteFile(f"{storage.root}/site/{left.name}", left.stat().st_size)
     assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it
+
+
+def test_server_pausing_mid_stream_within_the_timeout_slows_the_stream_and_loses_nothing(
+    private_nfs: NFSServer, entry_for: EntryFor
+) -> None:
+    """nfs-ganesha frozen for 4 s of its 6 s timeout in the middle of a stream: the writes wait, then go on; the
+    archive lands whole under its final name."""
+    storage = fresh(entry_for(private_nfs, timeout=6, retries=0))
+    remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
+    upload = storage.open_upload(remote)
+    assert upload is not None
+    chunks = [os.urandom(MiB) for _ in range(48)]
+    for chunk in chunks[:9]:  # past the 8 MiB buffer: bytes reach the server's disk
+        upload.write(chunk)
+    wait_for_partial(private_nfs.path)
+    with frozen(private_nfs, seconds=4):
+        started = time.monotonic()
+        for chunk in chunks[9:]:
+            upload.write(chunk)
+        upload.commit(48 * MiB)
+        assert time.monotonic() - started > 3.5, "the server was not frozen while the stream was written"
+    assert (private_nfs.path / remote.lstrip("/")).read_bytes() == b"".join(chunks)

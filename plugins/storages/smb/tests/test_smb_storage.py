@@ -236,3 +236,29 @@ def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(server_tmp_p
         [left] = on_disk(server, posixpath.dirname(remote)).iterdir()
         temp = RemoteFile(posixpath.join(posixpath.dirname(remote), left.name), left.stat().st_size)
         assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it
+
+
+
+def test_server_pausing_mid_stream_within_the_timeout_slows_the_stream_and_loses_nothing(
+    server_tmp_path: Path,
+) -> None:
+    """smbd frozen for 4 s of its 6 s timeout in the middle of a stream: the writes wait, then go on; the archive
+    lands whole under its final name."""
+    with start_smb(server_tmp_path) as server, contextlib.ExitStack() as thaw:
+        storage = fresh(entry(server, timeout=6, retries=0))
+        remote = posixpath.join(storage.root, "big/big_2026-01-01_00-00-00.tar")
+        upload = storage.open_upload(remote)
+        assert upload is not None
+        chunks = [os.urandom(1 << 20) for _ in range(48)]
+        upload.write(chunks[0])
+        wait_for_partial(server.share_path)
+        thaw.enter_context(frozen(server.port))
+        timer = threading.Timer(4, thaw.close)
+        timer.start()
+        started = time.monotonic()
+        for chunk in chunks[1:]:  # far more than the sockets' buffers hold: they wait for the thaw
+            upload.write(chunk)
+        upload.commit(48 << 20)
+        assert time.monotonic() - started > 3.5, "the server was not frozen while the stream was written"
+        timer.join()
+        assert on_disk(server, remote).read_bytes() == b"".join(chunks)
