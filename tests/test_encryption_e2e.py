@@ -3,6 +3,7 @@ plaintext on a storage, and a secret key never accepted in the configuration."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def test_archives_are_age_files_restorable_with_the_standard_tools(tmp_path: Pat
     dump = subprocess.run(["age", "-d", "-i", str(identity), str(tmp_path / "b" / stored[0])], capture_output=True,
                           text=True, check=True)
     assert dump.stdout == f"{MARK}\n"
+    # the manifest says what is under the encryption and for whom
+    records = [entry for path in (tmp_path / "b" / "web" / ".manifests").glob("*.json")
+               for entry in json.loads(path.read_text())["archives"]]
+    assert {(entry["codec"], tuple(entry["recipients"])) for entry in records} == {("gzip", (public,))}
     # nothing of the plaintext stayed in the work area
     assert not [p for p in (tmp_path / "tmp").rglob("*") if p.is_file() and p.name != "corral.lock"]
 

@@ -48,11 +48,13 @@ class Entry:
     made: str = ""
     corral: str = ""
     facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    recipients: list[str] = field(default_factory=list, hash=False, compare=False)  # of an age file: public keys
 
 
 def codec_of(extension: str) -> str:
-    """``gzip``, ``zstd`` or ``none``: what the last part of an archive's extension says it was compressed with."""
-    return CODECS.get(extension.rsplit(".", 1)[-1], "none")
+    """``gzip``, ``zstd`` or ``none``: what the archive's extension says it was compressed with, under its
+    encryption (``tar.zst.age`` is zstd; the JSON's ``recipients`` say it is encrypted)."""
+    return CODECS.get(extension.removesuffix(".age").rsplit(".", 1)[-1], "none")
 
 
 def folder(root: str) -> str:

@@ -39,7 +39,7 @@ def sync_manifests(
     added: dict[str, list[Entry]] = defaultdict(list)
     for archive in archives:
         remote = archive.stored.get(storage.label)
-        entry = _entry(storage.root, remote, archive, job.type, mask) if remote else None
+        entry = _entry(storage.root, remote, archive, job, mask) if remote else None
         stamp = manifest.archive_stamp(remote) if remote else None
         if entry is not None and stamp is not None:
             added[stamp].append(entry)
@@ -70,7 +70,8 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _entry(root: str, remote: str, archive: ArchiveOutcome, source: str, mask: Callable[[str], str]) -> Entry | None:
+def _entry(root: str, remote: str, archive: ArchiveOutcome, job: JobConfig, mask: Callable[[str], str]
+           ) -> Entry | None:
     from corral import __version__
 
     relative = manifest.relative(root, remote)
@@ -81,9 +82,10 @@ def _entry(root: str, remote: str, archive: ArchiveOutcome, source: str, mask: C
     except ValueError:
         facts = {}
     made = manifest.archive_stamp(remote) or ""
-    return Entry(path=relative, size=archive.size, sha256=archive.sha256, target=archive.target, source=source,
+    sealed = job.encrypt is not None and archive.extension.endswith(".age")
+    return Entry(path=relative, size=archive.size, sha256=archive.sha256, target=archive.target, source=job.type,
                  extension=archive.extension, codec=manifest.codec_of(archive.extension), made=made,
-                 corral=__version__, facts=facts)
+                 corral=__version__, facts=facts, recipients=list(job.encrypt.recipients) if sealed else [])
 
 
 def add_entries(storage: Storage, job: str, stamp: str, entries: list[Entry], work_dir: Path) -> None:
