@@ -3,8 +3,8 @@
 The real `corral start` streams one desc_files archive (48 MB of random bytes, gzip) to `local` and to a storage
 whose server (smbd, nfs-ganesha, wsgidav: an instance of the test's own) is frozen with SIGSTOP as soon as the
 stream's temp file has bytes on its disk. The frozen storage fails within its timeout, in one line; the local copy
-is whole; nothing is under the final name on the frozen server (after SIGCONT too), only the hidden temp file the
-next run's rotation deletes; the run ends in bounded time with exit code 1.
+is whole; nothing is under the final name on the frozen server (after SIGCONT too), only the hidden temp file; the
+run ends in bounded time with exit code 1. The next run's rotation deletes the temp file.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
-from corral.testing.cli import CORRAL, local_storage, write_main
+from corral.testing.cli import CORRAL, corral, local_storage, write_main
 from corral.testing.storage_contract import wait_for_partial
 from corral_testservers import start_nfs, start_smb, start_webdav
 from corral_testservers.faults import frozen
 
 NOW = "2026-03-01T03:00:00"
 NAME = "site_2026-03-01_03-00-00.tar.gz"
+NEXT = "2026-03-02T03:00:00"
 TIMEOUT, RETRIES = 2, 1
 
 
@@ -84,6 +85,9 @@ def test_a_storage_frozen_mid_stream_drops_out_and_local_gets_the_archive(
         took = time.monotonic() - started
         time.sleep(1)  # the thawed server finishes what it had received
         on_server = sorted(p.name for p in (disk / "corral").rglob("*") if p.is_file())
+        # the next night, with the server back: rotation deletes the temp file, the archive is stored
+        again = corral("start", "-c", str(main), env={"CORRAL_NOW": NEXT})
+        after = sorted(p.name for p in (disk / "corral" / "web" / "site").iterdir())
 
     assert run.returncode == 1, stderr
     assert took < 3 * TIMEOUT * (RETRIES + 1) + 30, f"the run took {took:.1f} s"
@@ -97,3 +101,5 @@ def test_a_storage_frozen_mid_stream_drops_out_and_local_gets_the_archive(
     assert "Traceback" not in stderr and "Traceback" not in (tmp_path / "log" / "corral.log").read_text()
     assert NAME not in on_server, on_server  # nothing under the final name, after SIGCONT too
     assert [name for name in on_server if not name.startswith(f".{NAME}.partial-")] == [], on_server
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert after == [NAME.replace("03-01", "03-02")], after
