@@ -5,11 +5,15 @@ the identity and with age + tar -G alone (docs/encryption.md), and copied chain 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
-from corral.testing.cli import corral, local_storage, write_main
+import pytest
+
+from corral.testing.cli import CORRAL, corral, local_storage, write_main
 from corral.testing.trees import snapshot
 from tests import test_encryption_e2e
 
@@ -164,3 +168,34 @@ def test_verify_covers_chain_files_copied_to_a_storage_that_was_down(tmp_path: P
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verify --deep: 10 archive(s) ok, 0 bad, 0 unverifiable, on 2 storage(s)" in done.stdout + done.stderr
     _all_sealed(second)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a size-limited tmpfs (root only)")
+def test_a_full_state_dir_fails_each_target_alone_and_the_next_run_makes_the_level_again(
+        tmp_path: Path, key: tuple[Path, str]) -> None:
+    """A state_dir with no space left: every target is still dumped (one line each, naming the state folder), no
+    snapshot is stored that this server could not continue, and the next run with space makes a full chain."""
+    _identity, public = key
+    for name in ("shop", "blog", "wiki"):
+        (tmp_path / "www" / name).mkdir(parents=True)
+        (tmp_path / "www" / name / "index.php").write_bytes(os.urandom(50_000))
+    backups = tmp_path / "b"
+    main = _main(tmp_path, public, [backups])
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    command = (f"mount -t tmpfs -o size=64k,mode=0700 none {state} && "
+               f"(dd if=/dev/zero of={state}/filler bs=4k count=64 2>/dev/null; true) && "
+               f"{shlex.join([*CORRAL, 'start', '-v', '-c', str(main)])}; echo exit=$? >&2")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")},
+                               "CORRAL_NOW": "2026-05-01T03:00:00"})
+    assert "exit=1" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "[ERROR]" in line and "cannot be kept" in line]
+    assert len(errors) == 3, done.stderr
+    assert all(f"the state folder `{state}/inc/" in line and "No space left on device" in line for line in errors)
+    stored = sorted(path.name for path in backups.rglob("*.age"))
+    assert stored == [f"{name}_2026-05-01_03-00-00.full.tar.zst.age" for name in ("blog", "shop", "wiki")], stored
+    shutil.rmtree(tmp_path / "tmp", ignore_errors=True)
+    done = _start(main, "2026-05-02", tmp_path)  # the tmpfs went with its namespace: state_dir has room again
+    assert done.returncode == 0, done.stderr
+    assert len(list(backups.rglob("*_2026-05-02_03-00-00.full.snar.age"))) == 3, done.stderr

@@ -22,6 +22,7 @@ from corral.archive import DumpResult, StreamedArchive, archive_name
 from corral.config.models import JobConfig, SourceSchema
 from corral.errors import CorralError, Interrupted
 from corral.runner import Storage
+from corral.workarea import full_disk_note
 from corral_source_files import chain, state, tar
 from corral_source_files.copies import Listings, copy_missing
 from corral_source_files.desc import FilesSource, check_tools, counted
@@ -127,7 +128,14 @@ def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path
         run.log.warning("target %s: no complete chain for %d on any storage: starting a new full chain", name,
                         now.year)
     snar = tmp_dir / f"{name}.snar"
-    if base and base[-1].sealed_snar and (where is None or not state.fetch(where, base[-1], snar)):
+    try:
+        sealed = bool(base) and base[-1].sealed_snar
+        kept = sealed and where is not None and state.fetch(where, base[-1], snar)
+    except OSError as exc:  # tmp_dir full: this target fails, the job's other targets go on
+        yield DumpFailure(name, f"cannot copy the local snapshot to `{snar}`: {exc.strerror}"
+                          f"{full_disk_note(tmp_dir)}")
+        return
+    if sealed and not kept:
         run.log.info("target %s: the local state (`%s`) has no snapshot of the newest link on the storages (`%s`, "
                      "encrypted): starting a new full chain", name, where, state.local_name(base[-1]))
         level, base, reference = chain.FULL, [], None
@@ -176,7 +184,14 @@ def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path
         snar.unlink(missing_ok=True)
         return
     if where is not None:  # the next run reads this copy: the stored one is encrypted
-        state.keep(where, snar, f"{archive_name(name, now, f'{level_name}.snar')}")
+        try:
+            state.keep(where, snar, f"{archive_name(name, now, f'{level_name}.snar')}")
+        except OSError as exc:  # a full state_dir: the snapshot is not stored either, so no storage holds a
+            snar.unlink(missing_ok=True)  # link this server cannot continue; the job's other targets go on
+            yield DumpFailure(name, f"the {level_name} archive was made, but its snapshot cannot be kept in the "
+                              f"state folder `{where}`: {exc.strerror}{full_disk_note(where)}; the next run "
+                              "makes this level again")
+            return
     yield Archive(path=snar, target=name, extension=f"{level_name}.snar", subdir=subdir)
 
 
