@@ -175,3 +175,13 @@ def test_secret_list_items_and_dicts_are_never_echoed_and_masked() -> None:
     assert _is_secret(Hooks, ("headers", "Authorization"))
     model = Hooks(urls=["https://x/token-1"], headers={"Authorization": "Bearer token-2"})
     assert _secrets([model]) == {"https://x/token-1", "Bearer token-2"}
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_job_named_like_a_folder_link_is_refused(write_config: Callable[..., Path], tmp_path: Path,
+                                                   name: str) -> None:
+    """`<backup_dir>/..` and `<state_dir>/..` are not the job's: its archives and its encrypted chains' local state
+    would land beside backup_dir and state_dir, where the local storage's link checks do not apply."""
+    path = write_config(MAIN.format(tmp=tmp_path), a=local_job(f"'{name}'", "/srv", "/b"))
+    (problem,) = problems_of(path)
+    assert f"job `{name}`: `job`: `{name}` is no folder of its own" in problem, problem

@@ -249,6 +249,9 @@ class JobCore(BaseModel):
     def _not_reserved(cls, name: str) -> str:
         if name in RESERVED_JOB_NAMES:
             raise ValueError(f"`{name}` is reserved for `corral start {name}`; choose another job name")
+        if name in (".", ".."):  # a folder name: <backup_dir>/.. and <state_dir>/.. are not the job's own
+            raise ValueError(f"`{name}` is no folder of its own (the job's folder would be backup_dir itself or "
+                             "the one above it): choose another job name")
         return name
 
 
