@@ -199,3 +199,21 @@ def test_a_full_state_dir_fails_each_target_alone_and_the_next_run_makes_the_lev
     done = _start(main, "2026-05-02", tmp_path)  # the tmpfs went with its namespace: state_dir has room again
     assert done.returncode == 0, done.stderr
     assert len(list(backups.rglob("*_2026-05-02_03-00-00.full.snar.age"))) == 3, done.stderr
+
+
+@pytest.mark.parametrize(("state_dir", "said"), [("var/lib/corral", "write an absolute path"),
+                                                 ('"/var/lib/cor\\0ral"', "cannot hold a NUL")])
+def test_a_relative_or_nul_state_dir_is_one_configuration_line(tmp_path: Path, key: tuple[Path, str],
+                                                                state_dir: str, said: str) -> None:
+    """Relative, cron's run (started in /root) and the admin's (in /etc/corral) would keep two states and start
+    new full chains in turn; `corral check` said ok to both, and a NUL failed the run with a ValueError."""
+    _identity, public = key
+    _site(tmp_path)
+    main = _main(tmp_path, public, [tmp_path / "b"])
+    main.write_text(main.read_text().replace(str(tmp_path / "state"), state_dir))
+    for command in ("check", "start"):
+        done = corral(command, "-c", str(main))
+        assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
+        [line] = [line for line in done.stderr.splitlines() if "state_dir" in line]
+        assert said in line, done.stderr
+    assert not (tmp_path / "b").exists()

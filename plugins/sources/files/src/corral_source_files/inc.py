@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from corral import Archive, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, archive_name
-from corral.config.models import JobConfig, SourceSchema
+from corral.config.models import JobConfig, SourceSchema, absolute_path
 from corral.errors import CorralError, Interrupted
 from corral.runner import Storage
 from corral.workarea import full_disk_note
@@ -40,6 +40,11 @@ class IncFilesJob(JobOptions):
         default=Path("/var/lib/corral"), description="with `encrypt`: private folder for the snapshots the next "
         "run continues from (<state_dir>/<job>/<target>/)", json_schema_extra={"example": "/var/lib/corral"},
     )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path | None:
+        return absolute_path(value)  # relative, cron's run and the admin's would keep two states
 
 
 @hookimpl
