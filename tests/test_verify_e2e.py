@@ -148,3 +148,20 @@ def test_deep_verify_catches_an_archive_whose_bytes_match_but_do_not_decode(tmp_
     assert deep.returncode == 1
     [line] = bad_lines(deep)
     assert line.startswith(f"UNDECODABLE job ext, storage local: `{tmp_path}/b/ext/app/app_{STAMP}.tar.gz`: `tar -tf`")
+
+
+def test_a_deeply_nested_json_in_a_manifests_place_is_not_a_manifest(tmp_path: Path, sites: Path) -> None:
+    """JSON nested deeper than Python's stack where a manifest goes: left alone in one line, like any other file
+    that is not corral's; verify still proves the archives by the `.sha256` file (it failed the whole storage
+    with a RecursionError, and a run failed on `cannot write the manifest`)."""
+    main = write_main(tmp_path, [files_job("sites", f"{sites}/*/", [local_storage(tmp_path / "b")])])
+    assert corral("start", "-c", str(main), env={"CORRAL_NOW": NOW}).returncode == 0
+    record = tmp_path / "b" / "sites" / ".manifests" / f"{STAMP}.json"
+    record.write_text("[" * 200_000 + "]" * 200_000)
+    done = corral("verify", "-c", str(main))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"`{record}` is not a manifest corral wrote (not JSON)" in done.stderr, done.stderr
+    again = corral("start", "-c", str(main), env={"CORRAL_NOW": NOW})  # a drill at the same time
+    assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+    assert f"`{record}` is not a manifest corral wrote (not JSON): it is left alone" in again.stderr, again.stderr
+    assert record.read_text().startswith("[[[")

@@ -104,7 +104,7 @@ def parse_json(text: str) -> list[Entry]:
     """The entries of a JSON manifest; :class:`NotAManifest` when it is not corral's."""
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack (`[[[...]]]`)
         raise NotAManifest("not JSON") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT or not isinstance(record.get("archives"), list):
         raise NotAManifest(f"not a {FORMAT} record")
