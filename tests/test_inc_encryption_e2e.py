@@ -217,3 +217,23 @@ def test_a_relative_or_nul_state_dir_is_one_configuration_line(tmp_path: Path, k
         [line] = [line for line in done.stderr.splitlines() if "state_dir" in line]
         assert said in line, done.stderr
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives the backup folder to another user")
+def test_a_night_the_storage_cannot_be_listed_keeps_the_local_state(tmp_path: Path, key: tuple[Path, str]) -> None:
+    """The storage that holds the chain cannot be listed one night (down, or refused): the local snapshots are
+    kept, and the next night continues the chain (they were pruned as unneeded: a new full chain followed)."""
+    _identity, public = key
+    site = _site(tmp_path)
+    backups = tmp_path / "b"
+    main = _main(tmp_path, public, [backups])
+    assert _start(main, "2026-05-01", tmp_path).returncode == 0
+    os.chown(backups, 65534, -1)  # the local storage refuses a backup folder another user owns
+    _change(site, "2026-05-02")
+    assert _start(main, "2026-05-02", tmp_path).returncode == 1
+    os.chown(backups, 0, -1)
+    assert (tmp_path / "state" / "inc" / "shop" / "shop_2026-05-01_03-00-00.full.snar").is_file()
+    _change(site, "2026-05-03")
+    done = _start(main, "2026-05-03", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "new full chain" not in done.stderr and "day archive on the full of 2026-05-01" in done.stderr, done.stderr

@@ -103,27 +103,30 @@ def corral_source_dump(
         matches.extend(found)
     by_target = {key: (storage, chain.links_by_target(files, storage.root))
                  for key, (storage, files) in listings.items()}
+    every_listed = len(listings) == len(storages)  # else the state is not pruned: the unlisted one may need it
     for path, name in archive_names(matches).items():
         per_storage = {key: (storage, links.get(name, [])) for key, (storage, links) in by_target.items()}
-        yield from _dump_target(job, source, chosen, path, name, per_storage, tmp_dir, run)
+        yield from _dump_target(job, source, chosen, path, name, per_storage, tmp_dir, run, every_listed)
 
 
-def _state_folder(job: JobConfig, name: str, per_storage: Listings, run: RunContext) -> Path | None:
-    """The target's local state folder, pruned, when the job encrypts (None otherwise)."""
+def _state_folder(job: JobConfig, name: str, per_storage: Listings, run: RunContext, prune: bool) -> Path | None:
+    """The target's local state folder, pruned when every storage was listed, when the job encrypts (None
+    otherwise): a storage that is down tonight may hold the only chain a snapshot continues."""
     if job.encrypt is None:
         return None
     options = job.options if isinstance(job.options, IncFilesJob) else IncFilesJob()
     where = state.folder(options.state_dir, job.name, name)
-    for gone in state.prune(where, [links for _, links in per_storage.values()], run.now.year):
+    for gone in state.prune(where, [links for _, links in per_storage.values()], run.now.year) if prune else []:
         run.log.debug("target %s: local snapshot `%s` is no longer needed: deleted", name, gone)
     return where
 
 
 def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path: Path, name: str,
-                 per_storage: Listings, tmp_dir: Path, run: RunContext) -> Iterator[DumpResult]:  # fmt: skip
+                 per_storage: Listings, tmp_dir: Path, run: RunContext,
+                 every_listed: bool = True) -> Iterator[DumpResult]:  # fmt: skip
     now = run.now
     try:
-        where = _state_folder(job, name, per_storage, run)
+        where = _state_folder(job, name, per_storage, run, prune=every_listed)
     except (CorralError, OSError) as exc:
         yield DumpFailure(name, str(exc))
         return
