@@ -119,5 +119,5 @@ def test_rotation_deletes_only_files_corral_wrote(tmp_path: Path) -> None:
     restored = corral("restore", "sites", "--target", "site", "--date", "2026-03-10", "--to", str(tmp_path / "r"),
                       "-c", str(main))
     assert restored.returncode == 0, restored.stderr
-    assert f"applied {backups}/sites/site/site_2026-03-10_03-00-00.tar.gz" in restored.stdout
+    assert f"extracted `{backups}/sites/site/site_2026-03-10_03-00-00.tar.gz`" in restored.stdout
     assert (tmp_path / "r" / "site" / "index.html").read_text() == "hello\n"

@@ -130,8 +130,7 @@ def test_archive_of_an_incremental_chain_applies_the_chain_up_to_it(two_a_day: P
 
     assert code == 0, err
     assert (dest / "site" / "index.html").read_text() == f"{EVENING}\n"
-    applied = [line.removeprefix("applied ").rsplit("/", 1)[-1] for line in out.splitlines()
-               if line.startswith("applied ")]
+    applied = [line.split("`")[1].rsplit("/", 1)[-1] for line in out.splitlines() if line.startswith("extracted ")]
     assert applied == [archive_name(two_a_day, "inc_files", "2026-03-01_03-00-00"), name]
 
 
@@ -149,11 +148,48 @@ def test_an_unknown_archive_name_lists_the_nearest(two_a_day: Path, tmp_path: Pa
 
 @pytest.mark.parametrize(("choice", "said"), [
     (("--date", "2026-03-01", "--archive", "site_2026-03-01_03-00-00.tar"), "not both"),
-    ((), "--date or --archive"),
     (("--date", "2026-03-01 9am"), "a time like 2026-07-24 09:00"),
 ])
 def test_date_and_archive_are_one_or_the_other(two_a_day: Path, tmp_path: Path, choice: tuple[str, ...],
                                                said: str) -> None:
     code, err, _ = restore(two_a_day, "desc_files", tmp_path / "r", *choice)
     assert code == 2 and len(err) == 1 and said in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("job", ["desc_files", "inc_files"])
+def test_without_a_date_the_newest_backup_is_restored(two_a_day: Path, tmp_path: Path, job: str) -> None:
+    code, err, out = restore(two_a_day, job, tmp_path / "r")
+    assert code == 0, err
+    assert (tmp_path / "r" / "site" / "index.html").read_text() == "2026-03-02T03:00:00\n"
+    assert out.splitlines()[-1] == f"restored `site` from the newest backup into {tmp_path / 'r'}"
+
+
+@pytest.mark.parametrize("job", ["desc_files", "inc_files"])
+def test_the_target_may_be_named_by_its_source_path(two_a_day: Path, tmp_path: Path, job: str) -> None:
+    site = two_a_day.parent / "www" / "site"
+    done = corral("restore", job, "--target", f"{site}/", "--to", str(tmp_path / "r"), "-c", str(two_a_day))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "site" / "index.html").read_text() == "2026-03-02T03:00:00\n"
+
+
+def test_an_unknown_target_lists_the_jobs_targets(two_a_day: Path, tmp_path: Path) -> None:
+    done = corral("restore", "desc_files", "--target", "/var/www/nothere", "--to", str(tmp_path / "r"),
+                  "-c", str(two_a_day))
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, err
+    assert err[0] == "corral: error: job `desc_files` has no target `/var/www/nothere` on storage local; its " \
+                     "targets: site"
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("job", ["desc_files", "inc_files"])
+def test_a_dry_run_says_the_plan_and_changes_nothing(two_a_day: Path, tmp_path: Path, job: str) -> None:
+    code, err, out = restore(two_a_day, job, tmp_path / "r", "--date", "2026-03-01", "--dry-run")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[-1] == "dry run: nothing was changed"
+    would = [line for line in lines if line.startswith("would apply ")]
+    assert len(would) == (1 if job == "desc_files" else 2), lines
+    assert archive_name(two_a_day, job, "2026-03-01_15-00-00") in would[-1]
     assert not (tmp_path / "r").exists()

@@ -12,13 +12,13 @@ import dataclasses
 import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from corral.archive import Archive, RemoteFile, StreamedArchive
 from corral.config.models import Encrypt
 from corral.errors import CorralError, DumpError
+from corral.pump import Pump
 from corral.run import RunContext
 
 SUFFIX = "age"
@@ -53,7 +53,7 @@ def encrypted(item: StreamedArchive, settings: Encrypt, run: RunContext, work_di
         raise DumpError("`encrypt` needs the age program: apt install age")
     errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     process = run.popen(age_command(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
-    pump = _Pump(item.reader, cast(BinaryIO, process.stdin))
+    pump = Pump(item.reader, cast(BinaryIO, process.stdin), "corral-age-feed")
     reader = cast(BinaryIO, process.stdout)
 
     def finish() -> tuple[str, ...]:
@@ -72,28 +72,6 @@ def encrypted(item: StreamedArchive, settings: Encrypt, run: RunContext, work_di
         return warnings
 
     return dataclasses.replace(item, reader=reader, finish=finish, extension=f"{item.extension}.{SUFFIX}")
-
-
-class _Pump(threading.Thread):
-    """Copies the source's stream into age's stdin, then closes it (age then writes its last block)."""
-
-    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
-        super().__init__(daemon=True, name="corral-age-feed")
-        self.source, self.sink = source, sink
-        self.error: OSError | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            while data := self.source.read(CHUNK):
-                self.sink.write(data)
-        except OSError as exc:  # age died (BrokenPipe) or the source broke: finish() says which
-            self.error = exc
-        finally:
-            try:
-                self.sink.close()
-            except OSError as exc:
-                self.error = self.error or exc
 
 
 class DecryptingStorage:
@@ -128,6 +106,53 @@ class DecryptingStorage:
             decrypt(sealed, local, self.identity, encrypted)
         finally:
             sealed.unlink(missing_ok=True)
+
+
+    def open_read(self, remote: str) -> BinaryIO:
+        """``remote`` as a stream: decrypted on the way when it is an age file (see :class:`DecryptedStream`)."""
+        encrypted = remote if remote.endswith(f".{SUFFIX}") else self._encrypted.get(remote)
+        if encrypted is None:
+            return cast(BinaryIO, self.storage.open_read(remote))
+        return cast(BinaryIO, DecryptedStream(self.storage.open_read(encrypted), self.identity, encrypted))
+
+
+class DecryptedStream:
+    """An age file's plaintext as it is decrypted (``age -d -i IDENTITY``, fed from the stored stream by a thread).
+
+    ``finish()`` at EOF raises :class:`CorralError` when age failed (a wrong key, a truncated or altered file):
+    age checks each 64 KiB block as it goes, so a reader that took the bytes before must not take them as whole.
+    """
+
+    def __init__(self, sealed: BinaryIO, identity: Path, name: str) -> None:
+        if shutil.which("age") is None:
+            raise CorralError("decrypting needs the age program: apt install age")
+        self.sealed, self.name = sealed, name
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish)
+        self.process = subprocess.Popen(["age", "--decrypt", "--identity", str(identity)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors)
+        self.pump = Pump(sealed, cast(BinaryIO, self.process.stdin), "corral-age-decrypt")
+
+    def read(self, size: int = -1) -> bytes:
+        return cast(BinaryIO, self.process.stdout).read(size)
+
+    def finish(self) -> None:
+        self.close()
+        code = self.process.returncode
+        self.errors.seek(0)
+        said = [line for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
+        said = [line for line in said if line.startswith("age: error: ")] or said
+        if code != 0:
+            reason = said[-1].removeprefix("age: error: ") if said else f"exit code {code}"
+            raise CorralError(f"cannot decrypt `{self.name}`: {reason}")
+        if self.pump.error is not None:
+            raise CorralError(f"cannot read `{self.name}`: {self.pump.error}")
+
+    def close(self) -> None:
+        if self.process.returncode is None:
+            cast(BinaryIO, self.process.stdout).close()
+            self.pump.join()
+            self.process.wait()
+            self.sealed.close()
 
 
 def decrypt(sealed: Path, plain: Path, identity: Path, name: str) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pluggy
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
     from corral.fanout import Upload
+    from corral.restoring import RestoreRequest
     from corral.run import JobResult, RunContext, RunResult
     from corral.runner import Storage
     from corral.verify import VerifyResult
@@ -74,14 +75,26 @@ def corral_source_dump(
 
 @hookspec(firstresult=True)
 def corral_source_restore(
-    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
+    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path | None, run: RunContext,
+    request: RestoreRequest,
 ) -> list[str] | None:
-    """``corral restore``: bring ``target`` back into ``dest`` from the newest archive made at or before ``date``.
+    """``corral restore``: bring ``target`` back from the newest archive made at or before ``date``.
 
-    ``date`` is the time in the name of the archive the core chose (by ``--date`` or ``--archive``); ``dest``
-    exists, and is empty unless the user passed ``--force``. Returns the stored paths it applied, oldest first.
-    Without an implementation the core fetches that archive into ``dest`` for the standard tool to restore.
+    ``date`` is the time in the name of the archive the core chose (``request.archive``: by ``--date``,
+    ``--archive`` or the newest). With ``--to`` (``dest`` and ``request.to``) restore into that folder: it exists
+    and is empty unless ``request.force``. Without it (``dest`` None) restore into a server: ``request.into``
+    (None: the job's own source server) as ``request.as_name``; never over a non-empty database unless
+    ``request.force``. Read the archive with ``storage.open_read(path)`` and feed it to the standard client with
+    :func:`corral.restoring.load` (no temp copy). Report each step with ``request.say``; with
+    ``request.dry_run`` say what would be done and change nothing. Returns the stored paths it applied (or
+    would apply), oldest first; None to let the core fetch the archive into ``dest`` (a folder restore only).
     """
+
+
+@hookspec(firstresult=True)
+def corral_source_target_for(job: JobConfig, given: str) -> str | None:
+    """The archive target a user means by ``given`` when it is not a target name (a file job's source path or
+    glob match: ``/var/www/shop/upload`` for ``upload``), or None."""
 
 
 # --------------------------------------------------------------------------------------------- storages
@@ -136,6 +149,12 @@ def corral_storage_list(fs: AbstractFileSystem, root: str) -> list[RemoteFile]:
 @hookspec(firstresult=True)
 def corral_storage_delete(fs: AbstractFileSystem, path: str) -> bool:
     """Delete one stored file; returns True."""
+
+
+@hookspec(firstresult=True)
+def corral_storage_open_read(fs: AbstractFileSystem, remote_path: str) -> BinaryIO:
+    """A stored file as a stream of its bytes (restore reads an archive without a local copy); the core's
+    default is fsspec's ``fs.open(remote_path, "rb")``."""
 
 
 @hookspec(firstresult=True)

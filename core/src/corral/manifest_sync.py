@@ -82,10 +82,10 @@ def _entry(root: str, remote: str, archive: ArchiveOutcome, job: JobConfig, mask
     except ValueError:
         facts = {}
     made = manifest.archive_stamp(remote) or ""
-    sealed = job.encrypt is not None and archive.extension.endswith(".age")
+    recipients = list(job.encrypt.recipients) if job.encrypt and archive.extension.endswith(".age") else []
     return Entry(path=relative, size=archive.size, sha256=archive.sha256, target=archive.target, source=job.type,
                  extension=archive.extension, codec=manifest.codec_of(archive.extension), made=made,
-                 corral=__version__, facts=facts, recipients=list(job.encrypt.recipients) if sealed else [])
+                 corral=__version__, facts=facts, recipients=recipients)
 
 
 def add_entries(storage: Storage, job: str, stamp: str, entries: list[Entry], work_dir: Path) -> None:

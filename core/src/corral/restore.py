@@ -15,12 +15,14 @@ import os
 import posixpath
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 
 from corral import clock, logs
-from corral.archive import Backup, own_backup
+from corral.archive import Backup, own_backup, shown
 from corral.config import load_config
 from corral.config.models import JobConfig
 from corral.encryption import SUFFIX as AGE_SUFFIX
@@ -28,7 +30,8 @@ from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
 from corral.masking import Masker
 from corral.plugins import load_driver
-from corral.run import RunContext
+from corral.restoring import RestoreRequest
+from corral.run import RunContext, human_size
 from corral.runner import Storage, source_extensions
 from corral.workarea import new_work_dir
 
@@ -43,14 +46,15 @@ class RestoreRefused(CorralError):
 
 @dataclass(frozen=True)
 class Choice:
-    """Which backup to restore: the newest made at or before ``until``, or the one stored as ``archive``."""
+    """Which backup to restore: the newest made at or before ``until``, the one stored as ``archive``, or (neither)
+    the newest."""
 
     until: datetime | None = None
     archive: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.until is None) == (self.archive is None):
-            raise ValueError("a restore needs exactly one of a moment and an archive name")
+        if self.until is not None and self.archive is not None:
+            raise ValueError("a restore needs at most one of a moment and an archive name (neither: the newest)")
 
 
 def when(until: datetime) -> str:
@@ -60,12 +64,6 @@ def when(until: datetime) -> str:
     if until.second == 59 and until.microsecond == time.max.microsecond:
         return until.isoformat(" ", "minutes")
     return until.isoformat(" ", "seconds")
-
-
-def backups_of(storage: Storage, target: str, job: JobConfig) -> list[Backup]:
-    """The target's stored backups, oldest first (only files corral could have written)."""
-    found = (own_backup(f, storage.root, source_extensions(job)) for f in storage.list())
-    return sorted(b for b in found if b is not None and b.target == target)
 
 
 def check_destination(dest: Path, force: bool) -> None:
@@ -127,10 +125,10 @@ def _copy_in(source: Path, name: str, folder: int) -> None:
 
 def _chosen(backups: list[Backup], choice: Choice) -> list[Backup]:
     """The backups made up to the chosen one (its own moment for a named archive), oldest first."""
-    until = choice.until
+    until = choice.until or datetime.max
     if choice.archive is not None:
         until = next(b.made for b in backups if posixpath.basename(b.path) == choice.archive)
-    return [b for b in backups if until is not None and b.made <= until]
+    return [b for b in backups if b.made <= until]
 
 
 def _unknown(name: str, target: str, seen: set[str]) -> RestoreRefused:
@@ -140,17 +138,49 @@ def _unknown(name: str, target: str, seen: set[str]) -> RestoreRefused:
     return RestoreRefused(f"no archive of `{target}` is named `{name}`; {listed} (see `corral list`)")
 
 
+@dataclass(frozen=True)
+class Restored:
+    """What a restore did: the stored paths it applied, oldest first, and whether the data is back (False: the
+    archive was only fetched for its standard tool)."""
+
+    applied: list[str]
+    restored: bool
+
+
+def _request_aware(driver: Any) -> bool:
+    """Whether the source's restore takes the request (restores into servers, honours --dry-run)."""
+    impls = driver.hook.corral_source_restore.get_hookimpls()
+    return bool(impls) and "request" in impls[-1].argnames
+
+
+def _resolve_target(given: str, stored: list[Backup], job: JobConfig, driver: Any, storage: str) -> str:
+    """The stored target ``given`` names: a target name, or what the source maps it to (a file job's path)."""
+    targets = sorted({b.target for b in stored})
+    if given in targets:
+        return given
+    mapped = driver.hook.corral_source_target_for(job=job, given=given)
+    if mapped in targets:
+        return str(mapped)
+    if not targets:
+        raise RestoreRefused(f"job `{job.name}` has no backup on storage {storage}")
+    listed = ", ".join(targets[:20]) + (f" and {len(targets) - 20} more" if len(targets) > 20 else "")
+    raise RestoreRefused(f"job `{job.name}` has no target {shown(given)} on storage {storage}; its targets: {listed}")
+
+
 def restore(
-    config_path: Path, job_name: str, target: str, choice: Choice, dest: Path, storage_name: str | None,
-    force: bool = False, identity: Path | None = None,
-) -> list[str]:
-    """Restore ``target`` of ``job_name`` into ``dest`` as ``choice`` says; returns the paths applied.
+    config_path: Path, job_name: str, target: str, choice: Choice, dest: Path | None, storage_name: str | None,
+    force: bool = False, identity: Path | None = None, into: str | None = None, as_name: str | None = None,
+    dry_run: bool = False, options: dict[str, Any] | None = None, say: Callable[[str], None] = print,
+) -> Restored:
+    """Restore ``target`` of ``job_name`` as ``choice`` says: into the folder ``dest``, or (``dest`` None) into a
+    server (``into``, default the job's own; as ``as_name``). ``say`` gets one line per step.
 
     ``identity``: an age secret key file; encrypted archives (``NAME.age``) are decrypted on the way (the source's
     restore sees them decrypted), else they are refused where a source extracts them, and fetched as they are.
     """
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
+    masked = Masker(config.secrets)
     job = next((j for j in config.jobs if j.name == job_name), None)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "none"
@@ -158,21 +188,32 @@ def restore(
     candidates = [s for s in job.storages if s.enable and (storage_name is None or s.name == storage_name)]
     if not candidates:
         raise ConfigError([f"{config_path}: job `{job_name}` has no enabled storage `{storage_name}`"])
-    check_destination(dest, force)
-    run = RunContext(now=clock.now(), main=config.main, config_path=config_path)
     driver = load_driver("source", job.type)
+    aware = _request_aware(driver)
+    if dest is None and not aware:
+        raise RestoreRefused(f"job `{job_name}` (type `{job.type}`): corral fetches its archives into a folder for "
+                             "their standard tool; give --to DIR")
+    if dest is not None and not dry_run:
+        check_destination(dest, force)
+    run = RunContext(now=clock.now(), main=config.main, config_path=config_path)
     problems = []
     names_seen: set[str] = set()  # of the target's archives, for the nearest names to an unknown one
     lacking = 0  # storages listed without the named archive
     for storage_config in candidates:
         try:
             storage = Storage(storage_config, job)
-            stored = backups_of(storage, target, job)
+            every = sorted(b for b in (own_backup(f, storage.root, source_extensions(job)) for f in storage.list())
+                           if b is not None)
         except CorralError:
             raise
         except Exception as exc:
             problems.append(f"storage {storage_config.name}: {type(exc).__name__}: {exc}")
             continue
+        if not every and len(candidates) > 1:
+            problems.append(f"storage {storage.name}: no backup of job `{job_name}`")
+            continue
+        name = _resolve_target(target, every, job, driver, storage.name)
+        stored = [b for b in every if b.target == name]
         stored_names = {posixpath.basename(b.path) for b in stored}
         if choice.archive is not None and choice.archive not in stored_names:
             names_seen |= stored_names
@@ -182,35 +223,55 @@ def restore(
         found = _chosen(stored, choice)
         if not found:
             moment = when(choice.until) if choice.until else choice.archive
-            problems.append(f"storage {storage.name}: no backup of `{target}` made on or before {moment}")
+            problems.append(f"storage {storage.name}: no backup of `{name}` made on or before {moment}")
             continue
-        try:
-            dest.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
-        if not dest.is_dir():
-            raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
-        sealed = found[-1].path.endswith(f".{AGE_SUFFIX}")
+        newest = found[-1]
+        if dest is not None and not dry_run:
+            try:
+                dest.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
+            if not dest.is_dir():
+                raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
+        sealed = newest.path.endswith(f".{AGE_SUFFIX}")
         if sealed and identity is None and driver.hook.corral_source_restore.get_hookimpls():
-            raise RestoreRefused(f"`{posixpath.basename(found[-1].path)}` is encrypted (`encrypt:`): give the age "
+            raise RestoreRefused(f"`{posixpath.basename(newest.path)}` is encrypted (`encrypt:`): give the age "
                                  "secret key with --identity FILE")
         view = DecryptingStorage(storage, identity) if identity is not None else storage
-        applied = driver.hook.corral_source_restore(job=job, storage=view, target=target, date=found[-1].made,
-                                                    dest=dest, run=run)
-        if applied is None:
-            newest = found[-1]  # listed once, above, where a lost connection is one line
-            name = posixpath.basename(newest.path)
-            if sealed and identity is not None:  # decrypted on the way: stored as its plain name
-                name = name.removesuffix(f".{AGE_SUFFIX}")
-            into = dest / name
-            try:
-                _fetch(view, newest.path, into, job)
-            except OSError as exc:
-                reason = Masker(config.secrets)(exc.strerror or str(exc))
-                raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into}`: {reason}") \
-                    from None
-            applied = [newest.path]
-        return list(applied)
+        if aware:
+            request = RestoreRequest(archive=newest, to=dest, into=into, as_name=as_name, force=force,
+                                     dry_run=dry_run, options=options or {}, say=say)
+            applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
+                                                        dest=dest, run=run, request=request)
+        elif dry_run:
+            applied = None
+        else:
+            applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
+                                                        dest=dest, run=run)
+        if applied is not None:
+            if dry_run:
+                sizes = {b.path: b.size for b in stored}
+                for path in applied:
+                    say(f"would apply `{path}` ({human_size(sizes.get(path, 0))}) from storage {storage.name}")
+            return Restored(list(applied), restored=True)
+        if dest is None:
+            raise RestoreRefused(f"job `{job_name}` (type `{job.type}`): its archives are fetched into a folder; "
+                                 "give --to DIR")
+        plain = posixpath.basename(newest.path)
+        if sealed and identity is not None:  # decrypted on the way: stored as its plain name
+            plain = plain.removesuffix(f".{AGE_SUFFIX}")
+        into_file = dest / plain
+        if dry_run:
+            say(f"would fetch `{newest.path}` ({human_size(newest.size)}) from storage {storage.name} into "
+                f"`{into_file}`")
+            return Restored([newest.path], restored=False)
+        try:
+            _fetch(view, newest.path, into_file, job)
+        except OSError as exc:
+            raise CorralError(f"storage {storage.name}: cannot fetch `{newest.path}` into `{into_file}`: "
+                              f"{masked(exc.strerror or str(exc))}") from None
+        say(f"fetched `{newest.path}` ({human_size(newest.size)}) from storage {storage.name} into `{into_file}`")
+        return Restored([newest.path], restored=False)
     if choice.archive is not None and lacking == len(candidates):
         raise _unknown(choice.archive, target, names_seen)
-    raise CorralError(Masker(config.secrets)("; ".join(problems)))
+    raise CorralError(masked("; ".join(problems)))

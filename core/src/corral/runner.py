@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pluggy
 
@@ -118,6 +118,10 @@ class Storage:
 
     def get(self, remote: str, local: Path) -> None:
         self.driver.hook.corral_storage_get(fs=self.fs, remote_path=remote, local_path=local)
+
+    def open_read(self, remote: str) -> BinaryIO:
+        """The stored file ``remote`` as a stream (close it when done)."""
+        return self.driver.hook.corral_storage_open_read(fs=self.fs, remote_path=remote)
 
     def list(self) -> list[Any]:
         self.listed = self.driver.hook.corral_storage_list(fs=self.fs, root=self.root)

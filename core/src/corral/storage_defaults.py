@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Collection
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from corral.archive import RemoteFile, own_backup
 from corral.hookspecs import hookimpl
@@ -226,6 +226,11 @@ def _find(fs: AbstractFileSystem, root: str) -> Any:
 def corral_storage_delete(fs: AbstractFileSystem, path: str) -> bool:
     fs.rm_file(path)
     return True
+
+
+@hookimpl(trylast=True)
+def corral_storage_open_read(fs: AbstractFileSystem, remote_path: str) -> BinaryIO:
+    return fs.open(remote_path, "rb")
 
 
 @hookimpl(trylast=True)

@@ -39,17 +39,33 @@ def _usage(message: str) -> typer.Exit:
 
 def restore(
     job: Annotated[str, typer.Argument(help="the job that made the backups")],
-    target: Annotated[str, typer.Option("--target", "-t", help="what to restore: a site folder name, a database")],
-    to: Annotated[Path, typer.Option("--to", help="folder to restore into; must be empty or new unless --force")],
+    target: Annotated[str, typer.Option(
+        "--target", "-t", help="what to restore: a target as `corral list` shows it, a database name, or a file "
+        "job's source path")],
+    to: Annotated[Path | None, typer.Option(
+        "--to", help="folder to restore into (files, a fetched dump, a data directory); must be empty or new "
+        "unless --force. Without it a database is restored into a server (--into)")] = None,
+    into: Annotated[str | None, typer.Option(
+        "--into", help="the server to restore a database into, as the type's client takes it (docs/restore.md); "
+        "default: the job's own source server. No password here: the job's, or the client's own files")] = None,
+    as_name: Annotated[str | None, typer.Option(
+        "--as", help="the database name to restore as (default: the original name)")] = None,
     date: Annotated[str | None, typer.Option(
         "--date", "-d", help="YYYY-MM-DD (the end of that day) or YYYY-MM-DD HH:MM[:SS]: the newest archive made "
-        "at or before then")] = None,
+        "at or before then (default: the newest)")] = None,
     archive: Annotated[str | None, typer.Option(
         "--archive", "-a", help="one stored archive's file name, as `corral list` shows it; for inc_files its "
         "chain up to and including it")] = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="restore into a folder that already has files: files of the same name are overwritten, "
-        "and an inc_files restore deletes, inside the target's folder, what the backup did not have")] = False,
+        "--force", help="restore over what is there: files of the same name are overwritten (an inc_files restore "
+        "deletes, inside the target's folder, what the backup did not have); a database that holds tables or keys "
+        "is replaced")] = False,
+    with_globals: Annotated[bool, typer.Option(
+        "--with-globals", help="postgresql: also restore the roles and tablespaces (the globals archive)")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, max=64, help="postgresql: parallel restore jobs (pg_restore -j)")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="say what would be restored from where into where; change nothing")] = False,
     storage: Annotated[
         str | None, typer.Option("--storage", "-s", help="storage name (default: the first with backups)")
     ] = None,
@@ -57,9 +73,9 @@ def restore(
         "--identity", "-i", help="age secret key file: decrypt encrypted archives (`encrypt:`) on the way")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Restore a target as it was at a moment (--date) or from one archive (--archive): extract file archives
-    (applying incremental chains), or fetch the database archive for its standard tool. Refuses a --to folder
-    that already has files unless --force."""
+    """Restore a target as it was at a moment (--date), from one archive (--archive) or from the newest: extract
+    file archives (applying incremental chains) into --to, load a database into a server (--into, --as), or fetch
+    an archive for its standard tool. Prints one line per step; --dry-run prints the plan."""
     from corral import logs
     from corral.cli import fail
     from corral.restore import Choice
@@ -68,8 +84,6 @@ def restore(
 
     if date is not None and archive is not None:
         raise _usage("give --date or --archive, not both")
-    if date is None and archive is None:
-        raise _usage("say which backup to restore: --date or --archive")
     until = None
     if date is not None:
         until = parse_when(date)
@@ -78,13 +92,24 @@ def restore(
     name = posixpath.basename(archive.rstrip("/")) if archive is not None else None  # a path from `corral list`
     if identity is not None and not identity.is_file():
         raise _usage(f"--identity `{identity}` is not a file (the age secret key, from `age-keygen -o FILE`)")
+    if to is not None and (into is not None or as_name is not None):
+        raise _usage("--to restores into a folder; --into and --as name a server and a database: give one kind")
     logs.setup(None, ())
+    options = {"with_globals": with_globals, "jobs": jobs}
     try:
-        applied = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force,
-                              identity=identity)
+        done = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force,
+                           identity=identity, into=into, as_name=as_name, dry_run=dry_run, options=options,
+                           say=typer.echo)
     except CorralError as error:
         fail(error)
         return
-    for path in applied:
-        typer.echo(f"applied {path}")
-    typer.echo(f"restored `{target}` {f'as of {shown_when(until)}' if until else f'from {name}'} into {to}")
+    if dry_run:
+        typer.echo("dry run: nothing was changed")
+        return
+    moment = f"as of {shown_when(until)}" if until else f"from {name}" if name else "from the newest backup"
+    if done.restored:
+        where = f"into {to}" if to is not None else f"into {into or 'the source server'}"
+        typer.echo(f"restored `{target}` {moment} {where}")
+    else:
+        typer.echo(f"fetched, not restored: `{target}` {moment} is in {to}; restore it with its standard tool "
+                   "(docs/restore.md)")

@@ -13,11 +13,12 @@ from pydantic import Field, model_validator
 from corral import DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
 from corral.archive import DumpResult, StreamedArchive, own_backup, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.restoring import RestoreRequest
 from corral.runner import Storage
 from corral_source_files import tar
 from corral_source_files.restore import fetch_and_extract
 from corral_source_files.tally import Tally
-from corral_source_files.targets import archive_names, expand_target, member_excludes
+from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
 
 EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: what tar.codec makes
 
@@ -99,11 +100,18 @@ def counted(finish_tar: Callable[[], tuple[str, ...]], tally: Tally, facts: dict
 
 
 @hookimpl
-def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path, run: RunContext) -> list[str]:
+def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path | None, run: RunContext,
+                          request: RestoreRequest) -> list[str]:
     """Extract the newest archive of the target made at or before ``date`` into ``dest`` with plain tar."""
+    if dest is None:
+        raise DumpError("a files archive is restored into a folder: give --to DIR")
     found = (own_backup(f, storage.root, EXTENSIONS) for f in storage.list())
     backups = sorted(b for b in found if b and b.target == target and b.made <= date)
     if not backups:
         raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} on {storage.name}")
-    fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False)
-    return [backups[-1].path]
+    return fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False, request=request)
+
+
+@hookimpl
+def corral_source_target_for(job: JobConfig, given: str) -> str | None:
+    return target_for(job.sources, given)

@@ -21,6 +21,7 @@ from corral import Archive, DumpError, DumpFailure, JobOptions, RunContext, hook
 from corral.archive import DumpResult, StreamedArchive, archive_name
 from corral.config.models import JobConfig, SourceSchema, absolute_path
 from corral.errors import CorralError, Interrupted
+from corral.restoring import RestoreRequest
 from corral.runner import Storage
 from corral.workarea import full_disk_note
 from corral_source_files import chain, state, tar
@@ -28,7 +29,7 @@ from corral_source_files.copies import Listings, copy_missing
 from corral_source_files.desc import FilesSource, check_tools, counted
 from corral_source_files.restore import fetch_and_extract
 from corral_source_files.tally import Tally
-from corral_source_files.targets import archive_names, expand_target, member_excludes
+from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
 
 
 class IncFilesSource(FilesSource):
@@ -205,8 +206,11 @@ def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path
 
 @hookimpl
 def corral_source_restore(
-    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path, run: RunContext
+    job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path | None, run: RunContext,
+    request: RestoreRequest,
 ) -> list[str]:
+    if dest is None:
+        raise DumpError("a files archive is restored into a folder: give --to DIR")
     links = chain.links_of(storage.list(), storage.root, target)
     try:
         steps = chain.restore_chain(links, date)
@@ -216,5 +220,9 @@ def corral_source_restore(
         raise DumpError(f"no incremental archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} "
                         f"on {storage.name}")
     paths = [link.archive for link in steps if link.archive]
-    fetch_and_extract(run, storage, paths, dest, incremental=True)
-    return paths
+    return fetch_and_extract(run, storage, paths, dest, incremental=True, request=request)
+
+
+@hookimpl
+def corral_source_target_for(job: JobConfig, given: str) -> str | None:
+    return target_for(job.sources, given)

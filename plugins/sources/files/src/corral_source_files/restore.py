@@ -7,12 +7,19 @@ import tempfile
 from pathlib import Path
 
 from corral import RunContext
+from corral.restoring import RestoreRequest
 from corral.runner import Storage
 from corral_source_files import tar
 
 
-def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest: Path, incremental: bool) -> None:
-    """Download each archive in turn and extract it into ``dest`` (one local copy at a time)."""
+def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest: Path, incremental: bool,
+                      request: RestoreRequest | None = None) -> list[str]:
+    """Download each archive in turn and extract it into ``dest`` (one local copy at a time); with a dry run,
+    only say so. Returns ``paths``."""
+    if request is not None and request.dry_run:
+        request.say(f"would extract {len(paths)} archive(s) with tar{' -G, in order' if incremental else ''} "
+                    f"into `{dest}`")
+        return paths
     with tempfile.TemporaryDirectory(prefix="corral-restore-") as scratch:
         for remote in paths:
             local = Path(scratch) / posixpath.basename(remote)
@@ -21,3 +28,6 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
                 tar.extract(run, local, dest, incremental)
             finally:
                 local.unlink(missing_ok=True)
+            if request is not None:
+                request.say(f"extracted `{remote}` into `{dest}`")
+    return paths

@@ -6,6 +6,7 @@ import glob
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@=-]+")
 
@@ -45,3 +46,18 @@ def member_excludes(target: Path, patterns: list[str]) -> list[str]:
             if path == target or target in path.parents:
                 members.add(str(path.relative_to(parent)))
     return sorted(members)
+
+
+def target_for(sources: list[Any], given: str) -> str | None:
+    """The archive target a user means by a path (``/var/www/shop/upload``) or by one of the job's target globs
+    that matches one path: named as the dump names it (:func:`archive_names` over each source's matches)."""
+    wanted = Path(os.path.normpath(given)) if given.startswith("/") else None
+    for source in sources:
+        patterns = list(getattr(source, "target", []))
+        matched = {pattern: expand_target(pattern) for pattern in patterns}
+        names = archive_names([path for found in matched.values() for path in found])
+        if wanted is not None and wanted in names:
+            return names[wanted]
+        if len(matched.get(given, [])) == 1:
+            return names[matched[given][0]]
+    return None

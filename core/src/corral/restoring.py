@@ -1,0 +1,114 @@
+"""What a source's restore gets from the core: the request, the chosen archive as a stream, and the pipeline that
+decompresses it into the standard client (``zstd -dc | mariadb``) with no copy on local disk.
+
+A source restores into a folder (``--to DIR``: files, a fetched dump, a data directory) or into a server
+(``--into``, default the job's own source server; ``--as NAME``). It reports each step it takes through
+``request.say`` (one honest line: "created database `shop_copy` on 127.0.0.1:3306", "loaded 12.3 MiB in
+4.1 s"), and with ``request.dry_run`` it says what it would do and touches nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from corral.archive import Backup
+from corral.errors import CorralError
+from corral.pump import Pump
+from corral.run import RunContext
+
+CHUNK = 1 << 20
+DECOMPRESSORS = {"zst": ["zstd", "-dc"], "gz": ["gzip", "-dc"]}
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """``corral restore``'s command line as a source sees it.
+
+    ``archive`` is the backup the core chose (``--date``, ``--archive``, or the newest); ``to`` the folder of a
+    folder restore, or None for a restore into a server: ``into`` (None: the job's own source server, as its
+    config connects to it) as database ``as_name`` (None: the original name). ``force`` allows overwriting what
+    is there; ``options`` holds the type-specific flags (``with_globals``, ``jobs``). ``say`` prints one line.
+    """
+
+    archive: Backup
+    to: Path | None = None
+    into: str | None = None
+    as_name: str | None = None
+    force: bool = False
+    dry_run: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    say: Callable[[str], None] = print
+
+    @property
+    def into_server(self) -> bool:
+        return self.to is None
+
+
+class RestoreError(CorralError):
+    """A restore that cannot go on (a target database that is not empty, a client that failed): one line."""
+
+
+def decompressor(extension: str) -> list[str] | None:
+    """The standard tool that undoes the codec an archive's extension names (``sql.zst``), or None."""
+    return DECOMPRESSORS.get(extension.removesuffix(".age").rsplit(".", 1)[-1])
+
+
+def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
+         env: dict[str, str] | None = None) -> str:
+    """Run ``[decompressor |] client`` with the archive's bytes on its stdin, fed from ``source``; return what
+    the client printed. Every program has ended when it returns; a failed one raises :class:`RestoreError` with
+    its last words. No byte touches local disk. ``env``: the client's environment (a password goes there, never
+    in its arguments).
+    """
+    unpack = decompressor(extension)
+    for program in ([unpack[0]] if unpack else []) + [client[0]]:
+        if shutil.which(program) is None:
+            raise RestoreError(f"restoring needs the `{program}` program, which is not installed")
+    first = run.popen(unpack, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) \
+        if unpack else None
+    try:
+        second = run.popen(client, stdin=first.stdout if first is not None else subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    except BaseException:
+        _end(first)
+        raise
+    if first is not None and first.stdout is not None:
+        first.stdout.close()  # the client holds it now: the decompressor sees a broken pipe if the client dies
+    sink = first.stdin if first is not None else second.stdin
+    assert sink is not None
+    pump = Pump(source, cast(BinaryIO, sink), "corral-restore-feed")
+    try:
+        out, err = second.communicate()
+        pump.join()
+        unpack_err = first.communicate()[1] if first is not None else b""
+    except BaseException:
+        _end(first)
+        _end(second)
+        raise
+    finally:
+        for process in (first, second):
+            if process is not None:
+                run.forget(process)
+    if pump.error is not None and not isinstance(pump.error, BrokenPipeError):
+        raise RestoreError(f"reading the archive failed: {_line(str(pump.error))}")
+    if unpack and first is not None and first.returncode != 0 and second.returncode == 0:
+        raise RestoreError(f"{unpack[0]} failed: {_line(unpack_err.decode(errors='replace'))}")
+    if second.returncode != 0:
+        raise RestoreError(f"{client[0]} failed (exit {second.returncode}): {_line(err.decode(errors='replace'))}")
+    return out.decode(errors="replace")
+
+
+def _end(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
