@@ -200,3 +200,34 @@ def test_sigterm_during_a_stuck_upload_reports_what_was_stored(tmp_path: Path, s
     body = message.get_content()
     assert "2 archive(s), 64.0 MiB" in body, body
     assert "t00: 1.0 KiB" in body and "t01: 64.0 MiB" in body
+
+
+def test_sigterm_during_a_stuck_stream_counts_only_what_was_stored(tmp_path: Path, sshd_server: SSHServer) -> None:
+    """A stream cut by SIGTERM (its SFTP leg frozen, so nothing of t01 was committed anywhere) is no archive in the
+    summary: the row says 1 (t00), as the log does (it said 2)."""
+    storage, port = _sftp(sshd_server)
+    storage |= {"timeout": 60, "backup_dir": str(sshd_server.home / "interrupted-stream")}
+    site = plugin_site(tmp_path, "sources", "many", MANY)
+    main = write_main(tmp_path, [{"job": "db", "type": "many", "storages": [storage, local_storage(tmp_path / "l")]}])
+    env = {**os.environ, "PYTHONPATH": str(site), "TEST_FREEZE_PIDS": " ".join(map(str, server_pids(port))),
+           "TEST_FREEZE_WHEN": storage["backup_dir"], "TEST_STREAM": "1", "CORRAL_NOW": "2026-03-02T03:00:00"}
+    run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env)
+    try:
+        folder = Path(storage["backup_dir"])
+        deadline = time.monotonic() + 60
+        while not list(folder.rglob(".t01_*.partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # frozen by now: the stream of t01 waits for its SFTP leg
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        for pid in server_pids(port):
+            os.kill(pid, signal.SIGCONT)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, stderr
+    assert "1 archive(s) were stored before it (2 cop(ies) in all)" in stderr, stderr
+    [row] = [line.split("\t") for line in stdout.splitlines() if line.startswith("db\t")]
+    assert row[:3] == ["db", "FAILED", "1"], stdout
+    assert not list((tmp_path / "l").rglob("t01_*")), "a cut stream has no final name"

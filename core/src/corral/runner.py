@@ -492,6 +492,7 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
         outcome.facts.update(item.facts)  # a stream's source may learn its facts only when it ends (tar's count)
     except Interrupted:
         _abort_all(legs, spool)  # a local temp file goes at once; one on a remote storage may stay (named)
+        result.archives.remove(outcome)  # not stored anywhere: the summary must not count it
         raise
     except Exception as exc:  # the archive is not complete: nothing appears anywhere
         _abort_all(legs, spool)
