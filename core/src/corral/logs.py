@@ -91,8 +91,27 @@ class _OwnFileHandler(logging.StreamHandler):
             super().close()
 
 
+class _Libraries(logging.Handler):
+    """Warnings a library logs (smbprotocol's receive thread, paramiko, botocore...) go to corral's log at DEBUG in
+    one line, masked like corral's own: without this, Python printed them raw, tracebacks included, on stderr,
+    which cron mails even on a good night."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "corral" or record.name.startswith("corral."):
+            return
+        try:
+            text = record.getMessage()
+        except Exception:  # a library's bad format string
+            text = str(record.msg)
+        first = text.strip().splitlines()[0] if text.strip() else record.levelname
+        logging.getLogger("corral").debug("%s: %s", record.name, first)
+
+
 def close() -> None:
     """Detach and close every handler of the ``corral`` logger (the log file is flushed and closed)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Libraries)]:
+        root.removeHandler(handler)
     logger = logging.getLogger("corral")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -142,4 +161,5 @@ def setup(log_file: Path | None, secrets: Iterable[str], console_level: int = lo
                              sys.stderr.isatty() else formatter)
         handler.addFilter(context)
         logger.addHandler(handler)
+    logging.getLogger().addHandler(_Libraries(logging.WARNING))
     return collector
