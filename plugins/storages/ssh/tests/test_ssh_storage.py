@@ -331,6 +331,26 @@ def test_the_upload_is_fsynced_on_the_server_before_the_rename(sshd_server: SSHS
     synced_before_rename(storage, server_pids(sshd_server.port), tmp_path)
 
 
+def test_fsync_no_stores_as_scp_does(sshd_server: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fsync: no`: not one fsync on the server (neither during the upload nor before the rename); the archive
+    still lands whole under its final name."""
+    from corral.testing.storage_contract import traced
+    from corral_storage_ssh import transfer
+
+    monkeypatch.setattr(transfer, "SYNC_AFTER", 2**20)
+    monkeypatch.setattr(transfer, "SYNC_EVERY", 2**20)
+    storage = fresh(entry(sshd_server, fsync=False))
+    local = tmp_path / "archive.bin"
+    local.write_bytes(os.urandom(5 * 2**20))
+    remote = posixpath.join(storage.root, "site", "site_2026-03-01_03-00-00.tar.gz")
+    with traced(server_pids(sshd_server.port), tmp_path / "server.trace", "fsync,fdatasync,rename") as calls:
+        storage.put(local, remote)
+        seen = calls()
+    assert Path(remote).read_bytes() == local.read_bytes()
+    assert any(call.startswith("rename(") for call in seen), seen
+    assert not [call for call in seen if call.startswith(("fsync(", "fdatasync("))], seen
+
+
 def test_every_error_of_a_killed_session_is_retried_and_refusals_are_not(server_tmp_path: Path, tmp_path: Path) -> None:
     """Real paramiko errors over a real ssh child: what a dead session raises is retried, a refusal is not."""
     with start_sshd(server_tmp_path) as server:

@@ -469,7 +469,7 @@ class StreamWriter:
         self.target = _create_on(ftp, path, file_mode)
         if file_mode is not None:  # exactly file_mode, whatever the server's umask took from the open's mode
             fs._set_mode(lambda: self.target.chmod(file_mode))
-        self.syncs = "fsync@openssh.com" in ftp.extensions
+        self.syncs = fs.options.fsync and "fsync@openssh.com" in ftp.extensions
         background = (lambda upload: BackgroundSync(fs._second_session, path, upload)) if self.syncs else None
         self.upload = Upload(ftp, self.session.pipe, self.target.handle, fs.write_size, background)
         self.done = self.failed = False
