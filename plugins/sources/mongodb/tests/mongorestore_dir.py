@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import bson
 import pymongo
 from bson import SON, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-BATCH_DOCUMENTS = 1000  # mongorestore's --batchSize default
-BATCH_BYTES = 16 << 20
+from corral_source_mongodb.restore import insert_documents
+
 _RAW = CodecOptions(document_class=RawBSONDocument)
 _METADATA = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL, document_class=SON)
 BUCKETS = "system.buckets."
@@ -119,21 +118,8 @@ def _create_command(intent: Intent, server_version: tuple[int, ...]) -> SON[str,
 
 
 def _insert_documents(collection: pymongo.collection.Collection[Any], path: Path) -> int:
-    count = 0
-    batch: list[RawBSONDocument] = []
-    size = 0
     with path.open("rb") as file:
-        for document in bson.decode_file_iter(file, _RAW):
-            batch.append(document)
-            size += len(document.raw)
-            if len(batch) >= BATCH_DOCUMENTS or size >= BATCH_BYTES:
-                collection.insert_many(batch, ordered=False)
-                count += len(batch)
-                batch, size = [], 0
-    if batch:
-        collection.insert_many(batch, ordered=False)
-        count += len(batch)
-    return count
+        return insert_documents(collection, file)
 
 
 def _create_indexes(db: pymongo.database.Database[Any], intent: Intent) -> None:

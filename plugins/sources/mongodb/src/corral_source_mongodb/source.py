@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.restoring import RestoreRequest
 from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.dump import dump_database
@@ -92,3 +93,13 @@ def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, ch
     finally:
         with contextlib.suppress(Exception):
             archive.finish()  # at once when the core finished it; else the run was stopped before it read it
+
+
+@hookimpl
+def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunContext,
+                          request: RestoreRequest) -> list[str]:
+    """Into a server with pymongo, as mongorestore would (``--into``, ``--as``); ``--to DIR``: the archive
+    extracted for mongorestore (see :mod:`corral_source_mongodb.restore`)."""
+    from corral_source_mongodb.restore import restore
+
+    return restore(job, storage, target, run, request)

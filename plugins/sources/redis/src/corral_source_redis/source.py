@@ -7,10 +7,12 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.restoring import RestoreRequest
 from corral_source_redis import facts
 from corral_source_redis.compression import codec
 from corral_source_redis.options import RedisSource
@@ -57,3 +59,13 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
     finally:
         with contextlib.suppress(SnapshotError):
             snapshot.finish()  # at once when the core finished it; else the run was stopped before it read it
+
+
+@hookimpl
+def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunContext,
+                          request: RestoreRequest) -> list[str]:
+    """``--to DIR``: a ``dump.rdb`` for ``redis-server --dir DIR``; else the keys into a running server (see
+    :mod:`corral_source_redis.restore`)."""
+    from corral_source_redis.restore import restore
+
+    return restore(job, storage, target, run, request)
