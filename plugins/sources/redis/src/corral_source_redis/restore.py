@@ -303,7 +303,7 @@ def _copy_batch(reader: redis.Redis, writer: redis.Redis, keys: list[bytes]) -> 
     asked = reader.pipeline(transaction=False)
     for key in keys:
         asked.dump(key)
-        asked.pexpiretime(key)
+        asked.pexpiretime(key)  # type: ignore[arg-type]  # bytes work (redis-py types say str)
     answers = asked.execute()
     copied = 0
     out = writer.pipeline(transaction=False)
