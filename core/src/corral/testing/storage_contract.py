@@ -93,6 +93,18 @@ class StorageContract:
         storage.delete(listed[0].path)
         assert storage.list() == []
 
+    def test_open_read_streams_the_stored_bytes(self, storage: Storage, tmp_path: Path) -> None:
+        """Restore reads an archive as a stream (no local copy): in chunks, to the last byte, then EOF."""
+        local = self._file(tmp_path, "db.sql.zst", 3 * 2**20 + 12345)
+        remote = storage.path_for(Archive(local, "db", "sql.zst"), datetime(2026, 3, 1, 4, 5, 6))
+        storage.put(local, remote)
+        chunks = []
+        with storage.open_read(remote) as stream:
+            while chunk := stream.read(2**20):
+                chunks.append(chunk)
+        assert b"".join(chunks) == local.read_bytes()
+        assert len(chunks) >= 2
+
     def test_list_of_missing_folder_is_empty(self, storage: Storage) -> None:
         assert storage.list() == []
 
