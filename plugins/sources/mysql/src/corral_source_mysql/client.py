@@ -18,14 +18,16 @@ class SQLError(Exception):
 
 
 def query(
-    run: RunContext, client: str, options: Path, statement: str, *, names: bool = False, timeout: float = 120,
-    pass_fds: tuple[int, ...] = (), own: bool = True,
+    run: RunContext, client: str, options: Path | tuple[str, ...], statement: str, *, names: bool = False,
+    timeout: float = 120, pass_fds: tuple[int, ...] = (), own: bool = True,
 ) -> list[str]:
     """Run one statement; returns the output lines (batch mode; column names only with ``names``).
 
     ``pass_fds``: an open option file the client reads as ``/proc/self/fd/N``; ``own=False``: a client the run
-    must not stop when it is interrupted (the replica's resume, see :mod:`replica`)."""
-    argv = [client, f"--defaults-file={options}", "--batch", *([] if names else ["--skip-column-names"]),
+    must not stop when it is interrupted (the replica's resume, see :mod:`replica`). ``options`` may also be the
+    login arguments themselves (a restore into a server the job does not know: the client's own option files)."""
+    login = [f"--defaults-file={options}"] if isinstance(options, Path) else list(options)
+    argv = [client, *login, "--batch", *([] if names else ["--skip-column-names"]),
             "--default-character-set=utf8mb4", "--connect-timeout=30", "-e", statement]
     start = run.popen if own else subprocess.Popen
     process = start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)

@@ -12,11 +12,13 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, target_problem, with_compressions
 from corral.config.models import JobConfig, SourceSchema
-from corral_source_mysql import client, facts, replica, stream, tools
+from corral.restoring import RestoreRequest
+from corral_source_mysql import client, facts, replica, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import MySQLSource
 
@@ -147,3 +149,13 @@ def _dump_one(session: Session, database: str) -> Iterator[DumpResult]:
             f"mysql {session.where}: is_slave: the SQL thread could not be resumed ({resumer.error}); "
             "run START SLAVE SQL_THREAD on the replica"
         )
+
+
+@hookimpl
+def corral_source_restore(job: JobConfig, storage: Any, target: str, dest: Path | None, run: RunContext,
+                          request: RestoreRequest) -> list[str] | None:
+    """Into a server: load the dump as ``--as`` (see :mod:`corral_source_mysql.restore`); with ``--to`` the core
+    fetches the archive for ``mariadb`` by hand."""
+    if dest is not None:
+        return None
+    return restore.restore_database(job, storage, target, run, request)

@@ -14,11 +14,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
-from corral_source_mysql import facts, stream, tools
+from corral.restoring import RestoreRequest
+from corral_source_mysql import facts, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import XtradbSource
 
@@ -59,3 +61,10 @@ def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run:
             return warnings
 
         yield from stream.hand_over(pipeline, finish, target, extension, known)
+
+
+@hookimpl
+def corral_source_restore(storage: Any, target: str, dest: Path | None, run: RunContext,
+                          request: RestoreRequest) -> list[str]:
+    """Unpack and prepare the physical backup in ``--to DIR`` (see :mod:`corral_source_mysql.restore`)."""
+    return restore.restore_physical(storage, target, dest, run, request)

@@ -1,0 +1,386 @@
+"""``corral restore`` for ``mysql`` (a dump loaded into a server, under its own name or ``--as``) and
+``mysql_xtradb`` (a physical backup unpacked and prepared in a folder).
+
+A ``mysql`` archive is ``mariadb-dump --databases NAME``: it holds ``CREATE DATABASE`` and ``USE`` for its own
+name, so ``zstd -dc FILE | mariadb`` recreates it by hand. Loading it as another name rewrites exactly those
+statements on the way (:class:`Renaming`), so the dump lands in the database corral created and nowhere else.
+The archive is read from the storage, decompressed and fed to the client as a stream: nothing on local disk but
+the private option file with the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import ipaddress
+import posixpath
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+from corral import RunContext
+from corral.config.models import JobConfig
+from corral.pump import Pump
+from corral.restore import RestoreRefused
+from corral.restoring import RestoreError, RestoreRequest, decompressor, load
+from corral.run import human_size
+from corral.workarea import new_work_dir
+from corral_source_mysql import client, stream, tools
+from corral_source_mysql.optionfile import option_file
+from corral_source_mysql.options import Connect, MySQLSource
+
+CHUNK = 1 << 20
+STAMP_LENGTH = len("2026-01-31_03-00-00")
+LONGEST_STATEMENT = 4096  # a CREATE DATABASE line with every option; longer lines are data, never rewritten
+_STARTS = (b"\nUSE ", b"\nCREATE DATABASE ", b"\n/*!40000 DROP DATABASE ", b"\nDROP DATABASE ")
+
+
+def extension_of(path: str, target: str) -> str:
+    """``sql.zst`` of ``.../shop/shop_2026-01-31_03-00-00.sql.zst[.age]`` (decrypted on the way: no ``.age``)."""
+    return posixpath.basename(path).removesuffix(".age")[len(target) + 1 + STAMP_LENGTH + 1:]
+
+
+def identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def literal(name: str) -> str:
+    """``name`` as a string literal no quoting can break: hex bytes read as utf8mb4."""
+    return f"CONVERT(X'{name.encode().hex()}' USING utf8mb4)"
+
+
+# ------------------------------------------------------------------------------------------- servers
+
+
+def parse_into(text: str) -> Connect:
+    """``--into``: ``[USER@]HOST[:PORT]``, ``[USER@][IPV6]:PORT`` or ``[USER@]/path/to/mysqld.sock``."""
+    user, at, rest = text.rpartition("@")
+    if not at:
+        user, rest = "", text
+    if not rest:
+        raise RestoreRefused(f"--into `{text}` names no server: give HOST[:PORT], USER@HOST[:PORT] or a socket path")
+    if rest.startswith("/"):
+        return Connect(db_user=user or None, socket=Path(rest))
+    host, port = rest, None
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = tail.removeprefix(":") or None
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise RestoreRefused(f"--into `{text}`: `{port}` is not a port number")
+    return Connect(db_user=user or None, db_host=host, db_port=int(port) if port else None)
+
+
+def _host(name: str | None) -> str:
+    """A host for comparison: the loopback names are one."""
+    name = name or "localhost"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(name).is_loopback:
+            return "localhost"
+    return name
+
+
+def same_server(given: Connect, known: Connect) -> bool:
+    """Whether ``--into`` names the server (and user) a source of the job connects to, so its password fits."""
+    if given.db_user is not None and given.db_user != known.db_user:
+        return False
+    if given.socket is not None:
+        return known.socket is not None and Path(known.socket).resolve() == Path(given.socket).resolve()
+    return (known.socket is None and _host(given.db_host) == _host(known.db_host)
+            and (given.db_port or 3306) == (known.db_port or 3306))
+
+
+def source_of(job: JobConfig, database: str) -> MySQLSource:
+    """The source whose targets include ``database``: named, else the one ``all`` source that does not exclude it."""
+    sources = [cast(MySQLSource, s) for s in job.sources]
+    named = [s for s in sources if database in s.target]
+    if named:
+        return named[0]
+    every = [s for s in sources if "all" in s.target and not any(fnmatch.fnmatchcase(database, p) for p in s.excludes)]
+    if len(every) == 1:
+        return every[0]
+    if every:
+        servers = ", ".join(s.connect.where() for s in every)
+        raise RestoreRefused(f"`{database}` may come from any of {servers} (`target: all`): name one with --into")
+    raise RestoreRefused(f"no source of job `{job.name}` dumps `{database}` now: name the server with --into")
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the database goes: ``login`` are the client's first arguments (a private option file with the job's
+    password, or host and user for the client's own option files); ``where`` names it in messages."""
+
+    where: str
+    login: tuple[str, ...]
+
+    def query(self, run: RunContext, program: str, statement: str) -> list[str]:
+        try:
+            return client.query(run, program, self.login, statement)
+        except client.SQLError as exc:
+            raise RestoreError(f"mysql {self.where}: {exc}") from None
+
+
+@contextlib.contextmanager
+def server(job: JobConfig, database: str, into: str | None, work: Path) -> Iterator[Server]:
+    """The server ``--into`` names (default: the job's own source of ``database``), logged in without a password
+    in any process argument."""
+    if into is None:
+        known: Connect | None = source_of(job, database).connect
+        given = known
+    else:
+        given = parse_into(into)
+        known = next((c for c in (cast(MySQLSource, s).connect for s in job.sources) if same_server(given, c)), None)
+    assert given is not None
+    if known is not None:  # the job's own login: its password through a private option file
+        with option_file(work, known) as options:
+            yield Server(given.where(), (f"--defaults-file={options}",))
+        return
+    args = [f"--socket={given.socket}"] if given.socket is not None else [f"--host={given.db_host}"]
+    if given.db_port is not None:
+        args += [f"--port={given.db_port}", "--protocol=TCP"]
+    if given.db_user is not None:
+        args.append(f"--user={given.db_user}")
+    yield Server(given.where(), tuple(args))  # the password, if any, from the client's own ~/.my.cnf
+
+
+# ------------------------------------------------------------------------------------ the SQL stream
+
+
+class Renaming:
+    """Rewrites a dump's statements about its own database so that it loads into ``new``: ``USE old`` becomes
+    ``USE new``, ``CREATE DATABASE old OPTIONS`` becomes ``ALTER DATABASE new OPTIONS`` (the character set and
+    collation survive; corral created the database), ``DROP DATABASE old`` goes. Only whole short lines that are
+    exactly such a statement change; the rows pass untouched (found with ``bytes.find``: GB/s)."""
+
+    def __init__(self, old: str, new: str) -> None:
+        names = [re.escape(identifier(old).encode())]
+        if re.fullmatch(r"[A-Za-z0-9_$]+", old):
+            names.append(re.escape(old.encode()))  # --skip-quote-names
+        name = b"(?:" + b"|".join(names) + b")"
+        self.new = identifier(new).encode()
+        self.use = re.compile(rb"USE " + name + rb";")
+        self.create = re.compile(rb"CREATE DATABASE (?:/\*!32312 IF NOT EXISTS\*/ |IF NOT EXISTS )?" + name
+                                 + rb"(?P<options>(?: [^\n]*)?);")
+        self.drop = re.compile(rb"(?:/\*!40000 DROP DATABASE IF EXISTS " + name + rb"\*/|DROP DATABASE (?:IF EXISTS )?"
+                               + name + rb");")
+        self.held = b"\n"  # a line start before the first byte, cut from the output
+        self.first = True
+        self.rewritten = 0
+
+    def _line(self, line: bytes) -> bytes | None:
+        if self.use.fullmatch(line):
+            return b"USE " + self.new + b";"
+        found = self.create.fullmatch(line)
+        if found:
+            options = found["options"]
+            return b"ALTER DATABASE " + self.new + options + b";" if options.strip() else b""
+        if self.drop.fullmatch(line):
+            return b""
+        return None
+
+    def _edit(self, buf: bytes, limit: int, final: bool) -> bytes:
+        edits: list[tuple[int, int, bytes]] = []
+        for start in _STARTS:
+            at = buf.find(start, 0, limit)
+            while at != -1:
+                end = buf.find(b"\n", at + 1)
+                if end == -1 and final:
+                    end = len(buf)
+                if end != -1 and end - at <= LONGEST_STATEMENT:
+                    new = self._line(buf[at + 1:end])
+                    if new is not None:
+                        edits.append((at + 1, end, new))
+                at = buf.find(start, at + 1, limit)
+        if not edits:
+            return buf[:limit]
+        self.rewritten += len(edits)
+        pieces, last = [], 0
+        for begin, end, new in sorted(edits):
+            pieces += [buf[last:begin], new]
+            last = end
+        pieces.append(buf[last:limit])
+        return b"".join(pieces)
+
+    def feed(self, data: bytes, final: bool = False) -> bytes:
+        """The rewritten bytes of everything fed so far but a short last line (it may be a statement cut in two)."""
+        buf = self.held + data
+        cut = len(buf) if final else buf.rfind(b"\n")
+        if cut == -1 or len(buf) - cut > LONGEST_STATEMENT:
+            cut = len(buf)  # a long line (rows): no statement to finish; the next bytes continue it
+        out = self._edit(buf, cut, final)
+        self.held = buf[cut:]
+        if self.first and out:
+            out, self.first = out[1:], False
+        return out
+
+
+class Unpacked:
+    """The SQL of a stored archive as a stream for :func:`corral.restoring.load`: decompressed by the standard
+    tool (fed by a thread) and renamed on the way. ``finish()``, called at EOF, checks the decompressor and the
+    stream it read (an encrypted archive's age verdict)."""
+
+    def __init__(self, run: RunContext, source: BinaryIO, extension: str, renaming: Renaming) -> None:
+        self.run, self.source, self.renaming = run, source, renaming
+        unpack = decompressor(extension)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.errors: IO[bytes] | None = None
+        self.pump: Pump | None = None
+        self.reader = source
+        self.done = False
+        self.name = unpack[0] if unpack else ""
+        if unpack:
+            program = tools.find((unpack[0],), apt=unpack[0])
+            self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close)
+            self.process = run.popen([program, *unpack[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errors)
+            self.pump = Pump(source, cast(BinaryIO, self.process.stdin), "corral-mysql-unpack")
+            self.reader = cast(BinaryIO, self.process.stdout)
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.done:
+            data = self.reader.read(CHUNK)
+            out = self.renaming.feed(data, final=not data)
+            self.done = not data
+            if out:
+                return out
+        return b""
+
+    def finish(self) -> None:
+        if self.process is None:
+            finish = getattr(self.source, "finish", None)
+            if callable(finish):
+                finish()
+            return
+        assert self.pump is not None and self.errors is not None
+        code = self.process.wait()
+        self.pump.join()
+        if self.pump.error is not None and not isinstance(self.pump.error, BrokenPipeError):
+            raise RestoreError(str(self.pump.error))  # age's verdict first: it cut the decompressor's input
+        if code != 0:
+            self.errors.seek(0)
+            said = self.errors.read().decode(errors="replace").splitlines()
+            line = stream.error_line(said, f"exit code {code}").replace("/*stdin*\\ : ", "")
+            raise RestoreError(f"{self.name}: {line}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            cast(BinaryIO, self.process.stdout).close()
+            self.process.wait()
+            self.run.forget(self.process)
+            if self.pump is not None:
+                self.pump.join(timeout=10)
+        if self.errors is not None:
+            self.errors.close()
+        self.source.close()
+
+
+# ------------------------------------------------------------------------------------------- restores
+
+
+def tally(found: list[str]) -> tuple[bool, int, int]:
+    """(exists, base tables, views) from the check query's one line."""
+    exists, tables, views = (int(v) for v in found[0].split("\t"))
+    return bool(exists), tables, views
+
+
+def counted(tables: int, views: int) -> str:
+    text = f"{tables} table{'s' * (tables != 1)}"
+    return text + (f", {views} view{'s' * (views != 1)}" if views else "")
+
+
+def state_query(name: str) -> str:
+    schema = f"CAST({literal(name)} AS BINARY)"
+    tables = f"SELECT COUNT(*) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {schema}"
+    return (f"SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = {schema}),"
+            f" ({tables} AND TABLE_TYPE <> 'VIEW'), ({tables} AND TABLE_TYPE = 'VIEW')")
+
+
+def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext, request: RestoreRequest
+                     ) -> list[str]:  # fmt: skip
+    """Load the chosen dump into a server as ``request.as_name`` (default: its own name)."""
+    archive = request.archive
+    name = request.as_name or target
+    program = tools.find(tools.CLIENTS, apt="mariadb-client")
+    work = new_work_dir(job.tmp_dir)
+    try:
+        with server(job, target, request.into, work) as into:
+            exists, tables, views = tally(into.query(run, program, state_query(name)))
+            where = f"database `{name}` on {into.where}"
+            size = human_size(archive.size)
+            if exists and tables + views and not request.force:
+                raise RestoreRefused(f"{where} holds {counted(tables, views)}: left as it is; restore under "
+                                     "another name with --as NAME, or replace it with --force")
+            if request.dry_run:
+                state = ("does not exist: would create it" if not exists else "exists and is empty: would load "
+                         "into it" if not tables + views else f"holds {counted(tables, views)}: would drop and "
+                         "re-create it (--force)")
+                request.say(f"would load `{archive.path}` ({size}) into {where}; it {state}")
+                return [archive.path]
+            if exists and tables + views:
+                into.query(run, program, f"DROP DATABASE {identifier(name)}")
+                request.say(f"dropped {where} ({counted(tables, views)}; --force)")
+                exists = False
+            if exists:
+                request.say(f"{where} exists and is empty: loading into it")
+            else:
+                into.query(run, program, f"CREATE DATABASE {identifier(name)}")
+                request.say(f"created {where}")
+            started = time.monotonic()
+            sql = Unpacked(run, storage.open_read(archive.path), extension_of(archive.path, target),
+                           Renaming(target, name))
+            try:
+                load(run, cast(BinaryIO, sql), "sql", [program, *into.login, f"--database={name}"])
+            except RestoreError as exc:
+                raise RestoreError(f"{where} is partly loaded: {exc}") from None
+            finally:
+                sql.close()
+            _, tables, views = tally(into.query(run, program, state_query(name)))
+            request.say(f"loaded `{archive.path}` ({size}) in {time.monotonic() - started:.1f} s: "
+                        f"{counted(tables, views)}")
+    finally:
+        with contextlib.suppress(OSError):
+            work.rmdir()
+    return [archive.path]
+
+
+def restore_physical(storage: Any, target: str, dest: Path | None, run: RunContext, request: RestoreRequest
+                     ) -> list[str]:  # fmt: skip
+    """Unpack the xbstream into ``dest`` and prepare it (apply the redo log): ready for ``--copy-back``."""
+    if dest is None:
+        raise RestoreRefused("a physical backup is restored into a folder: give --to DIR")
+    archive = request.archive
+    extension = extension_of(archive.path, target)
+    unpack = decompressor(extension)
+    shown = f"{' '.join(unpack)} | " if unpack else ""
+    if request.dry_run:
+        request.say(f"would unpack `{archive.path}` ({human_size(archive.size)}) with `{shown}mbstream -x` into "
+                    f"`{dest}` and prepare it with `mariabackup --prepare`")
+        return [archive.path]
+    extract = tools.find(("mbstream", "xbstream"), apt="mariadb-backup")
+    tool = tools.find(tools.BACKUP_TOOLS if Path(extract).name == "mbstream" else tools.BACKUP_TOOLS[::-1],
+                      apt="mariadb-backup")
+    started = time.monotonic()
+    source = storage.open_read(archive.path)
+    try:
+        load(run, source, extension, [extract, "-x", "-C", str(dest)])
+    finally:
+        source.close()
+    request.say(f"unpacked `{archive.path}` ({human_size(archive.size)}) into `{dest}` in "
+                f"{time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    done = run.run([tool, "--prepare", f"--target-dir={dest}"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").splitlines()
+        raise RestoreError(f"{Path(tool).name} --prepare failed (exit {done.returncode}): "
+                           f"{stream.error_line(said, 'no error output')}")
+    request.say(f"prepared `{dest}` with {Path(tool).name} --prepare in {time.monotonic() - started:.1f} s: ready "
+                f"for `{Path(tool).name} --copy-back --target-dir={dest}` or `mariadbd --datadir={dest}`")
+    return [archive.path]
