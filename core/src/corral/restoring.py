@@ -79,7 +79,8 @@ def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
         raise
     if first is not None and first.stdout is not None:
         first.stdout.close()  # the client holds it now: the decompressor sees a broken pipe if the client dies
-    sink = first.stdin if first is not None else second.stdin
+    feeder = first if first is not None else second
+    sink, feeder.stdin = feeder.stdin, None  # the pump writes and closes it: communicate() must not touch it
     assert sink is not None
     pump = Pump(source, cast(BinaryIO, sink), "corral-restore-feed")
     try:
