@@ -3,7 +3,9 @@ the real ``corral`` command with configs in the article's format."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ import psycopg
 import pytest
 
 from corral_testservers import Postgres, start_postgres
+from corral_testservers.ports import free_port
+from corral_testservers.processes import running
 
 CORRAL = Path(sys.executable).parent / "corral"
 NOW = "2026-01-31T03:00:00"
@@ -177,8 +181,26 @@ def restore_pg(corral_servers_root: Path) -> Iterator[Postgres]:
         yield server
 
 
+@contextlib.contextmanager
+def serve(pg: Postgres, data: Path, folder: Path) -> Iterator[Postgres]:
+    """A postgres started as user postgres on the data directory ``data`` (a restored one), on a free port, its
+    socket and log in ``folder`` (owned by postgres), stopped at the end."""
+    port = free_port()
+    argv = [str(pg.bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+            "-c", "listen_addresses=", "-c", "logging_collector=off"]
+
+    def ready() -> bool:
+        probe = [str(pg.bin_dir / "pg_isready"), "-q", "-h", str(folder), "-p", str(port)]
+        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+    with running(argv, what="restored postgres", log=folder / "log", ready=ready, timeout=60, user="postgres",
+                 cwd=folder, stop_signal=signal.SIGINT):
+        yield Postgres(pg.host, port, pg.user, pg.password, pg.dbname, data, folder, pg.bin_dir, folder / "log")
+
+
 @pytest.fixture(scope="session")
 def tools() -> SimpleNamespace:
     """The helpers above for the test modules (pytest's importlib mode cannot import conftest)."""
-    return SimpleNamespace(psql=psql, shell=shell, dump_text=dump_text, connect_yaml=connect_yaml, STAMP=STAMP,
+    return SimpleNamespace(psql=psql, shell=shell, serve=serve,
+                           dump_text=dump_text, connect_yaml=connect_yaml, STAMP=STAMP,
                            OWNER=OWNER, OWNER_PASSWORD=OWNER_PASSWORD)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -18,8 +17,6 @@ import psycopg
 import pytest
 
 from corral_testservers import Postgres
-from corral_testservers.ports import free_port
-from corral_testservers.processes import running
 
 
 def hot_job(name: str, backup_dir: Path, connect: str, extra: str = "") -> str:
@@ -92,17 +89,7 @@ def test_base_backup_restores_into_a_fresh_data_directory(
     done = subprocess.run(["bash", "-e", "-c", steps], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
-    port = free_port()
-    argv = [str(pg.bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(restored),
-            "-c", "listen_addresses=", "-c", "logging_collector=off"]
-    copy = Postgres(pg.host, port, pg.user, pg.password, pg.dbname, data, restored, pg.bin_dir, restored / "log")
-
-    def ready() -> bool:
-        probe = [str(pg.bin_dir / "pg_isready"), "-q", "-h", str(restored), "-p", str(port)]
-        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
-
-    with running(argv, what="restored postgres", log=restored / "log", ready=ready, timeout=60, user="postgres",
-                 cwd=restored, stop_signal=signal.SIGINT):
+    with tools.serve(pg, data, restored) as copy:
         query = "SELECT count(*), min(id), md5(string_agg(body || encode(blob, 'hex'), ',' ORDER BY id)) FROM facts"
         expected = tools.psql(pg, "corral_hot", query + " WHERE id > 0")
         assert tools.psql(copy, "corral_hot", query, socket=True) == expected

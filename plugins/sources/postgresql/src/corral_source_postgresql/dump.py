@@ -16,6 +16,7 @@ from typing import Any
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select
@@ -23,6 +24,7 @@ from corral_source_postgresql.facts import database_facts
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.pipeline import open_dump
 from corral_source_postgresql.programs import locate
+from corral_source_postgresql.restore import restore_dump
 
 EXTENSIONS = {"custom": "dump", "plain": "sql"}
 GLOBALS = "globals"
@@ -100,3 +102,10 @@ def _streamed(run: RunContext, command: list[str], env: dict[str, str], chosen: 
                               facts=facts[0])
     finally:
         stream.finish()  # at once when the core finished it; else the run was stopped before it read the stream
+
+
+@hookimpl
+def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunContext,
+                          request: RestoreRequest) -> list[str] | None:  # fmt: skip
+    """Into a server with pg_restore (psql for plain SQL); ``--to DIR``: the core fetches the archive."""
+    return restore_dump(job, storage, target, run, request)

@@ -24,9 +24,11 @@ from typing import Any, BinaryIO, cast
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive
 from corral.config.models import JobConfig, SourceSchema
+from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
 from corral_source_postgresql.facts import cluster_facts
+from corral_source_postgresql.hot_restore import restore_hot
 from corral_source_postgresql.options import HotSource
 from corral_source_postgresql.programs import locate
 
@@ -128,3 +130,9 @@ def _pack(run: RunContext, parts: Path, target: str,
         with contextlib.suppress(DumpError):
             finish()  # at once when the core finished it; else the run was stopped before it read the stream
         errors.close()
+
+
+@hookimpl
+def corral_source_restore(storage: Any, run: RunContext, request: RestoreRequest) -> list[str]:
+    """``--to DIR``: a data directory that ``postgres -D DIR`` starts."""
+    return restore_hot(storage, run, request)

@@ -1,0 +1,115 @@
+"""``corral restore --to DIR`` of a ``postgresql_hot`` job: the base backup becomes a data directory that
+``postgres -D DIR`` starts.
+
+The stored tar is read as a stream, member by member (no copy of it on local disk): ``base.tar.*`` is extracted
+into DIR, ``pg_wal.tar.*`` into DIR/pg_wal, each ``OID.tar.*`` (an extra tablespace) into ``DIR.tablespaces/OID``
+with ``tablespace_map`` pointing there, ``backup_manifest`` beside the data. No recovery.signal: the backup was
+taken with ``--wal-method=stream``, so the WAL from the backup's checkpoint to its end is in pg_wal, and
+PostgreSQL replays it at start (``backup_label``) and opens at the moment the backup ended.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from corral import RunContext
+from corral.restoring import RestoreError, RestoreRequest, load
+from corral.run import human_size
+
+OWNER = "postgres"
+_TABLESPACE = re.compile(r"^(\d+)\.tar(\.\w+)?$")
+
+
+def restore_hot(storage: Any, run: RunContext, request: RestoreRequest) -> list[str]:
+    dest = request.to
+    if dest is None:
+        raise RestoreError("a physical backup is restored into a folder: give --to DIR")
+    path = request.archive.path
+    spaces = dest.parent / f"{dest.name}.tablespaces"
+    if request.dry_run:
+        request.say(f"would extract `{path}` ({human_size(request.archive.size)}) into the data directory "
+                    f"`{dest}` (base, pg_wal; extra tablespaces into `{spaces}`), owned by {_owner_name()}, mode 0700")
+        return [path]
+    dest.chmod(0o700)
+    stream = storage.open_read(path)
+    tablespaces: dict[str, Path] = {}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as outer:
+            for member in outer:
+                _member(run, outer, member, dest, spaces, tablespaces, request)
+        while stream.read(1 << 20):  # the padding after tar's end: a decrypting stream checks the whole file
+            pass
+        finish = getattr(stream, "finish", None)
+        if callable(finish):
+            finish()
+    except tarfile.TarError as exc:
+        raise RestoreError(f"`{path}` is not a base backup corral made: {exc}") from None
+    finally:
+        stream.close()
+    if not (dest / "PG_VERSION").is_file():
+        raise RestoreError(f"`{path}` held no base.tar: `{dest}` is no data directory")
+    if tablespaces:
+        (dest / "tablespace_map").write_text("".join(f"{oid} {where}\n" for oid, where in tablespaces.items()))
+        request.say(f"tablespace_map points {len(tablespaces)} tablespace(s) to `{spaces}`")
+    recovery = "recovery.signal" if (dest / "recovery.signal").exists() else "no recovery.signal"
+    request.say(f"{recovery}: the WAL to a consistent state is in pg_wal; postgres replays it at start "
+                "(backup_label)")
+    _own(dest, [spaces] if tablespaces else [], request)
+    request.say(f"start it with: postgres -D {dest} (as {_owner_name()}), or point a cluster's data_directory there")
+    return [path]
+
+
+def _member(run: RunContext, outer: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, spaces: Path,
+            tablespaces: dict[str, Path], request: RestoreRequest) -> None:  # fmt: skip
+    name = member.name
+    reader = outer.extractfile(member) if member.isfile() else None
+    if reader is None:
+        raise RestoreError(f"unexpected member `{name}` in the base backup")
+    if name == "backup_manifest":
+        with open(dest / "backup_manifest", "wb") as out:
+            shutil.copyfileobj(reader, out, 1 << 20)
+        request.say(f"backup_manifest into `{dest}` (pg_verifybackup {dest} checks the files)")
+        return
+    if name.startswith("base.tar"):
+        where = dest
+    elif name.startswith("pg_wal.tar"):
+        where = dest / "pg_wal"
+    elif _TABLESPACE.match(name):
+        oid = name.split(".", 1)[0]
+        where = spaces / oid
+        if where.exists() and any(where.iterdir()):
+            raise RestoreError(f"tablespace folder `{where}` is not empty: move it away first")
+        tablespaces[oid] = where
+    else:
+        raise RestoreError(f"unexpected member `{name}` in the base backup")
+    where.mkdir(mode=0o700, parents=True, exist_ok=True)
+    extension = name.split(".", 1)[1]
+    load(run, cast(BinaryIO, reader), extension, ["tar", "-x", "-f", "-", "--no-same-owner", "-C", str(where)])
+    request.say(f"extracted `{name}` ({human_size(member.size)}) into `{where}`")
+
+
+def _owner_name() -> str:
+    return OWNER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _own(dest: Path, others: list[Path], request: RestoreRequest) -> None:
+    """As root: everything to the postgres user, which is who runs the server; the data directory 0700."""
+    if os.geteuid() != 0:
+        request.say(f"`{dest}` belongs to {_owner_name()}, mode 0700")
+        return
+    try:
+        owner = pwd.getpwnam(OWNER)
+    except KeyError:
+        raise RestoreError(f"there is no `{OWNER}` user to own `{dest}`: chown -R it to the server's user") from None
+    for top in (dest, *others):
+        for root, folders, files in os.walk(top):
+            for entry in (root, *(os.path.join(root, f) for f in folders + files)):
+                os.lchown(entry, owner.pw_uid, owner.pw_gid)
+    request.say(f"`{dest}` belongs to {OWNER}:{OWNER}, mode 0700")
+
