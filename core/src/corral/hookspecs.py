@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
+    from corral.drill import DrillResult
+    from corral.drilling import DrillReport, DrillRequest
     from corral.fanout import Upload
     from corral.restoring import RestoreRequest
     from corral.run import JobResult, RunContext, RunResult
@@ -89,6 +91,15 @@ def corral_source_restore(
     ``request.dry_run`` say what would be done and change nothing. Returns the stored paths it applied (or
     would apply), oldest first; None to let the core fetch the archive into ``dest`` (a folder restore only).
     """
+
+
+@hookspec(firstresult=True)
+def corral_source_drill(job: JobConfig, storage: Storage, target: str, run: RunContext, request: DrillRequest
+                        ) -> DrillReport | None:
+    """``corral drill``: restore ``request.archive`` into a scratch place corral owns (``request.scratch``, or a
+    throwaway server started there from the local binaries, or ``request.server``), compare it with
+    ``request.facts`` (estimates within ``request.tolerance``), run ``request.checks``, and say what came back.
+    Start programs with ``run.popen``; leave nothing outside ``request.scratch``. None: this type has no drill."""
 
 
 @hookspec(firstresult=True)
@@ -207,6 +218,13 @@ def corral_run_finished(run: RunContext, result: RunResult) -> None:
 
     A notifier that raises is logged and never changes the run's outcome.
     """
+
+
+@hookspec
+def corral_drill_finished(run: RunContext, result: DrillResult) -> None:
+    """``corral drill`` restored and checked the newest backups it was asked to; ``result`` says, per job and
+    target, whether they came back as recorded (masked, like a run's result). A failed drill is an error for the
+    admins. Not part of ``corral start``."""
 
 
 @hookspec

@@ -110,8 +110,8 @@ class _Libraries(logging.Handler):
 def close() -> None:
     """Detach and close every handler of the ``corral`` logger (the log file is flushed and closed)."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, _Libraries)]:
-        root.removeHandler(handler)
+    for forwarder in [h for h in root.handlers if isinstance(h, _Libraries)]:
+        root.removeHandler(forwarder)
     logger = logging.getLogger("corral")
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

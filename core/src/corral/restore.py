@@ -238,16 +238,13 @@ def restore(
             raise RestoreRefused(f"`{posixpath.basename(newest.path)}` is encrypted (`encrypt:`): give the age "
                                  "secret key with --identity FILE")
         view = DecryptingStorage(storage, identity) if identity is not None else storage
-        if aware:
-            request = RestoreRequest(archive=newest, to=dest, into=into, as_name=as_name, force=force,
-                                     dry_run=dry_run, options=options or {}, say=say)
+        request = RestoreRequest(archive=newest, to=dest, into=into, as_name=as_name, force=force,
+                                 dry_run=dry_run, options=options or {}, say=say)
+        if aware or not dry_run:  # a source that ignores the request would restore for real: not on a dry run
             applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
                                                         dest=dest, run=run, request=request)
-        elif dry_run:
-            applied = None
         else:
-            applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
-                                                        dest=dest, run=run)
+            applied = None
         if applied is not None:
             if dry_run:
                 sizes = {b.path: b.size for b in stored}

@@ -12,7 +12,7 @@ import threading
 
 import typer
 
-from corral.cli import check, generate, listing, plugins, restore, start, verify
+from corral.cli import check, drill, generate, listing, plugins, restore, start, verify
 from corral.errors import EXIT_USAGE, CorralError
 from corral.limits import bound_heap
 
@@ -30,6 +30,7 @@ app.command("plugins")(plugins.plugins)
 app.command("list")(listing.list_backups)
 app.command("restore")(restore.restore)
 app.command("verify")(verify.verify)
+app.command("drill")(drill.drill)
 
 
 def fail(error: CorralError) -> None:

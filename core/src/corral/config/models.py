@@ -226,6 +226,35 @@ def _read_recipients(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+class DrillCheck(BaseModel):
+    """One check a drill runs on the restored data: ``sql`` (a query on the scratch database that must return a
+    row) or ``command`` (a program that must exit 0, run in the restored folder); ``target`` limits it to one."""
+
+    model_config = _STRICT
+
+    sql: str | None = Field(default=None, description="a query that must return at least one row")
+    command: str | None = Field(default=None, description="a shell command that must exit 0 (in the restored data)")
+    target: str | None = Field(default=None, description="only for this target (default: every target)")
+
+    @model_validator(mode="after")
+    def _one(self) -> DrillCheck:
+        if (self.sql is None) == (self.command is None):
+            raise ValueError("a check is either `sql` or `command`")
+        return self
+
+
+class Drill(BaseModel):
+    """``drill:`` on a job: how ``corral drill`` proves its newest backups restore (docs/drill.md)."""
+
+    model_config = _STRICT
+
+    server: str | None = Field(default=None, description="restore into this server instead of a throwaway one "
+                               "started from the local binaries (the type's --into form; it must be a scratch server)")
+    tolerance: float = Field(default=0.1, ge=0, le=1, description="how far a row, key or document count may be "
+                             "from the estimate recorded at dump time (0.1: 10 %)")
+    checks: list[DrillCheck] = Field(default=[], description="queries or commands the restored data must pass")
+
+
 class JobCore(BaseModel):
     """The keys every job has, whatever its type."""
 
@@ -238,6 +267,7 @@ class JobCore(BaseModel):
     storages: list[Any] = Field(min_length=1)
     spool: bool = False  # every archive of the job goes through a temp file in tmp_dir, as before streaming
     encrypt: Encrypt | None = None  # default: main's `encrypt`
+    drill: Drill | None = None  # `corral drill`'s settings for the job
 
     @field_validator("tmp_dir")
     @classmethod
@@ -344,3 +374,4 @@ class JobConfig:
     group: str = "files"
     spool: bool = False
     encrypt: Encrypt | None = None  # the job's own, or main's
+    drill: Drill | None = None

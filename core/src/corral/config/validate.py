@@ -216,6 +216,7 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
             group=schema.group,
             spool=core.spool,
             encrypt=encrypt,
+            drill=core.drill,
         )
     )
     return schema.group

@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from corral import RunContext, hookimpl
+from corral.drill import DrillResult
 from corral.run import RunResult
-from corral_notifier_email.report import body, subject
+from corral_notifier_email.report import body, drill_body, subject
 from corral_notifier_email.settings import EmailSettings
 from corral_notifier_email.transport import MailError, default_port, send
 
@@ -55,6 +56,16 @@ class EmailNotifier:
         if failures:
             raise MailError("; ".join(failures))
 
+    @hookimpl
+    def corral_drill_finished(self, run: RunContext, result: DrillResult) -> None:
+        """A failed drill is an error for the admins: one message naming each target that did not come back."""
+        if result.ok or not run.main.admin_mail:
+            return
+        message = _message(run.main, run.main.admin_mail, f"[corral] {run.main.server_name}: DRILL FAILED",
+                           drill_body(run.main.server_name, result))
+        send(message, run.main, run)
+        run.log.info("e-mail drill report sent to %s", ", ".join(run.main.admin_mail))
+
     def messages(self, main: Any, result: RunResult) -> list[tuple[list[str], EmailMessage]]:
         """The admins' message (failed runs only) and the clients' (by ``level_message``)."""
         planned: list[tuple[list[str], str]] = []
@@ -62,16 +73,17 @@ class EmailNotifier:
             planned.append((main.admin_mail, "WARNING"))
         if main.client_mail and (main.level_message != "error" or not result.ok):
             planned.append((main.client_mail, CLIENT_LOG_LEVEL[main.level_message]))
-        sender = main.mail_from or f"corral@{socket.getfqdn()}"
-        out = []
-        for recipients, level in planned:
-            message = EmailMessage()
-            message["From"] = sender
-            message["To"] = ", ".join(recipients)
-            message["Subject"] = subject(main.server_name, result)
-            message["Date"] = formatdate(localtime=True)
-            message["Message-ID"] = make_msgid("corral")
-            message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
-            message.set_content(body(main.server_name, result, level))
-            out.append((recipients, message))
-        return out
+        return [(recipients, _message(main, recipients, subject(main.server_name, result),
+                                      body(main.server_name, result, level))) for recipients, level in planned]
+
+
+def _message(main: Any, recipients: list[str], title: str, text: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = main.mail_from or f"corral@{socket.getfqdn()}"
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = title
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid("corral")
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+    message.set_content(text)
+    return message

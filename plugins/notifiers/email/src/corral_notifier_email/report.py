@@ -6,6 +6,7 @@ Everything comes from the core's :class:`~corral.run.RunResult`; each storage is
 
 from __future__ import annotations
 
+from corral.drill import DrillResult
 from corral.run import JobResult, LogEntry, RunResult, StorageOutcome, human_size
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -76,4 +77,17 @@ def body(server: str, result: RunResult, log_level: str) -> str:
     title = {"DEBUG": "Full log", "INFO": "Log", "WARNING": "Errors and warnings from the log"}[log_level]
     entries = log_lines(result.log, log_level)
     lines += ["", f"{title}:", *(entries or ["(none)"])]
+    return "\n".join(lines) + "\n"
+
+
+def drill_body(server: str, result: DrillResult) -> str:
+    """Each target drilled, failed ones first, with what did not come back as recorded."""
+    lines = [f"corral drill on {server}: {sum(t.ok for t in result.targets)} of {len(result.targets)} target(s) "
+             "restored as recorded.", ""]
+    for drilled in sorted(result.targets, key=lambda t: t.ok):
+        state = "passed" if drilled.ok else "FAILED"
+        lines.append(f"{drilled.job}/{drilled.target} ({drilled.storage}, {drilled.archive.rsplit('/', 1)[-1]}): "
+                     f"{state} in {drilled.seconds:.1f} s; {drilled.restored or 'nothing restored'}")
+        lines += [f"    {problem}" for problem in drilled.problems]
+    lines += [f"error: {error}" for error in result.errors]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from corral import RunContext, hookimpl
+from corral.drill import DrillResult
 from corral.run import JobResult, RunResult, StorageOutcome
 from corral.verify import VerifyResult
 from corral_notifier_prometheus import textfile
@@ -64,6 +65,27 @@ class PrometheusNotifier:
                 new.append(sample("corral_verify_last_success_timestamp_seconds", when, **where))
         _rewrite(run, path, lambda old: replace_series(old, new))
         run.log.info("prometheus: verify metrics of %d storage(s) written to %s", len(result.storages), path)
+
+
+    @hookimpl
+    def corral_drill_finished(self, run: RunContext, result: DrillResult) -> None:
+        """Per job and target drilled: success, seconds, last run, last success (kept from before on failure)."""
+        path = run.main.prometheus_textfile
+        if path is None:
+            return
+        new = []
+        for drilled in result.targets:
+            when = (drilled.finished or datetime.now()).timestamp()
+            where = {JOB: drilled.job, "target": drilled.target, "storage": drilled.storage}
+            new += [
+                sample("corral_drill_success", int(drilled.ok), **where),
+                sample("corral_drill_seconds", round(drilled.seconds, 3), **where),
+                sample("corral_drill_last_run_timestamp_seconds", when, **where),
+            ]
+            if drilled.ok:
+                new.append(sample("corral_drill_last_success_timestamp_seconds", when, **where))
+        _rewrite(run, path, lambda old: replace_series(old, new))
+        run.log.info("prometheus: drill metrics of %d target(s) written to %s", len(result.targets), path)
 
 
 def _rewrite(run: RunContext, path: Path, update: Callable[[list[Sample]], list[Sample]]) -> None:

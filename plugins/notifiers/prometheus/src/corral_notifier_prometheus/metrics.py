@@ -31,8 +31,13 @@ FAMILIES: dict[str, str] = {
     "corral_verify_last_run_timestamp_seconds": "when `corral verify` last read this storage",
     "corral_verify_last_success_timestamp_seconds": "when `corral verify` last proved every archive it read here",
     "corral_verify_archives": "archives the last `corral verify` of this storage read",
+    "corral_drill_success": "1 when the last `corral drill` restored this target as recorded, else 0",
+    "corral_drill_seconds": "how long the last `corral drill` of this target took (restore and checks)",
+    "corral_drill_last_run_timestamp_seconds": "when `corral drill` last restored this target",
+    "corral_drill_last_success_timestamp_seconds": "when `corral drill` last proved this target restores as recorded",
 }
 VERIFY = "corral_verify_"  # `corral verify` writes these families; `corral start` leaves them alone
+DRILL = "corral_drill_"  # likewise `corral drill`
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def parse(text: str) -> list[Sample]:
 
 def merge(old: Iterable[Sample], new: Iterable[Sample], jobs_run: set[str]) -> list[Sample]:
     """Old series of jobs this run did not touch (and every job's verify series), plus this run's series."""
-    kept = [s for s in old if s.job not in jobs_run or s.name.startswith(VERIFY)]
+    kept = [s for s in old if s.job not in jobs_run or s.name.startswith((VERIFY, DRILL))]
     return kept + list(new)
 
 

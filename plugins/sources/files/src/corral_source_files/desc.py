@@ -13,9 +13,11 @@ from pydantic import Field, model_validator
 from corral import DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
 from corral.archive import DumpResult, StreamedArchive, own_backup, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
 from corral.runner import Storage
 from corral_source_files import tar
+from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
 from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
@@ -115,3 +117,8 @@ def corral_source_restore(storage: Storage, target: str, date: datetime, dest: P
 @hookimpl
 def corral_source_target_for(job: JobConfig, given: str) -> str | None:
     return target_for(job.sources, given)
+
+
+@hookimpl
+def corral_source_drill(storage: Storage, run: RunContext, request: DrillRequest) -> DrillReport:
+    return drill_files(run, storage, [request.archive.path], request, incremental=False)

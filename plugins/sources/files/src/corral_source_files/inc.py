@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from corral import Archive, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, archive_name
 from corral.config.models import JobConfig, SourceSchema, absolute_path
+from corral.drilling import DrillReport, DrillRequest
 from corral.errors import CorralError, Interrupted
 from corral.restoring import RestoreRequest
 from corral.runner import Storage
@@ -27,6 +28,7 @@ from corral.workarea import full_disk_note
 from corral_source_files import chain, state, tar
 from corral_source_files.copies import Listings, copy_missing
 from corral_source_files.desc import FilesSource, check_tools, counted
+from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
 from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
@@ -226,3 +228,15 @@ def corral_source_restore(
 @hookimpl
 def corral_source_target_for(job: JobConfig, given: str) -> str | None:
     return target_for(job.sources, given)
+
+
+@hookimpl
+def corral_source_drill(storage: Storage, target: str, run: RunContext, request: DrillRequest) -> DrillReport:
+    """The chain up to the newest archive, extracted in order with ``tar -G``."""
+    links = chain.links_of(storage.list(), storage.root, target)
+    try:
+        steps = chain.restore_chain(links, request.archive.made)
+    except chain.BrokenChain as exc:
+        raise DumpError(f"target `{target}` on {storage.name}: {exc}") from None
+    paths = [link.archive for link in steps if link.archive]
+    return drill_files(run, storage, paths, request, incremental=True)

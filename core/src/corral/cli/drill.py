@@ -1,0 +1,91 @@
+"""``corral drill [JOB|all] [--target T] [--storage S] [--identity F] -c MAIN``: prove the newest backups restore
+(docs/drill.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from corral.cli.options import DEFAULT_CONFIG, ConfigOption, load_selected
+from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AlreadyRunning, Interrupted
+
+if TYPE_CHECKING:
+    from corral.drill import DrillResult
+
+
+def drill(
+    job: Annotated[str, typer.Argument(help="a job name, or all, files, databases, external")] = "all",
+    target: Annotated[str | None, typer.Option("--target", "-t", help="only this target")] = None,
+    storage: Annotated[str | None, typer.Option(
+        "--storage", "-s", help="drill from this storage: its kind (`sftp`) or label (`local#2`); default: the "
+        "first that holds backups")] = None,
+    identity: Annotated[Path | None, typer.Option(
+        "--identity", "-i", help="age secret key file, for jobs whose archives are encrypted")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also print each restore step")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Restore each target's newest backup into a scratch place corral owns (a temp folder, a throwaway server on
+    127.0.0.1), compare it with what was recorded when it was made, run the job's `drill: checks`, and throw it
+    away. One line per target; exit 0 only when every drill passed."""
+    import logging
+    import signal
+    from datetime import datetime
+
+    from corral import children, clock, workarea
+    from corral.app import _orderly_signals
+    from corral.drill import DrillResult, drill_job
+    from corral.lock import RunLock
+    from corral.masking import Masker
+    from corral.plugins import broadcast, new_manager
+    from corral.run import RunContext
+
+    if identity is not None and not identity.is_file():
+        typer.echo(f"corral: error: --identity `{identity}` is not a file (the age secret key)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    loaded, names = load_selected(config, job)
+    mask = Masker(loaded.secrets)
+    run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
+    result = DrillResult(started=datetime.now())
+    say = typer.echo if verbose else (lambda line: logging.getLogger("corral").debug("%s", line))
+    work_area = workarea.private_dir(Path(loaded.main.general_path_to_all_tmp_dir), "work folder")
+    lock = RunLock(loaded.main.lock_file or work_area / "corral.lock", children.new_run_id(),
+                   wait=loaded.main.lock_wait * 60)
+    code = EXIT_OK
+    try:
+        with lock, _orderly_signals(run):  # one run at a time: a drill never competes with the night's backup
+            for job_config in loaded.jobs:
+                if job_config.name in names:
+                    drill_job(job_config, run, result, storage, identity, target, say)
+    except AlreadyRunning as exc:
+        result.errors.append(str(exc))
+        code = exc.exit_code
+    except Interrupted as exc:
+        run.stop_processes()
+        result.errors.append(f"interrupted by signal {exc.signum} ({signal.Signals(exc.signum).name})")
+        code = exc.exit_code
+    result.finished = datetime.now()
+    mask.scrub(result)
+    _show(result)
+    broadcast(loaded.notifiers or new_manager(), "corral_drill_finished", run=run, result=result)
+    if code == EXIT_OK and not result.ok:
+        code = EXIT_FAILED
+    raise typer.Exit(code)
+
+
+def _show(result: DrillResult) -> None:
+    for drilled in result.targets:
+        head = f"{drilled.job}/{drilled.target}: restored in {drilled.seconds:.1f} s ({drilled.restored})"
+        if drilled.ok:
+            checks = f"; {drilled.checks} check(s) passed" if drilled.checks else ""
+            typer.echo(f"{head}: passed{checks}")
+        else:
+            typer.echo(f"{drilled.job}/{drilled.target}: FAILED after {drilled.seconds:.1f} s: "
+                       f"{'; '.join(drilled.problems)}")
+    for error in result.errors:
+        typer.echo(f"corral: error: {error}", err=True)
+    passed = sum(1 for drilled in result.targets if drilled.ok)
+    typer.echo(f"{'DRILL PASSED' if result.ok else 'DRILL FAILED'}: {passed} of {len(result.targets)} target(s) "
+               "restored as recorded")
+

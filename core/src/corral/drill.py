@@ -1,0 +1,224 @@
+"""``corral drill``: restore each target's newest backup into a scratch place corral owns, check it, throw it away.
+
+Per job: the first enabled storage holding backups (or ``--storage``), one listing, each target's newest archive,
+the facts its manifest recorded at dump time, then the source's ``corral_source_drill`` in a private scratch
+folder under the job's ``tmp_dir`` that is removed whatever happens (SIGTERM included: the run's processes are
+stopped and the ``finally`` runs). One :class:`TargetDrill` per target; a source without a drill is a failed
+target that says so, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from corral import manifest
+from corral.archive import Backup, own_backup
+from corral.checksum import Checksum, Digest, file_digest
+from corral.config.models import JobConfig
+from corral.drilling import DrillReport, DrillRequest
+from corral.encryption import SUFFIX as AGE_SUFFIX
+from corral.encryption import DecryptingStorage
+from corral.errors import CorralError, Interrupted
+from corral.manifest import Entry, NotAManifest
+from corral.manifest_sync import fetch_text
+from corral.plugins import load_driver
+from corral.run import RunContext
+from corral.runner import Storage, source_extensions, storage_labels
+from corral.workarea import new_work_dir
+
+log = logging.getLogger("corral")
+
+
+@dataclass
+class TargetDrill:
+    """One target's drill: ``ok`` when it restored and every comparison and check passed."""
+
+    job: str
+    target: str
+    storage: str = ""
+    archive: str = ""
+    seconds: float = 0.0
+    restored: str = ""
+    checks: int = 0
+    problems: list[str] = field(default_factory=list)
+    finished: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class DrillResult:
+    """Every target drilled, in order; ``errors`` are jobs that could not be drilled at all (no storage read)."""
+
+    started: datetime
+    targets: list[TargetDrill] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    finished: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.targets) and not self.errors and all(target.ok for target in self.targets)
+
+
+def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name: str | None = None,
+              identity: Path | None = None, target: str | None = None, say: Any = print) -> None:  # fmt: skip
+    """Drill every target of ``job`` (or only ``target``) from the first storage that holds backups."""
+    driver = load_driver("source", job.type)
+    problems = []
+    for config, label in zip(job.storages, storage_labels(job), strict=True):
+        if not config.enable or storage_name not in (None, label, config.name):
+            continue
+        storage = None
+        try:
+            storage = Storage(config, job, label)
+            newest = _newest(storage, job)
+            if target is not None:
+                newest = {name: backup for name, backup in newest.items() if name == target}
+            if not newest:
+                problems.append(f"storage {label}: no backup of {f'`{target}`' if target else 'any target'}")
+                continue
+            entries = _entries(storage, job, list(newest.values()))
+            for name, backup in sorted(newest.items()):
+                hashing = HashingStorage(storage)  # what the drill reads is proven against the manifest too
+                view = DecryptingStorage(hashing, identity) if identity is not None else hashing
+                result.targets.append(_drill_one(driver, job, view, label, name, backup, entries, run, say))
+                result.targets[-1].problems += hashing.mismatches(entries)
+            return
+        except Interrupted:
+            raise
+        except CorralError as exc:
+            problems.append(f"storage {label}: {exc}")
+        except Exception as exc:
+            problems.append(f"storage {label}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+        finally:
+            if storage is not None:
+                storage.close()
+    result.errors.append(f"job {job.name}: nothing to drill: {'; '.join(problems) or 'no enabled storage'}")
+
+
+def _newest(storage: Storage, job: JobConfig) -> dict[str, Backup]:
+    newest: dict[str, Backup] = {}
+    for remote in storage.list():
+        backup = own_backup(remote, storage.root, source_extensions(job))
+        if backup is not None and (backup.target not in newest or backup.made > newest[backup.target].made):
+            newest[backup.target] = backup
+    return newest
+
+
+def _entries(storage: Storage, job: JobConfig, backups: list[Backup]) -> dict[str, Entry]:
+    """The manifest entries (size, sha256, facts) of the runs that made ``backups``, by stored path."""
+    found: dict[str, Entry] = {}
+    work_dir = new_work_dir(job.tmp_dir)
+    try:
+        stamps = {stamp for stamp in (manifest.archive_stamp(b.path) for b in backups) if stamp is not None}
+        for stamp in sorted(stamps):
+            text = fetch_text(storage, manifest.paths(storage.root, stamp)["json"], work_dir)
+            try:
+                entries = manifest.parse_json(text) if text else []
+            except NotAManifest:
+                entries = []
+            for entry in entries:
+                found[posixpath.join(storage.root, entry.path)] = entry
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return found
+
+
+def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: str, backup: Backup,
+               entries: dict[str, Entry], run: RunContext, say: Any) -> TargetDrill:  # fmt: skip
+    drill = TargetDrill(job.name, target, label, backup.path)
+    settings = job.drill
+    checks = [c for c in (settings.checks if settings else []) if c.target in (None, target)]
+    if backup.path.endswith(f".{AGE_SUFFIX}") and not isinstance(storage, DecryptingStorage):
+        drill.problems.append("its archives are encrypted (`encrypt:`): give the age secret key with --identity FILE")
+        return drill
+    scratch = new_work_dir(job.tmp_dir)
+    started = time.monotonic()
+    try:
+        recorded = entries[backup.path].facts if backup.path in entries else {}
+        request = DrillRequest(archive=backup, facts=recorded, scratch=scratch, checks=checks, say=say,
+                               server=settings.server if settings else None,
+                               tolerance=settings.tolerance if settings else 0.1)
+        report: DrillReport | None = driver.hook.corral_source_drill(job=job, storage=storage, target=target,
+                                                                     run=run, request=request)
+        if report is None:
+            drill.problems.append(f"type `{job.type}` has no drill: its plugin cannot restore into a scratch place")
+        else:
+            drill.restored, drill.checks, drill.problems = report.restored, report.checks, list(report.problems)
+            if report.compared and not request.facts:  # made before manifests, or its manifest gone (corral verify)
+                drill.restored += "; no facts recorded at dump time to compare with"
+    except Interrupted:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()
+        drill.problems.append(f"restore failed: {message[0][:300] if message else type(exc).__name__}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        drill.seconds = time.monotonic() - started
+        drill.finished = datetime.now()
+    return drill
+
+
+class HashingStorage:
+    """A storage whose ``get`` and ``open_read`` also take the SHA-256 of the bytes they read, so that a drill
+    proves the archive it restored is the one the manifest recorded (a flipped byte inside a tar extracts fine)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.root, self.name, self.label = storage.root, storage.name, storage.label
+        self.digests: dict[str, Digest] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def get(self, remote: str, local: Path) -> None:
+        self.storage.get(remote, local)
+        self.digests[remote] = file_digest(local)
+
+    def open_read(self, remote: str) -> BinaryIO:
+        return cast(BinaryIO, _HashingReader(self.storage.open_read(remote), remote, self.digests))
+
+    def mismatches(self, entries: dict[str, Entry]) -> list[str]:
+        """One line per archive read whose bytes differ from its manifest entry."""
+        problems = []
+        for path, digest in sorted(self.digests.items()):
+            entry = entries.get(path)
+            if entry is not None and (digest.sha256 != entry.sha256 or (entry.size >= 0 and digest.size != entry.size)):
+                problems.append(f"`{posixpath.basename(path)}` read back is not what was stored: {digest.size} bytes, "
+                                f"sha256 {digest.sha256[:16]}..., its manifest says {entry.size} bytes, "
+                                f"{entry.sha256[:16]}...")
+        return problems
+
+
+class _HashingReader:
+    """A stored file's stream that records its digest when read to the end."""
+
+    def __init__(self, stream: BinaryIO, remote: str, digests: dict[str, Digest]) -> None:
+        self.stream, self.remote, self.digests = stream, remote, digests
+        self.checksum = Checksum()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if data:
+            self.checksum.update(data)
+        else:
+            self.digests[self.remote] = self.checksum.digest()
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> _HashingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

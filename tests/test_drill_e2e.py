@@ -1,0 +1,166 @@
+"""`corral drill` restores each target's newest backup into a scratch folder it throws away, compares it with what
+was recorded at dump time and with the job's checks, and tells the admins and Prometheus when it did not come back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.run import human_size
+from corral.testing.cli import CORRAL, corral, local_storage, write_main
+from corral_testservers import SMTPServer
+
+NOW = {"CORRAL_NOW": "2026-03-02T03:00:00"}
+
+
+def _site(tmp_path: Path) -> Path:
+    site = tmp_path / "www" / "shop"
+    (site / "upload").mkdir(parents=True)
+    (site / "index.php").write_text("<?php echo 'shop';\n")
+    (site / "upload" / "photo.jpg").write_bytes(os.urandom(200_000))
+    (site / "current").symlink_to("index.php")
+    os.link(site / "index.php", site / "hard.php")
+    return site
+
+
+def _jobs(tmp_path: Path, site: Path, **desc: Any) -> list[dict[str, Any]]:
+    return [
+        {"job": "web", "type": "desc_files", "sources": [{"target": [str(site)], "gzip": False}],
+         "storages": [local_storage(tmp_path / "b")], **desc},
+        {"job": "chain", "type": "inc_files", "sources": [{"target": [str(site)]}],
+         "storages": [local_storage(tmp_path / "b")]},
+    ]
+
+
+def _backed_up(tmp_path: Path, **main: Any) -> Path:
+    site = _site(tmp_path)
+    config = write_main(tmp_path, _jobs(tmp_path, site, drill={"checks": [{"command": "test -s shop/index.php"}]}),
+                        **main)
+    done = corral("start", "-c", str(config), env=NOW)
+    assert done.returncode == 0, done.stderr
+    return config
+
+
+def _work_left(tmp_path: Path) -> list[Path]:
+    """What is left in the jobs' work folders (each job's tmp_dir under the general one)."""
+    return [p for job in (tmp_path / "tmp").iterdir() if job.is_dir() for p in job.iterdir()]
+
+
+def test_a_good_backup_passes_with_its_counts_and_checks(tmp_path: Path) -> None:
+    config = _backed_up(tmp_path, prometheus_textfile=str(tmp_path / "corral.prom"))
+    done = corral("drill", "-c", str(config), env=NOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "DRILL PASSED: 2 of 2 target(s) restored as recorded"
+    web = next(line for line in lines if line.startswith("web/shop: "))
+    size = len("<?php echo 'shop';\n") + 200_000  # index.php and its hard link: two files, their bytes once
+    assert f"(3 files, {human_size(size)})" in web, web
+    assert web.endswith(": passed; 1 check(s) passed"), web
+    assert any(line.startswith("chain/shop: restored in ") and "a chain of 1 archive(s)" in line for line in lines)
+    metrics = (tmp_path / "corral.prom").read_text()
+    assert 'corral_drill_success{corral_job="web",storage="local",target="shop"} 1' in metrics, metrics
+    assert "corral_drill_last_success_timestamp_seconds{" in metrics
+    assert not _work_left(tmp_path), "the scratch folders are thrown away"
+
+
+def test_the_restored_tree_is_counted_against_the_manifest(tmp_path: Path) -> None:
+    """What came back is compared with what tar archived: here the record says one file more than came back."""
+    config = _backed_up(tmp_path)
+    [record] = (tmp_path / "b" / "web" / ".manifests").glob("*.json")
+    data = json.loads(record.read_text())
+    recorded = data["archives"][0]["facts"]
+    assert (recorded["files"], recorded["symlinks"], recorded["dirs"]) == (3, 1, 2), recorded
+    data["archives"][0]["facts"]["files"] += 1
+    record.write_text(json.dumps(data))
+    done = corral("drill", "web", "-c", str(config), env=NOW)
+    assert done.returncode == 1
+    assert "web/shop: FAILED after " in done.stdout
+    assert "count of `files`: 3 came back, 4 recorded" in done.stdout
+
+
+def test_a_flipped_byte_fails_the_drill_and_tells_the_admins(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """An uncompressed tar with one byte changed inside a file extracts without a word: the drill still catches
+    it, because what it read is proven against the manifest; the admins get a DRILL FAILED message."""
+    mail = {"admin_mail": ["admin@example.com"], "mail_from": "corral@example.com",
+            "smtp_server": smtp_server.host, "smtp_port": smtp_server.port}
+    config = _backed_up(tmp_path, **mail)
+    [archive] = (tmp_path / "b" / "web" / "shop").glob("shop_*.tar")
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(data)
+    before = len(smtp_server.messages())
+    done = corral("drill", "web", "-c", str(config), env=NOW)
+    assert done.returncode == 1
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("web/shop: ")]
+    assert f"`{archive.name}` read back is not what was stored" in line, line
+    assert done.stdout.splitlines()[-1] == "DRILL FAILED: 0 of 1 target(s) restored as recorded"
+    [message] = smtp_server.wait_for_messages(before + 1)[before:]
+    assert message["Subject"] == "[corral] test-server: DRILL FAILED"
+    assert "web/shop (local" in message.get_content() and "read back is not what was stored" in message.get_content()
+
+
+def test_a_failing_check_fails_the_target(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    config = write_main(tmp_path, _jobs(tmp_path, site, drill={
+        "checks": [{"command": "grep -q wordpress shop/index.php"}, {"command": "false", "target": "other"}]}))
+    assert corral("start", "-c", str(config), env=NOW).returncode == 0
+    done = corral("drill", "web", "-c", str(config), env=NOW)
+    assert done.returncode == 1
+    assert "check `grep -q wordpress shop/index.php` failed (exit 1)" in done.stdout, done.stdout
+
+
+def test_an_encrypted_backup_needs_the_identity(tmp_path: Path) -> None:
+    key = tmp_path / "key.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
+    site = _site(tmp_path)
+    config = write_main(tmp_path, _jobs(tmp_path, site), encrypt={"recipients": [public]})
+    assert corral("start", "-c", str(config), env=NOW).returncode == 0
+    refused = corral("drill", "-c", str(config), env=NOW)
+    assert refused.returncode == 1
+    assert "web/shop: FAILED after 0.0 s: its archives are encrypted (`encrypt:`): give the age secret key with " \
+           "--identity FILE" in refused.stdout
+    done = corral("drill", "-c", str(config), "--identity", str(key), env=NOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "DRILL PASSED: 2 of 2 target(s) restored as recorded"
+
+
+def test_sigterm_mid_drill_leaves_no_scratch_and_no_child(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    marker = tmp_path / "check-started"
+    config = write_main(tmp_path, _jobs(tmp_path, site, drill={
+        "checks": [{"command": f"touch {marker} && exec sleep 300"}]}))
+    assert corral("start", "-c", str(config), env=NOW).returncode == 0
+    run = subprocess.Popen([*CORRAL, "drill", "web", "-c", str(config)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, **NOW})
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the check never started"
+        assert [p for p in (tmp_path / "tmp" / "web").iterdir()], "the scratch folder exists while it runs"
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, stderr
+    assert "interrupted by signal 15" in stderr
+    assert not list((tmp_path / "tmp" / "web").iterdir()), "the scratch folder went with the drill"
+    sleepers = subprocess.run(["pgrep", "-f", "exec sleep 300"], capture_output=True, text=True).stdout.split()
+    assert not sleepers, "the check's program was stopped"
+
+
+@pytest.mark.parametrize("job", ["nojob"])
+def test_an_unknown_job_is_one_line(tmp_path: Path, job: str) -> None:
+    config = _backed_up(tmp_path)
+    done = corral("drill", job, "-c", str(config))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
