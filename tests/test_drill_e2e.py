@@ -17,6 +17,7 @@ import pytest
 from corral.run import human_size
 from corral.testing.cli import CORRAL, corral, local_storage, write_main
 from corral_testservers import SMTPServer
+from tests.conftest import report_json, script
 
 NOW = {"CORRAL_NOW": "2026-03-02T03:00:00"}
 
@@ -164,3 +165,19 @@ def test_an_unknown_job_is_one_line(tmp_path: Path, job: str) -> None:
     config = _backed_up(tmp_path)
     done = corral("drill", job, "-c", str(config))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_type_corral_cannot_restore_is_not_drilled_and_fails_nothing(tmp_path: Path) -> None:
+    """external's archives are fetched for their own tool: the drill says it did not drill them, in a line of
+    their own, and the exit code is the other targets' verdict."""
+    site = _site(tmp_path)
+    dump = 'echo "SELECT 1;" > "$CORRAL_TMP_DIR/db.sql"\n' + report_json("$CORRAL_TMP_DIR/db.sql", "db")
+    jobs = [_jobs(tmp_path, site)[0], {"job": "db", "type": "external", "dump_cmd": script(tmp_path / "dump.sh", dump),
+                                       "storages": [local_storage(tmp_path / "b")]}]
+    config = write_main(tmp_path, jobs)
+    assert corral("start", "-c", str(config), env=NOW).returncode == 0
+    done = corral("drill", "-c", str(config), env=NOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "db/db: not drilled: type `external` has no drill (corral fetches its archives for their own tool)" \
+        in done.stdout.splitlines()
+    assert done.stdout.splitlines()[-1] == "DRILL PASSED: 1 of 1 target(s) restored as recorded; 1 not drilled"

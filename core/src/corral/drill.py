@@ -49,6 +49,7 @@ class TargetDrill:
     checks: int = 0
     problems: list[str] = field(default_factory=list)
     finished: datetime | None = None
+    skipped: str = ""  # why it was not drilled (a type corral cannot restore): neither passed nor failed
 
     @property
     def ok(self) -> bool:
@@ -65,8 +66,12 @@ class DrillResult:
     finished: datetime | None = None
 
     @property
+    def drilled(self) -> list[TargetDrill]:
+        return [target for target in self.targets if not target.skipped]
+
+    @property
     def ok(self) -> bool:
-        return bool(self.targets) and not self.errors and all(target.ok for target in self.targets)
+        return bool(self.drilled) and not self.errors and all(target.ok for target in self.targets)
 
 
 def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name: str | None = None,
@@ -151,7 +156,7 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
         report: DrillReport | None = driver.hook.corral_source_drill(job=job, storage=storage, target=target,
                                                                      run=run, request=request)
         if report is None:
-            drill.problems.append(f"type `{job.type}` has no drill: its plugin cannot restore into a scratch place")
+            drill.skipped = f"type `{job.type}` has no drill (corral fetches its archives for their own tool)"
         else:
             drill.restored, drill.checks, drill.problems = report.restored, report.checks, list(report.problems)
             if report.compared and not request.facts:  # made before manifests, or its manifest gone (corral verify)

@@ -76,6 +76,9 @@ def drill(
 
 def _show(result: DrillResult) -> None:
     for drilled in result.targets:
+        if drilled.skipped:
+            typer.echo(f"{drilled.job}/{drilled.target}: not drilled: {drilled.skipped}")
+            continue
         head = f"{drilled.job}/{drilled.target}: restored in {drilled.seconds:.1f} s ({drilled.restored})"
         if drilled.ok:
             checks = f"; {drilled.checks} check(s) passed" if drilled.checks else ""
@@ -85,7 +88,8 @@ def _show(result: DrillResult) -> None:
                        f"{'; '.join(drilled.problems)}")
     for error in result.errors:
         typer.echo(f"corral: error: {error}", err=True)
-    passed = sum(1 for drilled in result.targets if drilled.ok)
-    typer.echo(f"{'DRILL PASSED' if result.ok else 'DRILL FAILED'}: {passed} of {len(result.targets)} target(s) "
-               "restored as recorded")
+    passed = sum(1 for drilled in result.drilled if drilled.ok)
+    skipped = len(result.targets) - len(result.drilled)
+    typer.echo(f"{'DRILL PASSED' if result.ok else 'DRILL FAILED'}: {passed} of {len(result.drilled)} target(s) "
+               f"restored as recorded{f'; {skipped} not drilled' if skipped else ''}")
 

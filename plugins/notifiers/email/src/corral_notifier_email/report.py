@@ -82,9 +82,9 @@ def body(server: str, result: RunResult, log_level: str) -> str:
 
 def drill_body(server: str, result: DrillResult) -> str:
     """Each target drilled, failed ones first, with what did not come back as recorded."""
-    lines = [f"corral drill on {server}: {sum(t.ok for t in result.targets)} of {len(result.targets)} target(s) "
+    lines = [f"corral drill on {server}: {sum(t.ok for t in result.drilled)} of {len(result.drilled)} target(s) "
              "restored as recorded.", ""]
-    for drilled in sorted(result.targets, key=lambda t: t.ok):
+    for drilled in sorted(result.drilled, key=lambda t: t.ok):
         state = "passed" if drilled.ok else "FAILED"
         lines.append(f"{drilled.job}/{drilled.target} ({drilled.storage}, {drilled.archive.rsplit('/', 1)[-1]}): "
                      f"{state} in {drilled.seconds:.1f} s; {drilled.restored or 'nothing restored'}")

@@ -74,7 +74,7 @@ class PrometheusNotifier:
         if path is None:
             return
         new = []
-        for drilled in result.targets:
+        for drilled in result.drilled:
             when = (drilled.finished or datetime.now()).timestamp()
             where = {JOB: drilled.job, "target": drilled.target, "storage": drilled.storage}
             new += [
