@@ -19,6 +19,7 @@ import re
 import resource
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -56,7 +57,7 @@ def fill(server: Postgres, size_mb: int) -> int:
         return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
-def corral_config(work: Path, server: Postgres) -> Path:
+def corral_config(work: Path, server: Postgres, recipient: str | None = None, name: str = "corral.conf") -> Path:
     job = {
         "job": "pg", "type": "postgresql", "tmp_dir": str(work / "tmp"),
         "sources": [{
@@ -65,12 +66,32 @@ def corral_config(work: Path, server: Postgres) -> Path:
             "target": [DB], "compression": "zstd",
         }],
         "storages": [{"storage": "local", "backup_dir": str(work / "backups")}],
+        **({"encrypt": {"recipients": [recipient]}} if recipient else {}),
     }  # fmt: skip
     main = {"main": {"general_path_to_all_tmp_dir": str(work / "tmp"), "log_file_name": str(work / "corral.log"),
                      "lock_file": str(work / "corral.lock")}, "jobs": [job]}
-    path = work / "corral.conf"
+    path = work / name
     path.write_text(yaml.safe_dump(main))
     return path
+
+
+def encrypt_cost(work: Path, server: Postgres, rounds: int) -> None:
+    """What `encrypt:` costs: the same corral job with and without it, alternating; medians and their ratio."""
+    key = work / "age.key"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
+    configs = {"plain": corral_config(work, server), "encrypted": corral_config(work, server, public, "sealed.conf")}
+    seconds: dict[str, list[float]] = {"plain": [], "encrypted": []}
+    for round_ in range(rounds):
+        for kind in ("plain", "encrypted") if round_ % 2 == 0 else ("encrypted", "plain"):
+            shutil.rmtree(work / "backups", ignore_errors=True)
+            run, _ = timed([*CORRAL, "start", "-c", str(configs[kind])], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
+            assert run.returncode == 0, (work / "corral.log").read_text()[-2000:]
+            seconds[kind].append(run.seconds)
+    plain, sealed = (statistics.median(seconds[kind]) for kind in ("plain", "encrypted"))
+    print(f"encrypt: corral {plain:.2f} s, corral with encrypt (age) {sealed:.2f} s: overhead {sealed / plain:.3f} "
+          f"(target <= 1.10; rounds: plain {', '.join(f'{s:.2f}' for s in seconds['plain'])}; encrypted "
+          f"{', '.join(f'{s:.2f}' for s in seconds['encrypted'])})")
 
 
 def cpu_seconds() -> float:
@@ -106,6 +127,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=64, help="table data to generate (default 64 MB)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median is reported")
     parser.add_argument("--skip-default", action="store_true", help="skip the slow default pg_dump -Fc")
+    parser.add_argument("--encrypt-cost", action="store_true", help="only measure what `encrypt:` costs (needs age)")
     args = parser.parse_args()
 
     root = make_server_root()
@@ -116,6 +138,9 @@ def main() -> None:
             db_bytes = fill(server, args.size_mb)
             filled = time.perf_counter() - started
             print(f"database `{DB}`: {db_bytes / 2**20:.0f} MiB on disk (filled in {filled:.0f} s)")
+            if args.encrypt_cost:
+                encrypt_cost(work, server, args.rounds)
+                return
             config = corral_config(work, server)
             warm, _ = by_hand(server, f"pg_dump -Fc -Z0 -d {DB} > /dev/null")  # page cache warm for everyone
             assert warm.returncode == 0
