@@ -76,7 +76,7 @@ def _lines(handle: IO[bytes], limit: int = 1 << 20) -> tuple[str, ...]:
     return tuple(handle.read().decode("utf-8", "replace").splitlines())
 
 
-def _widen(pipe: Any) -> None:
+def widen(pipe: Any) -> None:
     with contextlib.suppress(OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size: the default pipe works
         fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
 
@@ -94,7 +94,7 @@ def start(run: RunContext, producer: list[str], chosen: Codec, work_dir: Path) -
         dump = run.popen(producer, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors[0])
         processes.append(dump)
         assert dump.stdout is not None
-        _widen(dump.stdout)
+        widen(dump.stdout)
         reader = dump.stdout
         if chosen.argv:
             errors.append(tempfile.TemporaryFile(dir=work_dir))  # noqa: SIM115
@@ -102,7 +102,7 @@ def start(run: RunContext, producer: list[str], chosen: Codec, work_dir: Path) -
             processes.append(pack)
             dump.stdout.close()  # the compressor holds the read end now; the dump sees EPIPE if it dies
             assert pack.stdout is not None
-            _widen(pack.stdout)
+            widen(pack.stdout)
             reader = pack.stdout
     except BaseException:
         _stop(run, processes)
