@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,25 @@ def start_in_small_tmp(small: Path, args: list[str], env: dict[str, str] | None 
     command = f"{mount} && {shlex.join([*CORRAL, *args])}"
     return subprocess.run(["unshare", "-m", "sh", "-c", command], capture_output=True, text=True, timeout=timeout,
                           env=full_env)
+
+
+def sigterm_once(marker: Path, args: list[str], env: dict[str, str] | None = None,
+                 running: Callable[[], None] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``corral ARGS`` sent SIGTERM as soon as ``marker`` exists (a check that ran ``touch MARKER && exec sleep
+    300``); ``running()`` is called just before the signal, to assert what exists while it runs."""
+    process = subprocess.Popen([*CORRAL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + timeout
+        while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), f"`{marker}` never appeared"
+        if running is not None:
+            running()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
 from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
@@ -103,3 +104,13 @@ def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunCon
     from corral_source_mongodb.restore import restore
 
     return restore(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunContext,
+                        request: DrillRequest) -> DrillReport:
+    """The archive decoded document by document (no server needed), or restored into the job's ``drill: server``
+    as a scratch database dropped after; compared with the facts (see :mod:`corral_source_mongodb.drill`)."""
+    from corral_source_mongodb.drill import drill
+
+    return drill(job, storage, target, run, request)

@@ -209,13 +209,27 @@ def _keyspace(client: redis.Redis, connect: RedisConnect) -> dict[int, int]:
 @contextlib.contextmanager
 def scratch_server(job: JobConfig, run: RunContext, storage: Any, path: str) -> Iterator[tuple[RedisConnect, int]]:
     """A private ``redis-server`` holding the archive's keys: (its connection, the RDB's size)."""
-    program = shutil.which("redis-server")
-    if program is None:
+    if shutil.which("redis-server") is None:
         raise RestoreError("restoring into a server needs `redis-server` (apt install redis-server) to read the RDB")
     work = new_work_dir(job.tmp_dir)
-    process: subprocess.Popen[bytes] | None = None
     try:
         size = write_rdb(run, storage, path, work / "dump.rdb")
+        with serve_rdb(run, work, path) as connect:
+            yield connect, size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serve_rdb(run: RunContext, work: Path, path: str) -> Iterator[RedisConnect]:
+    """``redis-server`` on ``work/dump.rdb`` (127.0.0.1, a free port, a random password in a 0600 config file in
+    ``work``, no persistence), started with ``run.popen`` (it dies with corral) and stopped when the block ends;
+    yields once the data is loaded. Its log is ``work/redis.log``."""
+    program = shutil.which("redis-server")
+    if program is None:
+        raise RestoreError("this needs `redis-server` (apt install redis-server) to read the RDB")
+    process: subprocess.Popen[bytes] | None = None
+    try:
         password = secrets.token_urlsafe(24)
         port = _free_port()
         conf = work / "redis.conf"
@@ -229,14 +243,13 @@ def scratch_server(job: JobConfig, run: RunContext, storage: Any, path: str) -> 
             process = run.popen([program, str(conf)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         connect = RedisConnect.model_validate({"db_host": "127.0.0.1", "db_port": port, "db_password": password})
         _wait_loaded(process, connect, work / "redis.log", path)
-        yield connect, size
+        yield connect
     finally:
         if process is not None:
             if process.poll() is None:
                 process.kill()
             process.wait()
             run.forget(process)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _free_port() -> int:

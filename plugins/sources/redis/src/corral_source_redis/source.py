@@ -12,6 +12,7 @@ from typing import Any
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
 from corral_source_redis import facts
 from corral_source_redis.compression import codec
@@ -69,3 +70,13 @@ def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunCon
     from corral_source_redis.restore import restore
 
     return restore(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunContext,
+                        request: DrillRequest) -> DrillReport:
+    """The snapshot loaded into a throwaway ``redis-server`` (or the job's ``drill: server``), keys per database
+    compared with the facts, then the checks (see :mod:`corral_source_redis.drill`)."""
+    from corral_source_redis.drill import drill
+
+    return drill(job, storage, target, run, request)
