@@ -23,7 +23,7 @@ def test_declared_secrets_are_masked_in_every_handler(tmp_path: Path, capsys) ->
 
 
 def test_a_librarys_warning_is_one_debug_line_in_the_log_and_nothing_on_stderr(tmp_path: Path, capsys) -> None:
-    """smbprotocol's receive thread logged "SMB receive worker died" with two tracebacks, which Python printed raw
+    """A library (smbprotocol, paramiko) logging an error with tracebacks from its own thread: Python printed it raw
     on stderr (cron mails it); now it is one masked DEBUG line of corral's log."""
     secret = "s3cr3t-Pa55word"
     logs.setup(tmp_path / "corral.log", {secret})
@@ -31,11 +31,11 @@ def test_a_librarys_warning_is_one_debug_line_in_the_log_and_nothing_on_stderr(t
         try:
             raise ConnectionResetError(f"peer gone (auth {secret})")
         except ConnectionResetError:
-            logging.getLogger("smbprotocol.connection").exception("SMB receive worker died\nsecond line")
+            logging.getLogger("paramiko.transport").exception("Socket exception: Connection reset\nsecond line")
     finally:
         logs.close()
     assert capsys.readouterr().err == ""
     lines = (tmp_path / "corral.log").read_text().splitlines()
-    assert [line.split("] ", 1)[1] for line in lines] == ["smbprotocol.connection: SMB receive worker died"]
+    assert [line.split("] ", 1)[1] for line in lines] == ["paramiko.transport: Socket exception: Connection reset"]
     assert "[DEBUG]" in lines[0]
     assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_Libraries"], "close() detaches it"
