@@ -16,6 +16,7 @@ from typing import Any
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
@@ -109,3 +110,13 @@ def corral_source_restore(job: JobConfig, storage: Any, target: str, run: RunCon
                           request: RestoreRequest) -> list[str] | None:  # fmt: skip
     """Into a server with pg_restore (psql for plain SQL); ``--to DIR``: the core fetches the archive."""
     return restore_dump(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunContext,
+                        request: DrillRequest) -> DrillReport:  # fmt: skip
+    """Into a throwaway server (or ``drill: server``), tables and rows compared, checks run (see
+    :mod:`corral_source_postgresql.drill`)."""
+    from corral_source_postgresql.drill import drill_dump
+
+    return drill_dump(job, storage, target, run, request)

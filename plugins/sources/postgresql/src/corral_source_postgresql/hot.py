@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, cast
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, StreamedArchive
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
@@ -136,3 +137,12 @@ def _pack(run: RunContext, parts: Path, target: str,
 def corral_source_restore(storage: Any, run: RunContext, request: RestoreRequest) -> list[str]:
     """``--to DIR``: a data directory that ``postgres -D DIR`` starts."""
     return restore_hot(storage, run, request)
+
+
+@hookimpl
+def corral_source_drill(job: JobConfig, storage: Any, run: RunContext, request: DrillRequest) -> DrillReport:
+    """Unpacked into the scratch folder, started, databases and sizes compared (see
+    :mod:`corral_source_postgresql.drill`)."""
+    from corral_source_postgresql.drill import drill_hot
+
+    return drill_hot(job, storage, run, request)
