@@ -17,8 +17,9 @@ from typing import Any
 from corral import DumpError, DumpFailure, RunContext, hookimpl
 from corral.archive import DumpResult, target_problem, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
-from corral_source_mysql import client, facts, replica, restore, stream, tools
+from corral_source_mysql import client, drill, facts, replica, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import MySQLSource
 
@@ -159,3 +160,10 @@ def corral_source_restore(job: JobConfig, storage: Any, target: str, dest: Path 
     if dest is not None:
         return None
     return restore.restore_database(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunContext, request: DrillRequest
+                        ) -> DrillReport:  # fmt: skip
+    """The dump into a throwaway MariaDB (or ``drill: server``), compared and checked (:mod:`.drill`)."""
+    return drill.drill_dump(job, storage, target, run, request)

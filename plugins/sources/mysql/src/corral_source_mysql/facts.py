@@ -18,7 +18,7 @@ TIMEOUT = 60  # seconds for the statistics query: a server that slow to answer i
 # base tables only: a view holds no rows of its own, a sequence is one row
 _TABLES = ("SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES "
            "WHERE TABLE_SCHEMA = CONVERT(X'{hex}' USING utf8mb4) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
-_SIZES = ("SELECT TABLE_SCHEMA, COUNT(*), SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES "
+SIZES = ("SELECT TABLE_SCHEMA, COUNT(*), SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES "
           "WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') "
           "AND TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema') GROUP BY TABLE_SCHEMA")
 _VERSIONS: dict[str, str] = {}  # program -> first line of its --version, asked once per run
@@ -67,7 +67,7 @@ def instance_facts(run: RunContext, options: Path, tool: str) -> tuple[dict[str,
     facts: dict[str, Any] = {"server": None, "tool": tool_version(run, tool)}
     try:
         program = tools.find(tools.CLIENTS, apt="mariadb-client")
-        lines = client.query(run, program, options, f"SELECT VERSION(); {_SIZES}", timeout=TIMEOUT)
+        lines = client.query(run, program, options, f"SELECT VERSION(); {SIZES}", timeout=TIMEOUT)
     except (client.SQLError, DumpError) as exc:
         return facts, (f"facts: cannot read the table statistics: {exc}",)
     facts["server"] = lines[0] if lines else None

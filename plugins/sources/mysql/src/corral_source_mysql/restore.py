@@ -303,15 +303,16 @@ def state_query(name: str) -> str:
             f" ({tables} AND TABLE_TYPE <> 'VIEW'), ({tables} AND TABLE_TYPE = 'VIEW')")
 
 
-def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext, request: RestoreRequest
-                     ) -> list[str]:  # fmt: skip
-    """Load the chosen dump into a server as ``request.as_name`` (default: its own name)."""
+def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext, request: RestoreRequest,
+                     known: Server | None = None) -> list[str]:  # fmt: skip
+    """Load the chosen dump into a server as ``request.as_name`` (default: its own name); ``known``: a server
+    already logged into (a drill's throwaway one) instead of ``request.into``."""
     archive = request.archive
     name = request.as_name or target
     program = tools.find(tools.CLIENTS, apt="mariadb-client")
     work = new_work_dir(job.tmp_dir)
     try:
-        with server(job, target, request.into, work) as into:
+        with contextlib.nullcontext(known) if known else server(job, target, request.into, work) as into:
             exists, tables, views = tally(into.query(run, program, state_query(name)))
             where = f"database `{name}` on {into.where}"
             size = human_size(archive.size)

@@ -19,8 +19,9 @@ from typing import Any
 from corral import DumpError, RunContext, hookimpl
 from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
+from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
-from corral_source_mysql import facts, restore, stream, tools
+from corral_source_mysql import drill, facts, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import XtradbSource
 
@@ -68,3 +69,9 @@ def corral_source_restore(storage: Any, target: str, dest: Path | None, run: Run
                           request: RestoreRequest) -> list[str]:
     """Unpack and prepare the physical backup in ``--to DIR`` (see :mod:`corral_source_mysql.restore`)."""
     return restore.restore_physical(storage, target, dest, run, request)
+
+
+@hookimpl
+def corral_source_drill(storage: Any, target: str, run: RunContext, request: DrillRequest) -> DrillReport:
+    """Prepared in the scratch folder, started there on a free port, compared and checked (:mod:`.drill`)."""
+    return drill.drill_physical(storage, target, run, request)
