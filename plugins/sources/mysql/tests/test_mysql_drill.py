@@ -90,6 +90,8 @@ def test_a_table_missing_from_the_archive_and_a_failing_check_fail(backed_up: di
     original = record.read_text()
     data = json.loads(original)
     data["archives"][0]["facts"]["tables"]["ghost"] = {"rows": 10}
+    data["archives"][0]["facts"]["tables"]["blobs"] = {"rows": 20}  # more than came back (7): rows lost
+    data["archives"][0]["facts"]["tables"]["legacy"] = {"rows": 40}  # fewer (an estimate 20 % short): no loss
     jobs = [{**backed_up["jobs"][0], "drill": {"checks": [{"sql": "SELECT 1 FROM customers WHERE name = 'nobody'"},
                                                           {"sql": GOOD_SQL}]}}]
     config = write_config(tmp, jobs, name="failing.conf")
@@ -102,6 +104,8 @@ def test_a_table_missing_from_the_archive_and_a_failing_check_fail(backed_up: di
     [line] = [line for line in done.stdout.splitlines() if line.startswith(f"shop/{DB}: ")]
     assert "FAILED after " in line, line
     assert "table `ghost` is missing (recorded: 10)" in line, line
+    assert "table `blobs`: 7 came back, 20 recorded" in line, line
+    assert "legacy" not in line, "more rows than the estimate recorded lose none"
     assert "check `SELECT 1 FROM customers WHERE name = 'nobody'` returned no row" in line, line
     assert GOOD_SQL not in line
     assert not left(tmp) and not throwaways(tmp)
