@@ -38,6 +38,10 @@ CHUNK = 1 << 20
 STAMP_LENGTH = len("2026-01-31_03-00-00")
 LONGEST_STATEMENT = 4096  # a CREATE DATABASE line with every option; longer lines are data, never rewritten
 # the line starts of the statements to rewrite: one regex pass finds them 2-3x faster than a find per start
+# the dump is data, never the client's commands: an archive altered on a storage could otherwise run a shell
+# (`\!`, `system`) or read root's files into the server (LOAD DATA LOCAL) as the root that restores or drills;
+# --binary-mode leaves the client DELIMITER and charset only (MariaDB and MySQL alike)
+LOAD_GUARDS = ("--binary-mode", "--local-infile=0")
 _STARTS = re.compile(rb"\n(?:USE |CREATE DATABASE |/\*!40000 DROP DATABASE |DROP DATABASE )")
 
 
@@ -338,7 +342,7 @@ def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext,
             sql = Unpacked(run, storage.open_read(archive.path), extension_of(archive.path, target),
                            Renaming(target, name))
             try:
-                load(run, cast(BinaryIO, sql), "sql", [program, *into.login, f"--database={name}"])
+                load(run, cast(BinaryIO, sql), "sql", [program, *into.login, *LOAD_GUARDS, f"--database={name}"])
             except RestoreError as exc:
                 raise RestoreError(f"{where} is partly loaded: {exc}") from None
             finally:
