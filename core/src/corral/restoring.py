@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from corral.archive import Backup
 from corral.errors import CorralError
@@ -56,6 +57,82 @@ class RestoreError(CorralError):
 def decompressor(extension: str) -> list[str] | None:
     """The standard tool that undoes the codec an archive's extension names (``sql.zst``), or None."""
     return DECOMPRESSORS.get(extension.removesuffix(".age").rsplit(".", 1)[-1])
+
+
+class Unpacked:
+    """A stored archive as a stream for :func:`load` that a source edits on the way: decompressed by the standard
+    tool its extension names (fed by a thread), then passed through ``edit(data, final)`` (which returns what is
+    ready and keeps a short tail until ``final``). ``finish()``, called by the pump at EOF, checks the decompressor
+    and the stream it read (an encrypted archive's age verdict). Subclasses may say where the decompressor is
+    (:meth:`program`), tune its pipe (:meth:`started`) and word its error (:meth:`error_line`)."""
+
+    def __init__(self, run: RunContext, source: BinaryIO, extension: str, edit: Callable[[bytes, bool], bytes],
+                 thread: str = "corral-restore-unpack") -> None:  # fmt: skip
+        self.run, self.source, self.edit = run, source, edit
+        unpack = decompressor(extension)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.errors: IO[bytes] | None = None
+        self.pump: Pump | None = None
+        self.reader = source
+        self.done = False
+        self.name = unpack[0] if unpack else ""
+        if unpack:
+            program = self.program(unpack[0])
+            self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close)
+            self.process = run.popen([program, *unpack[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.errors)
+            self.pump = Pump(source, cast(BinaryIO, self.process.stdin), thread)
+            self.started(self.process)
+            self.reader = cast(BinaryIO, self.process.stdout)
+
+    def program(self, name: str) -> str:
+        if shutil.which(name) is None:
+            raise RestoreError(f"restoring needs the `{name}` program, which is not installed")
+        return name
+
+    def started(self, process: subprocess.Popen[bytes]) -> None:
+        """Called once the decompressor runs (its stdout is read ``CHUNK`` bytes at a time)."""
+
+    def error_line(self, said: list[str], code: int) -> str:
+        return _line("\n".join(said)) if any(line.strip() for line in said) else f"exit code {code}"
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.done:
+            data = self.reader.read(CHUNK)
+            self.done = not data
+            out = self.edit(data, self.done)
+            if out:
+                return out
+        return b""
+
+    def finish(self) -> None:
+        if self.process is None:
+            finish = getattr(self.source, "finish", None)
+            if callable(finish):
+                finish()
+            return
+        assert self.pump is not None and self.errors is not None
+        code = self.process.wait()
+        self.pump.join()
+        if self.pump.error is not None and not isinstance(self.pump.error, BrokenPipeError):
+            raise RestoreError(str(self.pump.error))  # age's verdict first: it cut the decompressor's input
+        if code != 0:
+            self.errors.seek(0)
+            said = self.errors.read().decode(errors="replace").splitlines()
+            raise RestoreError(f"{self.name}: {self.error_line(said, code)}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            cast(BinaryIO, self.process.stdout).close()
+            self.process.wait()
+            self.run.forget(self.process)
+            if self.pump is not None:
+                self.pump.join(timeout=10)
+        if self.errors is not None:
+            self.errors.close()
+        self.source.close()
 
 
 def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],

@@ -16,16 +16,14 @@ import ipaddress
 import posixpath
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
-from corral import RunContext
+from corral import RunContext, restoring
 from corral.config.models import JobConfig
-from corral.pump import Pump
 from corral.restore import RestoreRefused
 from corral.restoring import RestoreError, RestoreRequest, decompressor, load
 from corral.run import human_size
@@ -223,67 +221,21 @@ class Renaming:
         return out
 
 
-class Unpacked:
+class Unpacked(restoring.Unpacked):
     """The SQL of a stored archive as a stream for :func:`corral.restoring.load`: decompressed by the standard
-    tool (fed by a thread) and renamed on the way. ``finish()``, called at EOF, checks the decompressor and the
-    stream it read (an encrypted archive's age verdict)."""
+    tool (found as the dumps find it, read 1 MiB at a time) and renamed on the way."""
 
     def __init__(self, run: RunContext, source: BinaryIO, extension: str, renaming: Renaming) -> None:
-        self.run, self.source, self.renaming = run, source, renaming
-        unpack = decompressor(extension)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.errors: IO[bytes] | None = None
-        self.pump: Pump | None = None
-        self.reader = source
-        self.done = False
-        self.name = unpack[0] if unpack else ""
-        if unpack:
-            program = tools.find((unpack[0],), apt=unpack[0])
-            self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close)
-            self.process = run.popen([program, *unpack[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.errors)
-            self.pump = Pump(source, cast(BinaryIO, self.process.stdin), "corral-mysql-unpack")
-            stream.widen(self.process.stdout)  # 1 MiB at a time from zstd: fewer wake-ups, as for dumps
-            self.reader = cast(BinaryIO, self.process.stdout)
+        super().__init__(run, source, extension, renaming.feed, "corral-mysql-unpack")
 
-    def read(self, size: int = -1) -> bytes:
-        while not self.done:
-            data = self.reader.read(CHUNK)
-            out = self.renaming.feed(data, final=not data)
-            self.done = not data
-            if out:
-                return out
-        return b""
+    def program(self, name: str) -> str:
+        return tools.find((name,), apt=name)
 
-    def finish(self) -> None:
-        if self.process is None:
-            finish = getattr(self.source, "finish", None)
-            if callable(finish):
-                finish()
-            return
-        assert self.pump is not None and self.errors is not None
-        code = self.process.wait()
-        self.pump.join()
-        if self.pump.error is not None and not isinstance(self.pump.error, BrokenPipeError):
-            raise RestoreError(str(self.pump.error))  # age's verdict first: it cut the decompressor's input
-        if code != 0:
-            self.errors.seek(0)
-            said = self.errors.read().decode(errors="replace").splitlines()
-            line = stream.error_line(said, f"exit code {code}").replace("/*stdin*\\ : ", "")
-            raise RestoreError(f"{self.name}: {line}")
+    def started(self, process: subprocess.Popen[bytes]) -> None:
+        stream.widen(process.stdout)  # 1 MiB at a time from zstd: fewer wake-ups, as for dumps
 
-    def close(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            cast(BinaryIO, self.process.stdout).close()
-            self.process.wait()
-            self.run.forget(self.process)
-            if self.pump is not None:
-                self.pump.join(timeout=10)
-        if self.errors is not None:
-            self.errors.close()
-        self.source.close()
+    def error_line(self, said: list[str], code: int) -> str:
+        return stream.error_line(said, f"exit code {code}").replace("/*stdin*\\ : ", "")
 
 
 # ------------------------------------------------------------------------------------------- restores

@@ -19,17 +19,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from corral import RunContext
 from corral.archive import own_backup
 from corral.config.models import JobConfig
-from corral.restoring import RestoreError, RestoreRequest, load
+from corral.restoring import RestoreError, RestoreRequest, Unpacked, load
 from corral.run import human_size
 from corral.workarea import new_work_dir
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix, target_name
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.programs import locate
+from corral_source_postgresql.restricted import Guard
 
 GLOBALS = "globals"
 MAINTENANCE = "postgres"
@@ -242,7 +243,12 @@ def _load(run: RunContext, job: JobConfig, place: Place, storage: Any, name: str
     if plain:
         client = [locate("psql")["psql"], "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null",
                   "-d", conninfo]
-        _stream(run, storage, request.archive.path, extension, client, env)
+        sql = Unpacked(run, storage.open_read(request.archive.path), extension, Guard().feed,
+                       "corral-postgresql-unpack")  # psql runs no meta-command of the archive
+        try:
+            load(run, cast(BinaryIO, sql), "sql", client, env)
+        finally:
+            sql.close()
         return
     pg_restore = locate("pg_restore")["pg_restore"]
     base = [pg_restore, "-w", "--exit-on-error", *request.options.get("pg_restore_args", ()), "-d", conninfo]
@@ -283,7 +289,8 @@ def _globals(run: RunContext, job: JobConfig, place: Place, storage: Any, path: 
     extension = path.rsplit("/", 1)[-1].split(".", 1)[-1]
     with _client(place, job) as env:
         sql = _stream(run, storage, path, extension, ["cat"], env)  # a few KB: the roles, to name them
-        done = _psql(run, place.server, env, MAINTENANCE, sql, stop=False)
+        script = Guard().feed(sql.encode(), final=True).decode()  # SQL only: no meta-command runs
+        done = _psql(run, place.server, env, MAINTENANCE, script, stop=False)
     errors = [" ".join(line.split()) for line in done.stderr.decode(errors="replace").splitlines()
               if "ERROR:" in line]
     existing = [line for line in errors if "already exists" in line]

@@ -1,0 +1,67 @@
+"""A dump or globals file altered on the storage (a hostile storage admin, or a broken one) is SQL for the server
+and nothing more: psql, which corral feeds plain SQL dumps and globals to as root, runs none of its meta-commands
+(``\\!`` runs a shell, ``\\o``/``\\w`` write files, ``\\i`` reads them)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from corral_source_postgresql.restricted import Guard
+from corral_testservers import Postgres
+
+_spec = importlib.util.spec_from_file_location("pg_test_restore", Path(__file__).with_name("test_restore.py"))
+assert _spec is not None and _spec.loader is not None
+_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_helpers)  # the restore tests' helpers (pytest's importlib mode puts no tests on sys.path)
+execute, fresh, job, restore = _helpers.execute, _helpers.fresh, _helpers.job, _helpers.restore
+
+
+def tampered(path: Path, marks: list[Path]) -> None:
+    """Append shell escapes to a gzip or zstd SQL archive, as whoever can write the storage could."""
+    if path.name.endswith(".gz"):
+        sql = gzip.decompress(path.read_bytes())
+    else:
+        sql = subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+    sql = b"\n".join(line for line in sql.split(b"\n") if not line.startswith((b"\\restrict", b"\\unrestrict")))
+    sql += "".join(f"\n\\! touch {mark}\n" for mark in marks).encode() + b"\nSELECT 1;\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(sql))
+    else:
+        path.write_bytes(subprocess.run(["zstd", "-c"], input=sql, capture_output=True, check=True).stdout)
+
+
+def test_a_tampered_plain_dump_or_globals_file_runs_no_shell(pg: Postgres, corral: Any, tools: SimpleNamespace,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    fresh(pg, "corral_h1", rows=7)
+    text = job("pg-h1", tmp_path / "b", tools.connect_yaml(pg), "[corral_h1]").replace(
+        "    compression: zstd\n", "    compression: gzip\n    format: plain\n")
+    assert corral.start(text).code == 0
+    marks = [tmp_path / "ran-dump", tmp_path / "ran-globals"]
+    for name, path in corral.stored(tmp_path / "b").items():
+        tampered(path, [marks[0] if name.startswith("corral_h1_") else marks[1]])
+    try:
+        done = restore(corral, "pg-h1", "corral_h1", "--as", "corral_h1_copy", "--with-globals")
+        assert "Traceback" not in done.stderr, done.stderr
+        assert [m.name for m in marks if m.exists()] == [], (done.stdout, done.stderr)
+    finally:
+        execute(pg, "DROP DATABASE IF EXISTS corral_h1", "DROP DATABASE IF EXISTS corral_h1_copy")
+
+
+def test_the_guard_drops_only_pg_dumps_own_restrict_pair_across_chunk_cuts() -> None:
+    dump = (b"--\n-- PostgreSQL database dump\n--\n\n\\restrict abcDEF123\n\nSET x = 1;\nCOPY t (v) FROM stdin;\n"
+            b"\\restrict data-row\n\\unrestrict data-row\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n"
+            b"\\unrestrict abcDEF123\n\n")
+    for size in (1, 2, 3, 7, 64, len(dump)):
+        guard = Guard()
+        out = b"".join(guard.feed(dump[at:at + size]) for at in range(0, len(dump), size)) + guard.feed(b"", True)
+        assert out == (f"\\restrict {guard.key}\n".encode() + dump.replace(b"\\restrict abcDEF123\n", b"")
+                       .replace(b"\\unrestrict abcDEF123\n", b"")), size
+    # whatever an altered archive adds stays, behind our restrict: psql refuses it
+    hostile = b"\\unrestrict x\n\\! id\nSELECT 1;\n\\unrestrict y\n\\! id\n"
+    guard = Guard()
+    assert guard.feed(hostile, True) == f"\\restrict {guard.key}\n".encode() + hostile
