@@ -167,6 +167,17 @@ def _resolve_target(given: str, stored: list[Backup], job: JobConfig, driver: An
     raise RestoreRefused(f"job `{job.name}` has no target {shown(given)} on storage {storage}; its targets: {listed}")
 
 
+def refuse_password(into: str) -> None:
+    """Refuse ``--into USER:PASSWORD@HOST`` (or a URI's, or ``password=``) without repeating it: the password
+    would reach the client's arguments (``ps``) and the lines corral prints."""
+    rest = into.split("://", 1)[1] if "://" in into else into
+    userinfo, at, _ = rest.rpartition("@")
+    if (at and ":" in userinfo) or "password=" in into.lower():
+        raise RestoreRefused("--into holds a password, which would show in the process list and in what corral "
+                             "prints: give [USER@]HOST[:PORT]; the password comes from the job for its own servers, "
+                             "else from the client's own files (~/.my.cnf, ~/.pgpass, REDISCLI_AUTH...)")
+
+
 def restore(
     config_path: Path, job_name: str, target: str, choice: Choice, dest: Path | None, storage_name: str | None,
     force: bool = False, identity: Path | None = None, into: str | None = None, as_name: str | None = None,
@@ -178,6 +189,8 @@ def restore(
     ``identity``: an age secret key file; encrypted archives (``NAME.age``) are decrypted on the way (the source's
     restore sees them decrypted), else they are refused where a source extracts them, and fetched as they are.
     """
+    if into is not None:
+        refuse_password(into)
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     masked = Masker(config.secrets)

@@ -20,14 +20,17 @@ def corral(*args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "CORRAL_NOW": NOW})
 
 
-def test_a_tampered_dump_runs_no_shell_command(mariadb_server: MariaDB, tmp_path: Path) -> None:
-    config = write_config(tmp_path, [{
+def evil_job(server: MariaDB, tmp_path: Path, database: str) -> Path:
+    return write_config(tmp_path, [{
         "job": "evil", "type": "mysql",
-        "sources": [{"connect": {"db_host": "127.0.0.1", "db_port": mariadb_server.port,
-                                 "db_user": mariadb_server.user, "db_password": mariadb_server.password},
-                     "target": ["h_shop"], "compression": "zstd"}],
+        "sources": [{"connect": {"db_host": "127.0.0.1", "db_port": server.port, "db_user": server.user,
+                                 "db_password": server.password}, "target": [database], "compression": "zstd"}],
         "storages": [local_storage(tmp_path / "backups")],
     }])  # fmt: skip
+
+
+def test_a_tampered_dump_runs_no_shell_command(mariadb_server: MariaDB, tmp_path: Path) -> None:
+    config = evil_job(mariadb_server, tmp_path, "h_shop")
     drop(mariadb_server, "h_shop", "h_copy")
     execute(mariadb_server, "CREATE DATABASE h_shop", "CREATE TABLE h_shop.t (v TEXT)",
             "INSERT INTO h_shop.t VALUES ('x')")
@@ -46,3 +49,24 @@ def test_a_tampered_dump_runs_no_shell_command(mariadb_server: MariaDB, tmp_path
         assert done.returncode == 1 and "is partly loaded" in done.stderr, "the escapes are SQL errors now"
     finally:
         drop(mariadb_server, "h_shop", "h_copy")
+
+
+def test_a_password_in_into_is_refused_without_echoing_it(mariadb_server: MariaDB, tmp_path: Path) -> None:
+    """`--into USER:PASSWORD@HOST` would put the password in the client's arguments (`ps`) and in the lines
+    corral prints: refused in one line that does not repeat it, before any program runs."""
+    config = evil_job(mariadb_server, tmp_path, "h_pw")
+    drop(mariadb_server, "h_pw", "h_pw2")
+    execute(mariadb_server, "CREATE DATABASE h_pw", "CREATE TABLE h_pw.t (v TEXT)")
+    try:
+        assert corral("start", "-c", str(config), "evil").returncode == 0
+        for into in (f"{mariadb_server.user}:Typed-Pw-4711@127.0.0.1:{mariadb_server.port}",
+                     f"mysql://{mariadb_server.user}:Typed-Pw-4711@127.0.0.1"):
+            for extra in ((), ("--dry-run",)):
+                done = corral("restore", "evil", "--target", "h_pw", "--as", "h_pw2", "--into", into, *extra,
+                              "-c", str(config))
+                assert done.returncode == 2, (done.stdout, done.stderr)
+                assert "Typed-Pw-4711" not in done.stdout + done.stderr
+                assert done.stderr.startswith("corral: error: --into holds a password"), done.stderr
+        assert execute(mariadb_server, "SHOW DATABASES LIKE 'h_pw2'") == []
+    finally:
+        drop(mariadb_server, "h_pw", "h_pw2")
