@@ -181,3 +181,19 @@ def test_a_type_corral_cannot_restore_is_not_drilled_and_fails_nothing(tmp_path:
     assert "db/db: not drilled: type `external` has no drill (corral fetches its archives for their own tool)" \
         in done.stdout.splitlines()
     assert done.stdout.splitlines()[-1] == "DRILL PASSED: 1 of 1 target(s) restored as recorded; 1 not drilled"
+
+
+def test_an_archive_that_restores_nothing_fails_even_without_its_manifest(tmp_path: Path) -> None:
+    """An archive swapped for an empty tar on the storage, its manifest gone with it: nothing to compare, no
+    check, and the drill must still not pass (a real desc_files archive holds at least the target's folder)."""
+    site = _site(tmp_path)
+    config = write_main(tmp_path, _jobs(tmp_path, site))
+    assert corral("start", "-c", str(config), "web", env=NOW).returncode == 0
+    [archive] = (tmp_path / "b" / "web" / "shop").glob("shop_*.tar")
+    for record in (tmp_path / "b" / "web" / ".manifests").iterdir():
+        record.unlink()
+    subprocess.run(["tar", "-cf", str(archive), "-T", "/dev/null"], check=True)
+    done = corral("drill", "web", "-c", str(config), env=NOW)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("web/shop: ")]
+    assert "FAILED" in line and "restored nothing" in line, line

@@ -48,6 +48,8 @@ def drill_files(run: RunContext, storage: Storage, paths: list[str], request: Dr
     found = counts(into)
     restored = f"{found['files']:,} files, {human_size(found['bytes'])}"
     problems: list[str] = []
+    if not any(found.values()):  # tar made it, so it holds at least the target's folder: judged with or without facts
+        problems.append("the archive restored nothing, not even the target's folder")
     if incremental:
         restored += f", a chain of {len(paths)} archive(s)"
     elif request.facts:
