@@ -191,6 +191,10 @@ def restore(
     """
     if into is not None:
         refuse_password(into)
+    if as_name is not None and (not as_name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in as_name)):
+        # an unset shell variable (`--as "$NEW" --force`) would restore over the original database
+        raise RestoreRefused(f"--as {shown(as_name)} names no database (empty, blank or a control character): give "
+                             "the name to restore as, or leave --as out for the original name")
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     masked = Masker(config.secrets)

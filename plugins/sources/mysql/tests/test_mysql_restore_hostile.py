@@ -70,3 +70,23 @@ def test_a_password_in_into_is_refused_without_echoing_it(mariadb_server: MariaD
         assert execute(mariadb_server, "SHOW DATABASES LIKE 'h_pw2'") == []
     finally:
         drop(mariadb_server, "h_pw", "h_pw2")
+
+
+def test_an_empty_as_never_means_the_original_database(mariadb_server: MariaDB, tmp_path: Path) -> None:
+    """`--as "$NEW" --force` with NEW unset dropped and reloaded the original database; a name with a newline
+    split corral's lines. Both are refused before anything is touched."""
+    config = evil_job(mariadb_server, tmp_path, "h_orig")
+    drop(mariadb_server, "h_orig")
+    execute(mariadb_server, "CREATE DATABASE h_orig", "CREATE TABLE h_orig.t (v TEXT)")
+    try:
+        assert corral("start", "-c", str(config), "evil").returncode == 0
+        execute(mariadb_server, "INSERT INTO h_orig.t VALUES ('written after the backup')")
+        before = execute(mariadb_server, "SHOW DATABASES")
+        for name in ("", " ", "a\nb"):
+            done = corral("restore", "evil", "--target", "h_orig", "--as", name, "--force", "-c", str(config))
+            assert done.returncode == 2, (name, done.stdout, done.stderr)
+            assert len(done.stderr.splitlines()) == 1 and "names no database" in done.stderr, done.stderr
+        assert execute(mariadb_server, "SELECT v FROM h_orig.t") == [("written after the backup",)]
+        assert execute(mariadb_server, "SHOW DATABASES") == before
+    finally:
+        drop(mariadb_server, "h_orig")
