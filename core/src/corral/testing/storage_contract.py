@@ -13,24 +13,30 @@ the test suite started::
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 import re
 import secrets
 import shutil
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corral.archive import Archive, parse_backup
+from corral.archive import Archive, RemoteFile, parse_backup
 from corral.config.models import JobConfig, StorageConfig, StorageCore
 from corral.plugins import load_driver
 from corral.runner import Storage
+from corral.storage_defaults import orphaned_upload
+
+MiB = 1 << 20
 
 
 def storage_config(entry: dict[str, Any]) -> StorageConfig:
@@ -371,3 +377,161 @@ def wait_for_partial(folder: Path, timeout: float = 30) -> Path:
                 return found
         time.sleep(0.005)
     raise AssertionError(f"no upload started under {folder}")
+
+
+WRONG_PASSWORD = "not-the-password-" + "x" * 12
+
+
+def wrong_password_refused(entry: dict[str, Any]) -> str:
+    """Open the storage of ``entry`` with :data:`WRONG_PASSWORD` (3 retries allowed): a PermissionError at once,
+    never retried, that does not show the password. Its message."""
+    started = time.monotonic()
+    with pytest.raises(PermissionError) as caught:
+        open_storage({**entry, "password": WRONG_PASSWORD, "retries": 3})
+    message = str(caught.value)
+    assert WRONG_PASSWORD not in message
+    assert time.monotonic() - started < 10, "an authentication failure must not be retried"
+    return message
+
+
+def unanswered_within(entry: dict[str, Any], seconds: float) -> None:
+    """Open the storage of ``entry``, a server that accepts connections and never answers, with ``password:
+    secret-pw``, ``timeout: 1``, ``retries: 1``: a TimeoutError within ``seconds``, that does not show the
+    password."""
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as caught:
+        open_storage({**entry, "password": "secret-pw", "timeout": 1, "retries": 1})
+    elapsed = time.monotonic() - started
+    assert "timed out" in str(caught.value) and "secret-pw" not in str(caught.value)
+    assert elapsed < seconds, f"took {elapsed:.1f} s"
+
+
+def orphaned_temp_file_is_listed_and_deleted(storage: Storage) -> None:
+    """A hidden temp file a dead run left is listed (with its size) so rotation can delete it, and deleted."""
+    orphan = posixpath.join(storage.root, "db/.db_2026-01-01_00-00-00.sql.gz.partial-0a1b2c3d")
+    storage.fs.makedirs(posixpath.dirname(orphan), exist_ok=True)
+    with storage.fs.open(orphan, "wb") as half_written:
+        half_written.write(b"half")
+    listed = storage.list()
+    assert [(posixpath.basename(f.path), f.size) for f in listed] == [(posixpath.basename(orphan), 4)]
+    storage.delete(listed[0].path)
+    assert storage.list() == []
+
+
+def upload_through_a_fault(
+    storage: Storage, local: Path, remote: str, fault: AbstractContextManager[object], partial_in: Path,
+    wait: float = 30,
+) -> tuple[Exception | None, float]:
+    """Put ``local`` in a thread; once its first bytes are on the server's disk (under ``partial_in``), hold
+    ``fault`` (a frozen server) while the upload gets ``wait`` seconds to end. What the upload raised (None if
+    nothing) and how long it hung from the fault."""
+    raised_by_put: list[Exception] = []
+
+    def upload() -> None:
+        try:
+            storage.put(local, remote)
+        except Exception as exc:
+            raised_by_put.append(exc)
+
+    worker = threading.Thread(target=upload)
+    worker.start()
+    wait_for_partial(partial_in)
+    with fault:
+        frozen_at = time.monotonic()
+        worker.join(timeout=wait)
+        hung_for = time.monotonic() - frozen_at
+    worker.join(timeout=30)
+    return (raised_by_put[0] if raised_by_put else None), hung_for
+
+
+def upload_through_a_cut(
+    storage: Storage, local: Path, remote: str, cut: Callable[[], object], on_disk: Callable[[str], Path],
+    partial_in: Path,
+) -> None:
+    """Put ``local`` in a thread and ``cut`` its connection once bytes arrived (under ``partial_in``): the upload
+    must be retried on a new connection and land whole, alone, under its final name (``on_disk`` maps a path on
+    the storage to the server's file)."""
+    worker = threading.Thread(target=storage.put, args=(local, remote))
+    worker.start()
+    wait_for_partial(partial_in)
+    assert cut(), "no connection to cut"
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert on_disk(remote).stat().st_size == local.stat().st_size
+    assert [f.path for f in storage.list()] == [remote]
+
+
+def _open_stream(storage: Storage, remote: str) -> Any:
+    upload = storage.open_upload(remote)
+    assert upload is not None, "the storage should stream: corral_storage_open_upload returned None"
+    return upload
+
+
+def stream_through_a_fault(
+    storage: Storage, remote: str, fault: Callable[[], object], partial_in: Path, *, first: int = MiB,
+    then: int = 256, give_up: Callable[[], object] | None = None,
+) -> tuple[OSError, float, float]:
+    """Stream ``first`` random bytes to ``remote``, wait until some are on the server's disk (under
+    ``partial_in``), apply ``fault`` (freeze or kill the server), write ``then`` MiB more (far more than the
+    sockets' buffers hold) and commit: that must raise. Then give the stream up as the job does (``abort``, and
+    ``give_up`` if given). The error, the seconds from the fault to the error, the seconds giving up took."""
+    upload = _open_stream(storage, remote)
+    upload.write(os.urandom(first))
+    wait_for_partial(partial_in)
+    fault()
+    started = time.monotonic()
+    with pytest.raises(OSError) as failed:
+        for _ in range(then):
+            upload.write(bytes(MiB))
+        upload.commit(first + then * MiB)
+    failed_in = time.monotonic() - started
+    upload.abort(failed.value)
+    if give_up is not None:
+        give_up()
+    return failed.value, failed_in, time.monotonic() - started - failed_in
+
+
+def only_an_orphaned_upload_left(storage: Storage, remote: str, on_disk: Callable[[str], Path]) -> None:
+    """After a stream to ``remote`` failed (and a frozen server was thawed): nothing under its final name, and the
+    one file in its folder is the hidden temp name the next run's rotation deletes."""
+    time.sleep(1)  # a thawed server finishes what it had received
+    assert not on_disk(remote).exists()
+    folder = posixpath.dirname(remote)
+    [left] = on_disk(folder).iterdir()
+    temp = RemoteFile(posixpath.join(folder, left.name), left.stat().st_size)
+    assert orphaned_upload(temp, storage.root, ("tar",)), left.name
+
+
+@contextlib.contextmanager
+def paused(freeze: AbstractContextManager[object], seconds: float) -> Iterator[None]:
+    """``freeze`` (a server frozen while it is entered) entered now and left after ``seconds`` in the background;
+    the block's end waits for the thaw."""
+    with contextlib.ExitStack() as thaw:
+        thaw.enter_context(freeze)
+        timer = threading.Timer(seconds, thaw.close)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.join()
+
+
+def stream_through_a_pause(
+    storage: Storage, remote: str, pause: AbstractContextManager[object], partial_in: Path, *, before: int = 1,
+    chunks: int = 48,
+) -> tuple[bytes, float]:
+    """Stream ``chunks`` random MiB to ``remote`` and commit them: after the first ``before`` are on the server's
+    disk (under ``partial_in``), the rest are written and committed under ``pause`` (a server frozen for less than
+    the timeout). The bytes sent and the seconds the rest took."""
+    upload = _open_stream(storage, remote)
+    sent = [os.urandom(MiB) for _ in range(chunks)]
+    for chunk in sent[:before]:
+        upload.write(chunk)
+    wait_for_partial(partial_in)
+    with pause:
+        started = time.monotonic()
+        for chunk in sent[before:]:  # far more than the sockets' (and pipes') buffers hold: they wait for the thaw
+            upload.write(chunk)
+        upload.commit(chunks * MiB)
+        took = time.monotonic() - started
+    return b"".join(sent), took

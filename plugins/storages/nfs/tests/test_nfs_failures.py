@@ -13,20 +13,25 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from corral import StorageError
-from corral.archive import RemoteFile, parse_backup
+from corral.archive import parse_backup
 from corral.remote import is_transient
 from corral.runner import Storage
-from corral.storage_defaults import orphaned_upload
-from corral.testing.storage_contract import open_storage, wait_for_partial
+from corral.testing.storage_contract import (
+    MiB,
+    only_an_orphaned_upload_left,
+    open_storage,
+    stream_through_a_fault,
+    stream_through_a_pause,
+)
 from corral_testservers import NFSServer, start_nfs
 
-MiB = 1024 * 1024
 EntryFor = Callable[..., dict[str, Any]]
 
 
@@ -163,6 +168,10 @@ def test_upload_streams_with_bounded_memory(nfs_server: NFSServer, entry_for: En
             assert theirs.read(MiB) == chunk
 
 
+def on_disk(server: NFSServer, remote: str) -> Path:
+    return server.path / remote.lstrip("/")
+
+
 @pytest.mark.parametrize("fault", ["frozen", "killed"])
 def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
     private_nfs: NFSServer, entry_for: EntryFor, fault: str
@@ -174,32 +183,19 @@ def test_server_failing_mid_stream_fails_the_stream_in_bounded_time(
     timeout = 2
     storage = fresh(entry_for(private_nfs, timeout=timeout, retries=2))
     remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
-    upload = storage.open_upload(remote)
-    assert upload is not None
-    upload.write(os.urandom(9 * MiB))  # past the 8 MiB buffer: bytes reach the server's disk
-    wait_for_partial(private_nfs.path)
     with contextlib.ExitStack() as thaw:
-        if fault == "frozen":
-            thaw.enter_context(frozen(private_nfs))
-        else:
-            os.kill(int((private_nfs.path.parent / "ganesha.pid").read_text()), signal.SIGKILL)
-        started = time.monotonic()
-        with pytest.raises(OSError) as failed:
-            for _ in range(64):
-                upload.write(bytes(MiB))
-            upload.commit(73 * MiB)
-        failed_in = time.monotonic() - started
-        upload.abort(failed.value)
-        storage.close()  # as the job does at its end
-        aborted_in = time.monotonic() - started - failed_in
-    assert is_transient(failed.value) and "\n" not in str(failed.value), failed.value
-    assert f"NFS server {private_nfs.host}:{private_nfs.port} did not answer write" in str(failed.value)
+        pid = int((private_nfs.path.parent / "ganesha.pid").read_text())
+        error, failed_in, aborted_in = stream_through_a_fault(
+            storage, remote, partial(thaw.enter_context, frozen(private_nfs)) if fault == "frozen"
+            else partial(os.kill, pid, signal.SIGKILL), private_nfs.path,
+            first=9 * MiB, then=64,  # past the 8 MiB buffer: bytes reach the server's disk
+            give_up=storage.close,  # as the job does at its end
+        )  # fmt: skip
+    assert is_transient(error) and "\n" not in str(error), error
+    assert f"NFS server {private_nfs.host}:{private_nfs.port} did not answer write" in str(error)
     assert failed_in < timeout * 3 + 10, f"the stream took {failed_in:.1f} s to fail"
     assert aborted_in < timeout, f"giving the stream up and closing the storage took {aborted_in:.1f} s"
-    time.sleep(1)  # a thawed server finishes what it had received
-    [left] = (private_nfs.path / remote.lstrip("/")).parent.iterdir()
-    temp = RemoteFile(f"{storage.root}/site/{left.name}", left.stat().st_size)
-    assert orphaned_upload(temp, storage.root, ("tar",)), left.name  # the next run's rotation deletes it
+    only_an_orphaned_upload_left(storage, remote, partial(on_disk, private_nfs))
 
 
 def test_server_pausing_mid_stream_within_the_timeout_slows_the_stream_and_loses_nothing(
@@ -209,16 +205,8 @@ def test_server_pausing_mid_stream_within_the_timeout_slows_the_stream_and_loses
     archive lands whole under its final name."""
     storage = fresh(entry_for(private_nfs, timeout=6, retries=0))
     remote = f"{storage.root}/site/site_2026-01-01_00-00-00.tar"
-    upload = storage.open_upload(remote)
-    assert upload is not None
-    chunks = [os.urandom(MiB) for _ in range(48)]
-    for chunk in chunks[:9]:  # past the 8 MiB buffer: bytes reach the server's disk
-        upload.write(chunk)
-    wait_for_partial(private_nfs.path)
-    with frozen(private_nfs, seconds=4):
-        started = time.monotonic()
-        for chunk in chunks[9:]:
-            upload.write(chunk)
-        upload.commit(48 * MiB)
-        assert time.monotonic() - started > 3.5, "the server was not frozen while the stream was written"
-    assert (private_nfs.path / remote.lstrip("/")).read_bytes() == b"".join(chunks)
+    sent, took = stream_through_a_pause(  # past the 8 MiB buffer before the pause: bytes reach the server's disk
+        storage, remote, frozen(private_nfs, seconds=4), private_nfs.path, before=9
+    )
+    assert took > 3.5, "the server was not frozen while the stream was written"
+    assert on_disk(private_nfs, remote).read_bytes() == sent
