@@ -50,6 +50,22 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measu
     return Measured(seconds, peak / 1024, returncode)
 
 
+def first_archive(config: Path, work: Path, pattern: str) -> Path:
+    """Run ``corral start`` with ``config`` at a fixed time; the archive it stored under ``work/backups`` whose
+    name matches ``pattern`` (its log, ``work/corral.log``, in the error if the run failed)."""
+    made = run_measured([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
+    assert made.returncode == 0, (work / "corral.log").read_text()[-2000:]
+    return next((work / "backups").rglob(pattern))
+
+
+def print_timed(command: list[str]) -> None:
+    """Run ``command`` and print each line it says with the seconds since its start (where the time goes)."""
+    started = time.monotonic()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as said:
+        for line in said.stdout or []:
+            print(f"  {time.monotonic() - started:6.2f}  {line.rstrip()}")
+
+
 def make_sites(root: Path, sites: int, small_files: int, large_files: int, large_mb: int, seed: int = 1) -> int:
     """Web sites: many small compressible files in nested folders, a few large incompressible ones."""
     rng = random.Random(seed)

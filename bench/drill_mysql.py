@@ -18,10 +18,8 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import time
 
-from common import CORRAL, Measured, run_measured
+from common import CORRAL, Measured, first_archive, print_timed, run_measured
 from mysql_dump import DB, corral_config, fill  # the same data and job as the dump bench
 from restore_mysql import drop, rows
 
@@ -45,9 +43,7 @@ def main() -> None:
             data_bytes = fill(server, args.size_mb)
             expected = rows(server)
             config = corral_config(work, server)
-            made = run_measured([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
-            assert made.returncode == 0, (work / "corral.log").read_text()[-2000:]
-            archive = next((work / "backups").rglob(f"{DB}_*.sql.zst"))
+            archive = first_archive(config, work, f"{DB}_*.sql.zst")
             print(f"database `{DB}`: {data_bytes / 2**20:.0f} MiB of InnoDB data, {expected} rows; archive "
                   f"{archive.stat().st_size / 2**20:.0f} MiB (zstd); load before: {os.getloadavg()[0]:.2f} "
                   f"({os.cpu_count()} CPUs)")
@@ -70,11 +66,7 @@ def main() -> None:
             rss = max(m.peak_rss_mb for m in runs["drill"])
             print(f"corral peak RSS {rss:.0f} MB (target < 150); load after: {os.getloadavg()[0]:.2f}")
             print("corral drill --verbose, each line with the seconds since the start (where the time goes):")
-            started = time.monotonic()
-            with subprocess.Popen([*drill, "--verbose"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True) as said:
-                for line in said.stdout or []:
-                    print(f"  {time.monotonic() - started:6.2f}  {line.rstrip()}")
+            print_timed([*drill, "--verbose"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -17,10 +17,8 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import time
 
-from common import CORRAL, Measured, run_measured
+from common import CORRAL, Measured, first_archive, print_timed, run_measured
 from postgresql_dump import DB, corral_config, fill  # the same data and job as the dump bench
 from restore_postgresql import TARGET, by_hand, recreate, rows, rows_of
 
@@ -40,9 +38,7 @@ def main() -> None:
     with start_postgres(root) as server:
         db_bytes = fill(server, args.size_mb)
         config = corral_config(work, server)
-        made = run_measured([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
-        assert made.returncode == 0, (work / "corral.log").read_text()[-2000:]
-        archive = next((work / "backups").rglob(f"{DB}_*.dump.zst"))
+        archive = first_archive(config, work, f"{DB}_*.dump.zst")
         expected = rows_of(server)
         print(f"database `{DB}`: {db_bytes / 2**20:.0f} MiB on disk, {expected} rows; archive "
               f"{archive.stat().st_size / 2**20:.0f} MiB (zstd); load before: {os.getloadavg()[0]:.2f}")
@@ -63,11 +59,7 @@ def main() -> None:
               f"ratio {median['drill'] / median['hand']:.3f}")
         print(f"corral peak RSS {rss:.0f} MB (target < 150); load after: {os.getloadavg()[0]:.2f}")
         print("corral drill --verbose, each line with the seconds since the start (where the time goes):")
-        started = time.monotonic()
-        with subprocess.Popen([*drill, "--verbose"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) as said:
-            for line in said.stdout or []:
-                print(f"  {time.monotonic() - started:6.2f}  {line.rstrip()}")
+        print_timed([*drill, "--verbose"])
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-from common import CORRAL, Measured, run_measured
+from common import CORRAL, Measured, first_archive, run_measured
 from postgresql_dump import DB, corral_config, fill  # the same data and job as the dump bench
 
 from corral_testservers import Postgres, make_server_root, start_postgres
@@ -58,9 +58,7 @@ def main() -> None:
     with start_postgres(make_server_root()) as server:
         db_bytes = fill(server, args.size_mb)
         config = corral_config(work, server)
-        made = run_measured([*CORRAL, "start", "-c", str(config)], env={"CORRAL_NOW": "2026-01-31T03:00:00"})
-        assert made.returncode == 0, (work / "corral.log").read_text()[-2000:]
-        archive = next((work / "backups").rglob(f"{DB}_*.dump.zst"))
+        archive = first_archive(config, work, f"{DB}_*.dump.zst")
         expected = rows_of(server)
         print(f"database `{DB}`: {db_bytes / 2**20:.0f} MiB on disk; archive {archive.stat().st_size / 2**20:.0f} "
               f"MiB (zstd); load before: {os.getloadavg()[0]:.2f}")
