@@ -118,8 +118,8 @@ def test_own_name_refusal_and_force(mariadb_server: MariaDB, two_nights: dict[st
     done = corral("restore", "shop", "--target", "r_wiki", "-c", config)
     assert done.returncode == 2
     assert errors(done) == [f"corral: error: database `r_wiki` on 127.0.0.1:{mariadb_server.port} holds 6 tables, "
-                            "1 view: left as it is; restore under another name with --as NAME, or replace it with "
-                            "--force"]
+                            "1 view, 2 routines or events: left as it is; restore under another name with --as NAME, "
+                            "or replace it with --force"]
     assert execute(mariadb_server, "SELECT COUNT(*) FROM legacy", database="r_wiki") == [(0,)], "not touched"
 
     dry = corral("restore", "shop", "--target", "r_wiki", "--force", "--dry-run", "-c", config)
@@ -130,7 +130,7 @@ def test_own_name_refusal_and_force(mariadb_server: MariaDB, two_nights: dict[st
     done = corral("restore", "shop", "--target", "r_wiki", "--force", "-c", config)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == (f"dropped database `r_wiki` on 127.0.0.1:{mariadb_server.port} "
-                                           "(6 tables, 1 view; --force)")
+                                           "(6 tables, 1 view, 2 routines or events; --force)")
     assert snapshot(mariadb_server, "r_wiki") == wanted
 
 

@@ -29,13 +29,20 @@ def evil_job(server: MariaDB, tmp_path: Path, database: str) -> Path:
     }])  # fmt: skip
 
 
+def backed_up(server: MariaDB, tmp_path: Path, database: str, *statements: str) -> Path:
+    """A job of ``database`` (made anew with ``statements``) and one real ``corral start`` of it."""
+    config = evil_job(server, tmp_path, database)
+    drop(server, database)
+    execute(server, f"CREATE DATABASE {database}", *statements)
+    assert corral("start", "-c", str(config), "evil").returncode == 0
+    return config
+
+
 def test_a_tampered_dump_runs_no_shell_command(mariadb_server: MariaDB, tmp_path: Path) -> None:
-    config = evil_job(mariadb_server, tmp_path, "h_shop")
-    drop(mariadb_server, "h_shop", "h_copy")
-    execute(mariadb_server, "CREATE DATABASE h_shop", "CREATE TABLE h_shop.t (v TEXT)",
-            "INSERT INTO h_shop.t VALUES ('x')")
+    drop(mariadb_server, "h_copy")
+    config = backed_up(mariadb_server, tmp_path, "h_shop", "CREATE TABLE h_shop.t (v TEXT)",
+                       "INSERT INTO h_shop.t VALUES ('x')")
     try:
-        assert corral("start", "-c", str(config), "evil").returncode == 0
         (archive,) = (tmp_path / "backups" / "evil" / "h_shop").glob("h_shop_*.sql.zst")
         sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
         sql = sql.replace(b"/*M!999999\\- enable the sandbox mode */", b"")  # the dump's own guard, removed
@@ -90,3 +97,20 @@ def test_an_empty_as_never_means_the_original_database(mariadb_server: MariaDB, 
         assert execute(mariadb_server, "SHOW DATABASES") == before
     finally:
         drop(mariadb_server, "h_orig")
+
+
+def test_a_database_with_only_a_routine_is_not_empty(mariadb_server: MariaDB, tmp_path: Path) -> None:
+    """The dump's `DROP PROCEDURE IF EXISTS` replaced a routine of the same name in a database without tables,
+    which restore called empty and loaded into without --force."""
+    drop(mariadb_server, "h_live")
+    config = backed_up(mariadb_server, tmp_path, "h_rt", "CREATE TABLE h_rt.t (v INT)",
+                       "CREATE PROCEDURE h_rt.answer() SELECT 1")
+    try:
+        execute(mariadb_server, "CREATE DATABASE h_live", "CREATE PROCEDURE h_live.answer() SELECT 42")
+        done = corral("restore", "evil", "--target", "h_rt", "--as", "h_live", "-c", str(config))
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert "holds 0 tables, 1 routine or event: left as it is" in done.stderr, done.stderr
+        assert execute(mariadb_server, "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES "
+                       "WHERE ROUTINE_SCHEMA = 'h_live'") == [("SELECT 42",)]
+    finally:
+        drop(mariadb_server, "h_rt", "h_live")

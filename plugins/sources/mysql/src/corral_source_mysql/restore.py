@@ -241,22 +241,28 @@ class Unpacked(restoring.Unpacked):
 # ------------------------------------------------------------------------------------------- restores
 
 
-def tally(found: list[str]) -> tuple[bool, int, int]:
-    """(exists, base tables, views) from the check query's one line."""
-    exists, tables, views = (int(v) for v in found[0].split("\t"))
-    return bool(exists), tables, views
+def tally(found: list[str]) -> tuple[bool, int, int, int]:
+    """(exists, base tables, views, routines and events) from the check query's one line."""
+    exists, tables, views, routines = (int(v) for v in found[0].split("\t"))
+    return bool(exists), tables, views, routines
 
 
-def counted(tables: int, views: int) -> str:
+def counted(tables: int, views: int, routines: int = 0) -> str:
     text = f"{tables} table{'s' * (tables != 1)}"
-    return text + (f", {views} view{'s' * (views != 1)}" if views else "")
+    text += f", {views} view{'s' * (views != 1)}" if views else ""
+    return text + (f", {routines} routine{'s' * (routines != 1)} or event{'s' * (routines != 1)}" if routines else "")
 
 
 def state_query(name: str) -> str:
     schema = f"CAST({literal(name)} AS BINARY)"
     tables = f"SELECT COUNT(*) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {schema}"
     return (f"SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = {schema}),"
-            f" ({tables} AND TABLE_TYPE <> 'VIEW'), ({tables} AND TABLE_TYPE = 'VIEW')")
+            f" ({tables} AND TABLE_TYPE <> 'VIEW'), ({tables} AND TABLE_TYPE = 'VIEW'),"
+            # a dump's DROP PROCEDURE IF EXISTS replaces a routine of the same name: a database with only
+            # routines or events is not empty
+            " (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE CAST(ROUTINE_SCHEMA AS BINARY) = "
+            f"{schema}) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE CAST(EVENT_SCHEMA AS BINARY) = "
+            f"{schema})")
 
 
 def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext, request: RestoreRequest,
@@ -269,21 +275,22 @@ def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext,
     work = new_work_dir(job.tmp_dir)
     try:
         with contextlib.nullcontext(known) if known else server(job, target, request.into, work) as into:
-            exists, tables, views = tally(into.query(run, program, state_query(name)))
+            exists, tables, views, routines = tally(into.query(run, program, state_query(name)))
+            held = tables + views + routines
             where = f"database `{name}` on {into.where}"
             size = human_size(archive.size)
-            if exists and tables + views and not request.force:
-                raise RestoreRefused(f"{where} holds {counted(tables, views)}: left as it is; restore under "
+            if exists and held and not request.force:
+                raise RestoreRefused(f"{where} holds {counted(tables, views, routines)}: left as it is; restore under "
                                      "another name with --as NAME, or replace it with --force")
             if request.dry_run:
                 state = ("does not exist: would create it" if not exists else "exists and is empty: would load "
-                         "into it" if not tables + views else f"holds {counted(tables, views)}: would drop and "
+                         "into it" if not held else f"holds {counted(tables, views, routines)}: would drop and "
                          "re-create it (--force)")
                 request.say(f"would load `{archive.path}` ({size}) into {where}; it {state}")
                 return [archive.path]
-            if exists and tables + views:
+            if exists and held:
                 into.query(run, program, f"DROP DATABASE {identifier(name)}")
-                request.say(f"dropped {where} ({counted(tables, views)}; --force)")
+                request.say(f"dropped {where} ({counted(tables, views, routines)}; --force)")
                 exists = False
             if exists:
                 request.say(f"{where} exists and is empty: loading into it")
@@ -299,7 +306,7 @@ def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext,
                 raise RestoreError(f"{where} is partly loaded: {exc}") from None
             finally:
                 sql.close()
-            _, tables, views = tally(into.query(run, program, state_query(name)))
+            _, tables, views, _ = tally(into.query(run, program, state_query(name)))
             request.say(f"loaded `{archive.path}` ({size}) in {time.monotonic() - started:.1f} s: "
                         f"{counted(tables, views)}")
     finally:
