@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
+
 from corral_source_postgresql.restricted import Guard
 from corral_testservers import Postgres
 
@@ -65,3 +67,20 @@ def test_the_guard_drops_only_pg_dumps_own_restrict_pair_across_chunk_cuts() -> 
     hostile = b"\\unrestrict x\n\\! id\nSELECT 1;\n\\unrestrict y\n\\! id\n"
     guard = Guard()
     assert guard.feed(hostile, True) == f"\\restrict {guard.key}\n".encode() + hostile
+
+
+def test_a_template_database_is_never_restored_into(pg: Postgres, corral: Any, tools: SimpleNamespace,
+                                                    tmp_path: Path) -> None:  # fmt: skip
+    """`--as template1` held no table, so restore loaded the dump into it: every database created after would
+    have started with the backup's tables."""
+    fresh(pg, "corral_h2", rows=3)
+    assert corral.start(job("pg-h2", tmp_path / "b", tools.connect_yaml(pg), "[corral_h2]")).code == 0
+    try:
+        for extra in ((), ("--force",)):
+            done = restore(corral, "pg-h2", "corral_h2", "--as", "template1", *extra)
+            assert done.returncode == 1, (done.stdout, done.stderr)
+            assert "`template1` on" in done.stderr and "is a template database" in done.stderr, done.stderr
+        with psycopg.connect(**{**pg.connect_kwargs(), "dbname": "template1"}) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'posts'").fetchone() == (0,)
+    finally:
+        execute(pg, "DROP DATABASE IF EXISTS corral_h2")

@@ -183,6 +183,10 @@ def _database(run: RunContext, job: JobConfig, place: Place, storage: Any, dbnam
     jobs = request.options.get("jobs")
     with _client(place, job) as env:
         tables = _tables(run, place, env, name)
+        if tables is not None and _query(run, place, env, MAINTENANCE, "SELECT datistemplate FROM pg_database WHERE "
+                                         "datname = :'name'", {"name": name}) == "t":
+            raise RestoreError(f"`{name}` on {place.shown} is a template database: what is restored into it goes into "
+                               "every database created after; restore under another name with --as NAME")
         if tables and not request.force:
             raise RestoreError(f"{place.shown} already has database `{name}` with {tables} "
                                f"table{'s' if tables != 1 else ''}: not touched; --force replaces it, --as NAME "
