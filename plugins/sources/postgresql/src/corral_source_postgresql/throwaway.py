@@ -2,8 +2,8 @@
 
 Everything is under one folder ``SCRATCH/pg`` (0700, owned by the ``postgres`` user when corral runs as root:
 initdb and postgres refuse root): the data directory, the server's own configuration, hba and log files, and its
-unix socket. It listens on 127.0.0.1 on a free port, where nobody can log in (scram-sha-256 and no password set
-by corral), and on that socket, trusted, which only root and ``postgres`` can reach. The backup's own
+unix socket. It listens on that socket only (trusted; only root and ``postgres`` can reach it), never on TCP: a
+restored base backup brings the production roles and their passwords, which local users may know. The backup's own
 ``postgresql.conf`` and ``pg_hba.conf`` are never used (``config_file``, ``hba_file``); command-line settings
 turn archiving off, so a restored base backup cannot push WAL into the production archive. The server is started
 with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped at the end whatever happens: SIGQUIT
@@ -35,9 +35,8 @@ OWNER = "postgres"
 READY_TIMEOUT = 900.0  # seconds: a restored base backup replays its WAL before it accepts connections
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # sun_path
-HBA = ("local all all trust\nlocal replication all trust\n"
-       "host all all 127.0.0.1/32 scram-sha-256\n")  # fmt: skip
-_SETTINGS = ("listen_addresses=127.0.0.1", "logging_collector=off", "archive_mode=off", "fsync=off",
+HBA = "local all all trust\nlocal replication all trust\n"
+_SETTINGS = ("listen_addresses=", "logging_collector=off", "archive_mode=off", "fsync=off",
              "full_page_writes=off", "synchronous_commit=off", "max_connections=20",
              "log_min_messages=warning", "ssl=off")  # fmt: skip
 
@@ -179,7 +178,7 @@ def serve(run: RunContext, bin_dir: Path, folder: Path, data: Path, users: list[
         process = run.popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=folder, **as_owner())
     try:
         user = _ready(run, bin_dir, folder, port, users, process, log)
-        say(f"throwaway PostgreSQL ({bin_dir}) accepts connections on 127.0.0.1:{port} and `{folder}` after "
+        say(f"throwaway PostgreSQL ({bin_dir}) accepts connections on `{folder}` (port {port}, no TCP) after "
             f"{time.monotonic() - started:.1f} s")
         yield Throwaway(folder, port, user, bin_dir)
     finally:
