@@ -124,7 +124,7 @@ def at_once(dump: str, work: Path, sshd: Any, s3: Any) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=256)
-    parser.add_argument("--profile", type=Path, help="record corral with py-spy into this file (collapsed stacks)")
+    parser.add_argument("--profile", type=Path, help="py-spy of corral into this file (stacks holding the GIL)")
     parser.add_argument("--s3-option", action="append", default=[], help="KEY=VALUE for the s3 storage")
     parser.add_argument("--log", action="store_true", help="print corral's log")
     parser.add_argument("--storages", default="local,sftp,s3", help="which of local, sftp, s3 corral stores on")
@@ -144,7 +144,7 @@ def main() -> None:
         small.mkdir(mode=0o700)
         s3_extra = {key: yaml.safe_load(value) for key, value in (option.split("=", 1) for option in args.s3_option)}
         config = corral_config(work, pg, sshd, s3, args.storages.split(","), s3_extra)
-        spy = ["py-spy", "record", "-r", "250", "--threads", "-f", "raw", "-o", str(args.profile), "--"] \
+        spy = ["py-spy", "record", "-r", "250", "--threads", "--gil", "-f", "raw", "-o", str(args.profile), "--"] \
             if args.profile else []
         inner = (f"mount -t tmpfs -o size=64m,mode=0700 none {small} && "
                  f"exec {shlex.join([*spy, *CORRAL, 'start', '-q', '-c', str(config)])}")
