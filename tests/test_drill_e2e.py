@@ -197,3 +197,19 @@ def test_an_archive_that_restores_nothing_fails_even_without_its_manifest(tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     [line] = [line for line in done.stdout.splitlines() if line.startswith("web/shop: ")]
     assert "FAILED" in line and "restored nothing" in line, line
+
+
+def test_a_restore_and_a_drill_fetch_the_archive_under_the_jobs_tmp_dir_never_tmp(tmp_path: Path) -> None:
+    """The local copy of a files archive went to /tmp (Python's default), a tmpfs on many servers, and outside
+    the drill's scratch folder: traced, every file named like the archive is created under the job's tmp_dir."""
+    site = _site(tmp_path)
+    config = write_main(tmp_path, _jobs(tmp_path, site))
+    assert corral("start", "-c", str(config), "web", env=NOW).returncode == 0
+    for args in (["restore", "web", "--target", "shop", "--to", str(tmp_path / "out")], ["drill", "web"]):
+        trace = tmp_path / "trace"
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace), *CORRAL, *args, "-c",
+                               str(config)], capture_output=True, text=True, env={**os.environ, **NOW}, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        created = [line for line in trace.read_text().splitlines() if "O_CREAT" in line and "shop_2026" in line]
+        assert created, args
+        assert all(f'"{tmp_path / "tmp"}/' in line for line in created), created

@@ -102,8 +102,8 @@ def counted(finish_tar: Callable[[], tuple[str, ...]], tally: Tally, facts: dict
 
 
 @hookimpl
-def corral_source_restore(storage: Storage, target: str, date: datetime, dest: Path | None, run: RunContext,
-                          request: RestoreRequest) -> list[str]:
+def corral_source_restore(job: JobConfig, storage: Storage, target: str, date: datetime, dest: Path | None,
+                          run: RunContext, request: RestoreRequest) -> list[str]:
     """Extract the newest archive of the target made at or before ``date`` into ``dest`` with plain tar."""
     if dest is None:
         raise DumpError("a files archive is restored into a folder: give --to DIR")
@@ -111,7 +111,8 @@ def corral_source_restore(storage: Storage, target: str, date: datetime, dest: P
     backups = sorted(b for b in found if b and b.target == target and b.made <= date)
     if not backups:
         raise DumpError(f"no archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} on {storage.name}")
-    return fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False, request=request)
+    return fetch_and_extract(run, storage, [backups[-1].path], dest, incremental=False, tmp_dir=job.tmp_dir,
+                             request=request)
 
 
 @hookimpl

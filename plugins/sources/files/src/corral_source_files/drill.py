@@ -44,7 +44,7 @@ def drill_files(run: RunContext, storage: Storage, paths: list[str], request: Dr
     archived; a chain: its levels count changes, so only the checks judge it), run the checks."""
     into = request.scratch / "restored"
     into.mkdir(mode=0o700)
-    fetch_and_extract(run, storage, paths, into, incremental)
+    fetch_and_extract(run, storage, paths, into, incremental, tmp_dir=request.scratch)
     found = counts(into)
     restored = f"{found['files']:,} files, {human_size(found['bytes'])}"
     problems: list[str] = []

@@ -222,7 +222,7 @@ def corral_source_restore(
         raise DumpError(f"no incremental archive of `{target}` made on or before {date:%Y-%m-%d %H:%M:%S} "
                         f"on {storage.name}")
     paths = [link.archive for link in steps if link.archive]
-    return fetch_and_extract(run, storage, paths, dest, incremental=True, request=request)
+    return fetch_and_extract(run, storage, paths, dest, incremental=True, tmp_dir=job.tmp_dir, request=request)
 
 
 @hookimpl

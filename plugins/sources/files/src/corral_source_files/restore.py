@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import posixpath
-import tempfile
+import shutil
 from pathlib import Path
 
 from corral import RunContext
 from corral.restoring import RestoreRequest
 from corral.runner import Storage
+from corral.workarea import new_work_dir
 from corral_source_files import tar
 
 
 def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest: Path, incremental: bool,
-                      request: RestoreRequest | None = None) -> list[str]:
-    """Download each archive in turn and extract it into ``dest`` (one local copy at a time); with a dry run,
-    only say so. Returns ``paths``."""
+                      tmp_dir: Path, request: RestoreRequest | None = None) -> list[str]:
+    """Download each archive in turn into a private work folder under ``tmp_dir`` (the job's, where the admin
+    made room; never /tmp) and extract it into ``dest`` (one local copy at a time); with a dry run, only say so.
+    Returns ``paths``."""
     if request is not None and request.dry_run:
         request.say(f"would extract {len(paths)} archive(s) with tar{' -G, in order' if incremental else ''} "
                     f"into `{dest}`")
         return paths
-    with tempfile.TemporaryDirectory(prefix="corral-restore-") as scratch:
+    scratch = new_work_dir(tmp_dir)
+    try:
         for remote in paths:
-            local = Path(scratch) / posixpath.basename(remote)
+            local = scratch / posixpath.basename(remote)
             storage.get(remote, local)
             try:
                 tar.extract(run, local, dest, incremental)
@@ -30,4 +33,6 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
                 local.unlink(missing_ok=True)
             if request is not None:
                 request.say(f"extracted `{remote}` into `{dest}`")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return paths
