@@ -84,3 +84,27 @@ def test_a_template_database_is_never_restored_into(pg: Postgres, corral: Any, t
             assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'posts'").fetchone() == (0,)
     finally:
         execute(pg, "DROP DATABASE IF EXISTS corral_h2")
+
+
+def test_a_database_with_views_or_functions_but_no_table_is_not_empty(pg: Postgres, corral: Any,
+                                                                      tools: SimpleNamespace, tmp_path: Path) -> None:
+    """Restore called a database without tables empty and loaded into it without --force: the dump merged into
+    someone's views and functions (or stopped half-way on a name both had)."""
+    fresh(pg, "corral_h3", rows=3)
+    assert corral.start(job("pg-h3", tmp_path / "b", tools.connect_yaml(pg), "[corral_h3]")).code == 0
+    execute(pg, "DROP DATABASE IF EXISTS corral_h3_live", "CREATE DATABASE corral_h3_live")
+    execute(pg, "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'", dbname="corral_h3_live")
+    try:
+        done = restore(corral, "pg-h3", "corral_h3", "--as", "corral_h3_live")
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        assert "with no table but 1 view(s), sequence(s) or function(s): not touched" in done.stderr, done.stderr
+        with psycopg.connect(**{**pg.connect_kwargs(), "dbname": "corral_h3_live"}) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'posts'").fetchone() == (0,)
+        forced = restore(corral, "pg-h3", "corral_h3", "--as", "corral_h3_live", "--force")
+        assert forced.returncode == 0, forced.stderr
+        # an empty database made as admins make them (from template1) is still loaded into
+        execute(pg, "DROP DATABASE corral_h3_live", "CREATE DATABASE corral_h3_live")
+        again = restore(corral, "pg-h3", "corral_h3", "--as", "corral_h3_live")
+        assert again.returncode == 0 and "holds no table: restoring into it" in again.stdout, again.stderr
+    finally:
+        execute(pg, "DROP DATABASE IF EXISTS corral_h3", "DROP DATABASE IF EXISTS corral_h3_live")

@@ -37,6 +37,13 @@ MAINTENANCE = "postgres"
 _TABLES = ("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN "
            "('r', 'p', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
            "AND n.nspname NOT LIKE 'pg_toast%'")
+_NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+_FROM_EXTENSION = "EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
+# what a database without tables may still hold of someone's: views, sequences, functions (not an extension's)
+_OTHERS = (f"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN "
+           f"('v', 'S') AND {_NOT_SYSTEM} AND NOT {_FROM_EXTENSION.format(oid='c.oid')}) + (SELECT count(*) FROM "
+           f"pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_NOT_SYSTEM} AND NOT "
+           f"{_FROM_EXTENSION.format(oid='p.oid')})")
 _CREATE_ROLE = re.compile(r"^CREATE ROLE (\"(?:[^\"]|\"\")+\"|\S+);$", re.MULTILINE)
 
 
@@ -191,6 +198,11 @@ def _database(run: RunContext, job: JobConfig, place: Place, storage: Any, dbnam
             raise RestoreError(f"{place.shown} already has database `{name}` with {tables} "
                                f"table{'s' if tables != 1 else ''}: not touched; --force replaces it, --as NAME "
                                "restores beside it")
+        others = int(_query(run, place, env, name, _OTHERS)) if tables == 0 and not request.force else 0
+        if others:  # pg_restore would merge the dump into them (or stop half-way on a name both have)
+            raise RestoreError(f"{place.shown} already has database `{name}` with no table but {others} view(s), "
+                               "sequence(s) or function(s): not touched; --force replaces it, --as NAME restores "
+                               "beside it")
         counted = f"{tables} table{'s' if tables != 1 else ''}"
         tool = "psql" if plain else f"pg_restore{f' -j {jobs}' if jobs and not plain else ''}"
         if request.dry_run:
