@@ -176,3 +176,13 @@ def test_sigterm_mid_drill_leaves_no_server_and_no_scratch(tmp_path: Path, sourc
     while left_behind(tmp_path) != ([], []) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert left_behind(tmp_path) == ([], [])
+
+
+def test_the_job_s_own_server_under_another_name_is_refused_as_drill_server(tmp_path: Path, source: Redis) -> None:
+    """`drill: server: localhost:PORT` for a job that connects to 127.0.0.1:PORT was a different string, so the
+    drill flushed the production server it backs up, every week: the server's own run_id tells them apart."""
+    config = backup(tmp_path, source, server=f"localhost:{source.port}")
+    done = drill(config, env=source.env())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "is a server job `cache` backs up; a drill flushes its server: give a scratch one" in line(done, source)
+    assert redis.Redis(**source.connect_kwargs()).dbsize() == 42

@@ -83,11 +83,26 @@ def _designated(job: JobConfig, server: str) -> RedisConnect:
     """``drill: server`` as a connection (``HOST:PORT``, ``HOST`` or a socket; its password in ``REDISCLI_AUTH``);
     a server the job backs up is refused: the drill flushes it."""
     connect = target_server(job, "", server)
-    own = {cast(RedisSource, source).connect.where for source in job.sources}
-    if connect.where in own:
+    sources = [cast(RedisSource, source).connect for source in job.sources]
+    ids = {found for found in map(_run_id, sources) if found is not None}
+    # `localhost`, a hostname or the socket name the same server as the job's `127.0.0.1`: the server says who it is
+    if connect.where in {source.where for source in sources} or _run_id(connect) in ids:
         raise RestoreError(f"drill: server `{server}` is a server job `{job.name}` backs up; a drill flushes its "
                            "server: give a scratch one")
     return connect
+
+
+def _run_id(connect: RedisConnect) -> str | None:
+    """The server's own id (``INFO server``), the same under every name it is reached by; None if it does not
+    answer (a drill server that is down fails later, in its own line)."""
+    client = _client(connect)
+    try:
+        found = client.info("server").get("run_id")
+        return str(found) if found else None
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def _expired_at_load(log: Path) -> int:
