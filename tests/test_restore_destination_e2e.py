@@ -65,3 +65,21 @@ def test_a_fetch_never_writes_through_a_link_in_the_folder(backed_up: Path, tmp_
     assert victim.read_text() == "root's own file\n"
     restored = dest / stored.name
     assert not restored.is_symlink() and restored.read_text() == stored.read_text()
+
+
+@pytest.mark.parametrize(("job", "target"), [("www", "site"), ("db", "db")])
+def test_a_dry_run_refuses_a_folder_with_files_as_the_restore_would(backed_up: Path, tmp_path: Path, job: str,
+                                                                    target: str) -> None:
+    """The plan said it would extract into a folder with files (exit 0) that the real restore then refused: a
+    dry run checks the destination as the restore does (it only reads it)."""
+    dest = tmp_path / "busy"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("mine\n")
+    done = corral("restore", job, "--target", target, "--to", str(dest), "--dry-run", "-c", str(backed_up))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"corral: error: `{dest}` is not empty (1 entry): restoring merges into it; use "
+                                   "--force to restore into it anyway")
+    forced = corral("restore", job, "--target", target, "--to", str(dest), "--dry-run", "--force", "-c",
+                    str(backed_up))
+    assert forced.returncode == 0, forced.stderr
+    assert [p.name for p in dest.iterdir()] == ["keep.txt"]

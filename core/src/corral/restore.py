@@ -210,8 +210,8 @@ def restore(
     if dest is None and not aware:
         raise RestoreRefused(f"job `{job_name}` (type `{job.type}`): corral fetches its archives into a folder for "
                              "their standard tool; give --to DIR")
-    if dest is not None and not dry_run:
-        check_destination(dest, force)
+    if dest is not None:
+        check_destination(dest, force)  # it only reads: a dry run refuses what the restore would
     run = RunContext(now=clock.now(), main=config.main, config_path=config_path)
     problems = []
     names_seen: set[str] = set()  # of the target's archives, for the nearest names to an unknown one
