@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from corral_source_postgresql.restricted import Guard
+from corral_source_postgresql.restricted import Guard, restricts
 from corral_testservers import Postgres
 
 _spec = importlib.util.spec_from_file_location("pg_test_restore", Path(__file__).with_name("test_restore.py"))
@@ -108,3 +108,16 @@ def test_a_database_with_views_or_functions_but_no_table_is_not_empty(pg: Postgr
         assert again.returncode == 0 and "holds no table: restoring into it" in again.stdout, again.stderr
     finally:
         execute(pg, "DROP DATABASE IF EXISTS corral_h3", "DROP DATABASE IF EXISTS corral_h3_live")
+
+
+def test_a_psql_older_than_restrict_is_told_apart(tmp_path: Path) -> None:
+    """Our `\\restrict` line would fail every plain restore with a psql from before the minor releases that brought
+    it: such a psql gets the stream without it (the restore says so)."""
+    for version, knows in (("15.13", False), ("15.14", True), ("17.6", True), ("16.9", False), ("13.22", True),
+                           ("12.22", False), ("18.0", True), ("19devel", True)):
+        fake = tmp_path / f"psql-{version}"
+        fake.write_text(f"#!/bin/sh\necho 'psql (PostgreSQL) {version} (Debian {version}-1.pgdg120+1)'\n")
+        fake.chmod(0o755)
+        assert restricts(str(fake)) is knows, version
+    assert restricts(str(tmp_path / "missing")) is False
+    assert Guard(restrict=False).feed(b"\\restrict abc\nSELECT 1;\n\\unrestrict abc\n", True) == b"SELECT 1;\n"

@@ -30,7 +30,7 @@ from corral.workarea import new_work_dir
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix, target_name
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.programs import locate
-from corral_source_postgresql.restricted import Guard
+from corral_source_postgresql.restricted import Guard, restricts
 
 GLOBALS = "globals"
 MAINTENANCE = "postgres"
@@ -259,7 +259,7 @@ def _load(run: RunContext, job: JobConfig, place: Place, storage: Any, name: str
     if plain:
         client = [locate("psql")["psql"], "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null",
                   "-d", conninfo]
-        sql = Unpacked(run, storage.open_read(request.archive.path), extension, Guard().feed,
+        sql = Unpacked(run, storage.open_read(request.archive.path), extension, _guard(client[0], request).feed,
                        "corral-postgresql-unpack")  # psql runs no meta-command of the archive
         try:
             load(run, cast(BinaryIO, sql), "sql", client, env)
@@ -286,6 +286,14 @@ def _load(run: RunContext, job: JobConfig, place: Place, storage: Any, name: str
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _guard(psql: str, request: RestoreRequest) -> Guard:
+    if restricts(psql):
+        return Guard()
+    request.say(f"note: `{psql}` is older than psql's \\restrict (13.22, 14.19, 15.14, 16.10, 17.6): the archive's "
+                "meta-commands are not refused (\\! runs a shell); upgrade postgresql-client")
+    return Guard(restrict=False)
+
+
 def _stream(run: RunContext, storage: Any, path: str, extension: str, client: list[str],
             env: dict[str, str]) -> str:  # fmt: skip
     source: BinaryIO = storage.open_read(path)
@@ -305,7 +313,7 @@ def _globals(run: RunContext, job: JobConfig, place: Place, storage: Any, path: 
     extension = path.rsplit("/", 1)[-1].split(".", 1)[-1]
     with _client(place, job) as env:
         sql = _stream(run, storage, path, extension, ["cat"], env)  # a few KB: the roles, to name them
-        script = Guard().feed(sql.encode(), final=True).decode()  # SQL only: no meta-command runs
+        script = _guard(locate("psql")["psql"], request).feed(sql.encode(), final=True).decode()  # SQL only
         done = _psql(run, place.server, env, MAINTENANCE, script, stop=False)
     errors = [" ".join(line.split()) for line in done.stderr.decode(errors="replace").splitlines()
               if "ERROR:" in line]

@@ -3,14 +3,19 @@
 storage could hold (``\\!`` runs a shell as root, ``\\o``/``\\w`` write files, ``\\i`` reads them): each is an
 error. pg_dump's own ``\\restrict``/``\\unrestrict`` pair (15.14, 16.10, 17.6 on) would be such an error too, so
 exactly those lines go: the first line after the header comments, and the last line before the trailing comments,
-where no COPY data can be. Old dumps without them pass as they are.
+where no COPY data can be. Old dumps without them pass as they are. A psql older than ``\\restrict`` (before
+13.22, 14.19, 15.14, 16.10, 17.6) would fail at our first line: :func:`restricts` tells, and the stream then goes
+without it (the restore says so in a line).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+import subprocess
 
+RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}  # the minor releases that brought \\restrict; 18 had it
 HEAD_LIMIT = 64 << 10  # pg_dump's header is a few lines; past this, no header line is dropped
 _RESTRICT = re.compile(rb"\\restrict [A-Za-z0-9]+")
 _UNRESTRICT = re.compile(rb"\\unrestrict [A-Za-z0-9]+")
@@ -20,11 +25,27 @@ def _comments_only(text: bytes) -> bool:
     return all(not line.strip() or line.lstrip().startswith(b"--") for line in text.split(b"\n"))
 
 
-class Guard:
-    """Rewrites the SQL fed to it: our ``\\restrict`` first, the dump's own pair out (see the module)."""
+@functools.cache
+def restricts(psql: str) -> bool:
+    """Whether this psql knows ``\\restrict`` (from ``psql --version``: ``psql (PostgreSQL) 15.18 (Debian...)``)."""
+    try:
+        said = subprocess.run([psql, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    found = re.search(r"\b(\d+)(?:\.(\d+))?", said.split(")", 1)[-1])
+    if found is None:
+        return False
+    major, minor = int(found[1]), int(found[2] or 0)
+    return major >= 18 or minor >= RESTRICT_SINCE.get(major, 1 << 30)
 
-    def __init__(self) -> None:
-        self.key = secrets.token_hex(16)
+
+class Guard:
+    """Rewrites the SQL fed to it: our ``\\restrict`` first (``restrict=False``: a psql without it), the dump's own
+    pair out (see the module)."""
+
+    def __init__(self, restrict: bool = True) -> None:
+        self.key = secrets.token_hex(16) if restrict else ""
         self.head = True  # only comments and blank lines so far
         self.held = b""
         self.started = False
@@ -32,7 +53,7 @@ class Guard:
     def feed(self, data: bytes, final: bool = False) -> bytes:
         out = b""
         if not self.started:
-            out, self.started = f"\\restrict {self.key}\n".encode(), True
+            out, self.started = f"\\restrict {self.key}\n".encode() if self.key else b"", True
         buf = self.held + data
         if self.head:
             at = 0
