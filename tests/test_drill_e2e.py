@@ -213,3 +213,17 @@ def test_a_restore_and_a_drill_fetch_the_archive_under_the_jobs_tmp_dir_never_tm
         created = [line for line in trace.read_text().splitlines() if "O_CREAT" in line and "shop_2026" in line]
         assert created, args
         assert all(f'"{tmp_path / "tmp"}/' in line for line in created), created
+
+
+def test_a_drill_server_with_a_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    """`drill: server: USER:PASSWORD@HOST` went to the clients as the user name (`--user=`, psql's conninfo: in
+    `ps`) and came back in corral's lines; it is a configuration error now, which never repeats the password."""
+    job = {"job": "db", "type": "postgresql", "drill": {"server": "admin:Drill-Pw-7731@127.0.0.1:5432"},
+           "sources": [{"connect": {"db_host": "127.0.0.1", "db_user": "x", "db_password": "y"}, "target": ["a"]}],
+           "storages": [local_storage(tmp_path / "b")]}
+    config = write_main(tmp_path, [job])
+    for args in (["check"], ["drill", "db"]):
+        done = corral(*args, "-c", str(config), env=NOW)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "`drill.server`: holds a password" in done.stderr, done.stderr
+        assert "Drill-Pw-7731" not in done.stdout + done.stderr

@@ -24,7 +24,7 @@ from typing import Any
 from corral import clock, logs
 from corral.archive import Backup, own_backup, shown
 from corral.config import load_config
-from corral.config.models import JobConfig
+from corral.config.models import JobConfig, holds_password
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
@@ -170,9 +170,7 @@ def _resolve_target(given: str, stored: list[Backup], job: JobConfig, driver: An
 def refuse_password(into: str) -> None:
     """Refuse ``--into USER:PASSWORD@HOST`` (or a URI's, or ``password=``) without repeating it: the password
     would reach the client's arguments (``ps``) and the lines corral prints."""
-    rest = into.split("://", 1)[1] if "://" in into else into
-    userinfo, at, _ = rest.rpartition("@")
-    if (at and ":" in userinfo) or "password=" in into.lower():
+    if holds_password(into):
         raise RestoreRefused("--into holds a password, which would show in the process list and in what corral "
                              "prints: give [USER@]HOST[:PORT]; the password comes from the job for its own servers, "
                              "else from the client's own files (~/.my.cnf, ~/.pgpass, REDISCLI_AUTH...)")

@@ -243,6 +243,14 @@ class DrillCheck(BaseModel):
         return self
 
 
+def holds_password(server: str) -> bool:
+    """Whether a server as ``--into`` or ``drill: server`` give it holds a password (``USER:PASSWORD@HOST``, a
+    URI's, ``password=``): it would reach a client's arguments (``ps``) and corral's lines."""
+    rest = server.split("://", 1)[1] if "://" in server else server
+    userinfo, at, _ = rest.rpartition("@")
+    return bool(at and ":" in userinfo) or "password=" in server.lower()
+
+
 class Drill(BaseModel):
     """``drill:`` on a job: how ``corral drill`` proves its newest backups restore (docs/drill.md)."""
 
@@ -253,6 +261,15 @@ class Drill(BaseModel):
     tolerance: float = Field(default=0.1, ge=0, le=1, description="how far a row, key or document count may be "
                              "from the estimate recorded at dump time (0.1: 10 %)")
     checks: list[DrillCheck] = Field(default=[], description="queries or commands the restored data must pass")
+
+    @field_validator("server")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value is not None and holds_password(value):
+            raise ValueError("holds a password, which would show in the process list and in what corral prints: "
+                             "give [USER@]HOST[:PORT] and the password in the client's own files (~/.my.cnf, "
+                             "~/.pgpass, REDISCLI_AUTH...)")
+        return value
 
 
 class JobCore(BaseModel):

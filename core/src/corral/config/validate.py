@@ -23,6 +23,7 @@ from corral.config.models import (
     SourceSchema,
     StorageConfig,
     StorageCore,
+    holds_password,
     looks_secret,
 )
 from corral.config.risks import config_warnings, secrets_in
@@ -341,6 +342,8 @@ def _explain(
 
 def _shown(value: Any) -> str:
     if (isinstance(value, list | tuple) and any(looks_secret(item) for item in value)) or looks_secret(value):
+        return ""
+    if isinstance(value, str) and holds_password(value):  # `drill: server: USER:PASSWORD@HOST`, refused for it
         return ""
     if isinstance(value, str | int | float | bool) and not isinstance(value, SecretStr):
         text = repr(value)
