@@ -162,3 +162,30 @@ def test_a_scratch_server_gets_a_random_name_dropped_after(mariadb_server: Maria
     assert "(4 tables, 83 rows): passed; 2 check(s) passed" in done.stdout, done.stdout
     assert execute(mariadb_server, "SHOW DATABASES") == before, "the drill's database was dropped"
     assert not throwaways(tmp) and not left(tmp)
+
+
+def test_an_altered_dump_writes_no_file_outside_and_the_throwaway_has_no_network(backed_up: dict[str, Any]) -> None:
+    """The throwaway runs as root: an altered dump's `SELECT ... INTO OUTFILE` must not reach the system (it wrote a
+    root-owned file anywhere), and a hot backup's production accounts must not log in over TCP during the drill."""
+    tmp = backed_up["tmp"]
+    [archive] = (tmp / "b" / "shop" / DB).glob(f"{DB}_*.sql")
+    original = archive.read_bytes()
+    target = tmp / f"pwned-{os.getpid()}"
+    settings = tmp / "settings.txt"
+    probe = f"mariadb -N -e 'SELECT @@skip_networking, @@local_infile, @@secure_file_priv' > {settings}"
+    jobs = [{**backed_up["jobs"][0], "drill": {"checks": [{"command": probe}]}}]
+    config = write_config(tmp, jobs, name="altered.conf")
+    try:
+        archive.write_bytes(original + f"SELECT 'root was here' INTO OUTFILE '{target}';\n".encode())
+        done = corral("drill", "shop", "-c", str(config))
+    finally:
+        archive.write_bytes(original)
+    assert not target.exists(), "the altered dump wrote a file as root"
+    assert done.returncode == 1 and "read back is not what was stored" in done.stdout, done.stdout + done.stderr
+    jobs = [{**backed_up["jobs"][0], "drill": {"checks": [{"command": probe}]}}]
+    done = corral("drill", "shop", "-c", str(write_config(tmp, jobs, name="probe.conf")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    networking, infile, files = settings.read_text().rstrip("\n").split("\t")
+    assert (networking, infile) == ("1", "0")
+    assert files.endswith("/files/") and "/db/" in files, files
+    assert not left(tmp) and not throwaways(tmp)

@@ -1,14 +1,17 @@
 """A MariaDB that a drill starts from the local binaries inside its scratch folder and throws away.
 
 Everything is under ``SCRATCH/db`` (0700): the data directory (new from ``mariadb-install-db``, or a prepared
-physical backup), the error log, the socket, the init file and the client's option file. ``mariadbd
---no-defaults`` never reads the host's ``my.cnf``; it listens on 127.0.0.1 on a free port (and its socket in the
-private folder), with no binary log, no replication started (a physical backup may name a primary), no event
-scheduler (restored events must not run), and ``innodb_fast_shutdown=3``: the data is thrown away, so stopping
-skips the flush. At start an ``--init-file`` creates the login corral and the command checks use:
-``USER@127.0.0.1`` (USER: who runs corral, the client's default name) with a random password, which only goes
-through the 0600 option file and ``MYSQL_PWD`` of the checks, never an argument. The server is started with
-``run.popen`` (stopped on SIGTERM, dies with corral) and stopped whatever happens: SIGTERM, then SIGKILL.
+physical backup), the error log, the socket, the init file and the client's option file. ``mariadbd --no-defaults``
+never reads the host's ``my.cnf``; it listens on no network port at all, only on its socket in the private folder (a
+physical backup brings the production accounts and their passwords: nobody but root may reach them), writes files
+(``SELECT ... INTO OUTFILE`` of an altered dump) only into an empty private folder of its own (``--secure-file-
+priv``; it runs as root), reads no client file (``--local-infile=0``), with no binary log, no replication started (a
+physical backup may name a primary), no event scheduler (restored events must not run), and
+``innodb_fast_shutdown=3``: the data is thrown away, so stopping skips the flush. At start an ``--init-file``
+creates the login corral and the command checks use: ``USER@localhost`` (USER: who runs corral, the client's default
+name) with a random password, which only goes through the 0600 option file and ``MYSQL_PWD`` of the checks, never an
+argument. The server is started with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped whatever
+happens: SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import os
 import pwd
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,7 +37,7 @@ from corral_source_mysql.restore import Server
 READY_TIMEOUT = 900.0  # seconds: a prepared physical backup may roll back transactions before it listens
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # sun_path
-_SETTINGS = ("--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin", "--skip-slave-start",
+_SETTINGS = ("--skip-networking", "--local-infile=0", "--skip-name-resolve", "--skip-log-bin", "--skip-slave-start",
              "--event-scheduler=OFF", "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=64M",
              "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--innodb-fast-shutdown=3",
              "--max-allowed-packet=1G", "--max-connections=20", "--performance-schema=OFF")  # fmt: skip
@@ -45,26 +47,20 @@ _SETTINGS = ("--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin"
 class Throwaway:
     """A running throwaway server: its port and socket, the login corral uses (an option file)."""
 
-    port: int
     socket: Path
     user: str
     password: str
     options: Path
 
     def server(self) -> Server:
-        return Server(f"the throwaway server 127.0.0.1:{self.port}", (f"--defaults-file={self.options}",))
+        return Server(f"the throwaway server at {self.socket}", (f"--defaults-file={self.options}",))
 
     def env(self, database: str | None) -> dict[str, str]:
-        """For a command check: ``mariadb -e ...`` logs in as is (TCP, the default user, ``MYSQL_PWD``)."""
-        found = {"MYSQL_HOST": "127.0.0.1", "MYSQL_TCP_PORT": str(self.port), "MYSQL_UNIX_PORT": str(self.socket),
-                 "MYSQL_PWD": self.password}
+        """For a command check: ``mariadb -e ...`` logs in as is. The MariaDB client reads no socket from the
+        environment, and root's own ``~/.my.cnf`` may name a production server: ``HOME`` is the private folder,
+        whose ``.my.cnf`` (the login's option file) is read last and wins."""
+        found = {"HOME": str(self.options.parent), "MYSQL_UNIX_PORT": str(self.socket), "MYSQL_PWD": self.password}
         return found | ({"CORRAL_DRILL_DATABASE": database} if database is not None else {})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _user() -> str:
@@ -122,20 +118,22 @@ def folder_in(scratch: Path) -> Path:
 def started(run: RunContext, folder: Path, data: Path) -> Iterator[Throwaway]:
     """``mariadbd`` on ``data`` until the block exits, ready for logins."""
     program = tools.find(("mariadbd", "mysqld"), apt="mariadb-server")
-    user, password, port = _user(), secrets.token_hex(16), _free_port()
-    sock, log = folder / "sock", folder / "error.log"
-    account = "'" + user.replace("\\", "\\\\").replace("'", "''") + "'@'127.0.0.1'"
+    user, password = _user(), secrets.token_hex(16)
+    sock, log, files = folder / "sock", folder / "error.log", folder / "files"
+    files.mkdir(mode=0o700)
+    account = "'" + user.replace("\\", "\\\\").replace("'", "''") + "'@'localhost'"
     init = _private(folder / "init.sql", f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';\n"
                                          f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;\n")
     options = _private(folder / "client.cnf", "[client]\n" + "".join(
-        f"{key}={quote(value)}\n" for key, value in (("host", "127.0.0.1"), ("port", str(port)), ("protocol", "TCP"),
+        f"{key}={quote(value)}\n" for key, value in (("socket", str(sock)), ("protocol", "SOCKET"),
                                                      ("user", user), ("password", password))))
-    argv = [program, "--no-defaults", *_as_root(), f"--datadir={data}", f"--socket={sock}", f"--port={port}",
-            f"--pid-file={folder / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
+    _private(folder / ".my.cnf", options.read_text())  # the checks' login (their HOME is this folder)
+    argv = [program, "--no-defaults", *_as_root(), f"--datadir={data}", f"--socket={sock}",
+            f"--secure-file-priv={files}", f"--pid-file={folder / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
     with open(log, "wb") as errors:
         process = run.popen(argv, cwd=folder, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors)
     try:
-        server = Throwaway(port, sock, user, password, options)
+        server = Throwaway(sock, user, password, options)
         _wait_ready(run, process, server, log)
         yield server
     finally:
@@ -148,7 +146,7 @@ def _wait_ready(run: RunContext, process: subprocess.Popen[Any], server: Throwaw
     while True:
         if process.poll() is not None:
             raise RestoreError(f"the throwaway mariadbd exited (code {process.returncode}): {_last_error(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=1):
+        if server.socket.is_socket():
             try:
                 client.query(run, program, server.options, "SELECT 1", timeout=30)
                 return
