@@ -227,3 +227,10 @@ def test_a_drill_server_with_a_password_is_refused_without_echoing_it(tmp_path: 
         assert done.returncode == 2, done.stdout + done.stderr
         assert "`drill.server`: holds a password" in done.stderr, done.stderr
         assert "Drill-Pw-7731" not in done.stdout + done.stderr
+
+
+def test_an_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
+    config = _backed_up(tmp_path)
+    done = corral("drill", "--target", "nope", "-c", str(config), env=NOW)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == "corral: error: no backup of a target `nope` in the jobs chosen (chain, web)"

@@ -66,6 +66,10 @@ def drill(
         result.errors.append(f"interrupted by signal {exc.signum} ({signal.Signals(exc.signum).name})")
         code = exc.exit_code
     result.finished = datetime.now()
+    if target is not None and code == EXIT_OK and not result.targets:  # a typo, not a failed drill
+        typer.echo(f"corral: error: no backup of a target `{target}` in the jobs chosen ({', '.join(sorted(names))})",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
     mask.scrub(result)
     _show(result)
     broadcast(loaded.notifiers or new_manager(), "corral_drill_finished", run=run, result=result)
