@@ -14,6 +14,7 @@ average (the machine may be shared). Needs root (the server runs as `postgres`) 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import statistics
@@ -55,6 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="corral-bench-pgr-"))
+    atexit.register(shutil.rmtree, work, True)
     with start_postgres(make_server_root()) as server:
         db_bytes = fill(server, args.size_mb)
         config = corral_config(work, server)

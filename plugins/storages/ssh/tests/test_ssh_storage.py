@@ -466,3 +466,24 @@ def test_a_write_the_server_refuses_is_an_error_not_a_short_file(sshd_server: SS
         upload.finish()
     assert not is_transient(storage.fs.clean(caught.value, "upload to")), caught.value
     assert fs.ftp.stat("/").st_mode  # the session still answers
+
+
+def test_a_storage_never_closed_leaves_no_private_folder_at_exit(sshd_server: SSHServer, tmp_path: Path) -> None:
+    """A program that opens the storage and exits without closing it (a script, a bench) leaves no `corral-ssh-*`
+    folder in TMPDIR: 110 of them had piled up in /tmp on a test machine in one afternoon."""
+    script = (
+        "import json, sys\n"
+        "from corral.testing.storage_contract import open_storage\n"
+        "storage = open_storage(json.loads(sys.argv[1]))\n"
+        "storage.list()\n"
+        "print(storage.fs.inner.session.private)\n"
+    )
+    import json
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(entry(sshd_server))], capture_output=True,
+                          text=True, env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    private = Path(done.stdout.strip())
+    assert private.parent == tmp_path and private.name.startswith("corral-ssh-"), private
+    assert not private.exists(), "left behind at exit"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import stat
@@ -13,9 +14,11 @@ MAX_SOCKET_PATH = 100
 
 
 def make_server_root(parent: Path | None = None) -> Path:
-    """A fresh directory (mode 0755) under the temp dir, where servers that run as other users can work."""
+    """A fresh directory (mode 0755) under the temp dir, where servers that run as other users can work; removed
+    when the process exits (a bench that forgot it left 3.7 GB per run of a 1 GiB database in /tmp)."""
     root = Path(tempfile.mkdtemp(prefix="corral-servers-", dir=parent))
     root.chmod(0o755)
+    atexit.register(shutil.rmtree, root, True)
     return root
 
 

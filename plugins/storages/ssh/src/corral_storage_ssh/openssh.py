@@ -23,6 +23,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -225,6 +226,8 @@ class Session:
             control, master = joins.control, False
         else:
             self.private = tempfile.mkdtemp(prefix="corral-ssh-")  # 0700
+            # gone at exit even when nobody closes the session (a plugin's or a script's filesystem left open)
+            weakref.finalize(self, shutil.rmtree, self.private, True)
             control, master = Path(self.private, "mux"), True
         # a socket path longer than the kernel takes (a long TMPDIR): no shared connection, nothing else changes
         self.control = control if control is not None and len(str(control)) < 100 else None
