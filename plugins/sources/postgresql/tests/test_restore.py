@@ -40,14 +40,20 @@ def restore(corral: Any, job_name: str, target: str, *args: str) -> subprocess.C
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
 
 
+def over_socket(server: Postgres, dbname: str = "postgres") -> dict[str, Any]:
+    """Over the server's socket (trusted locally): a restore of globals into the second server replaces its
+    `postgres` password with the source's (tests/test_dump.py does), which would lock a TCP login out."""
+    return {**server.connect_kwargs(), "host": str(server.socket_dir), "dbname": dbname}
+
+
 def execute(server: Postgres, *statements: str, dbname: str = "postgres") -> None:
-    with psycopg.connect(**{**server.connect_kwargs(), "dbname": dbname}, autocommit=True) as conn:
+    with psycopg.connect(**over_socket(server, dbname), autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)
 
 
 def exists(server: Postgres, dbname: str) -> bool:
-    with psycopg.connect(**server.connect_kwargs()) as conn:
+    with psycopg.connect(**over_socket(server)) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone() is not None
 
 
@@ -58,7 +64,7 @@ def fresh(server: Postgres, dbname: str, rows: int = 300) -> None:
 
 
 def count(server: Postgres, dbname: str) -> int:
-    with psycopg.connect(**{**server.connect_kwargs(), "dbname": dbname}) as conn:
+    with psycopg.connect(**over_socket(server, dbname)) as conn:
         row = conn.execute("SELECT count(*) FROM posts").fetchone()
         assert row is not None
         return int(row[0])
@@ -93,7 +99,8 @@ def test_round_trip_as_copy_and_into_another_server(
     finally:
         execute(pg, "DROP DATABASE IF EXISTS corral_shop_copy")
     socket = f"postgres@{restore_pg.socket_dir}/.s.PGSQL.{restore_pg.port}"
-    execute(restore_pg, f"DROP ROLE IF EXISTS {tools.OWNER}", f"CREATE ROLE {tools.OWNER}")
+    # the owner role exists there (it may already, from tests/test_dump.py's restore of the globals)
+    execute(restore_pg, f"DO $$ BEGIN CREATE ROLE {tools.OWNER}; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     done = restore(corral, "pg-rt", "corral_shop", "--into", socket, "--as", "shop2")
     assert done.returncode == 0, done.stderr
     assert tools.dump_text(restore_pg, "shop2", socket=True) == tools.dump_text(pg, "corral_shop")
@@ -157,15 +164,15 @@ def test_date_picks_the_right_backup_and_jobs(pg: Postgres, corral: Any, tools: 
 
 
 def test_with_globals_recreates_a_role(pg: Postgres, corral: Any, tools: SimpleNamespace, tmp_path: Path) -> None:
-    execute(pg, "DROP ROLE IF EXISTS corral_reader", "CREATE ROLE corral_reader LOGIN PASSWORD 'reader-pw-1'")
+    execute(pg, "DROP ROLE IF EXISTS corral_r3_reader", "CREATE ROLE corral_r3_reader LOGIN PASSWORD 'reader-pw-1'")
     fresh(pg, "corral_r3", rows=5)
     result = corral.start(job("pg-r3", tmp_path / "b", tools.connect_yaml(pg), "[corral_r3]"))
     assert result.code == 0, result.stderr
-    execute(pg, "DROP ROLE corral_reader", "DROP DATABASE corral_r3")
+    execute(pg, "DROP ROLE corral_r3_reader", "DROP DATABASE corral_r3")
     try:
         done = restore(corral, "pg-r3", "corral_r3", "--with-globals")
         assert done.returncode == 0, done.stderr
-        with psycopg.connect(**{**pg.connect_kwargs(), "user": "corral_reader", "password": "reader-pw-1"}):
+        with psycopg.connect(**{**pg.connect_kwargs(), "user": "corral_r3_reader", "password": "reader-pw-1"}):
             pass  # the role is back, with its password
         assert "note: role `postgres` already exists" in done.stdout
         assert "restored globals `" in done.stdout
