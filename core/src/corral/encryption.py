@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from corral.archive import Archive, RemoteFile, StreamedArchive
+from corral.children import die_with_corral
 from corral.config.models import Encrypt
 from corral.errors import CorralError, DumpError
 from corral.pump import Pump
@@ -124,12 +125,11 @@ class DecryptedStream:
     """
 
     def __init__(self, sealed: BinaryIO, identity: Path, name: str) -> None:
-        if shutil.which("age") is None:
-            raise CorralError("decrypting needs the age program: apt install age")
+        _need_age()
         self.sealed, self.name = sealed, name
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish)
         self.process = subprocess.Popen(["age", "--decrypt", "--identity", str(identity)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.errors)
+                                        stdout=subprocess.PIPE, stderr=self.errors, preexec_fn=die_with_corral())
         self.pump = Pump(sealed, cast(BinaryIO, self.process.stdin), "corral-age-decrypt")
 
     def read(self, size: int = -1) -> bytes:
@@ -138,12 +138,9 @@ class DecryptedStream:
     def finish(self) -> None:
         self.close()
         code = self.process.returncode
-        self.errors.seek(0)
-        said = [line for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
-        said = [line for line in said if line.startswith("age: error: ")] or said
         if code != 0:
-            reason = said[-1].removeprefix("age: error: ") if said else f"exit code {code}"
-            raise CorralError(f"cannot decrypt `{self.name}`: {reason}")
+            self.errors.seek(0)
+            raise CorralError(f"cannot decrypt `{self.name}`: {_age_reason(self.errors.read(), code)}")
         if self.pump.error is not None:
             raise CorralError(f"cannot read `{self.name}`: {self.pump.error}")
 
@@ -157,13 +154,21 @@ class DecryptedStream:
 
 def decrypt(sealed: Path, plain: Path, identity: Path, name: str) -> None:
     """``age -d -i IDENTITY -o PLAIN SEALED``; a wrong or missing key is one line naming the archive."""
-    if shutil.which("age") is None:
-        raise CorralError("decrypting needs the age program: apt install age")
+    _need_age()
     done = subprocess.run(["age", "--decrypt", "--identity", str(identity), "--output", str(plain), str(sealed)],
                           capture_output=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         plain.unlink(missing_ok=True)
-        said = [line for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
-        said = [line for line in said if line.startswith("age: error: ")] or said  # not age's "report ..." footer
-        reason = said[-1].removeprefix("age: error: ") if said else f"exit code {done.returncode}"
-        raise CorralError(f"cannot decrypt `{name}` with `{identity}`: {reason}")
+        raise CorralError(f"cannot decrypt `{name}` with `{identity}`: {_age_reason(done.stderr, done.returncode)}")
+
+
+def _need_age() -> None:
+    if shutil.which("age") is None:
+        raise CorralError("decrypting needs the age program: apt install age")
+
+
+def _age_reason(stderr: bytes, code: int) -> str:
+    """age's cause in one line (its last ``age: error:`` line, not the "report unexpected errors" footer)."""
+    said = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    said = [line for line in said if line.startswith("age: error: ")] or said
+    return said[-1].removeprefix("age: error: ") if said else f"exit code {code}"

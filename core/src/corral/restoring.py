@@ -45,10 +45,6 @@ class RestoreRequest:
     options: dict[str, Any] = field(default_factory=dict)
     say: Callable[[str], None] = print
 
-    @property
-    def into_server(self) -> bool:
-        return self.to is None
-
 
 class RestoreError(CorralError):
     """A restore that cannot go on (a target database that is not empty, a client that failed): one line."""
@@ -86,9 +82,7 @@ class Unpacked:
             self.reader = cast(BinaryIO, self.process.stdout)
 
     def program(self, name: str) -> str:
-        if shutil.which(name) is None:
-            raise RestoreError(f"restoring needs the `{name}` program, which is not installed")
-        return name
+        return _installed(name)
 
     def started(self, process: subprocess.Popen[bytes]) -> None:
         """Called once the decompressor runs (its stdout is read ``CHUNK`` bytes at a time)."""
@@ -144,8 +138,7 @@ def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
     """
     unpack = decompressor(extension)
     for program in ([unpack[0]] if unpack else []) + [client[0]]:
-        if shutil.which(program) is None:
-            raise RestoreError(f"restoring needs the `{program}` program, which is not installed")
+        _installed(program)
     first = run.popen(unpack, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) \
         if unpack else None
     try:
@@ -179,6 +172,12 @@ def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
     if second.returncode != 0:
         raise RestoreError(f"{client[0]} failed (exit {second.returncode}): {_line(err.decode(errors='replace'))}")
     return out.decode(errors="replace")
+
+
+def _installed(program: str) -> str:
+    if shutil.which(program) is None:
+        raise RestoreError(f"restoring needs the `{program}` program, which is not installed")
+    return program
 
 
 def _end(process: subprocess.Popen[bytes] | None) -> None:
