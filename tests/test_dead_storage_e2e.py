@@ -59,7 +59,10 @@ def family(roots):
 
 def freeze():
     for pid in family({int(p) for p in os.environ.get("TEST_FREEZE_PIDS", "").split()}):
-        os.kill(pid, signal.SIGSTOP)
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:  # a short-lived child of sshd (a login's helper) gone meanwhile
+            pass
 
 def freeze_when_written(folder):
     """Freeze once the upload of t01 has begun writing its temp file on the server's disk."""
@@ -152,6 +155,28 @@ def test_a_storage_frozen_mid_job_costs_one_timeout(tmp_path: Path, kind: str, m
     assert "Traceback" not in done.stderr
 
 
+def _stopped_while_frozen(main: Path, env: dict[str, str], folder: Path, port: int
+                          ) -> tuple[str, str]:  # fmt: skip
+    """`corral start` stopped by SIGTERM once the upload of t01 began on the SFTP server (the job's plugin froze
+    it): its stdout and stderr (exit 143, asserted); the server is thawed whatever happens."""
+    run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.rglob(".t01_*.partial-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # frozen by now: t01 stuck on its SFTP leg
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        for pid in server_pids(port):
+            os.kill(pid, signal.SIGCONT)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, stderr
+    return stdout, stderr
+
+
 def test_sigterm_during_a_stuck_upload_reports_what_was_stored(tmp_path: Path, sshd_server: SSHServer,
                                                                smtp_server: SMTPServer) -> None:
     """The run is stopped while the SFTP server hangs in the middle of t01: the report says interrupted, at ERROR,
@@ -167,22 +192,8 @@ def test_sigterm_during_a_stuck_upload_reports_what_was_stored(tmp_path: Path, s
     before = len(smtp_server.messages())
     env = {**os.environ, "PYTHONPATH": str(site), "TEST_FREEZE_PIDS": " ".join(map(str, server_pids(port))),
            "TEST_FREEZE_WHEN": storage["backup_dir"], "CORRAL_NOW": "2026-03-02T03:00:00"}
-    run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=env)
-    try:
-        folder = Path(storage["backup_dir"])
-        deadline = time.monotonic() + 60
-        while not list(folder.rglob(".t01_*.partial-*")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(2)  # frozen by now: the SFTP upload of t01 stuck, its local copy done
-        run.send_signal(signal.SIGTERM)
-        stdout, stderr = run.communicate(timeout=60)
-    finally:
-        for pid in server_pids(port):
-            os.kill(pid, signal.SIGCONT)
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 143, stderr
+    folder = Path(storage["backup_dir"])
+    stdout, stderr = _stopped_while_frozen(main, env, folder, port)
     [left] = folder.rglob(".t01_*.partial-*")
     log = (tmp_path / "log" / "corral.log").read_text()
     for text in (log, stderr):
@@ -211,22 +222,7 @@ def test_sigterm_during_a_stuck_stream_counts_only_what_was_stored(tmp_path: Pat
     main = write_main(tmp_path, [{"job": "db", "type": "many", "storages": [storage, local_storage(tmp_path / "l")]}])
     env = {**os.environ, "PYTHONPATH": str(site), "TEST_FREEZE_PIDS": " ".join(map(str, server_pids(port))),
            "TEST_FREEZE_WHEN": storage["backup_dir"], "TEST_STREAM": "1", "CORRAL_NOW": "2026-03-02T03:00:00"}
-    run = subprocess.Popen([*CORRAL, "start", "-c", str(main)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=env)
-    try:
-        folder = Path(storage["backup_dir"])
-        deadline = time.monotonic() + 60
-        while not list(folder.rglob(".t01_*.partial-*")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(2)  # frozen by now: the stream of t01 waits for its SFTP leg
-        run.send_signal(signal.SIGTERM)
-        stdout, stderr = run.communicate(timeout=60)
-    finally:
-        for pid in server_pids(port):
-            os.kill(pid, signal.SIGCONT)
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 143, stderr
+    stdout, stderr = _stopped_while_frozen(main, env, Path(storage["backup_dir"]), port)
     assert "1 archive(s) were stored before it (2 cop(ies) in all)" in stderr, stderr
     [row] = [line.split("\t") for line in stdout.splitlines() if line.startswith("db\t")]
     assert row[:3] == ["db", "FAILED", "1"], stdout
