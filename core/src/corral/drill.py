@@ -10,25 +10,22 @@ target that says so, never a silent pass.
 from __future__ import annotations
 
 import logging
-import posixpath
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
-from corral import manifest
 from corral.archive import Backup, own_backup
-from corral.checksum import Checksum, Digest, file_digest
 from corral.config.models import JobConfig
 from corral.drilling import DrillReport, DrillRequest
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import DecryptingStorage
 from corral.errors import CorralError, Interrupted
-from corral.manifest import Entry, NotAManifest
-from corral.manifest_sync import fetch_text
+from corral.manifest import Entry
 from corral.plugins import load_driver
+from corral.proving import HashingStorage, entries_of
 from corral.run import RunContext
 from corral.runner import Storage, source_extensions, storage_labels
 from corral.workarea import new_work_dir
@@ -91,7 +88,7 @@ def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name
             if not newest:
                 problems.append(f"storage {label}: no backup of {f'`{target}`' if target else 'any target'}")
                 continue
-            entries = _entries(storage, job, list(newest.values()))
+            entries = entries_of(storage, job, [b.path for b in newest.values()])
             for name, backup in sorted(newest.items()):
                 hashing = HashingStorage(storage)  # what the drill reads is proven against the manifest too
                 view = DecryptingStorage(hashing, identity) if identity is not None else hashing
@@ -117,25 +114,6 @@ def _newest(storage: Storage, job: JobConfig) -> dict[str, Backup]:
         if backup is not None and (backup.target not in newest or backup.made > newest[backup.target].made):
             newest[backup.target] = backup
     return newest
-
-
-def _entries(storage: Storage, job: JobConfig, backups: list[Backup]) -> dict[str, Entry]:
-    """The manifest entries (size, sha256, facts) of the runs that made ``backups``, by stored path."""
-    found: dict[str, Entry] = {}
-    work_dir = new_work_dir(job.tmp_dir)
-    try:
-        stamps = {stamp for stamp in (manifest.archive_stamp(b.path) for b in backups) if stamp is not None}
-        for stamp in sorted(stamps):
-            text = fetch_text(storage, manifest.paths(storage.root, stamp)["json"], work_dir)
-            try:
-                entries = manifest.parse_json(text) if text else []
-            except NotAManifest:
-                entries = []
-            for entry in entries:
-                found[posixpath.join(storage.root, entry.path)] = entry
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return found
 
 
 def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: str, backup: Backup,
@@ -171,59 +149,3 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
         drill.seconds = time.monotonic() - started
         drill.finished = datetime.now()
     return drill
-
-
-class HashingStorage:
-    """A storage whose ``get`` and ``open_read`` also take the SHA-256 of the bytes they read, so that a drill
-    proves the archive it restored is the one the manifest recorded (a flipped byte inside a tar extracts fine)."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self.root, self.name, self.label = storage.root, storage.name, storage.label
-        self.digests: dict[str, Digest] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.storage, name)
-
-    def get(self, remote: str, local: Path) -> None:
-        self.storage.get(remote, local)
-        self.digests[remote] = file_digest(local)
-
-    def open_read(self, remote: str) -> BinaryIO:
-        return cast(BinaryIO, _HashingReader(self.storage.open_read(remote), remote, self.digests))
-
-    def mismatches(self, entries: dict[str, Entry]) -> list[str]:
-        """One line per archive read whose bytes differ from its manifest entry."""
-        problems = []
-        for path, digest in sorted(self.digests.items()):
-            entry = entries.get(path)
-            if entry is not None and (digest.sha256 != entry.sha256 or (entry.size >= 0 and digest.size != entry.size)):
-                problems.append(f"`{posixpath.basename(path)}` read back is not what was stored: {digest.size} bytes, "
-                                f"sha256 {digest.sha256[:16]}..., its manifest says {entry.size} bytes, "
-                                f"{entry.sha256[:16]}...")
-        return problems
-
-
-class _HashingReader:
-    """A stored file's stream that records its digest when read to the end."""
-
-    def __init__(self, stream: BinaryIO, remote: str, digests: dict[str, Digest]) -> None:
-        self.stream, self.remote, self.digests = stream, remote, digests
-        self.checksum = Checksum()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        if data:
-            self.checksum.update(data)
-        else:
-            self.digests[self.remote] = self.checksum.digest()
-        return data
-
-    def close(self) -> None:
-        self.stream.close()
-
-    def __enter__(self) -> _HashingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -30,6 +30,7 @@ from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
 from corral.masking import Masker
 from corral.plugins import load_driver
+from corral.proving import ProvingStorage
 from corral.restoring import RestoreRequest
 from corral.run import RunContext, human_size
 from corral.runner import Storage, source_extensions
@@ -167,6 +168,11 @@ def _resolve_target(given: str, stored: list[Backup], job: JobConfig, driver: An
     raise RestoreRefused(f"job `{job.name}` has no target {shown(given)} on storage {storage}; its targets: {listed}")
 
 
+def _masking(say: Callable[[str], None], masked: Masker) -> Callable[[str], None]:
+    """``say`` with secrets masked: a plugin's line may quote a client's words or a connection string."""
+    return lambda line: say(masked(line))
+
+
 def refuse_password(into: str) -> None:
     """Refuse ``--into USER:PASSWORD@HOST`` (or a URI's, or ``password=``) without repeating it: the password
     would reach the client's arguments (``ps``) and the lines corral prints."""
@@ -180,12 +186,14 @@ def restore(
     config_path: Path, job_name: str, target: str, choice: Choice, dest: Path | None, storage_name: str | None,
     force: bool = False, identity: Path | None = None, into: str | None = None, as_name: str | None = None,
     dry_run: bool = False, options: dict[str, Any] | None = None, say: Callable[[str], None] = print,
+    verify: bool = True,
 ) -> Restored:
     """Restore ``target`` of ``job_name`` as ``choice`` says: into the folder ``dest``, or (``dest`` None) into a
     server (``into``, default the job's own; as ``as_name``). ``say`` gets one line per step.
 
     ``identity``: an age secret key file; encrypted archives (``NAME.age``) are decrypted on the way (the source's
     restore sees them decrypted), else they are refused where a source extracts them, and fetched as they are.
+    ``verify``: every archive read must match its manifest entry (:class:`~corral.proving.ProvingStorage`).
     """
     if into is not None:
         refuse_password(into)
@@ -196,6 +204,7 @@ def restore(
     config = load_config(config_path)
     logs.setup(None, config.secrets)  # a storage's warnings (a retried connection) reach stderr masked
     masked = Masker(config.secrets)
+    say = _masking(say, masked)
     job = next((j for j in config.jobs if j.name == job_name), None)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "none"
@@ -243,7 +252,7 @@ def restore(
         newest = found[-1]
         if dest is not None and not dry_run:
             try:
-                dest.mkdir(parents=True, exist_ok=True)
+                dest.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
             if not dest.is_dir():
@@ -252,12 +261,19 @@ def restore(
         if sealed and identity is None and driver.hook.corral_source_restore.get_hookimpls():
             raise RestoreRefused(f"`{posixpath.basename(newest.path)}` is encrypted (`encrypt:`): give the age "
                                  "secret key with --identity FILE")
-        view = DecryptingStorage(storage, identity) if identity is not None else storage
+        proven: Any = ProvingStorage(storage, job, {b.path: b.size for b in stored}, say) if verify else storage
+        if verify and not dry_run:
+            proven.entry(newest.path)  # a size that differs from the manifest's: refused before anything changes
+        view = DecryptingStorage(proven, identity) if identity is not None else proven
         request = RestoreRequest(archive=newest, to=dest, into=into, as_name=as_name, force=force,
                                  dry_run=dry_run, options=options or {}, say=say)
         if aware or not dry_run:  # a source that ignores the request would restore for real: not on a dry run
-            applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
-                                                        dest=dest, run=run, request=request)
+            try:
+                applied = driver.hook.corral_source_restore(job=job, storage=view, target=name, date=newest.made,
+                                                            dest=dest, run=run, request=request)
+            except CorralError as exc:  # a plugin's line may quote a client's words, a connection string
+                exc.args = (masked(str(exc)),)
+                raise
         else:
             applied = None
         if applied is not None:

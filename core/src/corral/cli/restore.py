@@ -71,6 +71,9 @@ def restore(
     ] = None,
     identity: Annotated[Path | None, typer.Option(
         "--identity", "-i", help="age secret key file: decrypt encrypted archives (`encrypt:`) on the way")] = None,
+    no_verify: Annotated[bool, typer.Option(
+        "--no-verify", help="restore even an archive that is not what its manifest recorded (damaged or replaced): "
+        "by default its size and SHA-256 must match or the restore stops")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Restore a target as it was at a moment (--date), from one archive (--archive) or from the newest: extract
@@ -99,7 +102,7 @@ def restore(
     try:
         done = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force,
                            identity=identity, into=into, as_name=as_name, dry_run=dry_run, options=options,
-                           say=typer.echo)
+                           say=typer.echo, verify=not no_verify)
     except CorralError as error:
         fail(error)
         return
