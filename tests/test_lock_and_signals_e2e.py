@@ -56,6 +56,11 @@ def test_second_start_exits_at_once_while_one_runs(tmp_path: Path) -> None:
         assert second.returncode == 3
         assert f"another corral run is in progress (pid {first.pid}" in second.stderr
         assert "another corral run is in progress" in (tmp_path / "log" / "corral.log").read_text()
+        # verify and drill wait their turn too: an archive being written has no manifest yet
+        for command in ("verify", "drill"):
+            other = corral(command, "-c", str(main))
+            assert other.returncode == 3, (command, other.stdout, other.stderr)
+            assert f"another corral run is in progress (pid {first.pid}" in other.stdout + other.stderr
     finally:
         first.kill()
         first.wait()

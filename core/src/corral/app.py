@@ -14,7 +14,7 @@ from types import FrameType
 from corral import children, clock, limits, logs, workarea
 from corral.config import Config, load_config, load_yaml
 from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, ConfigError, CorralError, Interrupted
-from corral.lock import RunLock
+from corral.lock import RunLock, run_lock
 from corral.masking import Masker
 from corral.plugins import broadcast, new_manager
 from corral.progress import on_terminal
@@ -81,8 +81,7 @@ def start(config_path: Path, selection: str = "all", console: int = logging.INFO
         log.warning("%s", warning)
     names = select_jobs(config, selection)
     run = RunContext(now=clock.now(), main=main, config_path=config_path, mask=Masker(config.secrets))
-    work_area = workarea.private_dir(Path(main.general_path_to_all_tmp_dir), "work folder")
-    lock_path = main.lock_file or work_area / "corral.lock"
+    lock = run_lock(main)  # the work area is checked here, before any job
     events = config.notifiers or new_manager()
     progress = on_terminal() if console <= logging.INFO else None
     if progress is not None:
@@ -91,7 +90,6 @@ def start(config_path: Path, selection: str = "all", console: int = logging.INFO
     result = RunResult(started=run.now)
     started = time.monotonic()
     code = EXIT_OK
-    lock = RunLock(lock_path, children.new_run_id(), wait=main.lock_wait * 60)
     try:
         with lock, limits.cgroup_limits(main), _orderly_signals(run):
             _clean_after_dead_run(lock, config)

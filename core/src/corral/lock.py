@@ -16,11 +16,21 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from corral.config.models import MainCore
 from corral.errors import AlreadyRunning
 from corral.workarea import UnsafePath, open_own_file
 
 log = logging.getLogger("corral")
 _RECORD_START = b"pid "
+
+
+def run_lock(main: MainCore) -> RunLock:
+    """The lock every command that must not overlap a run takes (start, drill, verify): ``lock_file``, else
+    ``corral.lock`` in the private work area; waiting ``lock_wait`` minutes for a holder."""
+    from corral import children, workarea
+
+    work_area = workarea.private_dir(Path(main.general_path_to_all_tmp_dir), "work folder")
+    return RunLock(main.lock_file or work_area / "corral.lock", children.new_run_id(), wait=main.lock_wait * 60)
 
 
 class RunLock:

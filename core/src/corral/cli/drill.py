@@ -33,10 +33,10 @@ def drill(
     import signal
     from datetime import datetime
 
-    from corral import children, clock, workarea
+    from corral import clock
     from corral.app import _orderly_signals
     from corral.drill import DrillResult, drill_job
-    from corral.lock import RunLock
+    from corral.lock import run_lock
     from corral.masking import Masker
     from corral.plugins import broadcast, new_manager
     from corral.run import RunContext
@@ -49,9 +49,7 @@ def drill(
     run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
     result = DrillResult(started=datetime.now())
     say = typer.echo if verbose else (lambda line: logging.getLogger("corral").debug("%s", line))
-    work_area = workarea.private_dir(Path(loaded.main.general_path_to_all_tmp_dir), "work folder")
-    lock = RunLock(loaded.main.lock_file or work_area / "corral.lock", children.new_run_id(),
-                   wait=loaded.main.lock_wait * 60)
+    lock = run_lock(loaded.main)
     code = EXIT_OK
     try:
         with lock, _orderly_signals(run):  # one run at a time: a drill never competes with the night's backup

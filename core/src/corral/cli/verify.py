@@ -4,12 +4,12 @@ their manifests (docs/verify.md)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from corral.cli.options import DEFAULT_CONFIG, ConfigOption, load_selected
-from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
+from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AlreadyRunning, CorralError
 
 if TYPE_CHECKING:
     from corral.verify import VerifyResult
@@ -31,11 +31,11 @@ def verify(
     """Re-read archives from each storage and check their size and SHA-256 against the manifests corral wrote
     beside them. Exit 0 only when every archive checked is ok; one line per bad or unverifiable archive."""
     from corral import clock
+    from corral.lock import run_lock
     from corral.masking import Masker
     from corral.plugins import broadcast, new_manager
     from corral.run import RunContext
-    from corral.runner import Storage, storage_labels
-    from corral.verify import StorageCheck, VerifyResult, verify_storage
+    from corral.verify import VerifyResult
 
     if newest and every:
         typer.echo("corral: error: give --newest or --all, not both", err=True)
@@ -44,6 +44,32 @@ def verify(
     mask = Masker(loaded.secrets)
     run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
     result = VerifyResult(started=run.now, deep=deep)
+    lock = run_lock(loaded.main)
+    try:
+        with lock:  # one run at a time: an archive being written has no manifest yet
+            _verify_jobs(loaded, names, storage, every, deep, identity, result)
+    except AlreadyRunning as exc:
+        typer.echo(f"corral: error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    from datetime import datetime
+
+    result.finished = datetime.now()
+    mask.scrub(result)
+    _show(result, verbose)
+    broadcast(loaded.notifiers or new_manager(), "corral_verify_finished", run=run, result=result)
+    if not result.storages:
+        typer.echo(f"corral: error: no enabled storage{f' `{storage}`' if storage else ''} in the jobs chosen",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+def _verify_jobs(loaded: Any, names: set[str], storage: str | None, every: bool, deep: bool, identity: Path | None,
+                 result: VerifyResult) -> None:  # fmt: skip
+    """Each chosen job's enabled storages (or only ``storage``), one :class:`StorageCheck` each in ``result``."""
+    from corral.runner import Storage, storage_labels
+    from corral.verify import StorageCheck, verify_storage
+
     for job_config in loaded.jobs:
         if job_config.name not in names:
             continue
@@ -64,17 +90,6 @@ def verify(
             finally:
                 if opened is not None:
                     opened.close()
-    from datetime import datetime
-
-    result.finished = datetime.now()
-    mask.scrub(result)
-    _show(result, verbose)
-    broadcast(loaded.notifiers or new_manager(), "corral_verify_finished", run=run, result=result)
-    if not result.storages:
-        typer.echo(f"corral: error: no enabled storage{f' `{storage}`' if storage else ''} in the jobs chosen",
-                   err=True)
-        raise typer.Exit(EXIT_USAGE)
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
 def _show(result: VerifyResult, verbose: bool) -> None:
