@@ -8,6 +8,7 @@ from corral.archive import Archive, DumpFailure, RemoteFile
 from corral.config.models import JobOptions, MainOptions, SourceOptions, StorageOptions
 from corral.errors import CorralError, DumpError, StorageError, StorageUnreachable
 from corral.hookspecs import hookimpl
+from corral.piped import Codec, Pipe, compressed
 from corral.run import RunContext
 from corral.workarea import full_disk_note
 
@@ -15,11 +16,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Archive",
+    "Codec",
     "CorralError",
     "DumpError",
     "DumpFailure",
     "JobOptions",
     "MainOptions",
+    "Pipe",
     "RemoteFile",
     "RunContext",
     "SourceOptions",
@@ -27,6 +30,7 @@ __all__ = [
     "StorageOptions",
     "StorageUnreachable",
     "__version__",
+    "compressed",
     "full_disk_note",
     "hookimpl",
 ]
