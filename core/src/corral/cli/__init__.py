@@ -12,7 +12,7 @@ import threading
 
 import typer
 
-from corral.cli import check, drill, generate, listing, plugins, restore, start, verify
+from corral.cli import check, drill, generate, listing, plugins, restore, schedule, start, verify
 from corral.errors import EXIT_USAGE, CorralError
 from corral.limits import bound_heap
 
@@ -31,6 +31,7 @@ app.command("list")(listing.list_backups)
 app.command("restore")(restore.restore)
 app.command("verify")(verify.verify)
 app.command("drill")(drill.drill)
+app.add_typer(schedule.app, name="schedule")
 
 
 def fail(error: CorralError) -> None:
