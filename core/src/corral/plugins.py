@@ -106,6 +106,11 @@ def distribution_of(kind: str, name: str) -> tuple[str, str]:
     return _registry().get((GROUPS[kind], name), ("?", "?"))
 
 
+def distributions() -> dict[str, str]:
+    """Each distribution that registers a corral plugin, with its version, by name; no plugin is imported."""
+    return dict(sorted(set(_registry().values()) - {("?", "?")}))
+
+
 def installed_names(kind: str) -> list[str]:
     """Names registered in a kind's entry-point group, without importing anything."""
     return sorted({ep.name for ep in metadata.entry_points(group=GROUPS[kind])})

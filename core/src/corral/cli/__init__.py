@@ -13,6 +13,8 @@ import threading
 import typer
 
 from corral.cli import check, drill, generate, listing, plugins, restore, schedule, start, verify
+from corral.cli.command import adopt
+from corral.cli.root import prepare_completion, root
 from corral.errors import EXIT_USAGE, CorralError
 from corral.limits import bound_heap
 
@@ -21,17 +23,25 @@ app = typer.Typer(
     help="Back up files and databases to local and remote storages, as one YAML config describes.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=False,  # corral.cli.root declares the completion options
+    rich_markup_mode=None,  # plain help: rich costs a third of a second at every start-up (docs/cli.md)
 )
-app.command("start")(start.start)
-app.command("check")(check.check)
-app.command("generate", context_settings={"allow_extra_args": True})(generate.generate)
-app.command("plugins")(plugins.plugins)
-app.command("list")(listing.list_backups)
-app.command("restore")(restore.restore)
-app.command("verify")(verify.verify)
-app.command("drill")(drill.drill)
+# short_help: the first sentence of a docstring, when it fits the command list
+for name, command, short_help in (
+    ("start", start.start, None),
+    ("check", check.check, "Validate the configuration and the plugins it needs."),
+    ("generate", generate.generate, "Write a commented job template for the installed plugins."),
+    ("plugins", plugins.plugins, "List the installed plugins, their distributions and versions."),
+    ("list", listing.list_backups, "Show the backups on each storage, newest first."),
+    ("restore", restore.restore, "Restore a target from a backup, into a folder or a server."),
+    ("verify", verify.verify, "Check stored archives against their manifests."),
+    ("drill", drill.drill, "Test-restore the newest backups into throwaway places."),
+):
+    extra = {"allow_extra_args": True} if name == "generate" else None
+    app.command(name, short_help=short_help, context_settings=extra)(command)
 app.add_typer(schedule.app, name="schedule")
+app.callback()(root)
+adopt(app)  # every command's help and completion, the schedule group's included (corral.cli.command)
 
 
 def fail(error: CorralError) -> None:
@@ -46,7 +56,8 @@ def main() -> None:
     os.umask(0o077)  # archives, logs, generated configs: readable by the running user alone
     bound_heap()  # streams' buffers go back to the system when freed
     try:
-        app()
+        prepare_completion()
+        app(prog_name="corral")  # also under `python -m corral`: completion's variable is _CORRAL_COMPLETE
     except CorralError as error:  # raised outside a command's own handling
         for line in str(error).splitlines():
             print(f"corral: error: {line}", file=sys.stderr)

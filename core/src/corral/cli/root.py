@@ -1,0 +1,60 @@
+"""The options of ``corral`` itself: ``--version``, ``--install-completion``, ``--show-completion``.
+
+The completion options are typer's own (same callbacks, same scripts for bash and zsh), declared here as plain
+flags: typer's ``add_completion`` declares them with no default, and typer then coerces that None through a
+pydantic adapter on every run, which imports pydantic (0.15 s) for ``corral list --help`` too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+
+def show_version(value: bool) -> None:
+    """Print the core's version and each plugin distribution's, and exit; metadata is read only here."""
+    if not value:
+        return
+    from corral import __version__
+    from corral.plugins import distributions
+
+    typer.echo(f"corral {__version__}")
+    for name, version in distributions().items():
+        typer.echo(f"{name} {version}")
+    raise typer.Exit(0)
+
+
+def _install(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
+    from typer.completion import install_callback
+
+    install_callback(ctx, param, value)
+
+
+def _show(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
+    from typer.completion import show_callback
+
+    show_callback(ctx, param, value)
+
+
+def root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=show_version, help="Show the versions of corral and its plugins."
+    )] = False,
+    install: Annotated[bool, typer.Option(
+        "--install-completion", callback=_install, expose_value=False,
+        help="Install completion of commands, job names and targets for the current shell (bash, zsh).")] = False,
+    show: Annotated[bool, typer.Option(
+        "--show-completion", callback=_show, expose_value=False,
+        help="Show the completion script for the current shell, to install it by hand.")] = False,
+) -> None:
+    """Back up files and databases to local and remote storages, as one YAML config describes."""
+
+
+def prepare_completion(prog_name: str = "corral") -> None:
+    """Register typer's completion protocol (``complete_bash``, ``complete_zsh``) when the shell asks for one."""
+    if os.environ.get(f"_{prog_name.upper()}_COMPLETE"):
+        from typer.completion import completion_init
+
+        completion_init()
