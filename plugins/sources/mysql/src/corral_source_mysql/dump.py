@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, DumpFailure, RunContext, hookimpl
+from corral import Codec, DumpError, DumpFailure, RunContext, compressed, hookimpl
 from corral.archive import DumpResult, target_problem, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_mysql import client, drill, facts, replica, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
@@ -64,7 +65,7 @@ class Session:
     tmp_dir: Path
     dumper: str
     client: str
-    codec: stream.Codec
+    codec: Codec
     pausing: bool = False
     notes: list[str] = field(default_factory=list)  # warnings for the source, attached to its next archive
 
@@ -123,28 +124,27 @@ def _dump_one(session: Session, database: str) -> Iterator[DumpResult]:
             raise DumpError(f"mysql {session.where}: is_slave: cannot stop the SQL thread: {exc}") from None
     command = dump_command(session.dumper, options, session.source.extra_keys, database)
     try:
-        pipeline = stream.start(run, command, session.codec, session.tmp_dir)
+        pipe = compressed(run, command, session.codec.argv, session.tmp_dir, describe=stream.cause)
     except BaseException:
         if session.pausing:
             replica.resume(run, program, options)
         raise
-    resumer = replica.ResumeAfter(run, program, options, pipeline.processes[0]) if session.pausing else None
+    assert pipe.producer is not None
+    resumer = replica.ResumeAfter(run, program, options, pipe.producer) if session.pausing else None
     if resumer:
         resumer.start()
     notes = tuple(session.notes)
     session.notes.clear()  # said once per source
 
-    def finish() -> tuple[str, ...]:
-        try:
-            result = pipeline.wait()
-        finally:
-            if resumer:
-                resumer.join()
-        if not result.ok:
-            raise DumpError(result.error)
-        return (*notes, *(line for line in result.stderr if line.strip()))[:20]
+    def check(ended: Ended) -> tuple[str, ...]:
+        if resumer:
+            resumer.join()
+        if ended.error:
+            raise DumpError(ended.error)
+        said = ended.producer.stderr if ended.producer else ()
+        return (*notes, *(line for line in said if line.strip()))[:20]
 
-    yield from stream.hand_over(pipeline, finish, database, extension, known)
+    yield from pipe.archive(database, extension, check=check, facts=known)
     if resumer and resumer.error:
         raise DumpError(
             f"mysql {session.where}: is_slave: the SQL thread could not be resumed ({resumer.error}); "

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, RunContext, hookimpl
+from corral import DumpError, RunContext, compressed, hookimpl
 from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_mysql import drill, facts, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
@@ -53,15 +54,15 @@ def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run:
         cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
         options = cleanup.enter_context(option_file(tmp_dir, source.connect, OPTION_GROUPS))
         known, warnings = facts.instance_facts(run, options, tool)
-        pipeline = stream.start(run, backup_command(tool, options, work_dir, source), chosen, tmp_dir)
+        pipe = compressed(run, backup_command(tool, options, work_dir, source), chosen.argv, tmp_dir,
+                          describe=stream.cause)
 
-        def finish() -> tuple[str, ...]:
-            result = pipeline.wait()
-            if not result.ok:
-                raise DumpError(f"{source.connect.where()}: {result.error}")
+        def check(ended: Ended) -> tuple[str, ...]:
+            if ended.error:
+                raise DumpError(f"{source.connect.where()}: {ended.error}")
             return warnings
 
-        yield from stream.hand_over(pipeline, finish, target, extension, known)
+        yield from pipe.archive(target, extension, check=check, facts=known)
 
 
 @hookimpl
