@@ -125,6 +125,15 @@ def test_a_planted_symlink_is_not_written_through(tmp_path: Path) -> None:
     assert victim.read_text() == "precious\n" and (root / CRON).is_symlink()
 
 
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc").write_text("a file where the folder should be\n")
+    done = schedule("install", "--cron", "--root", root)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"corral: error: cannot write `{root / 'etc'}`: File exists"]
+
+
 def test_bad_options_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args in (["--at", "25:00"], ["--at", "2.30"], ["--runtime-max", "1x"], ["--cron", "--random-delay", "5min"]):
         done = schedule("install", "--root", tmp_path, *args)

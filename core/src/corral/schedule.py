@@ -13,6 +13,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,7 +158,7 @@ def ours(path: Path) -> bool | None:
     the marker); False otherwise: a foreign file, a folder, or a symlink (never followed)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:  # ELOOP: a symlink; or unreadable
         return False
@@ -208,6 +210,16 @@ def write(path: Path, text: str) -> None:
         raise
 
 
+@contextmanager
+def _reported(doing: str) -> Iterator[None]:
+    """An ``OSError`` (not root, a file where a folder should be) as one line naming the path."""
+    try:
+        yield
+    except OSError as error:
+        where = f"`{error.filename}`" if error.filename else "a schedule file"
+        raise ScheduleError(f"cannot {doing} {where}: {error.strerror or error}") from None
+
+
 def systemctl(*args: str) -> None:
     done = subprocess.run(["systemctl", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -244,10 +256,11 @@ def install(schedule: Schedule, root: Path, systemd: bool) -> list[Path]:
     live = root == Path("/") and systemd_live(root)
     if live and root / TIMER in stale:
         systemctl("disable", "--now", TIMER_NAME)
-    for path, text in texts.items():
-        write(path, text)
-    for path in stale:
-        path.unlink()
+    with _reported("write"):
+        for path, text in texts.items():
+            write(path, text)
+        for path in stale:
+            path.unlink()
     if live:
         systemctl("daemon-reload")
         if systemd:
@@ -262,8 +275,9 @@ def remove(root: Path) -> tuple[list[Path], list[Path]]:
     live = root == Path("/") and systemd_live(root)
     if live and root / TIMER in found:
         systemctl("disable", "--now", TIMER_NAME)
-    for path in found:
-        path.unlink()
+    with _reported("remove"):
+        for path in found:
+            path.unlink()
     if live and root / SERVICE in found:
         systemctl("daemon-reload")
     return found, foreign(root, FILES)

@@ -16,7 +16,7 @@ app = typer.Typer(
 
 RootOption = Annotated[
     Path,
-    typer.Option("--root", help="the system's root folder: files go under it, systemctl runs only for / "
+    typer.Option("--root", metavar="DIR", help="the system's root folder: files go under it, systemctl runs only for / "
                  "(packagers, tests)"),
 ]
 
@@ -32,9 +32,12 @@ def install(
         typer.Option("--systemd/--cron", help="a systemd timer or a cron file (default: systemd where it runs)",
                      show_default=False),
     ] = None,
-    runtime_max: Annotated[str, typer.Option("--runtime-max", help="stop a run still going after this long")] = "23h",
+    runtime_max: Annotated[
+        str, typer.Option("--runtime-max", metavar="SPAN", help="stop a run still going after this long (23h, 90min)")
+    ] = "23h",
     random_delay: Annotated[
-        str | None, typer.Option("--random-delay", help="start up to this much later, at random (systemd only)")
+        str | None,
+        typer.Option("--random-delay", metavar="SPAN", help="start up to this much later, at random (systemd only)"),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the files instead of writing them")] = False,
     root: RootOption = Path("/"),
