@@ -31,7 +31,7 @@ _SPAN_UNITS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
 
 
 class ScheduleError(CorralError):
-    """A schedule cannot be written or removed as asked; nothing was changed."""
+    """A schedule cannot be written or removed as asked."""
 
 
 class ScheduleUsage(ScheduleError):
