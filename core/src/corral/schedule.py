@@ -74,11 +74,12 @@ def span_seconds(text: str, option: str) -> int:
 
 
 def running_corral() -> tuple[str, ...]:
-    """The command that runs this corral again: the ``corral`` script beside the interpreter (a venv's or
-    pipx's ``bin``), else ``python -m corral``. Symlinks stay: a venv's python resolved is not the venv's."""
-    script = Path(os.path.abspath(sys.executable)).parent / "corral"
-    if script.is_file() and os.access(script, os.X_OK):
-        return (str(script),)
+    """The command that runs this corral again: the ``corral`` script that was started, or the one beside the
+    interpreter (a venv's or pipx's ``bin``), else ``python -m corral``. Symlinks stay: a venv's python resolved
+    is not the venv's."""
+    for script in (Path(os.path.abspath(sys.argv[0])), Path(os.path.abspath(sys.executable)).parent / "corral"):
+        if script.name == "corral" and script.is_file() and os.access(script, os.X_OK):
+            return (str(script),)
     return (os.path.abspath(sys.executable), "-m", "corral")
 
 
