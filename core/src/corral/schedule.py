@@ -140,7 +140,9 @@ def cron_file(schedule: Schedule) -> str:
         raise ScheduleUsage("--random-delay is for a systemd timer; cron runs at the minute given")
     limits = ["nice", "-n", "10", "ionice", "-c", "2", "-n", "7", "timeout", "-k", "5m",
               str(span_seconds(schedule.runtime_max, "--runtime-max"))]  # fmt: skip
-    command = shlex.join([*limits, *(_safe(word) for word in schedule.command)]).replace("%", "\\%")
+    # cron reads `%` as a line break and `\\` as one backslash, unless escaped by a backslash
+    command = shlex.join([*limits, *(_safe(word) for word in schedule.command)])
+    command = command.replace("\\", "\\\\").replace("%", "\\%")
     return f"""{MARKER}
 # cron mails what corral prints: nothing when every job succeeded, the errors and a summary when one failed.
 SHELL=/bin/sh
