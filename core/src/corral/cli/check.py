@@ -1,35 +1,54 @@
-"""``corral check -c MAIN``: validate the whole configuration without running anything."""
+"""``corral check [--json] -c MAIN``: validate the whole configuration without running anything."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from corral.cli.options import DEFAULT_CONFIG, ConfigOption
-from corral.errors import CorralError
+from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
 
 
-def check(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Validate the configuration and the plugins it needs; exit 2 on any problem."""
-    from corral.cli import fail
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout, for scripts")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Validate the configuration and the plugins it needs: exit 2 when it is wrong, 1 when a job cannot run."""
     from corral.config import load_config
+    from corral.workarea import preflight
 
+    report: dict[str, Any] = {"config": str(config), "ok": False, "jobs": [], "unavailable": [], "warnings": [],
+                              "errors": []}  # keys: docs/cli.md
     try:
         loaded = load_config(config)
     except CorralError as error:
-        fail(error)
+        report["errors"] = str(error).splitlines() or [type(error).__name__]
+        _finish(report, error.exit_code or EXIT_USAGE, as_json, config)
         return
-    for warning in loaded.warnings:
-        typer.echo(f"corral: warning: {warning}", err=True)
-    from corral.workarea import preflight
+    report["jobs"] = [{"name": job.name, "type": job.type} for job in loaded.jobs]
+    report["warnings"] = list(loaded.warnings)
+    report["errors"] = [f"{config}: {problem}" for problem in preflight(loaded.main, loaded.jobs)]
+    report["unavailable"] = [{"name": name, "problems": problems} for name, problems in loaded.unavailable.items()]
+    code = EXIT_USAGE if report["errors"] else EXIT_FAILED if report["unavailable"] else EXIT_OK
+    _finish(report, code, as_json, config)
 
-    refused = preflight(loaded.main, loaded.jobs)  # what `corral start` would refuse, found without creating it
-    for problem in refused:
-        typer.echo(f"corral: error: {config}: {problem}", err=True)
-    if refused:
-        raise typer.Exit(2)
-    for name, problems in loaded.unavailable.items():
-        for problem in problems:
-            typer.echo(f"corral: error: job `{name}` cannot run: {problem}", err=True)
-    if loaded.unavailable:
-        raise typer.Exit(1)
-    typer.echo(f"{config}: ok ({len(loaded.jobs)} job(s))")
+
+def _finish(report: dict[str, Any], code: int, as_json: bool, config: Path) -> None:
+    report["ok"] = code == EXIT_OK
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for warning in report["warnings"]:
+            typer.echo(f"corral: warning: {warning}", err=True)
+        for error in report["errors"]:
+            typer.echo(f"corral: error: {error}", err=True)
+        if code != EXIT_USAGE:  # a wrong configuration is not looked at job by job: `start` would refuse it
+            for job in report["unavailable"]:
+                for problem in job["problems"]:
+                    typer.echo(f"corral: error: job `{job['name']}` cannot run: {problem}", err=True)
+        if code == EXIT_OK:
+            typer.echo(f"{config}: ok ({len(report['jobs'])} job(s))")
+    raise typer.Exit(code)

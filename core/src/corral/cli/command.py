@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from corral.cli import complete
 
@@ -25,7 +25,22 @@ _METAVARS = {"to": "DIR", "into": "SERVER", "as": "NAME", "date": "WHEN", "archi
              "config": "FILE", "path": "FILE", "at": "HH:MM"}
 
 
-class CorralCommand(TyperCommand):
+class _FalseHelpFlag:
+    """The ``--help`` flag defaults to False: typer coerces a flag's None (not given) through a pydantic adapter,
+    and importing pydantic made every ``corral COMMAND --help`` 0.2 s slower."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+class CorralGroup(_FalseHelpFlag, TyperGroup):
+    pass
+
+
+class CorralCommand(_FalseHelpFlag, TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
@@ -66,10 +81,15 @@ class CorralCommand(TyperCommand):
 
 
 def adopt(app: typer.Typer) -> None:
-    """Make every command of ``app`` and of its groups (``corral schedule ...``) a :class:`CorralCommand`."""
+    """Make every command of ``app`` and of its groups (``corral schedule ...``) a :class:`CorralCommand`, and
+    the groups :class:`CorralGroup`."""
+    if not isinstance(app.info.cls, type):
+        app.info.cls = CorralGroup
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):
             info.cls = CorralCommand
     for group in app.registered_groups:
+        if not isinstance(group.cls, type):
+            group.cls = CorralGroup
         if group.typer_instance is not None:
             adopt(group.typer_instance)
