@@ -14,6 +14,7 @@ server of its major version starts on it and replays its WAL, and the databases 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from corral import RunContext
@@ -22,6 +23,7 @@ from corral.config.models import DrillCheck, JobConfig
 from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
 from corral.restoring import RestoreError, RestoreRequest
 from corral.run import human_size
+from corral_source_postgresql.confined import ADMIN, LOADER, OPEN, confine
 from corral_source_postgresql.connection import Server, first_error, source_prefix
 from corral_source_postgresql.facts import CLUSTER_QUERY, COUNT_BUDGET, DATABASE_QUERY, FactsError, query
 from corral_source_postgresql.hot_restore import restore_hot
@@ -44,6 +46,8 @@ from corral_source_postgresql.throwaway import initdb, prepare, serve, server_bi
 
 DRILL_PREFIX = "corral_drill_"
 _NO_OWNER = ("--no-owner", "--no-privileges", "--no-tablespaces")
+_VETTED = {"skip_tablespaces": True, "vetted": True}  # globals in a throwaway server: see .vetted
+_NO_SUBSCRIPTIONS = ("--no-publications", "--no-subscriptions")  # need a superuser: not the drill's loader
 _CREATE_ROLE = re.compile(r"^CREATE ROLE ", re.MULTILINE)
 
 
@@ -65,21 +69,27 @@ def drill_dump(job: JobConfig, storage: Any, target: str, run: RunContext, reque
                 _query(run, place, env, MAINTENANCE, 'DROP DATABASE IF EXISTS :"name" WITH (FORCE)', {"name": name})
     folder = prepare(request.scratch)
     bin_dir = server_bin_dir()
-    data = initdb(run, bin_dir, folder)
-    with serve(run, bin_dir, folder, data, ["postgres"], request.say,
+    data = initdb(run, bin_dir, folder, ADMIN)
+    with serve(run, bin_dir, folder, data, [ADMIN], request.say,
                ("wal_level=minimal", "max_wal_senders=0")) as pg:
         place = Place(pg.server(), "the throwaway server", None)
         roles = _same_run_globals(job, storage, run, request, place, sources, dbname)
-        _restore(job, storage, run, request, place, dbname, () if roles else _NO_OWNER, force=False)
         with _client(place, job) as env:
-            return _compare_database(run, place, env, dbname, request, pg.env(dbname))
+            confine(run, place, env)
+        args = _NO_SUBSCRIPTIONS if roles else _NO_OWNER + _NO_SUBSCRIPTIONS
+        _restore(job, storage, run, request, place, dbname, args, force=False, loader=LOADER)
+        loader = replace(pg, user=LOADER)  # no superuser reads what the archive defined
+        place = Place(loader.server(), "the throwaway server", None)
+        with _client(place, job) as env:
+            return _compare_database(run, place, env, dbname, request, loader.env(dbname))
 
 
 def _restore(job: JobConfig, storage: Any, run: RunContext, request: DrillRequest, place: Place, name: str,
-             args: tuple[str, ...], force: bool) -> None:  # fmt: skip
-    """``corral restore --into``'s own path: the database created, the archive streamed into pg_restore/psql."""
-    restoring = RestoreRequest(archive=request.archive, as_name=name, force=force, say=request.say,
-                               options={"pg_restore_args": args})
+             args: tuple[str, ...], force: bool, loader: str | None = None) -> None:  # fmt: skip
+    """``corral restore --into``'s own path: the database created, the archive streamed into pg_restore/psql
+    (connected as ``loader`` when given, which then owns the database)."""
+    options: dict[str, Any] = {"pg_restore_args": args, **({"loader": loader, "prepare": OPEN} if loader else {})}
+    restoring = RestoreRequest(archive=request.archive, as_name=name, force=force, say=request.say, options=options)
     _database(run, job, place, storage, name, restoring)
 
 
@@ -99,7 +109,7 @@ def _same_run_globals(job: JobConfig, storage: Any, run: RunContext, request: Dr
             continue
         try:
             _globals(run, job, place, storage, backup.path, RestoreRequest(archive=backup, say=request.say,
-                                                                           options={"skip_tablespaces": True}))
+                                                                           options=_VETTED))
         except RestoreError as exc:
             request.say(f"the roles did not restore ({exc}): the dump is restored without its owners and grants")
             return False
@@ -167,20 +177,24 @@ def _drill_globals(job: JobConfig, storage: Any, run: RunContext, request: Drill
                                     "server)", compared=False)  # fmt: skip
     folder = prepare(request.scratch)
     bin_dir = server_bin_dir()
-    data = initdb(run, bin_dir, folder)
+    data = initdb(run, bin_dir, folder, ADMIN)
     said: list[str] = []
 
     def say(line: str) -> None:
         said.append(line)
         request.say(line)
 
-    with serve(run, bin_dir, folder, data, ["postgres"], request.say) as pg:
+    with serve(run, bin_dir, folder, data, [ADMIN], request.say) as pg:
         place = Place(pg.server(), "the throwaway server", None)
         _globals(run, job, place, storage, path, RestoreRequest(archive=request.archive, say=say,
-                                                                options={"skip_tablespaces": True}))
+                                                                options=_VETTED))
         with _client(place, job) as env:
-            count = _query(run, place, env, MAINTENANCE, "SELECT count(*) FROM pg_roles WHERE rolname !~ '^pg_'")
-            passed, problems = _checks(run, place, env, [MAINTENANCE], request, pg.env(MAINTENANCE))
+            count = _query(run, place, env, MAINTENANCE, "SELECT count(*) FROM pg_roles WHERE rolname !~ '^pg_' "
+                           "AND oid <> 10")  # not corral's own superuser
+            confine(run, place, env)
+            loader = replace(pg, user=LOADER)
+            place = Place(loader.server(), "the throwaway server", None)
+            passed, problems = _checks(run, place, env, [MAINTENANCE], request, loader.env(MAINTENANCE))
     summary = next((line.split(": ", 1)[1] for line in said if line.startswith("restored globals ")), "")
     restored = f"{summary.split(' on ', 1)[-1] if summary else 'globals run'}; {count} role(s) in the server"
     return DrillReport(restored=restored, problems=problems, checks=passed, compared=False)

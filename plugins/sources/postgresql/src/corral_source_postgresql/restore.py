@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -31,6 +31,8 @@ from corral_source_postgresql.connection import Server, client_env, first_error,
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.programs import locate
 from corral_source_postgresql.restricted import Guard, restricts
+from corral_source_postgresql.signals import interruptible, shielded
+from corral_source_postgresql.vetted import refused
 
 GLOBALS = "globals"
 MAINTENANCE = "postgres"
@@ -216,23 +218,35 @@ def _database(run: RunContext, job: JobConfig, place: Place, storage: Any, dbnam
         if tables is not None and request.force:
             _query(run, place, env, MAINTENANCE, 'DROP DATABASE :"name" WITH (FORCE)', {"name": name})
             request.say(f"dropped database `{name}` ({counted}) on {place.shown} (--force)")
-        if tables is None or request.force:
-            _query(run, place, env, MAINTENANCE, 'CREATE DATABASE :"name" TEMPLATE template0', {"name": name})
-            created = True
-            request.say(f"created database `{name}` on {place.shown}")
-        elif tables == 0:
-            request.say(f"database `{name}` exists on {place.shown} and holds no table: restoring into it")
-        if plain and jobs:
-            request.say("--jobs: a plain SQL dump is loaded by one psql; ignored")
-        started = time.monotonic()
-        try:
-            _load(run, job, place, storage, name, extension, plain, jobs, env, request)
-        except BaseException as exc:
-            if created:
-                _query(run, place, env, MAINTENANCE, 'DROP DATABASE IF EXISTS :"name" WITH (FORCE)', {"name": name})
-                if isinstance(exc, RestoreError):
-                    raise RestoreError(f"{exc}; dropped the half-restored database `{name}`") from None
-            raise
+        loader = request.options.get("loader")  # a drill's non-superuser role: owns the database, loads it
+        made = False  # the CREATE went through
+        with interruptible(run):  # SIGTERM from here on unwinds through the drop below
+            try:
+                if tables is None or request.force:  # it is not there (any more): ours from here on
+                    created = True
+                    owned = ' OWNER :"loader"' if loader else ""
+                    _query(run, place, env, MAINTENANCE, f'CREATE DATABASE :"name" TEMPLATE template0{owned}',
+                           {"name": name, **({"loader": loader} if loader else {})})
+                    made = True
+                    request.say(f"created database `{name}` on {place.shown}")
+                    if request.options.get("prepare"):  # a drill's: SQL run in it before the load, by us
+                        _query(run, place, env, name, request.options["prepare"])
+                elif tables == 0:
+                    request.say(f"database `{name}` exists on {place.shown} and holds no table: restoring into it")
+                if plain and jobs:
+                    request.say("--jobs: a plain SQL dump is loaded by one psql; ignored")
+                started = time.monotonic()
+                _load(run, job, place, storage, name, extension, plain, jobs, env, request)
+            except BaseException as exc:
+                if created:
+                    with shielded():
+                        _query(run, place, env, MAINTENANCE, 'DROP DATABASE IF EXISTS :"name" WITH (FORCE)',
+                               {"name": name})
+                    if isinstance(exc, RestoreError) and made:
+                        raise RestoreError(f"{exc}; dropped the half-restored database `{name}`") from None
+                    if made and not isinstance(exc, RestoreError):
+                        request.say(f"stopped: dropped the half-restored database `{name}` on {place.shown}")
+                raise
         request.say(f"loaded `{archive.path}` ({human_size(archive.size)}) into `{name}` on {place.shown} with "
                     f"{tool} in {time.monotonic() - started:.1f} s")
     return [archive.path]
@@ -255,7 +269,8 @@ def _client(place: Place, job: JobConfig) -> Iterator[dict[str, str]]:
 
 def _load(run: RunContext, job: JobConfig, place: Place, storage: Any, name: str, extension: str, plain: bool,
           jobs: int | None, env: dict[str, str], request: RestoreRequest) -> None:  # fmt: skip
-    conninfo = place.server.conninfo(name)
+    loader = request.options.get("loader")
+    conninfo = (replace(place.server, user=loader) if loader else place.server).conninfo(name)
     if plain:
         client = [locate("psql")["psql"], "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null",
                   "-d", conninfo]
@@ -313,7 +328,11 @@ def _globals(run: RunContext, job: JobConfig, place: Place, storage: Any, path: 
     extension = path.rsplit("/", 1)[-1].split(".", 1)[-1]
     with _client(place, job) as env:
         sql = _stream(run, storage, path, extension, ["cat"], env)  # a few KB: the roles, to name them
-        script = _guard(locate("psql")["psql"], request).feed(sql.encode(), final=True).decode()  # SQL only
+        guard = _guard(locate("psql")["psql"], request)
+        script = guard.feed(sql.encode(), final=True).decode()  # SQL only
+        why = refused(script.split("\n", 1)[-1] if guard.key else script) if request.options.get("vetted") else None
+        if why:  # a drill runs them as its throwaway's superuser: what pg_dumpall writes, nothing else
+            raise RestoreError(f"globals `{path}`: not run on {place.shown}: {why}")
         done = _psql(run, place.server, env, MAINTENANCE, script, stop=False)
     errors = [" ".join(line.split()) for line in done.stderr.decode(errors="replace").splitlines()
               if "ERROR:" in line]

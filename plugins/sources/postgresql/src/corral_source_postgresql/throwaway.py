@@ -116,10 +116,10 @@ def as_owner() -> dict[str, Any]:
     return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
 
 
-def initdb(run: RunContext, bin_dir: Path, folder: Path) -> Path:
-    """A fresh cluster in ``folder/data`` whose superuser is ``postgres`` (UTF8, C locale)."""
+def initdb(run: RunContext, bin_dir: Path, folder: Path, superuser: str = OWNER) -> Path:
+    """A fresh cluster in ``folder/data`` whose bootstrap superuser is ``superuser`` (UTF8, C locale)."""
     data = folder / "data"
-    process = run.popen([str(bin_dir / "initdb"), "-D", str(data), "-U", OWNER, "-E", "UTF8", "--locale=C",
+    process = run.popen([str(bin_dir / "initdb"), "-D", str(data), "-U", superuser, "-E", "UTF8", "--locale=C",
                          "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions"],
                         cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                         **as_owner())  # fmt: skip
