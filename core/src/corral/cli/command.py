@@ -55,7 +55,18 @@ class CorralCommand(_FalseHelpFlag, TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[complete.ARGS_KEY] = list(args)  # for completion: see corral.cli.complete.chosen_job
-        return super().parse_args(ctx, args)
+        if not ctx.resilient_parsing:
+            return super().parse_args(ctx, args)
+        # completing: the words as given (or the environment's, or the defaults) are all the completers read;
+        # typer's coercion of each value would import pydantic and double the time of every Tab
+        parser = self.make_parser(ctx)
+        opts, rest, _ = parser.parse_args(args=list(args))
+        for param in self.get_params(ctx):
+            if param.expose_value and param.name:
+                ctx.params[param.name] = param.consume_value(ctx, opts)[0]
+        ctx.args = rest
+        ctx._opt_prefixes.update(parser._opt_prefixes)  # as click's parse_args: option names start with these
+        return rest
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
