@@ -131,6 +131,7 @@ def test_bash_completes_commands_jobs_and_targets_from_the_config(tmp_path: Path
     assert _bash(f"corral restore sites -c {config} -t ") == [f"{tmp_path}/www/blog", f"{tmp_path}/www/shop",
                                                               "/srv/static"]
     assert _bash(f"corral drill -c {config} --target c") == ["crm"]
+    assert _bash(f"corral verify -c {config} sites --storage ") == ["local"]
     assert _bash("corral list ", env={"CORRAL_CONFIG": config}) == ["sites", "shop-db", "all", "files", "databases",
                                                                      "external"]
 

@@ -2,8 +2,9 @@
 
 Completion runs on every Tab, so it reads the YAML alone (``!include`` resolved, nothing validated, no plugin
 loaded, no storage listed) and never fails loudly: a configuration it cannot read completes nothing. It offers
-job names and what sources' ``target:`` lists hold (database names, paths, and the folders a glob matches on this
-server); nothing of ``connect:`` or a storage is ever read out, so no secret reaches the terminal.
+job names, storage kinds, and what sources' ``target:`` lists hold (database names, paths, and the folders a
+glob matches on this server); nothing else of a source or a storage (``connect:``, hosts, passwords) is ever
+read out, so no secret reaches the terminal.
 """
 
 from __future__ import annotations
@@ -42,12 +43,26 @@ def job_names(ctx: Any, param: Any, incomplete: str) -> list[str]:
 
 def target_names(ctx: Any, param: Any, incomplete: str) -> list[str]:
     """The targets of the chosen job (of every job for ``all`` or a type), as ``--target`` takes them."""
+    found = dict.fromkeys(name for job in _chosen_jobs(ctx) for name in _targets(job))
+    return [name for name in found if name.startswith(incomplete)]
+
+
+def storage_names(ctx: Any, param: Any, incomplete: str) -> list[str]:
+    """The kinds of the chosen job's enabled storages (``local``, ``sftp``), as ``--storage`` takes them."""
+    found: dict[str, None] = {}
+    for job in _chosen_jobs(ctx):
+        for storage in job.get("storages") or ():
+            kind = storage.get("storage") if isinstance(storage, dict) else None
+            if isinstance(kind, str) and storage.get("enable", True) not in (False, "no"):
+                found[kind] = None
+    return [kind for kind in found if kind.startswith(incomplete)]
+
+
+def _chosen_jobs(ctx: Any) -> list[dict[str, Any]]:
+    """The job the command line names; every job for ``all``, a type selector or none yet."""
     chosen = chosen_job(ctx)
     jobs = _jobs(ctx)
-    if chosen not in (None, *SELECTORS):
-        jobs = [job for job in jobs if job["job"] == chosen]
-    found = dict.fromkeys(name for job in jobs for name in _targets(job))
-    return [name for name in found if name.startswith(incomplete)]
+    return jobs if chosen in (None, *SELECTORS) else [job for job in jobs if job["job"] == chosen]
 
 
 def chosen_job(ctx: Any) -> str | None:
@@ -82,4 +97,5 @@ def _targets(job: dict[str, Any]) -> Iterator[str]:
 COMPLETERS: dict[tuple[str, str], Callable[[Any, Any, str], list[str]]] = {
     ("argument", "job"): job_names,
     ("option", "target"): target_names,
+    ("option", "storage"): storage_names,
 }
