@@ -7,7 +7,8 @@ long name (``--target TARGET``) or what it is (``--to DIR``) unless it sets its 
 
 Completion is given by parameter name, so that every command completes alike without each repeating it: a
 ``job`` argument completes the configuration's job names (and, where it may select several, ``all``, ``files``,
-``databases``, ``external``), a ``--target`` option the targets of the chosen job (:mod:`corral.cli.complete`).
+``databases``, ``external``), a ``--target`` option the targets of the chosen job, a ``--storage`` option its
+storages (:mod:`corral.cli.complete`).
 """
 
 from __future__ import annotations
