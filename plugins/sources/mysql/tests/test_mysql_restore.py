@@ -223,7 +223,8 @@ def test_a_corrupted_archive_fails_in_one_line(mariadb_server: MariaDB, two_nigh
         assert done.returncode == 1
         said = errors(done)
         assert len(said) == 1 and said[0].startswith("corral: error: database `r_bad` on "), said
-        assert "is partly loaded" in said[0] and "/*stdin*" not in said[0]
+        assert "; dropped the half-loaded database" in said[0] and "/*stdin*" not in said[0], said
+        assert not execute(mariadb_server, "SHOW DATABASES LIKE 'r_bad'"), "the database it created is dropped"
     finally:
         drop(mariadb_server, "r_bad")
 

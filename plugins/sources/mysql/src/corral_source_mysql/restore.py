@@ -31,6 +31,7 @@ from corral.workarea import new_work_dir
 from corral_source_mysql import client, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import Connect, MySQLSource
+from corral_source_mysql.signals import interruptible, shielded
 
 CHUNK = 1 << 20
 STAMP_LENGTH = len("2026-01-31_03-00-00")
@@ -292,20 +293,8 @@ def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext,
                 into.query(run, program, f"DROP DATABASE {identifier(name)}")
                 request.say(f"dropped {where} ({counted(tables, views, routines)}; --force)")
                 exists = False
-            if exists:
-                request.say(f"{where} exists and is empty: loading into it")
-            else:
-                into.query(run, program, f"CREATE DATABASE {identifier(name)}")
-                request.say(f"created {where}")
-            started = time.monotonic()
-            sql = Unpacked(run, storage.open_read(archive.path), extension_of(archive.path, target),
-                           Renaming(target, name))
-            try:
-                load(run, cast(BinaryIO, sql), "sql", [program, *into.login, *LOAD_GUARDS, f"--database={name}"])
-            except RestoreError as exc:
-                raise RestoreError(f"{where} is partly loaded: {exc}") from None
-            finally:
-                sql.close()
+            with interruptible(run):  # SIGTERM from here on unwinds through _load's drop
+                started = _load(run, program, into, storage, target, name, exists, request)
             _, tables, views, _ = tally(into.query(run, program, state_query(name)))
             request.say(f"loaded `{archive.path}` ({size}) in {time.monotonic() - started:.1f} s: "
                         f"{counted(tables, views)}")
@@ -313,6 +302,38 @@ def restore_database(job: JobConfig, storage: Any, target: str, run: RunContext,
         with contextlib.suppress(OSError):
             work.rmdir()
     return [archive.path]
+
+
+def _load(run: RunContext, program: str, into: Server, storage: Any, target: str, name: str, exists: bool,
+          request: RestoreRequest) -> float:  # fmt: skip
+    """Create ``name`` unless it ``exists`` (empty) and load the archive into it; a database created here is
+    dropped again when the load fails or is stopped, one that was there never is. Returns when the load began."""
+    archive, where = request.archive, f"database `{name}` on {into.where}"
+    try:
+        if exists:
+            request.say(f"{where} exists and is empty: loading into it")
+        else:
+            into.query(run, program, f"CREATE DATABASE {identifier(name)}")
+            request.say(f"created {where}")
+        started = time.monotonic()
+        sql = Unpacked(run, storage.open_read(archive.path), extension_of(archive.path, target),
+                       Renaming(target, name))
+        try:
+            load(run, cast(BinaryIO, sql), "sql", [program, *into.login, *LOAD_GUARDS, f"--database={name}"])
+        finally:
+            sql.close()
+    except BaseException as exc:
+        if exists:
+            if isinstance(exc, RestoreError):
+                raise RestoreError(f"{where} is partly loaded: {exc}") from None
+            raise
+        with shielded():  # IF EXISTS: the CREATE itself may be what failed
+            into.query(run, program, f"DROP DATABASE IF EXISTS {identifier(name)}")
+        if isinstance(exc, RestoreError):
+            raise RestoreError(f"{where}: {exc}; dropped the half-loaded database") from None
+        request.say(f"stopped: dropped the half-loaded {where}")
+        raise
+    return started
 
 
 def restore_physical(storage: Any, target: str, dest: Path | None, run: RunContext, request: RestoreRequest
