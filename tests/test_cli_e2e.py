@@ -179,6 +179,40 @@ def test_zsh_completes_jobs_and_targets(tmp_path: Path) -> None:
         assert shown.stdout.removeprefix("*: :((").rstrip().removesuffix("))").split() == offered
 
 
+ZPTY = r"""
+zmodload zsh/zpty
+zpty -b shell 'TERM=dumb zsh -i'
+seen=""
+expect() {  # wait until the terminal shows $1
+  local chunk deadline=$((SECONDS + 30))
+  while (( SECONDS < deadline )); do
+    if zpty -r -t shell chunk; then seen+=$chunk; [[ $seen == *$1* ]] && return 0; else sleep 0.1; fi
+  done
+  print -r -- "never saw: $1"; print -r -- "${seen//$''/}"; return 1
+}
+for typed shown in "$@"; do
+  zpty -w -n shell $''"$typed"$'	'
+  expect "$shown" || exit 1
+done
+zpty -d shell
+"""
+
+
+@NEEDS_ZSH
+def test_zsh_completes_at_the_first_tab_of_a_new_shell(tmp_path: Path) -> None:
+    """An interactive zsh (on a pseudo-terminal) after --install-completion: typer's script completed nothing at
+    the first Tab of each shell (zsh autoloads it then, and it only registered itself)."""
+    config = str(_config(tmp_path))
+    home = {**os.environ, "HOME": str(tmp_path), "PATH": f"{BIN.parent}:{os.environ['PATH']}"}
+    subprocess.run(["zsh", "-f", "-c", f"{BIN} --install-completion; exit $?"], env=home, timeout=60, check=True,
+                   capture_output=True)
+    steps = ["corral st", "corral start ", "corral resto", "corral restore ",
+             f"corral restore -c {config} shop-db --target c", "--target crm "]
+    done = subprocess.run(["zsh", "-f", "-c", ZPTY, "zsh", *steps], capture_output=True, text=True, env=home,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_completion_never_shows_a_secret(tmp_path: Path) -> None:
     config = str(_config(tmp_path))
     env = {"_CORRAL_COMPLETE": "complete_bash"}

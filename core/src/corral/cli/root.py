@@ -1,8 +1,9 @@
 """The options of ``corral`` itself: ``--version``, ``--install-completion``, ``--show-completion``.
 
-The completion options are typer's own (same callbacks, same scripts for bash and zsh), declared here as plain
-flags: typer's ``add_completion`` declares them with no default, and typer then coerces that None through a
-pydantic adapter on every run, which imports pydantic (0.15 s) for ``corral list --help`` too.
+The completion options work as typer's own (its shell detection, its scripts and files for bash and zsh), with
+two changes: they are plain flags (typer's ``add_completion`` declares them with no default, and typer then
+coerces that None through a pydantic adapter on every run, which imported pydantic, 0.15 s, for ``corral list
+--help`` too), and the zsh file installed in ``~/.zfunc`` completes from the first Tab of a new shell.
 """
 
 from __future__ import annotations
@@ -27,9 +28,28 @@ def show_version(value: bool) -> None:
 
 
 def _install(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
-    from typer.completion import install_callback
+    if not value or ctx.resilient_parsing:
+        return
+    from typer.completion import get_completion_script, install
 
-    install_callback(ctx, param, value)
+    shell, path = install()  # typer's: detects the shell, writes the script and the line of ~/.bashrc or ~/.zshrc
+    if shell == "zsh":
+        path.write_text(_autoloadable(get_completion_script(prog_name="corral", complete_var="_CORRAL_COMPLETE",
+                                                            shell="zsh")))
+    typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
+    raise typer.Exit(0)
+
+
+def _autoloadable(script: str) -> str:
+    """typer's zsh script, made to complete when zsh runs it as the function ``_corral`` autoloaded from
+    ``~/.zfunc``: as typer writes it, each such run only registers ``_corral_completion``, so the first Tab of
+    every new shell completed nothing. Sourced (``source ~/.zfunc/_corral``), it still registers."""
+    register = "compdef _corral_completion corral"
+    return script.replace(register, "if [[ $zsh_eval_context[-1] == file ]]; then\n"
+                          f"  {register}\n"
+                          "else\n"
+                          '  _corral_completion "$@"  # run as _corral, on a Tab\n'
+                          "fi") + "\n"
 
 
 def _show(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
