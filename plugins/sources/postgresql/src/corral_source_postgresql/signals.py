@@ -1,9 +1,9 @@
 """SIGTERM during a restore unwinds like an error, so a database corral created is dropped again.
 
-``corral start`` and ``corral drill`` turn SIGTERM into :class:`corral.errors.Interrupted` themselves; ``corral
-restore`` leaves it to Python's default, which ends the process on the spot (its programs die with it) and left
-a half-loaded database behind. :func:`interruptible` installs the same handler where nobody did;
-:func:`shielded` holds SIGTERM and SIGINT off while the cleanup runs.
+``corral start`` and ``corral drill`` turn SIGTERM and SIGINT into :class:`corral.errors.Interrupted` themselves;
+``corral restore`` leaves SIGTERM to the default, which ends the process on the spot (its programs die with it)
+and left a half-loaded database behind. :func:`interruptible` installs that handler for SIGTERM and SIGINT where
+the command has none of its own; :func:`shielded` ignores both while the cleanup runs.
 """
 
 from __future__ import annotations
@@ -26,20 +26,21 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def interruptible(run: RunContext) -> Iterator[None]:
-    """SIGTERM stops the run's programs and raises :class:`Interrupted` in the block (when it has no handler)."""
-    if not _main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
+    """SIGTERM and SIGINT stop the run's programs and raise :class:`Interrupted` in the block, unless the command
+    handles them itself already."""
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    wanted = [sig for sig in _STOPS if signal.getsignal(sig) in defaults] if _main_thread() else []
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         run.signal_processes()
         raise Interrupted(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextlib.contextmanager
