@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from corral import DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive, with_compressions
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select
 from corral_source_postgresql.facts import database_facts
 from corral_source_postgresql.options import DumpSource
-from corral_source_postgresql.pipeline import open_dump
+from corral_source_postgresql.pipeline import open_dump, outcome
 from corral_source_postgresql.programs import locate
 from corral_source_postgresql.restore import restore_dump
 
@@ -92,17 +93,13 @@ def _streamed(run: RunContext, command: list[str], env: dict[str, str], chosen: 
         yield DumpFailure(target, f"{failed}: {stream}")
         return
 
-    def finish() -> tuple[str, ...]:
-        outcome = stream.finish()
-        if outcome.error is not None:
-            raise DumpError(f"{failed}: {outcome.error}")
-        return (*facts[1], *outcome.warnings)
+    def check(ended: Ended) -> tuple[str, ...]:
+        result = outcome(ended)
+        if result.error is not None:
+            raise DumpError(f"{failed}: {result.error}")
+        return (*facts[1], *result.warnings)
 
-    try:
-        yield StreamedArchive(reader=stream.reader, finish=finish, target=target, extension=extension,
-                              facts=facts[0])
-    finally:
-        stream.finish()  # at once when the core finished it; else the run was stopped before it read the stream
+    yield from stream.pipe.archive(target, extension, check=check, facts=facts[0])
 
 
 @hookimpl

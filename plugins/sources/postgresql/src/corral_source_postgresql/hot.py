@@ -12,25 +12,25 @@ packed archive never touches tmp_dir, the pieces do): ``base.tar.zst``, ``pg_wal
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
-from corral import DumpError, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive
+from corral import DumpError, RunContext, compressed, hookimpl
+from corral.archive import DumpResult
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
 from corral_source_postgresql.facts import cluster_facts
 from corral_source_postgresql.hot_restore import restore_hot
 from corral_source_postgresql.options import HotSource
+from corral_source_postgresql.pipeline import cause
 from corral_source_postgresql.programs import locate
 
 TARGET = "basebackup"
@@ -108,29 +108,15 @@ def _pack(run: RunContext, parts: Path, target: str,
     """The pieces packed into one tar on the way to the storages: the packed archive is never in tmp_dir.
     ``facts``: the archive's facts and the warnings of gathering them."""
     names = sorted(path.name for path in parts.iterdir())
-    errors = tempfile.TemporaryFile(dir=parts.parent)  # noqa: SIM115 (closed by finish)
-    tar = run.popen(["tar", "--create", "--file", "-", "--directory", str(parts), "--", *names],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-    reader = cast(BinaryIO, tar.stdout)
+    command = ["tar", "--create", "--file", "-", "--directory", str(parts), "--", *names]
+    pipe = compressed(run, command, (), parts.parent, describe=cause)
 
-    def finish() -> tuple[str, ...]:
-        reader.close()  # read to the end by the core, or given up
-        try:
-            code = tar.wait()
-        finally:
-            run.forget(tar)
-        if code == 0:
-            return facts[1]
-        errors.seek(0)
-        cause = first_error(errors.read(), f"tar exited with code {code}")
-        raise DumpError(f"cannot pack the base backup into `{target}.{EXTENSION}`: {cause}")
+    def check(ended: Ended) -> tuple[str, ...]:
+        if ended.error:
+            raise DumpError(f"cannot pack the base backup into `{target}.{EXTENSION}`: {ended.error}")
+        return facts[1]
 
-    try:
-        yield StreamedArchive(reader=reader, finish=finish, target=target, extension=EXTENSION, facts=facts[0])
-    finally:
-        with contextlib.suppress(DumpError):
-            finish()  # at once when the core finished it; else the run was stopped before it read the stream
-        errors.close()
+    yield from pipe.archive(target, EXTENSION, check=check, facts=facts[0])
 
 
 @hookimpl
