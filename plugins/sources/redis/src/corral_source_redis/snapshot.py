@@ -12,7 +12,6 @@ skipped the truncation for stdout). The relay holds back the last 40 bytes and d
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -20,9 +19,10 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO
 
-from corral import RunContext
+from corral import RunContext, compressed
+from corral.piped import Exit
 from corral_source_redis.compression import Codec
 from corral_source_redis.options import RedisConnect
 
@@ -73,8 +73,8 @@ def cli_error(report: str, code: int) -> str:
 
 
 class SnapshotStream:
-    """The server's snapshot on its way to the core: redis-cli's output relayed (by a thread, for the EOF mark)
-    into the compressor, whose output is :attr:`reader`; without compression the relay writes into a pipe.
+    """The server's snapshot on its way to the core: redis-cli's output relayed (by the pipe's writer thread, for
+    the EOF mark) into the compressor (:func:`corral.compressed`), whose output is :attr:`reader`.
 
     Nothing of it touches local disk but redis-cli's and the compressor's reports (small temp files in
     ``work_dir``). :attr:`started` is set once the first bytes arrived, or the transfer ended without any (a
@@ -85,17 +85,6 @@ class SnapshotStream:
         argv, env = redis_cli_command(connect)
         self.run, self.codec = run, codec
         self.cli_report = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
-        self.codec_report = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
-        self.compressor: subprocess.Popen[bytes] | None = None
-        self.sink: IO[bytes]
-        if codec.argv:
-            self.compressor = run.popen(list(codec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.codec_report)
-            assert self.compressor.stdin is not None and self.compressor.stdout is not None
-            self.sink, self.reader = self.compressor.stdin, cast(BinaryIO, self.compressor.stdout)
-        else:
-            read_end, write_end = os.pipe()
-            self.sink, self.reader = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
         self.cli = run.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.cli_report, env=env)
         self.started = threading.Event()
         self.flowing = False  # the first bytes arrived
@@ -103,17 +92,24 @@ class SnapshotStream:
         self.size = 0
         self.error: SnapshotError | None = None
         self.finished = False
-        self.relay = threading.Thread(target=self._pump, name="corral-redis-relay", daemon=True)
-        self.relay.start()
+        try:
+            self.pipe = compressed(run, self._pump, codec.argv, work_dir, describe=_codec_failed)
+        except BaseException:
+            self.cli.kill()
+            self.cli.wait()
+            run.forget(self.cli)
+            self.cli_report.close()
+            raise
+        self.reader = self.pipe.reader
 
     def _first_bytes(self) -> None:
         self.flowing = True
         self.started.set()
 
-    def _pump(self) -> None:
+    def _pump(self, sink: BinaryIO) -> None:
         try:
             assert self.cli.stdout is not None
-            self.received, tail = _relay(self.cli.stdout, self.sink, self._first_bytes)
+            self.received, tail = _relay(self.cli.stdout, sink, self._first_bytes)
             code = self.cli.wait()
             report = _read(self.cli_report)
             if code != 0:
@@ -122,7 +118,7 @@ class SnapshotStream:
             if self.received != size + (EOF_MARK if marked else 0):
                 raise SnapshotError(f"redis-cli announced {size} bytes but sent {self.received}")
             if not marked:
-                self.sink.write(tail)
+                sink.write(tail)
             self.size = size
         except (SnapshotError, OSError) as exc:
             self.error = exc if isinstance(exc, SnapshotError) else SnapshotError(str(exc.strerror or exc))
@@ -130,33 +126,29 @@ class SnapshotStream:
                 self.cli.kill()
         finally:
             self.started.set()
-            with contextlib.suppress(OSError):
-                self.sink.close()  # the compressor ends, the core sees EOF
 
     def finish(self) -> int:
         """Once the core read the stream to the end (or gave up): the snapshot's size, or why it is not whole."""
         if not self.finished:
             self.finished = True
-            self.reader.close()
-            self.relay.join()
+            ended = self.pipe.wait()  # the relay has ended: redis-cli exited or was killed
             try:
-                for process in (self.cli, self.compressor):
-                    if process is not None:
-                        process.wait()
+                self.cli.wait()
             finally:
-                for process in (self.cli, self.compressor):
-                    if process is not None:
-                        self.run.forget(process)
-            if self.compressor is not None and self.compressor.returncode != 0 and (
+                self.run.forget(self.cli)
+            compressor = ended.compressor
+            if compressor is not None and compressor.failed and (
                     self.error is None or "stopped reading" in str(self.error)):
-                lines = _read(self.codec_report).splitlines()
-                cause = lines[-1] if lines else f"exit code {self.compressor.returncode}"
-                self.error = SnapshotError(f"`{self.codec.program}` failed: {cause}")
+                self.error = SnapshotError(ended.error)
             self.cli_report.close()
-            self.codec_report.close()
         if self.error is not None:
             raise self.error
         return self.size
+
+
+def _codec_failed(end: Exit) -> str:
+    lines = [line for line in end.stderr if line.strip()]
+    return f"`{end.program}` failed: {lines[-1] if lines else f'exit code {end.code}'}"
 
 
 def _relay(source: IO[bytes], sink: IO[bytes], first: Callable[[], None] | None = None) -> tuple[int, bytes]:

@@ -3,16 +3,16 @@ storage (nothing of it in tmp_dir)."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from corral import DumpError, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive, with_compressions
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_redis import facts
 from corral_source_redis.compression import codec
@@ -46,7 +46,7 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
         except SnapshotError as exc:
             raise DumpError(f"redis {connect.where}: {exc}") from None
 
-    def finish() -> tuple[str, ...]:
+    def check(ended: Ended) -> tuple[str, ...]:
         try:
             size = snapshot.finish()
         except SnapshotError as exc:
@@ -54,12 +54,7 @@ def corral_source_dump(source: RedisSource, tmp_dir: Path, run: RunContext, job:
         run.log.info("redis %s: snapshot of %d bytes", connect.where, size)
         return warnings
 
-    try:
-        yield StreamedArchive(reader=snapshot.reader, finish=finish, target=target, extension=chosen.extension,
-                              facts=known)
-    finally:
-        with contextlib.suppress(SnapshotError):
-            snapshot.finish()  # at once when the core finished it; else the run was stopped before it read it
+    yield from snapshot.pipe.archive(target, chosen.extension, check=check, facts=known)
 
 
 @hookimpl
