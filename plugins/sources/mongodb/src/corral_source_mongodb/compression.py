@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
+
+import corral
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,6 @@ class Codec:
 
 
 def codec(name: str) -> Codec:
-    """``zstd`` (multi-threaded, fastest), ``gzip`` (pigz when installed) or ``none``."""
-    if name == "zstd":
-        return Codec("zstd", "tar.zst", ("zstd", "-q", "-c", "-T0", "-3"))
-    if name == "gzip":
-        return Codec("gzip", "tar.gz", ("pigz", "-c") if shutil.which("pigz") else ("gzip", "-c"))
-    return Codec("none", "tar", ())
+    """``zstd`` (multi-threaded, fastest), ``gzip`` (pigz when installed) or ``none``: the core's codecs."""
+    chosen = corral.Codec.named(name)
+    return Codec(chosen.name, f"tar{chosen.suffix}", chosen.argv)

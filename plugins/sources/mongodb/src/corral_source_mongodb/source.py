@@ -6,7 +6,6 @@ Restore: ``tar -xf ARCHIVE -C DIR`` then ``mongorestore --dir DIR`` (see the REA
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +15,10 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from corral import DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive, with_compressions
+from corral.archive import DumpResult, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
@@ -80,7 +80,7 @@ def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, ch
         yield DumpFailure(name, explain(exc, source.connect))
         return
 
-    def finish() -> tuple[str, ...]:
+    def check(ended: Ended) -> tuple[str, ...]:
         try:
             archive.finish()
         except (PyMongoError, ArchiveError, OSError) as exc:
@@ -88,12 +88,7 @@ def _stream(client: pymongo.MongoClient[Any], name: str, source: MongoSource, ch
         run.log.info("database %s: %d collection(s) dumped", name, collections[0])
         return warnings
 
-    try:
-        yield StreamedArchive(reader=archive.reader, finish=finish, target=name, extension=chosen.extension,
-                              facts=known)
-    finally:
-        with contextlib.suppress(Exception):
-            archive.finish()  # at once when the core finished it; else the run was stopped before it read it
+    yield from archive.pipe.archive(name, chosen.extension, check=check, facts=known)
 
 
 @hookimpl

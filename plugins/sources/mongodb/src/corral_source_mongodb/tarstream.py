@@ -11,19 +11,17 @@ Headers use the GNU format (base-256 sizes past 8 GiB).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO
 
-from corral import RunContext
+from corral import DumpError, RunContext, compressed
+from corral.piped import Exit
 from corral_source_mongodb.compression import Codec
 
 BLOCK = tarfile.BLOCKSIZE
@@ -169,61 +167,38 @@ def _unspool(run: RunContext, spooled: IO[bytes], write: Callable[[bytes], None]
 
 
 class ArchiveStream:
-    """A tar archive that ``produce(tar)`` writes in a thread, through ``codec``'s program; :attr:`reader` is the
-    compressed archive for the core. :meth:`finish` (once the core read it) raises when it is not whole."""
+    """A tar archive that ``produce(tar)`` writes in a thread, through ``codec``'s program (:func:`corral.compressed`);
+    :attr:`reader` is the compressed archive for the core. :meth:`finish` (once the core read it) raises when it is
+    not whole."""
 
     def __init__(self, codec: Codec, run: RunContext, work_dir: Path, produce: Callable[[TarStream], None], *,
                  spill: int = SPILL) -> None:
         self.codec, self.run, self.spill = codec, run, spill
-        self.errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
-        self.compressor: subprocess.Popen[bytes] | None = None
-        self.sink: IO[bytes]
-        if codec.argv:
-            try:
-                self.compressor = run.popen(list(codec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=self.errors)
-            except OSError as exc:
-                self.errors.close()
-                raise ArchiveError(f"cannot start `{codec.program}`: {exc.strerror}") from None
-            assert self.compressor.stdin is not None and self.compressor.stdout is not None
-            self.sink, self.reader = self.compressor.stdin, cast(BinaryIO, self.compressor.stdout)
-        else:
-            read_end, write_end = os.pipe()
-            self.sink, self.reader = os.fdopen(write_end, "wb"), os.fdopen(read_end, "rb")
-        self.error: BaseException | None = None
-        self.finished = False
-        self.thread = threading.Thread(target=self._produce, args=(produce, work_dir), name="corral-mongodb-dump",
-                                       daemon=True)
-        self.thread.start()
 
-    def _produce(self, produce: Callable[[TarStream], None], work_dir: Path) -> None:
-        try:
-            tar = TarStream(self.sink, work_dir, self.run, spill=self.spill)
+        def write(sink: BinaryIO) -> None:
+            tar = TarStream(sink, work_dir, run, spill=spill)
             produce(tar)
             tar.close()
-        except BrokenPipeError:
-            self.error = ArchiveError(f"`{self.codec.program}` stopped reading its input" if self.codec.program
-                                      else "the archive's stream was closed before its end")
-        except BaseException as exc:  # handed to finish(), raised there
-            self.error = exc
-        finally:
-            with contextlib.suppress(OSError):
-                self.sink.close()  # the compressor ends, the core sees EOF
+
+        try:
+            self.pipe = compressed(run, write, codec.argv, work_dir, describe=_codec_failed)
+        except DumpError as exc:
+            raise ArchiveError(str(exc)) from None
+        self.reader = self.pipe.reader
 
     def finish(self) -> None:
-        if not self.finished:
-            self.finished = True
-            self.reader.close()
-            self.thread.join()
-            if self.compressor is not None:
-                try:
-                    code = self.compressor.wait()
-                finally:
-                    self.run.forget(self.compressor)
-                if code != 0 and (self.error is None or isinstance(self.error, ArchiveError)):
-                    self.errors.seek(0)
-                    lines = self.errors.read().decode(errors="replace").strip().splitlines()
-                    self.error = ArchiveError(f"`{self.codec.program}` failed: {lines[-1] if lines else code}")
-            self.errors.close()
-        if self.error is not None:
-            raise self.error
+        ended = self.pipe.wait()
+        raised = ended.raised
+        if ended.compressor is not None and ended.compressor.failed and (
+                raised is None or isinstance(raised, (BrokenPipeError, ArchiveError))):
+            raise ArchiveError(ended.error)
+        if isinstance(raised, BrokenPipeError):
+            raise ArchiveError(f"`{self.codec.program}` stopped reading its input" if self.codec.program
+                               else "the archive's stream was closed before its end")
+        if raised is not None:
+            raise raised
+
+
+def _codec_failed(end: Exit) -> str:
+    lines = [line for line in end.stderr if line.strip()]
+    return f"`{end.program}` failed: {lines[-1].strip() if lines else end.code}"
