@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from corral import DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult, StreamedArchive, own_backup, with_compressions
+from corral import Codec, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
+from corral.archive import DumpResult, own_backup, with_compressions
 from corral.config.models import JobConfig, SourceSchema
 from corral.drilling import DrillReport, DrillRequest
 from corral.restoring import RestoreRequest
@@ -19,10 +19,9 @@ from corral.runner import Storage
 from corral_source_files import tar
 from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
-from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
 
-EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: what tar.codec makes
+EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: tar through the core's codecs
 
 
 class FilesSource(SourceOptions):
@@ -62,13 +61,13 @@ def corral_source_schema() -> SourceSchema:
     return SourceSchema(source=FilesSource, group="files", extensions=EXTENSIONS)
 
 
-def check_tools(source: FilesSource) -> tar.Codec:
+def check_tools(source: FilesSource) -> Codec:
     """The codec to use, once tar and its compressor are known to be installed."""
     if shutil.which("tar") is None:
         raise DumpError("GNU tar is not installed (apt install tar)")
-    chosen = tar.codec(source.codec_name)
-    if chosen.program and shutil.which(chosen.program.split()[0]) is None:
-        raise DumpError(f"`{chosen.program.split()[0]}` is not installed (apt install {chosen.name})")
+    chosen = Codec.named(source.codec_name)
+    if chosen.program and shutil.which(chosen.program) is None:
+        raise DumpError(f"`{chosen.program}` is not installed (apt install {chosen.name})")
     return chosen
 
 
@@ -82,23 +81,9 @@ def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job:
             yield DumpFailure(pattern, "target matches no file or folder")
         matches.extend(found)
     for path, name in archive_names(matches).items():  # each a stream from tar: nothing on local disk
-        tally = Tally()
-        reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
-                                        tally=tally)
         facts: dict[str, Any] = {}
-        yield StreamedArchive(reader=reader, finish=counted(finish_tar, tally, facts), target=name,
-                              extension=chosen.extension, facts=facts)
-
-
-def counted(finish_tar: Callable[[], tuple[str, ...]], tally: Tally, facts: dict[str, Any]
-            ) -> Callable[[], tuple[str, ...]]:
-    """``finish_tar`` that fills ``facts`` (the manifest's record of the archive) once tar has ended."""
-    def finish() -> tuple[str, ...]:
-        warnings = finish_tar()
-        facts.update(tally.facts())
-        return warnings
-
-    return finish
+        pipe, check = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen, facts=facts)
+        yield from pipe.archive(name, f"tar{chosen.suffix}", check=check, facts=facts)
 
 
 @hookimpl

@@ -9,28 +9,27 @@ new full chain when it has none of the link it would build on.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from corral import Archive, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
-from corral.archive import DumpResult, StreamedArchive, archive_name
+from corral import Archive, Codec, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
+from corral.archive import DumpResult, archive_name
 from corral.config.models import JobConfig, SourceSchema, absolute_path
 from corral.drilling import DrillReport, DrillRequest
 from corral.errors import CorralError, Interrupted
+from corral.piped import Ended
 from corral.restoring import RestoreRequest
 from corral.runner import Storage
 from corral.workarea import full_disk_note
 from corral_source_files import chain, state, tar
 from corral_source_files.copies import Listings, copy_missing
-from corral_source_files.desc import FilesSource, check_tools, counted
+from corral_source_files.desc import FilesSource, check_tools
 from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
-from corral_source_files.tally import Tally
 from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
 
 
@@ -124,7 +123,7 @@ def _state_folder(job: JobConfig, name: str, per_storage: Listings, run: RunCont
     return where
 
 
-def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path: Path, name: str,
+def _dump_target(job: JobConfig, source: IncFilesSource, chosen: Codec, path: Path, name: str,
                  per_storage: Listings, tmp_dir: Path, run: RunContext,
                  every_listed: bool = True) -> Iterator[DumpResult]:  # fmt: skip
     now = run.now
@@ -167,25 +166,18 @@ def _dump_target(job: JobConfig, source: IncFilesSource, chosen: tar.Codec, path
         _rotate(per_storage, now, run)
     level_name = chain.LEVELS[level]
     # the archive streams from tar to every storage; only the snapshot (a few KB to MB) lives in tmp_dir
-    tally = Tally()
-    reader, finish_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
-                                    extra=(f"--listed-incremental={snar}", "--no-check-device"), tally=tally)
-    made: list[bool] = []
     facts: dict[str, Any] = {"level": level_name}
+    pipe, check_tar = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen,
+                                 extra=(f"--listed-incremental={snar}", "--no-check-device"), facts=facts)
+    made: list[bool] = []
 
-    def finish(finish_tar: Callable[[], tuple[str, ...]] = finish_tar) -> tuple[str, ...]:
-        warnings = counted(finish_tar, tally, facts)()  # raises when tar failed: the core stores nothing
+    def check(ended: Ended) -> tuple[str, ...]:
+        warnings = check_tar(ended)  # raises when tar failed: the core stores nothing
         made.append(True)
         return warnings
 
     subdir = f"{now:%Y}"
-    try:
-        yield StreamedArchive(reader=reader, finish=finish, target=name, extension=f"{level_name}.{chosen.extension}",
-                              subdir=subdir, facts=facts)
-    finally:
-        if not reader.closed:  # the core never took the stream (the run was stopped)
-            with contextlib.suppress(DumpError):
-                finish()
+    yield from pipe.archive(name, f"{level_name}.tar{chosen.suffix}", check=check, facts=facts, subdir=subdir)
     if not made:  # the archive failed: its snapshot describes nothing stored
         snar.unlink(missing_ok=True)
         return

@@ -1,84 +1,68 @@
-"""Running GNU tar with a streaming compressor: the bytes never pass through Python."""
+"""Running GNU tar piped into the job's compressor: the bytes never pass through Python."""
 
 from __future__ import annotations
 
 import functools
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import Any
 
-from corral import DumpError, RunContext
-
-if TYPE_CHECKING:
-    from corral_source_files.tally import Tally
-
-
-@dataclass(frozen=True)
-class Codec:
-    name: str
-    extension: str
-    program: str | None  # for tar --use-compress-program; None means no compression
-
-
-def codec(name: str) -> Codec:
-    if name == "zstd":
-        return Codec("zstd", "tar.zst", "zstd -T0 -3")
-    if name == "gzip":
-        return Codec("gzip", "tar.gz", "pigz" if shutil.which("pigz") else "gzip")
-    return Codec("none", "tar", None)
+from corral import Codec, DumpError, Pipe, RunContext, compressed
+from corral.piped import Ended
+from corral_source_files.tally import Tally
 
 
 def stream(
     run: RunContext, work_dir: Path, target: Path, excludes: list[str], chosen: Codec, extra: tuple[str, ...] = (),
-    tally: Tally | None = None,
-) -> tuple[BinaryIO, Callable[[], tuple[str, ...]]]:
-    """Archive ``target`` (members named from its folder) to a pipe: returns the stream of the archive's bytes
-    and ``finish()``, which waits for tar once the stream is read and returns its warnings (exit 1: files
-    changed), or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``). ``tally``:
-    counts the members tar lists as it archives them (its verbose index, read from a pipe)."""
+    facts: dict[str, Any] | None = None,
+) -> tuple[Pipe, Callable[[Ended], tuple[str, ...]]]:
+    """Archive ``target`` (members named from its folder) with tar piped into ``chosen``'s compressor
+    (:func:`corral.compressed`): returns the pipe and its check, which gives tar's warnings (exit 1: files
+    changed) or raises DumpError. ``extra``: more tar options (``--listed-incremental=SNAR``). ``facts``: filled,
+    once tar succeeded, from the members tar listed as it archived them (its verbose index, read from a pipe)."""
     fd, name = tempfile.mkstemp(prefix=".exclude-", dir=work_dir)
     exclude_file = Path(name)
     with os.fdopen(fd, "w") as listing:  # the descriptor mkstemp opened, not the name again
         listing.write("".join(f"{member}\n" for member in excludes))
-    errors = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115 (closed by finish)
     command = ["tar", "--create", "--file", "-", "--directory", str(target.parent), "--no-wildcards", "--anchored",
                f"--exclude-from={exclude_file}", *extra]
-    if chosen.program:
-        command.append(f"--use-compress-program={chosen.program}")
+    tally = Tally() if facts is not None else None
     index = tally.open() if tally is not None else None
     if index is not None:  # the index names each member with its type and size; tar's own notes stay quiet
         command += ["-vv", f"--index-file=/dev/fd/{index}", "--warning=no-new-directory",
                     "--warning=no-rename-directory"]
     command += ["--", target.name]
     try:
-        process = run.popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
-                            pass_fds=(index,) if index is not None else ())
+        pipe = compressed(run, command, chosen.argv, work_dir, pass_fds=(index,) if index is not None else ())
+    except BaseException:
+        exclude_file.unlink(missing_ok=True)
+        raise
     finally:
         if tally is not None:
             tally.started()
-    reader = cast(BinaryIO, process.stdout)
 
-    def finish() -> tuple[str, ...]:
-        reader.close()  # read to the end by the core, or given up
-        code = process.wait()
-        run.forget(process)
+    def check(ended: Ended) -> tuple[str, ...]:
         if tally is not None:
             tally.close()
         exclude_file.unlink(missing_ok=True)
-        errors.seek(0)
-        lines = tuple(line for line in errors.read().decode(errors="replace").splitlines() if line.strip())
-        errors.close()
-        if code in (0, 1):  # 1: "file changed as we read it", "file removed before we read it"
-            return lines
-        raise DumpError(f"tar failed for `{target}`: {_cause(lines) or f'tar exited with code {code}'}")
+        assert ended.producer is not None
+        code = ended.producer.code
+        lines = tuple(line for line in ended.producer.stderr if line.strip())
+        if ended.compressor is not None and ended.compressor.failed:
+            raise DumpError(f"compressing `{target}` failed: {ended.error}")
+        if any(end is not None and end.stopped for end in (ended.producer, ended.compressor)):
+            raise DumpError(ended.error)  # the stream was given up before its end
+        if code not in (0, 1):  # 1: "file changed as we read it", "file removed before we read it": warnings
+            raise DumpError(f"tar failed for `{target}`: {_cause(lines) or f'tar exited with code {code}'}")
+        if facts is not None and tally is not None:
+            facts.update(tally.facts())
+        return lines
 
-    return reader, finish
+    return pipe, check
 
 
 # tar's last words repeat that something failed; the line before them says what ("Cannot write: No space...")
