@@ -145,11 +145,16 @@ def test_a_damaged_archive_fails_in_one_line_and_changes_nothing(tmp_path: Path,
     archive.write_bytes(bytes(data))
     done = restore(config, "--as", "broken")
     assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and "read back is not what was stored" in done.stderr, done.stderr
+    done = restore(config, "--as", "broken", "--no-verify")  # without the manifest's proof the codec refuses it
+    assert done.returncode == 1
     assert len(done.stderr.splitlines()) == 1 and "does not decompress (zstd)" in done.stderr, done.stderr
     with pymongo.MongoClient(**source.connect_kwargs()) as client:
         assert "broken" not in client.list_database_names()
-    done = restore(config, "--to", str(tmp_path / "out"))
-    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    for proof in ((), ("--no-verify",)):
+        done = restore(config, "--to", str(tmp_path / "out"), *proof)
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert list((tmp_path / "out").iterdir()) == []  # nothing half-extracted
 
 
 def test_an_encrypted_archive_restores_with_the_identity(tmp_path: Path, source: Mongo) -> None:

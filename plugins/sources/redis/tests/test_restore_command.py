@@ -128,10 +128,15 @@ def test_a_damaged_archive_fails_in_one_line_and_changes_nothing(tmp_path: Path,
     done = restore(config, source, "--to", str(tmp_path / "out"))
     assert done.returncode == 1
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("corral: error: "), done.stderr
-    assert "does not decompress" in done.stderr
+    assert "read back is not what was stored" in done.stderr  # the manifest's checksum refuses it first
     assert list((tmp_path / "out").iterdir()) == []
-    done = restore(config, source, "--into", f"127.0.0.1:{other.port}", env=other.env())
+    done = restore(config, source, "--to", str(tmp_path / "out"), "--no-verify")
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "does not decompress" in done.stderr  # without the proof, the codec still refuses it
+    assert list((tmp_path / "out").iterdir()) == []
+    for proof in ((), ("--no-verify",)):
+        done = restore(config, source, "--into", f"127.0.0.1:{other.port}", *proof, env=other.env())
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
     assert redis.Redis(**other.connect_kwargs()).dbsize() == 0
 
 

@@ -12,6 +12,8 @@ the views and the other indexes, as mongorestore does.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -243,15 +245,33 @@ def _stem(member: tarfile.TarInfo, suffix: str) -> str | None:
 
 
 def extract(run: RunContext, storage: Any, path: str, dest: Path) -> int:
-    """The archive's files under ``dest`` (regular files and folders only, nothing outside it); how many files."""
+    """The archive's files under ``dest`` (regular files and folders only, nothing outside it); how many files.
+
+    They are extracted into a private folder inside ``dest`` and moved into place only once the whole archive was
+    read and proven: an archive found damaged at its end leaves ``dest`` as it was."""
     files = 0
-    with _tar_stream(run, storage, path) as tar:
-        for member in tar:
-            if not (member.isfile() or member.isdir()):
-                raise RestoreError(f"`{path}` holds `{member.name}`, which is no file or folder")
-            tar.extract(member, dest, filter="data")
-            files += member.isfile()
+    staging = Path(tempfile.mkdtemp(prefix=".corral-restore-", dir=dest))
+    try:
+        with _tar_stream(run, storage, path) as tar:
+            for member in tar:
+                if not (member.isfile() or member.isdir()):
+                    raise RestoreError(f"`{path}` holds `{member.name}`, which is no file or folder")
+                tar.extract(member, staging, filter="data")
+                files += member.isfile()
+        _move_into(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return files
+
+
+def _move_into(staging: Path, dest: Path) -> None:
+    """Every file under ``staging`` renamed to the same place under ``dest`` (folders made as needed, a file there
+    replaced, as tar would)."""
+    for folder, _dirs, names in os.walk(staging):
+        relative = Path(folder).relative_to(staging)
+        (dest / relative).mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in names:
+            os.replace(Path(folder, name), dest / relative / name)
 
 
 @contextlib.contextmanager
