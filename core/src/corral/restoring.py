@@ -130,11 +130,12 @@ class Unpacked:
 
 
 def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
-         env: dict[str, str] | None = None) -> str:
+         env: dict[str, str] | None = None, failing: Callable[[str], bool] | None = None) -> str:
     """Run ``[decompressor |] client`` with the archive's bytes on its stdin, fed from ``source``; return what
     the client printed. Every program has ended when it returns; a failed one raises :class:`RestoreError` with
     its last words. No byte touches local disk. ``env``: the client's environment (a password goes there, never
-    in its arguments).
+    in its arguments). ``failing``: true for a line of the client's stderr that means it failed though it exited
+    0 (``mbstream`` skips an entry named ``../x`` with a message and exit 0).
     """
     unpack = decompressor(extension)
     for program in ([unpack[0]] if unpack else []) + [client[0]]:
@@ -171,6 +172,9 @@ def load(run: RunContext, source: BinaryIO, extension: str, client: list[str],
         raise RestoreError(f"{unpack[0]} failed: {_line(unpack_err.decode(errors='replace'))}")
     if second.returncode != 0:
         raise RestoreError(f"{client[0]} failed (exit {second.returncode}): {_line(err.decode(errors='replace'))}")
+    said = [line for line in err.decode(errors="replace").splitlines() if failing is not None and failing(line)]
+    if said:
+        raise RestoreError(f"{client[0]} failed: {_line(said[0])}")
     return out.decode(errors="replace")
 
 

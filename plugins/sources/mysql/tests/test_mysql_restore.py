@@ -291,5 +291,16 @@ def test_xtradb_restores_into_a_prepared_folder_that_starts(
             restored = MariaDB(restored.host, restored.port, mariadb_server.user, mariadb_server.password,
                                restored.socket, datadir, restored.defaults_file, restored.log)
             assert snapshot(restored, "r_hot") == wanted
+
+        archive = next((tmp_path / "backups").rglob("*.xbstream.zst"))  # an entry renamed to climb out of --to
+        raw = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
+        assert raw.count(b"backup-my.cnf") >= 1
+        tampered = raw.replace(b"backup-my.cnf", b"../kup-my.cnf")
+        archive.write_bytes(subprocess.run(["zstd", "-c"], input=tampered, capture_output=True, check=True).stdout)
+        elsewhere = tmp_path / "tampered" / "data"
+        done = corral("restore", "hot", "--target", target, "--to", str(elsewhere), "--no-verify", "-c", str(config))
+        assert done.returncode == 1, done.stdout
+        assert errors(done)[0].startswith("corral: error: ") and "invalid filename ../kup-my.cnf" in errors(done)[0]
+        assert len(errors(done)) == 1 and not (tmp_path / "tampered" / "kup-my.cnf").exists()
     finally:
         drop(mariadb_server, "r_hot")
