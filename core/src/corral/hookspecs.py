@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
+    from corral.doctoring import Check
     from corral.drill import DrillResult
     from corral.drilling import DrillReport, DrillRequest
     from corral.fanout import Upload
@@ -103,6 +104,17 @@ def corral_source_drill(job: JobConfig, storage: Storage, target: str, run: RunC
 
 
 @hookspec(firstresult=True)
+def corral_source_doctor(job: JobConfig, source: BaseModel | None, tmp_dir: Path, run: RunContext
+                         ) -> list[Check] | None:  # fmt: skip
+    """``corral doctor``: what one item of the job's ``sources`` needs before its first run, checked on this
+    system without changing anything: the programs and their versions (:func:`corral.doctoring.program`,
+    :func:`corral.doctoring.codec`), the server reached and its version, the targets found. Returns one
+    :class:`corral.doctoring.Check` per fact (the core puts the job in front of each): a connection that fails is
+    a ``FAIL`` naming the server, never its password. ``tmp_dir``: a private folder for option files, removed
+    after. None: this type has no doctor (the core says so as a warning)."""
+
+
+@hookspec(firstresult=True)
 def corral_source_target_for(job: JobConfig, given: str) -> str | None:
     """The archive target a user means by ``given`` when it is not a target name (a file job's source path or
     glob match: ``/var/www/shop/upload`` for ``upload``), or None."""
@@ -166,6 +178,13 @@ def corral_storage_delete(fs: AbstractFileSystem, path: str) -> bool:
 def corral_storage_open_read(fs: AbstractFileSystem, remote_path: str) -> BinaryIO:
     """A stored file as a stream of its bytes (restore reads an archive without a local copy); the core's
     default is fsspec's ``fs.open(remote_path, "rb")``."""
+
+
+@hookspec(firstresult=True)
+def corral_storage_doctor(storage: Storage, run: RunContext) -> list[Check] | None:
+    """``corral doctor``: what this storage needs beyond the core's probe (connect, list, a small put read back
+    and deleted, which it passed: ``storage.listed`` holds the job's files), such as the free space of a local
+    backup disk. One :class:`corral.doctoring.Check` per fact (the core names job and storage); None: nothing."""
 
 
 @hookspec(firstresult=True)

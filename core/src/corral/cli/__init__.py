@@ -12,7 +12,7 @@ import threading
 
 import typer
 
-from corral.cli import check, drill, generate, listing, plugins, restore, schedule, start, verify
+from corral.cli import check, doctor, drill, generate, listing, plugins, restore, schedule, start, verify
 from corral.cli.command import adopt
 from corral.cli.root import prepare_completion, root
 from corral.errors import EXIT_USAGE, CorralError
@@ -36,6 +36,7 @@ for name, command, short_help in (
     ("restore", restore.restore, "Restore a target from a backup, into a folder or a server."),
     ("verify", verify.verify, "Check stored archives against their manifests."),
     ("drill", drill.drill, "Test-restore the newest backups into throwaway places."),
+    ("doctor", doctor.doctor, "Check what the jobs need on this server before their first run."),
 ):
     extra = {"allow_extra_args": True} if name == "generate" else None
     app.command(name, short_help=short_help, context_settings=extra)(command)

@@ -89,6 +89,7 @@ class _Load:
     files: dict[str, _Loaded] = field(default_factory=dict)
     values: int = 0  # every value, as if aliases and repeated includes were written out
     repeated: int = 0  # the share of aliases and repeated includes
+    read: dict[str, str] = field(default_factory=dict)  # every file read: `config`, or `secret` for a `!file`
 
     def charge(self, values: int, where: str, repeated: bool = False) -> None:
         """Count ``values`` more (``repeated``: from an alias or an included file met before)."""
@@ -320,6 +321,7 @@ def _construct_file(loader: _Loader, node: yaml.Node) -> str:
     path = Path(os.path.abspath(name if os.path.isabs(name) else Path(loader.name).parent / name))
     data = _read(path, f"{where}: `!file {name}` resolved to " if str(path) != name else f"{where}: `!file` ",
                  MAX_SECRET_BYTES)
+    loader.load.read[str(path)] = "secret"
     head = data.partition(b"\n")[0]
     if len(head) > MAX_SECRET_BYTES:
         raise ConfigError([f"{where}: `!file` `{path}`: its first line is longer than {MAX_SECRET_BYTES} bytes"])
@@ -379,6 +381,7 @@ def _load_file(path: Path, load: _Load, level: int, where: str = "") -> _Loaded:
             raise _too_deep(where)
         return loaded
     data = _read(path, prefix, MAX_FILE_BYTES)
+    load.read.setdefault(str(path), "config")
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError([f"{prefix}{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a configuration"])
     before = load.values
@@ -417,9 +420,13 @@ def _parse(data: bytes, path: Path, load: _Load, level: int) -> tuple[Any, int]:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
 
 
-def load_yaml(path: Path) -> Any:
-    """Load one YAML file and what it includes, with located containers; every problem is one ConfigError line."""
+def load_yaml(path: Path, read: dict[str, str] | None = None) -> Any:
+    """Load one YAML file and what it includes, with located containers; every problem is one ConfigError line.
+
+    ``read``: filled with every file read (the main file, each included file, each ``!file``), as ``config`` or
+    ``secret``, for ``corral doctor``'s look at their permissions."""
+    load = _Load(read=read if read is not None else {})
     try:
-        return _load_file(path, _Load(), level=0).data
+        return _load_file(path, load, level=0).data
     except RecursionError:  # the limits should prevent it; never a traceback if they do not
         raise ConfigError([f"{path}: nested too deeply"]) from None
