@@ -19,6 +19,7 @@ from typing import Any
 
 from corral.archive import Backup, own_backup
 from corral.config.models import JobConfig
+from corral.debugging import expected, explain
 from corral.drilling import DrillReport, DrillRequest
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import DecryptingStorage
@@ -100,7 +101,7 @@ def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name
         except CorralError as exc:
             problems.append(f"storage {label}: {exc}")
         except Exception as exc:
-            problems.append(f"storage {label}: {type(exc).__name__}: {str(exc).strip()[:300]}")
+            problems.append(f"storage {label}: {explain(exc)[:300]}")
         finally:
             if storage is not None:
                 storage.close()
@@ -142,8 +143,9 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
     except Interrupted:
         raise
     except Exception as exc:
+        line = explain(exc)  # a bug's origin; with --debug, its traceback
         message = str(exc).strip().splitlines()
-        drill.problems.append(f"restore failed: {message[0][:300] if message else type(exc).__name__}")
+        drill.problems.append(f"restore failed: {message[0][:300] if message and expected(exc) else line}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         drill.seconds = time.monotonic() - started

@@ -120,6 +120,15 @@ def close() -> None:
         logger.removeFilter(existing)
 
 
+def masked(text: str) -> str:
+    """``text`` with the secrets of the log's configuration masked (as it is, before :func:`setup`)."""
+    for handler in logging.getLogger("corral").handlers:
+        for found in handler.filters:
+            if isinstance(found, _Context):
+                return found.mask(text)
+    return text
+
+
 def console_threshold(verbose: bool = False, quiet: bool = False) -> int:
     """What ``corral start`` prints on stderr: the log from INFO on a terminal; under cron (no terminal) only
     errors, so that a night that went well sends no mail; everything with ``--verbose``; nothing with ``--quiet``."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral import manifest
 from corral.archive import RemoteFile
+from corral.debugging import explain
 from corral.errors import Interrupted, StorageUnreachable
 from corral.manifest import Entry, NotAManifest
 from corral.remote import is_transient
@@ -59,15 +60,10 @@ def sync_manifests(
                             f"({exc.args[1]}): it is left alone and the run's checksums are not recorded there")
         except Exception as exc:
             where = manifest.paths(storage.root, stamp)["sha256"]
-            problems.append(f"storage {storage.label}: cannot write the manifest `{where}`: {_one_line(exc)}")
+            problems.append(f"storage {storage.label}: cannot write the manifest `{where}`: {explain(exc)}")
             if isinstance(exc, StorageUnreachable) or is_transient(exc):
                 break  # it stopped answering: the other pairs would wait for the same timeouts
     return problems
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _entry(root: str, remote: str, archive: ArchiveOutcome, job: JobConfig, mask: Callable[[str], str]

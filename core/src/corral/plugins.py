@@ -18,6 +18,7 @@ from typing import Any
 import pluggy
 
 from corral import hookspecs
+from corral.debugging import explain
 from corral.errors import PluginError, PluginMissing
 
 log = logging.getLogger("corral")
@@ -146,7 +147,7 @@ def _load_entry_point(kind: str, name: str) -> Any:
             dist, version = distribution_of(kind, name)
             exc = failures[0]
             raise PluginError(
-                f"{kind} plugin `{name}` ({dist} {version}) failed to load: {type(exc).__name__}: {exc}"
+                f"{kind} plugin `{name}` ({dist} {version}) failed to load: {explain(exc)}"
             ) from None
         raise PluginMissing(f"{kind} `{name}` is not installed: {install_hint(kind, name)}") from None
     except exception.MultipleMatches:
@@ -211,7 +212,7 @@ def load_notifiers(report: Callable[[str], None]) -> pluggy.PluginManager:
     from stevedore import extension
 
     def on_failure(_manager: Any, ep: Any, exc: BaseException) -> None:
-        report(f"{_where('notifier', ep.name)} failed to load: {type(exc).__name__}: {exc}")
+        report(f"{_where('notifier', ep.name)} failed to load: {explain(exc)}")
 
     found = extension.ExtensionManager(GROUPS["notifier"], invoke_on_load=False, on_load_failure_callback=on_failure)
     manager = new_manager()
@@ -245,4 +246,10 @@ def broadcast(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> N
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
         except Exception as exc:  # a notifier's failure never changes the backup
-            log.error("plugin `%s` failed in %s: %s: %s", impl.plugin_name, hook_name, type(exc).__name__, exc)
+            log.error("plugin `%s` failed in %s: %s", impl.plugin_name, hook_name, _typed(exc))
+
+
+def _typed(exc: BaseException) -> str:
+    """A notifier's error with its type, which says which of its failures it was (``MailError: ...``)."""
+    name, line = type(exc).__name__, explain(exc)
+    return line if line == name or line.startswith(f"{name}:") else f"{name}: {line}"

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from corral.archive import RemoteFile
 from corral.config.models import JobConfig, StorageConfig
+from corral.debugging import explain
 from corral.doctoring import Check
-from corral.errors import CorralError
 from corral.run import human_size
 
 PROBE_PREFIX = ".corral-doctor-"
@@ -48,12 +48,9 @@ class Probed:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an error, its type named when it is not corral's own."""
-    lines = str(exc).strip().splitlines()
-    message = lines[0] if lines else ""
-    if isinstance(exc, CorralError) and message:
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    """The first line of an error, its type named when it is not corral's own; a bug's says where it was raised,
+    and with ``--debug`` its traceback is logged (:func:`corral.debugging.explain`)."""
+    return explain(exc)
 
 
 def probe(config: StorageConfig, job: JobConfig, label: str, spool: bool) -> Probed:

@@ -25,6 +25,7 @@ from corral import clock, logs
 from corral.archive import Backup, own_backup, shown
 from corral.config import load_config
 from corral.config.models import JobConfig, holds_password
+from corral.debugging import explain
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
@@ -231,7 +232,7 @@ def restore(
         except CorralError:
             raise
         except Exception as exc:
-            problems.append(f"storage {storage_config.name}: {type(exc).__name__}: {exc}")
+            problems.append(f"storage {storage_config.name}: {explain(exc)}")
             continue
         if not every and len(candidates) > 1:
             problems.append(f"storage {storage.name}: no backup of job `{job_name}`")

@@ -25,6 +25,7 @@ from corral.archive import Archive, DumpFailure, StreamedArchive, archive_name, 
 from corral.checksum import Checksum, Digest, file_digest
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
+from corral.debugging import describe, explain
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import as_stream, encrypted
 from corral.errors import ConfigError, CorralError, DumpError, Interrupted, StorageUnreachable
@@ -139,7 +140,7 @@ class Storage:
             try:
                 close()
             except Exception as exc:  # the job's outcome is settled; a failing goodbye changes nothing
-                log.debug("storage %s: closing the connection failed: %s", self.label, _one_line(exc))
+                log.debug("storage %s: closing the connection failed: %s", self.label, describe(exc))
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -152,16 +153,6 @@ def _location(fs: Any) -> str:
     filesystem's ``label`` without its notes); empty for local folders."""
     label = str(getattr(fs, "label", "") or "")
     return label.split(" ", 1)[0].rstrip("/") if "://" in label else ""
-
-
-def _one_line(exc: BaseException) -> str:
-    """The first line of an error, with the notes corral added to it (a temp file left behind, say)."""
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else ""
-    notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()) if isinstance(note, str))
-    if isinstance(exc, CorralError) and message:
-        return message + notes
-    return (f"{type(exc).__name__}: {message}" if message else type(exc).__name__) + notes
 
 
 def storage_labels(job: JobConfig) -> list[str]:
@@ -216,7 +207,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     except CorralError as exc:  # the work folder is unsafe or cannot be made: this job cannot dump
         _fail(result, str(exc))
     except Exception as exc:  # a bug or an unforeseen failure fails this job, never the run and the jobs after it
-        _fail(result, f"unexpected error: {_one_line(exc)}")
+        _fail(result, f"unexpected error: {explain(exc)}")
     finally:
         if work_dir is not None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -245,7 +236,7 @@ def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
         except Interrupted:
             raise
         except Exception as exc:
-            _fail(result, f"storage {outcome.label}: cannot connect: {_one_line(exc)}", outcome)
+            _fail(result, f"storage {outcome.label}: cannot connect: {explain(exc)}", outcome)
     return storages
 
 
@@ -280,7 +271,7 @@ def _rotate(
     except Interrupted:
         raise
     except Exception as exc:
-        _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {_one_line(exc)}", outcome)
+        _fail(result, f"storage {storage.label}: cannot list `{storage.root}`: {explain(exc)}", outcome)
         if _unreachable(exc):
             storage.take_out("it did not answer the listing")
         return
@@ -298,7 +289,7 @@ def _rotate(
         except Interrupted:
             raise
         except Exception as exc:
-            _fail(result, f"storage {storage.label}: rotation cannot delete `{path}`: {_one_line(exc)}", outcome)
+            _fail(result, f"storage {storage.label}: rotation cannot delete `{path}`: {explain(exc)}", outcome)
             if _unreachable(exc):
                 storage.take_out("it did not answer a delete")
     log.info("storage %s: rotation deleted %d old file(s)", storage.label, len(outcome.deleted))
@@ -375,7 +366,7 @@ def _dump_and_store(
             if expired_dump.is_set():
                 _fail(result, f"{label}: dump timed out after {timeout:g} s (dump_timeout) and was stopped")
             else:
-                _fail(result, f"{label}: {_one_line(exc)}{full_disk_note(work_dir)}")
+                _fail(result, f"{label}: {explain(exc)}{full_disk_note(work_dir)}")
         finally:
             if timer:
                 timer.cancel()
@@ -429,7 +420,7 @@ def _store(
                 storage.uploading.discard(remote)
                 if storage.closed:  # abandoned (timed out, interrupted); the report named it already
                     log.debug("storage %s: the abandoned upload of `%s` ended: %s", storage.label, remote,
-                              _one_line(exc))
+                              describe(exc))
                     return
                 _upload_failed(storage, archive.target, remote, exc, reported, result, outcomes)
                 return
@@ -501,7 +492,7 @@ def _store_stream(item: StreamedArchive, job: JobConfig, run: RunContext, events
             with suppress(Exception):
                 _drop(item)
         cause = (f"dump timed out after {run.main.dump_timeout:g} s (dump_timeout) and was stopped"
-                 if expired_dump.is_set() else f"{_one_line(exc)}{full_disk_note(work_dir)}")
+                 if expired_dump.is_set() else f"{explain(exc)}{full_disk_note(work_dir)}")
         _fail(result, f"{label}: target {item.target}: {cause}; nothing was stored")
         return
     seconds = time.monotonic() - started
@@ -614,7 +605,7 @@ def _skip_out(storage: Storage, target: str, outcome: ArchiveOutcome, result: Jo
 
 def _upload_failed(storage: Storage, target: str, remote: str, exc: BaseException, outcome: ArchiveOutcome,
                    result: JobResult, outcomes: dict[str, StorageOutcome]) -> None:  # fmt: skip
-    cause = _one_line(exc)
+    cause = explain(exc)
     if posixpath.dirname(remote) not in cause:  # say where it was going (a full disk, say)
         cause += f" (writing `{remote}`)"
     outcome.failed[storage.label] = cause

@@ -20,6 +20,7 @@ from corral import manifest
 from corral.archive import Backup, RemoteFile, own_backup, parse_backup
 from corral.checksum import file_digest
 from corral.config.models import JobConfig
+from corral.debugging import explain
 from corral.encryption import SUFFIX as AGE_SUFFIX
 from corral.encryption import decrypt
 from corral.errors import CorralError, Interrupted
@@ -221,6 +222,6 @@ def _verify_one(storage: Storage, job: str, candidate: _Candidate, deep: bool, w
     except Interrupted:
         raise
     except Exception as exc:
-        return result("unreadable", f"cannot fetch it: {type(exc).__name__}: {str(exc).strip()[:200]}")
+        return result("unreadable", f"cannot fetch it: {explain(exc)[:300]}")
     finally:
         local.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import typer
 from corral.cli import check, doctor, drill, generate, listing, plugins, restore, schedule, start, verify
 from corral.cli.command import adopt
 from corral.cli.root import prepare_completion, root
-from corral.errors import EXIT_USAGE, CorralError
+from corral.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, CorralError
 from corral.limits import bound_heap
 
 app = typer.Typer(
@@ -46,6 +46,10 @@ adopt(app)  # every command's help and completion, the schedule group's included
 
 
 def fail(error: CorralError) -> None:
+    from corral.debugging import report
+
+    if not isinstance(error, ConfigError):  # a config's problems say all; a plugin's error may need its traceback
+        report(error)
     for line in str(error).splitlines() or [type(error).__name__]:
         print(f"corral: error: {line}", file=sys.stderr)
     raise typer.Exit(error.exit_code)
@@ -63,6 +67,12 @@ def main() -> None:
         for line in str(error).splitlines():
             print(f"corral: error: {line}", file=sys.stderr)
         sys.exit(error.exit_code or EXIT_USAGE)
+    except Exception as error:  # a bug, of a plugin or of corral: one line that says where; --debug, its traceback
+        from corral import logs
+        from corral.debugging import explain
+
+        print(f"corral: error: unexpected {logs.masked(explain(error))}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
     except SystemExit as done:
         stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
         if stuck:  # an upload that timed out is still blocked: do not wait for it

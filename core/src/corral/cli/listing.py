@@ -84,6 +84,7 @@ def list_backups(
 def _backups(job_config: Any, storage_config: Any, shelf: Shelf, mask: Any) -> list[Listed]:
     """The storage's backups of the job, newest first; a storage that fails is ``shelf.error``, masked."""
     from corral.archive import own_backup
+    from corral.debugging import expected, explain
     from corral.runner import Storage, source_extensions
 
     storage = None
@@ -94,7 +95,8 @@ def _backups(job_config: Any, storage_config: Any, shelf: Shelf, mask: Any) -> l
         extensions = source_extensions(job_config)
         found = [b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None]
     except Exception as exc:
-        shelf.error = mask(str(exc).strip() or type(exc).__name__)
+        line = explain(exc)  # a bug's origin; with --debug, its traceback
+        shelf.error = mask(line if not expected(exc) else str(exc).strip() or type(exc).__name__)
         return []
     finally:
         if storage is not None:

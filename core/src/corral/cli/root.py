@@ -1,4 +1,4 @@
-"""The options of ``corral`` itself: ``--version``, ``--install-completion``, ``--show-completion``.
+"""The options of ``corral`` itself: ``--version``, ``--debug``, ``--install-completion``, ``--show-completion``.
 
 The completion options work as typer's own (its shell detection, its scripts and files for bash and zsh), with
 two changes: they are plain flags (typer's ``add_completion`` declares them with no default, and typer then
@@ -68,8 +68,14 @@ def root(
     show: Annotated[bool, typer.Option(
         "--show-completion", callback=_show, expose_value=False,
         help="Show the completion script for the current shell, to install it by hand.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of every error, a plugin's bug included (also: CORRAL_DEBUG=1).")] = False,
 ) -> None:
     """Back up files and databases to local and remote storages, as one YAML config describes."""
+    if debug:
+        from corral.debugging import enable
+
+        enable()
 
 
 def prepare_completion(prog_name: str = "corral") -> None:

@@ -67,6 +67,7 @@ def verify(
 def _verify_jobs(loaded: Any, names: set[str], storage: str | None, every: bool, deep: bool, identity: Path | None,
                  result: VerifyResult) -> None:  # fmt: skip
     """Each chosen job's enabled storages (or only ``storage``), one :class:`StorageCheck` each in ``result``."""
+    from corral.debugging import explain
     from corral.runner import Storage, storage_labels
     from corral.verify import StorageCheck, verify_storage
 
@@ -86,7 +87,7 @@ def _verify_jobs(loaded: Any, names: set[str], storage: str | None, every: bool,
             except CorralError as exc:
                 check.error = str(exc)
             except Exception as exc:
-                check.error = f"{type(exc).__name__}: {str(exc).strip()}"
+                check.error = explain(exc)
             finally:
                 if opened is not None:
                     opened.close()

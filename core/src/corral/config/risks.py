@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
 
-from corral.masking import SHORT_SECRET
+from corral.debugging import explain
+from corral.masking import SHORT_SECRET, Masker
 from corral.plugins import load_driver
 
 if TYPE_CHECKING:
@@ -71,17 +72,19 @@ def config_warnings(config: Config, main_where: str) -> list[str]:
 
 def _plugin_warnings(config: Config, main_where: str) -> list[str]:
     lines = []
+    mask = Masker(config.secrets)  # for a failing check's traceback (--debug), shown before the log is set up
     if config.notifiers is not None:
-        lines += _ask(config.notifiers, f"{main_where}: main", main=config.main, storage=None)
+        lines += _ask(config.notifiers, f"{main_where}: main", mask, main=config.main, storage=None)
     for job in config.jobs:
         for storage in job.storages:
             if storage.enable:
                 where = f"{storage.file}:{storage.line}: job `{job.name}`: storage `{storage.name}`"
-                lines += _ask(load_driver("storage", storage.name).manager, where, main=config.main, storage=storage)
+                lines += _ask(load_driver("storage", storage.name).manager, where, mask, main=config.main,
+                              storage=storage)
     return lines
 
 
-def _ask(manager: pluggy.PluginManager, where: str, **kwargs: Any) -> list[str]:
+def _ask(manager: pluggy.PluginManager, where: str, mask: Masker, **kwargs: Any) -> list[str]:
     """Every implementation's lines, each prefixed with ``where``; a plugin that raises is named, not fatal."""
     lines = []
     for impl in reversed(manager.hook.corral_config_warnings.get_hookimpls()):
@@ -89,6 +92,6 @@ def _ask(manager: pluggy.PluginManager, where: str, **kwargs: Any) -> list[str]:
             answer: Any = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             found = [str(line) for line in answer or []]
         except Exception as exc:  # a broken check must not stop `corral check` or a run
-            found = [f"plugin `{impl.plugin_name}` failed in corral_config_warnings: {type(exc).__name__}: {exc}"]
+            found = [f"plugin `{impl.plugin_name}` failed in corral_config_warnings: {explain(exc, mask)}"]
         lines += [f"{where}: {line}" for line in found]
     return lines

@@ -27,7 +27,9 @@ from corral.config.models import (
     looks_secret,
 )
 from corral.config.risks import config_warnings, secrets_in
+from corral.debugging import explain
 from corral.errors import ConfigError, PluginError, PluginMissing, one_line
+from corral.masking import Masker
 from corral.plugins import load_driver, load_notifiers
 
 TOP_KEYS = ("main", "jobs")
@@ -159,7 +161,9 @@ def _validate_main(
         return model.model_validate(data)
     except ValidationError as exc:
         problems.extend(_explain(exc, main_raw, "main", model, ()))
-        return MainCore.model_construct()
+    except Exception as exc:  # a notifier's validator has a bug
+        problems.append(_validator_bug(exc, main_raw, "main", model, data))
+    return MainCore.model_construct()
 
 
 # -------------------------------------------------------------------------------------------------- jobs
@@ -188,6 +192,9 @@ def _validate_job(raw: Located, main: Any, config: Config, problems: list[str]) 
         schema = None
     except PluginError as exc:  # not the configuration's fault: the job cannot run, the config is fine
         config.unavailable[str(name)] = [str(exc)]
+        return None
+    except Exception as exc:  # a bug in the plugin: the same
+        config.unavailable[str(name)] = [f"source plugin `{job_type}` failed in corral_source_schema: {explain(exc)}"]
         return None
     storages = _validate_storages(raw, label, problems)
     if schema is None:
@@ -244,7 +251,17 @@ def _validate_part(
         return model.model_validate(data)
     except ValidationError as exc:
         problems.extend(_explain(exc, node, label, model, loc, extra_valid=core_keys))
-        return None
+    except Exception as exc:  # a bug in the plugin's validator: only the job it validates cannot run
+        problems.append(_validator_bug(exc, node, label, model, data))
+    return None
+
+
+def _validator_bug(exc: Exception, node: Located, label: str, model: type[BaseModel], data: dict[str, Any]) -> str:
+    """A validator that raised what pydantic does not report (not a ValueError): one line, with the plugin's
+    file and line, and the secrets given to the model masked (the config's own are not known yet)."""
+    mask = Masker(str(data[key]) for key in model.model_fields if key in data and _is_secret(model, (key,)))
+    return mask(f"{node.file}:{node.line}: {label}: the plugin failed validating these keys (a bug to report to "
+                f"its authors): {explain(exc, mask)}")
 
 
 def _validate_sources(schema: SourceSchema, raw: Located, label: str, problems: list[str]) -> list[Any]:
@@ -297,7 +314,12 @@ def _validate_storages(raw: Located, label: str, problems: list[str]) -> list[St
         except PluginError as exc:
             problems.append(f"{item.file}:{item.line_of('storage')}: {label}: {exc}")
             continue
-        model = driver.hook.corral_storage_schema()
+        try:
+            model = driver.hook.corral_storage_schema()
+        except Exception as exc:  # a bug in the plugin
+            problems.append(f"{item.file}:{item.line_of('storage')}: {label}: storage plugin `{core.storage}` failed "
+                            f"in corral_storage_schema: {explain(exc)}")
+            continue
         data = {k: v for k, v in item.items() if k not in core_keys}
         options = _validate_part(model, data, item, label, loc, problems, core_keys)
         if options is not None:

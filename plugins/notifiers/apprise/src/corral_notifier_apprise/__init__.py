@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, SecretStr
 
-from corral import RunContext, hookimpl
+from corral import CorralError, RunContext, hookimpl
 from corral.masking import Masker
 from corral.run import RunResult
 from corral_notifier_apprise.report import body, title
@@ -24,7 +24,7 @@ from corral_notifier_apprise.settings import AppriseSettings
 __all__ = ["AppriseError", "AppriseNotifier", "AppriseSettings"]
 
 
-class AppriseError(Exception):
+class AppriseError(CorralError):
     """Some services could not be notified; the text says which and why, without their URLs."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from corral import CorralError
 from corral.run import RunContext
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from email.message import EmailMessage
 
 
-class MailError(Exception):
+class MailError(CorralError):
     """A message could not be handed over; the text says where and why."""
 
 

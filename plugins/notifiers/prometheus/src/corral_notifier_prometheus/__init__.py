@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from corral import RunContext, hookimpl
+from corral import CorralError, RunContext, hookimpl
 from corral.drill import DrillResult
 from corral.run import JobResult, RunResult, StorageOutcome
 from corral.verify import VerifyResult
@@ -27,7 +27,7 @@ from corral_notifier_prometheus.settings import PrometheusSettings
 __all__ = ["PrometheusNotifier", "PrometheusSettings"]
 
 
-class PrometheusError(Exception):
+class PrometheusError(CorralError):
     """The metrics file could not be written."""
 
 

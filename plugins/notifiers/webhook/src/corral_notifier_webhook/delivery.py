@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from corral import __version__
+from corral import CorralError, __version__
 
 if TYPE_CHECKING:
     from urllib.request import OpenerDirector
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 USER_AGENT = f"corral/{__version__}"
 
 
-class WebhookError(Exception):
+class WebhookError(CorralError):
     """A POST failed; the text names the host and the cause, never the path, query or credentials."""
 
 
