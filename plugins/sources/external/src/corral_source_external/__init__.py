@@ -156,3 +156,12 @@ def corral_source_dump(job: JobConfig, tmp_dir: Path, run: RunContext) -> Iterat
         last = stderr.splitlines()[-1] if stderr else "no error output"
         raise DumpError(f"dump_cmd exited with code {done.returncode}: {shown(last, 300)[1:-1]}")
     yield archive_of(parse_report(stdout), tmp_dir)
+
+
+@hookimpl
+def corral_source_doctor(job: JobConfig) -> list[Any]:
+    """``corral doctor``: the program ``dump_cmd`` starts (see :mod:`corral_source_external.doctor`)."""
+    from corral_source_external.doctor import check
+
+    assert isinstance(job.options, ExternalJob)
+    return check(job.options)

@@ -108,3 +108,11 @@ def corral_source_target_for(job: JobConfig, given: str) -> str | None:
 @hookimpl
 def corral_source_drill(storage: Storage, run: RunContext, request: DrillRequest) -> DrillReport:
     return drill_files(run, storage, [request.archive.path], request, incremental=False)
+
+
+@hookimpl
+def corral_source_doctor(source: Any) -> list[Any]:
+    """``corral doctor``: GNU tar, the codec, what each target matches now (see :mod:`.doctor`)."""
+    from corral_source_files.doctor import check
+
+    return check(source)

@@ -232,3 +232,11 @@ def corral_source_drill(storage: Storage, target: str, run: RunContext, request:
         raise DumpError(f"target `{target}` on {storage.name}: {exc}") from None
     paths = [link.archive for link in steps if link.archive]
     return drill_files(run, storage, paths, request, incremental=True)
+
+
+@hookimpl
+def corral_source_doctor(source: Any) -> list[Any]:
+    """``corral doctor``: GNU tar, the codec, what each target matches now (see :mod:`.doctor`)."""
+    from corral_source_files.doctor import check
+
+    return check(source)

@@ -109,3 +109,11 @@ def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunConte
     from corral_source_mongodb.drill import drill
 
     return drill(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_doctor(source: MongoSource) -> list[Any]:
+    """``corral doctor``: the server, its version and the databases, the codec (see :mod:`.doctor`)."""
+    from corral_source_mongodb.doctor import check
+
+    return check(source, databases_to_dump)

@@ -167,3 +167,11 @@ def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunConte
                         ) -> DrillReport:  # fmt: skip
     """The dump into a throwaway MariaDB (or ``drill: server``), compared and checked (:mod:`.drill`)."""
     return drill.drill_dump(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_doctor(source: MySQLSource, tmp_dir: Path, run: RunContext) -> list[Any]:
+    """``corral doctor``: the client, the dump tool against the server's version, the databases (:mod:`.doctor`)."""
+    from corral_source_mysql import doctor
+
+    return doctor.check_dump(source, tmp_dir, run)

@@ -76,3 +76,11 @@ def corral_source_restore(storage: Any, target: str, dest: Path | None, run: Run
 def corral_source_drill(storage: Any, target: str, run: RunContext, request: DrillRequest) -> DrillReport:
     """Prepared in the scratch folder, started there on a free port, compared and checked (:mod:`.drill`)."""
     return drill.drill_physical(storage, target, run, request)
+
+
+@hookimpl
+def corral_source_doctor(source: XtradbSource, tmp_dir: Path, run: RunContext) -> list[Any]:
+    """``corral doctor``: mariabackup of the server's version, mbstream, the data directory here (:mod:`.doctor`)."""
+    from corral_source_mysql import doctor
+
+    return doctor.check_physical(source, tmp_dir, run)

@@ -117,3 +117,12 @@ def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunConte
     from corral_source_postgresql.drill import drill_dump
 
     return drill_dump(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_doctor(source: DumpSource, tmp_dir: Path, run: RunContext) -> list[Any]:
+    """``corral doctor``: psql, pg_dump and pg_dumpall against the server's major version, the databases (see
+    :mod:`corral_source_postgresql.doctor`)."""
+    from corral_source_postgresql.doctor import check_dump
+
+    return check_dump(source, tmp_dir, run)

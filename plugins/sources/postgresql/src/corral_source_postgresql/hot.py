@@ -132,3 +132,12 @@ def corral_source_drill(job: JobConfig, storage: Any, run: RunContext, request: 
     from corral_source_postgresql.drill import drill_hot
 
     return drill_hot(job, storage, run, request)
+
+
+@hookimpl
+def corral_source_doctor(job: JobConfig, source: HotSource, tmp_dir: Path, run: RunContext) -> list[Any]:
+    """``corral doctor``: pg_basebackup against the server's major version, the replication right, room for the
+    pieces in the job's tmp_dir (see :mod:`corral_source_postgresql.doctor`)."""
+    from corral_source_postgresql.doctor import check_hot
+
+    return check_hot(source, tmp_dir, job.tmp_dir, run)

@@ -20,7 +20,7 @@ _KEYSPACE = re.compile(r"^(db\d+):keys=(\d+),")
 _VERSIONS: dict[str, str] = {}  # program -> its --version, asked once per run
 
 
-def _ask(run: RunContext, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def ask(run: RunContext, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run a redis-cli call, stopped after :data:`TIMEOUT` (redis-cli has no connect timeout of its own)."""
     process = run.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
@@ -37,7 +37,7 @@ def _ask(run: RunContext, argv: list[str], env: dict[str, str] | None = None) ->
 def tool_version(run: RunContext) -> str | None:
     """``redis-cli 7.0.15``, asked once per run."""
     if "redis-cli" not in _VERSIONS:
-        code, out, _err = _ask(run, ["redis-cli", "--version"])
+        code, out, _err = ask(run, ["redis-cli", "--version"])
         _VERSIONS["redis-cli"] = out.strip().splitlines()[0] if code == 0 and out.strip() else ""
     return _VERSIONS["redis-cli"] or None
 
@@ -60,7 +60,7 @@ def snapshot_facts(run: RunContext, connect: RedisConnect) -> tuple[dict[str, An
     """``{"server", "tool", "bytes", "keys": {"db0": N, ...}}`` and a warning when INFO did not answer."""
     facts: dict[str, Any] = {"server": None, "tool": tool_version(run)}
     argv, env = redis_cli_command(connect, "INFO")
-    code, out, err = _ask(run, argv, env)
+    code, out, err = ask(run, argv, env)
     info = parse_info(out) if code == 0 else {}
     if not info:
         lines = [line.strip() for line in (err + out).splitlines() if line.strip()]

@@ -75,3 +75,11 @@ def corral_source_drill(job: JobConfig, storage: Any, target: str, run: RunConte
     from corral_source_redis.drill import drill
 
     return drill(job, storage, target, run, request)
+
+
+@hookimpl
+def corral_source_doctor(source: RedisSource, run: RunContext) -> list[Any]:
+    """``corral doctor``: redis-cli, the server's answer and version, the codec (see :mod:`.doctor`)."""
+    from corral_source_redis.doctor import check
+
+    return check(source, run)

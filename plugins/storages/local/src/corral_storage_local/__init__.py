@@ -351,3 +351,11 @@ def sync_folder(path: str, folder: int | None = None) -> None:
             raise
     finally:
         os.close(fd)
+
+
+@hookimpl
+def corral_storage_doctor(storage: Any) -> list[Any]:
+    """``corral doctor``: the backup disk's free space against the job's biggest archive (see :mod:`.doctor`)."""
+    from corral_storage_local.doctor import check
+
+    return check(storage)
