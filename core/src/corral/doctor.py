@@ -36,7 +36,7 @@ class Needs:
     def add(self, job: JobConfig, probed: list[Probed]) -> None:
         spooled = job.spool or any(p.spooled for p in probed)
         biggest = max((item.size for p in probed for item in p.listed), default=0)
-        if spooled and biggest > self.by_folder.get(job.tmp_dir, (0, ""))[0]:
+        if spooled and (job.tmp_dir not in self.by_folder or biggest > self.by_folder[job.tmp_dir][0]):
             self.by_folder[job.tmp_dir] = (biggest, job.name)
 
 

@@ -81,8 +81,12 @@ def work_area(main: Any, tmp_dirs: Iterable[Path], needs: Mapping[Path, tuple[in
 
     checks = [Check(FAIL, problem, "paths") for problem in preflight(main, [])
               if not problem.startswith("`general_path_to_all_tmp_dir`")]
-    for folder in dict.fromkeys([Path(main.general_path_to_all_tmp_dir), *tmp_dirs]):
-        checks.append(_work_folder(folder, *needs.get(folder, (0, ""))))
+    general = Path(main.general_path_to_all_tmp_dir)
+    shown: dict[Path, tuple[int, str]] = {general: needs.get(general, (0, ""))}
+    for folder in tmp_dirs:  # a job's folder that the first run makes inside the general one is seen in it
+        key = general if not folder.exists() and folder.is_relative_to(general) else folder
+        shown[key] = max(shown.get(key, (0, "")), needs.get(folder, (0, "")))  # the biggest, else a named job
+    checks += [_work_folder(folder, *need) for folder, need in shown.items()]
     return checks
 
 
@@ -116,6 +120,8 @@ def _work_folder(folder: Path, need: int, job: str) -> Check:
         space += f" for the biggest spooled archive, {human_size(need)} (job {job})"
         if free < need:
             return Check(FAIL, f"{state}; only {space}: the run would fill it", subject)
+    elif job:
+        space += f"; job {job} spools its archives here, none stored yet to size them"
     else:
         space += "; no archive is spooled (streamed to the storages)"
     if free < max(LOW_SPACE, 2 * need):
