@@ -12,7 +12,7 @@ import threading
 
 import typer
 
-from corral.cli import check, doctor, drill, generate, listing, plugins, restore, schedule, start, verify
+from corral.cli import check, doctor, drill, generate, listing, plugins, restore, schedule, schema, start, verify
 from corral.cli.command import adopt
 from corral.cli.root import prepare_completion, root
 from corral.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, CorralError
@@ -32,6 +32,7 @@ for name, command, short_help in (
     ("check", check.check, "Validate the configuration and the plugins it needs."),
     ("generate", generate.generate, "Write a commented job template for the installed plugins."),
     ("plugins", plugins.plugins, "List the installed plugins, their distributions and versions."),
+    ("schema", schema.schema, "Write the JSON Schema of the configuration, for editors."),
     ("list", listing.list_backups, "Show the backups on each storage, newest first."),
     ("restore", restore.restore, "Restore a target from a backup, into a folder or a server."),
     ("verify", verify.verify, "Check stored archives against their manifests."),

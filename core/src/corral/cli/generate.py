@@ -1,4 +1,8 @@
-"""``corral generate --type T --storage S [S...] --path P``: a commented job template like the article's."""
+"""``corral generate --type T --storage S [S...] --path P``: a commented job template like the article's.
+
+Its first line tells editors where the configuration's JSON Schema is (``corral schema``): yaml-language-server
+(VS Code's YAML extension, Neovim's yamlls) then completes and checks every key.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from corral.cli.options import DEFAULT_CONFIG
+from corral.cli.schema import SCHEMA_FILE
 from corral.errors import CorralError
 
 
@@ -16,6 +22,10 @@ def generate(
     type_: Annotated[str, typer.Option("--type", "-t", help="job type, e.g. desc_files, mysql")],
     storage: Annotated[list[str], typer.Option("--storage", "-s", help="storage names: --storage local scp")],
     path: Annotated[Path | None, typer.Option("--path", "-p", help="file to write (default: stdout)")] = None,
+    schema: Annotated[str | None, typer.Option(
+        "--schema", metavar="FILE|URL", help=f"the JSON Schema editors check the template with (default: "
+        f"{SCHEMA_FILE} beside the main file, $CORRAL_CONFIG or {DEFAULT_CONFIG}; `corral schema` writes it)",
+    )] = None,
 ) -> None:
     """Write a job template for the installed plugins' keys, to fill in and include from the main file."""
     from corral.cli import fail
@@ -27,6 +37,8 @@ def generate(
     except CorralError as error:
         fail(error)
         return
+    schema = schema or str(Path(os.environ.get("CORRAL_CONFIG") or DEFAULT_CONFIG).parent / SCHEMA_FILE)
+    text = modeline(schema, path) + text
     if path is None:
         typer.echo(text, nl=False)
         return
@@ -49,3 +61,18 @@ def generate(
         typer.echo(f"corral: error: cannot write `{path}`: {exc.strerror}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path}")
+    if "://" not in schema and not os.path.exists(schema):
+        typer.echo(f"corral: note: editors check the template with `{schema}`: write it with "
+                   f"`corral schema --output {schema}`", err=True)
+
+
+def modeline(schema: str, path: Path | None) -> str:
+    """yaml-language-server's first line: a URL as given; a file relative to the template's folder when the
+    template is a file (yaml-language-server resolves it from there), else absolute; a ``file:`` URL when the
+    path holds a space (the line ends at the first one)."""
+    if "://" not in schema:
+        target = os.path.abspath(schema)
+        schema = os.path.relpath(target, os.path.abspath(path.parent)) if path is not None else target
+        if any(char.isspace() for char in schema):
+            schema = Path(target).as_uri()
+    return f"# yaml-language-server: $schema={schema}\n"
