@@ -13,50 +13,123 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from corral.archive import Archive, DumpFailure, RemoteFile
-    from corral.config.models import JobOptions, MainOptions, SourceOptions, StorageOptions
-    from corral.errors import CorralError, DumpError, StorageError, StorageUnreachable
+    from corral.archive import Archive, DumpFailure, DumpResult, RemoteFile, archive_name, own_backup, with_compressions
+    from corral.config.models import (
+        CompressedSource,
+        DrillCheck,
+        JobConfig,
+        JobOptions,
+        Keys,
+        MainOptions,
+        SourceOptions,
+        SourceSchema,
+        StorageConfig,
+        StorageOptions,
+    )
+    from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
+    from corral.errors import CorralError, DumpError, Interrupted, StorageError, StorageUnreachable
     from corral.hookspecs import hookimpl
-    from corral.piped import Codec, Pipe, compressed
-    from corral.run import RunContext
-    from corral.workarea import full_disk_note
+    from corral.piped import Codec, Ended, Exit, Pipe, compressed
+    from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
+    from corral.restoring import RestoreError, RestoreRequest, decompressor, load
+    from corral.run import JobResult, RunContext, RunResult, StorageOutcome, human_size
+    from corral.runner import Storage
+    from corral.workarea import full_disk_note, new_work_dir, private_dir
 
 __version__ = "0.1.0"
 
 _HOMES = {
-    "corral.archive": ("Archive", "DumpFailure", "RemoteFile"),
-    "corral.config.models": ("JobOptions", "MainOptions", "SourceOptions", "StorageOptions"),
-    "corral.errors": ("CorralError", "DumpError", "StorageError", "StorageUnreachable"),
+    "corral.archive": (
+        "Archive",
+        "DumpFailure",
+        "DumpResult",
+        "RemoteFile",
+        "archive_name",
+        "own_backup",
+        "with_compressions",
+    ),
+    "corral.config.models": (
+        "CompressedSource",
+        "DrillCheck",
+        "JobConfig",
+        "JobOptions",
+        "Keys",
+        "MainOptions",
+        "SourceOptions",
+        "SourceSchema",
+        "StorageConfig",
+        "StorageOptions",
+    ),
+    "corral.drilling": ("DrillReport", "DrillRequest", "command_check", "compare_counts"),
+    "corral.errors": ("CorralError", "DumpError", "Interrupted", "StorageError", "StorageUnreachable"),
     "corral.hookspecs": ("hookimpl",),
-    "corral.piped": ("Codec", "Pipe", "compressed"),
-    "corral.run": ("RunContext",),
-    "corral.workarea": ("full_disk_note",),
+    "corral.piped": ("Codec", "Ended", "Exit", "Pipe", "compressed"),
+    "corral.remote": ("ModeRefusal", "RemoteFileSystem", "Retry", "ServerBusy"),
+    "corral.restoring": ("RestoreError", "RestoreRequest", "decompressor", "load"),
+    "corral.run": ("JobResult", "RunContext", "RunResult", "StorageOutcome", "human_size"),
+    "corral.runner": ("Storage",),
+    "corral.workarea": ("full_disk_note", "new_work_dir", "private_dir"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [  # literal, for linters and type checkers; test_public_names checks it against _HOMES
     "Archive",
     "Codec",
+    "CompressedSource",
     "CorralError",
+    "DrillCheck",
+    "DrillReport",
+    "DrillRequest",
     "DumpError",
     "DumpFailure",
+    "DumpResult",
+    "Ended",
+    "Exit",
+    "Interrupted",
+    "JobConfig",
     "JobOptions",
+    "JobResult",
+    "Keys",
     "MainOptions",
+    "ModeRefusal",
     "Pipe",
     "RemoteFile",
+    "RemoteFileSystem",
+    "RestoreError",
+    "RestoreRequest",
+    "Retry",
     "RunContext",
+    "RunResult",
+    "ServerBusy",
     "SourceOptions",
+    "SourceSchema",
+    "Storage",
+    "StorageConfig",
     "StorageError",
     "StorageOptions",
+    "StorageOutcome",
     "StorageUnreachable",
     "__version__",
+    "archive_name",
+    "command_check",
+    "compare_counts",
     "compressed",
+    "decompressor",
     "full_disk_note",
     "hookimpl",
+    "human_size",
+    "load",
+    "new_work_dir",
+    "own_backup",
+    "private_dir",
+    "targets",
+    "with_compressions",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "targets":  # a module of helpers: corral.targets.named(...)
+        return importlib.import_module("corral.targets")
     module = _HOME_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'corral' has no attribute {name!r}")

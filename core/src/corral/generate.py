@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from corral.config.models import SourceSchema, StorageCore, Store
+from corral.config.models import CompressedSource, SourceOptions, SourceSchema, StorageCore, Store
 from corral.plugins import load_driver
 
 
@@ -47,12 +47,25 @@ def _submodel(info: FieldInfo) -> type[BaseModel] | None:
     return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
 
 
+def _place(model: type[BaseModel], key: str) -> int:
+    """Where ``key`` goes in a template: a source's ``template_order`` first, its own keys next, then the keys
+    every source shares (``gzip``, ``compression``, ``name``)."""
+    if not issubclass(model, SourceOptions):
+        return 0
+    order = model.template_order
+    if key in order:
+        return order.index(key) - len(order)
+    shared = ("gzip", "compression", "name")
+    return shared.index(key) + 1 if key in shared and key in CompressedSource.model_fields else 0
+
+
 def _fields(model: type[BaseModel] | None, indent: str, first_prefix: str = "") -> list[str]:
     """Template lines for a model's fields; ``first_prefix`` ('- ') starts a list item."""
     lines: list[str] = []
     if model is None:
         return lines
-    for index, (name, info) in enumerate(model.model_fields.items()):
+    fields = sorted(model.model_fields.items(), key=lambda item: _place(model, item[0]))
+    for index, (name, info) in enumerate(fields):
         lead = indent + (first_prefix if index == 0 else " " * len(first_prefix))
         comment = f"  # {info.description}" if info.description else ""
         sub = _submodel(info)

@@ -296,6 +296,12 @@ def _rotate(
     broadcast(events, "corral_rotation_done", run=run, job=job, storage=storage.label, deleted=outcome.deleted)
 
 
+def source_label(source: object, index: int) -> str:
+    """What messages call the ``index``-th source item: its ``name:``, else ``source N``."""
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) and name else f"source {index + 1}"
+
+
 def _dump_and_store(
     job: JobConfig,
     run: RunContext,
@@ -316,7 +322,7 @@ def _dump_and_store(
     seen: set[tuple[str, str, str]] = set()
     timeout = run.main.dump_timeout
     for index, source in enumerate(job.sources or [None]):
-        label = f"source {index + 1}" if job.sources else "dump"
+        label = source_label(source, index) if job.sources else "dump"
         expired_dump = threading.Event()
 
         def stop_dump(expired_dump: threading.Event = expired_dump) -> None:

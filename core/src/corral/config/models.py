@@ -12,7 +12,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -25,10 +25,56 @@ class JobOptions(BaseModel):
     model_config = _STRICT
 
 
-class SourceOptions(BaseModel):
-    """Base for the keys of one item of a job's ``sources`` list."""
+class Keys(BaseModel):
+    """Base for a group of keys nested in a source item (``connect:``): strict, and no shared keys."""
 
     model_config = _STRICT
+
+
+class SourceOptions(Keys):
+    """Base for the keys of one item of a job's ``sources`` list; ``name`` is shared by every source type."""
+
+    # the keys in the order `corral generate` writes them, where it differs from the fields' (a base's come first)
+    template_order: ClassVar[tuple[str, ...]] = ()
+
+    name: str | None = Field(
+        default=None, pattern=r"^[^/\\\x00]+$",
+        description="what logs and messages call this source (default: source 1, source 2...)",
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _blank_name(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+CodecName = Literal["none", "gzip", "zstd"]
+
+
+class CompressedSource(SourceOptions):
+    """A source item whose archives go through the core's codecs: the shared ``gzip`` (the article's) and
+    ``compression`` keys, and :attr:`codec_name` for :func:`corral.compressed`."""
+
+    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
+    compression: CodecName | None = Field(
+        default=None, description="none, gzip or zstd (several times faster than gzip); overrides gzip",
+    )
+
+    @field_validator("compression", mode="before")
+    @classmethod
+    def _blank_compression(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_codec(self) -> CompressedSource:
+        if self.compression is not None and self.gzip and self.compression != "gzip":
+            raise ValueError(f"`gzip: yes` contradicts `compression: {self.compression}`; keep one")
+        return self
+
+    @property
+    def codec_name(self) -> CodecName:
+        """``compression`` wins; else the article's ``gzip: yes`` means gzip; else none."""
+        return self.compression or ("gzip" if self.gzip else "none")
 
 
 class StorageOptions(BaseModel):

@@ -72,20 +72,30 @@ def test_one_archive_per_site_matching_the_source(tmp_path: Path, options: dict,
     assert not any((tmp_path / "tmp").rglob("*.tar*")), "tmp_dir is cleaned"
 
 
-def test_colliding_folder_names_get_path_names_and_missing_targets_fail_alone(tmp_path: Path) -> None:
+def test_a_match_is_named_by_what_its_glob_matched_and_keeps_its_name_as_sites_come(tmp_path: Path) -> None:
     srv = tmp_path / "srv"
-    for parent in ("a", "b"):
-        (srv / parent / "data").mkdir(parents=True)
-        (srv / parent / "data" / "f").write_text(parent)
-    source = {"target": [f"{srv}/*/data", f"{srv}/nothing-here/*"]}
+    for parent in ("shop", "blog"):
+        (srv / parent / "upload").mkdir(parents=True)
+        (srv / parent / "upload" / "f").write_text(parent)
+    (tmp_path / "other" / "upload").mkdir(parents=True)  # a literal target ending in the same folder name
+    source = {"target": [f"{srv}/*/upload/", f"{srv}/nothing-here/*"], "name": "sites"}
     backups = tmp_path / "backups"
-    main = write_main(tmp_path, [job("data", source, backups)])
-    done = corral("start", "-v", "-c", str(main))
+    main = write_main(tmp_path, [job("data", source, backups),
+                                 job("lone", {"target": [f"{srv}/shop/upload", f"{tmp_path}/other/upload"]}, backups)])
+    done = corral("start", "-v", "-c", str(main), "data", env={"CORRAL_NOW": "2026-03-01T03:00:00"})
     assert done.returncode == 1
-    names = sorted(p.parent.name for p in (backups / "data").rglob("*.tar"))
-    prefix = str(srv).strip("/").replace("/", "_")
-    assert names == [f"{prefix}_a_data", f"{prefix}_b_data"]
-    assert f"target {srv}/nothing-here/*: target matches no file or folder" in done.stderr
+    assert sorted(p.parent.name for p in (backups / "data").rglob("*.tar")) == ["blog", "shop"]
+    assert f"sites: target {srv}/nothing-here/*: target matches no file or folder" in done.stderr  # name:, not source 1
+
+    (srv / "news" / "upload").mkdir(parents=True)  # a new site renames no other: shop's chain and retention go on
+    done = corral("start", "-v", "-c", str(main), "data", env={"CORRAL_NOW": "2026-03-02T03:00:00"})
+    assert sorted({p.parent.name for p in (backups / "data").rglob("*.tar")}) == ["blog", "news", "shop"]
+
+    done = corral("start", "-c", str(main), "lone")  # two literal paths named `upload`: both by their whole path
+    assert done.returncode == 0, done.stderr
+    prefix = str(tmp_path).strip("/").replace("/", "_")
+    assert sorted(p.parent.name for p in (backups / "lone").rglob("*.tar")) == [f"{prefix}_other_upload",
+                                                                              f"{prefix}_srv_shop_upload"]
 
 
 def test_file_changing_while_read_is_a_warning(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_generate_gives_the_articles_template(tmp_path: Path) -> None:
     (job,) = yaml.safe_load(done.stdout)
     assert job["type"] == "mysql"
     (source,) = job["sources"]
-    assert list(source) == ["connect", "target", "excludes", "gzip", "compression", "is_slave", "extra_keys"]
+    assert list(source) == ["connect", "target", "excludes", "gzip", "compression", "is_slave", "extra_keys", "name"]
     assert list(source["connect"]) == ["db_host", "db_port", "socket", "db_user", "db_password", "auth_file"]
     assert source["target"] == ["all"]
     assert source["excludes"] == ["information_schema", "performance_schema", "mysql", "sys"]

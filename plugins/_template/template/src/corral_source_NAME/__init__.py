@@ -9,9 +9,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from corral import Archive, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult
-from corral.config.models import JobConfig, SourceSchema
+from corral import Archive, DumpFailure, DumpResult, JobConfig, RunContext, SourceOptions, SourceSchema, hookimpl
 
 
 class NAMESource(SourceOptions):

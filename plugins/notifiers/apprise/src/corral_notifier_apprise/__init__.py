@@ -15,9 +15,8 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, SecretStr
 
-from corral import CorralError, RunContext, hookimpl
+from corral import CorralError, RunContext, RunResult, hookimpl
 from corral.masking import Masker
-from corral.run import RunResult
 from corral_notifier_apprise.report import body, title
 from corral_notifier_apprise.settings import AppriseSettings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corral.run import RunResult
+from corral import RunResult
 
 
 def title(server: str, result: RunResult) -> str:

@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from corral import RunContext, hookimpl
+from corral import RunContext, RunResult, hookimpl
 from corral.drill import DrillResult
-from corral.run import RunResult
 from corral_notifier_email.report import body, drill_body, subject
 from corral_notifier_email.settings import EmailSettings
 from corral_notifier_email.transport import MailError, default_port, send

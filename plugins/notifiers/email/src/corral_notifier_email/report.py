@@ -6,8 +6,9 @@ Everything comes from the core's :class:`~corral.run.RunResult`; each storage is
 
 from __future__ import annotations
 
+from corral import JobResult, RunResult, StorageOutcome, human_size
 from corral.drill import DrillResult
-from corral.run import JobResult, LogEntry, RunResult, StorageOutcome, human_size
+from corral.run import LogEntry
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from corral import CorralError
-from corral.run import RunContext
+from corral import CorralError, RunContext
 
 if TYPE_CHECKING:
     import smtplib

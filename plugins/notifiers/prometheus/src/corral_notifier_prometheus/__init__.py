@@ -16,9 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from corral import CorralError, RunContext, hookimpl
+from corral import CorralError, JobResult, RunContext, RunResult, StorageOutcome, hookimpl
 from corral.drill import DrillResult
-from corral.run import JobResult, RunResult, StorageOutcome
 from corral.verify import VerifyResult
 from corral_notifier_prometheus import textfile
 from corral_notifier_prometheus.metrics import JOB, Sample, merge, parse, render, replace_series, sample

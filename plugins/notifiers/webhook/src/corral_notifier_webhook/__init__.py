@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from corral import RunContext, hookimpl
-from corral.run import RunResult
+from corral import RunContext, RunResult, hookimpl
 from corral_notifier_webhook.delivery import WebhookError, post, where, with_path_suffix
 from corral_notifier_webhook.report import render, text, variables
 from corral_notifier_webhook.settings import WebhookSettings

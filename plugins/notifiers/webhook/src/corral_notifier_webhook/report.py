@@ -7,7 +7,7 @@ import string
 from datetime import datetime
 from typing import Any
 
-from corral.run import JobResult, RunResult, StorageOutcome
+from corral import JobResult, RunResult, StorageOutcome
 
 
 def status(result: RunResult) -> str:

@@ -23,9 +23,8 @@ from typing import IO, Any
 
 from pydantic import Field
 
-from corral import Archive, DumpError, JobOptions, RunContext, hookimpl
+from corral import Archive, DumpError, JobConfig, JobOptions, RunContext, SourceSchema, hookimpl
 from corral.archive import extension_problem, shown, target_problem
-from corral.config.models import JobConfig, SourceSchema
 from corral.config.trust import untrusted
 
 REQUIRED = ("full_path", "basename", "extension")

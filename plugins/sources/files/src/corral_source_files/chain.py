@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from corral.archive import RemoteFile, own_backup, with_compressions
+from corral import RemoteFile, own_backup, with_compressions
 from corral.encryption import SUFFIX as AGE_SUFFIX
 
 LEVELS = ("full", "month", "decade", "day")

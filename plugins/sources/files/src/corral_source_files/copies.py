@@ -13,15 +13,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corral import manifest
+from corral import Interrupted, manifest
 from corral.checksum import file_digest
-from corral.errors import Interrupted
 from corral.manifest import Entry, NotAManifest
 from corral.manifest_sync import add_entries, read_pair
 from corral_source_files import chain
 
 if TYPE_CHECKING:
-    from corral.runner import Storage
+    from corral import Storage
 
 Listings = dict[str, tuple["Storage", list[chain.Link]]]
 

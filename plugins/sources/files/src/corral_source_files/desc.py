@@ -6,25 +6,37 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from corral import Codec, DumpError, DumpFailure, RunContext, SourceOptions, hookimpl
-from corral.archive import DumpResult, own_backup, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.restoring import RestoreRequest
-from corral.runner import Storage
+from corral import (
+    Codec,
+    CompressedSource,
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpFailure,
+    DumpResult,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    Storage,
+    hookimpl,
+    own_backup,
+    targets,
+    with_compressions,
+)
 from corral_source_files import tar
 from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
-from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
+from corral_source_files.targets import member_excludes, target_for
 
 EXTENSIONS = with_compressions("tar")  # tar, tar.gz, tar.zst: tar through the core's codecs
 
 
-class FilesSource(SourceOptions):
+class FilesSource(CompressedSource):
     target: list[str] = Field(
         min_length=1,
         description="paths or globs; each match becomes its own archive",
@@ -40,20 +52,6 @@ class FilesSource(SourceOptions):
                              "user data such as upload",
         },
     )
-    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
-    compression: Literal["none", "gzip", "zstd"] | None = Field(
-        default=None, description="none, gzip or zstd (fastest); overrides gzip"
-    )
-
-    @model_validator(mode="after")
-    def _one_codec(self) -> FilesSource:
-        if self.compression is not None and self.gzip and self.compression != "gzip":
-            raise ValueError(f"`gzip: yes` contradicts `compression: {self.compression}`; keep one")
-        return self
-
-    @property
-    def codec_name(self) -> str:
-        return self.compression or ("gzip" if self.gzip else "none")
 
 
 @hookimpl
@@ -74,13 +72,10 @@ def check_tools(source: FilesSource) -> Codec:
 @hookimpl
 def corral_source_dump(source: FilesSource, tmp_dir: Path, run: RunContext, job: JobConfig) -> Iterator[DumpResult]:
     chosen = check_tools(source)
-    matches: list[Path] = []
-    for pattern in source.target:
-        found = expand_target(pattern)
-        if not found:
-            yield DumpFailure(pattern, "target matches no file or folder")
-        matches.extend(found)
-    for path, name in archive_names(matches).items():  # each a stream from tar: nothing on local disk
+    matches, unmatched = targets.named(source.target)
+    for pattern in unmatched:
+        yield DumpFailure(pattern, "target matches no file or folder")
+    for path, name in matches.items():  # each a stream from tar: nothing on local disk
         facts: dict[str, Any] = {}
         pipe, check = tar.stream(run, tmp_dir, path, member_excludes(path, source.excludes), chosen, facts=facts)
         yield from pipe.archive(name, f"tar{chosen.suffix}", check=check, facts=facts)

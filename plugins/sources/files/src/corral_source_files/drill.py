@@ -6,10 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from corral import RunContext
-from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
-from corral.run import human_size
-from corral.runner import Storage
+from corral import DrillReport, DrillRequest, RunContext, Storage, command_check, compare_counts, human_size
 from corral_source_files.restore import fetch_and_extract
 
 COUNTED = ("files", "bytes", "dirs", "symlinks")

@@ -16,21 +16,35 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from corral import Archive, Codec, DumpError, DumpFailure, JobOptions, RunContext, hookimpl
-from corral.archive import DumpResult, archive_name
-from corral.config.models import JobConfig, SourceSchema, absolute_path
-from corral.drilling import DrillReport, DrillRequest
-from corral.errors import CorralError, Interrupted
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
-from corral.runner import Storage
-from corral.workarea import full_disk_note
+from corral import (
+    Archive,
+    Codec,
+    CorralError,
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpFailure,
+    DumpResult,
+    Ended,
+    Interrupted,
+    JobConfig,
+    JobOptions,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    Storage,
+    archive_name,
+    full_disk_note,
+    hookimpl,
+    targets,
+)
+from corral.config.models import absolute_path
 from corral_source_files import chain, state, tar
 from corral_source_files.copies import Listings, copy_missing
 from corral_source_files.desc import FilesSource, check_tools
 from corral_source_files.drill import drill_files
 from corral_source_files.restore import fetch_and_extract
-from corral_source_files.targets import archive_names, expand_target, member_excludes, target_for
+from corral_source_files.targets import member_excludes, target_for
 
 
 class IncFilesSource(FilesSource):
@@ -97,16 +111,13 @@ def corral_source_dump(
 ) -> Iterator[DumpResult]:
     chosen = check_tools(source)
     listings = _listings(storages, run)
-    matches: list[Path] = []
-    for pattern in source.target:
-        found = expand_target(pattern)
-        if not found:
-            yield DumpFailure(pattern, "target matches no file or folder")
-        matches.extend(found)
+    matches, unmatched = targets.named(source.target)
+    for pattern in unmatched:
+        yield DumpFailure(pattern, "target matches no file or folder")
     by_target = {key: (storage, chain.links_by_target(files, storage.root))
                  for key, (storage, files) in listings.items()}
     every_listed = len(listings) == len(storages)  # else the state is not pruned: the unlisted one may need it
-    for path, name in archive_names(matches).items():
+    for path, name in matches.items():
         per_storage = {key: (storage, links.get(name, [])) for key, (storage, links) in by_target.items()}
         yield from _dump_target(job, source, chosen, path, name, per_storage, tmp_dir, run, every_listed)
 

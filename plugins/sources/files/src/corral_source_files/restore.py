@@ -6,10 +6,7 @@ import posixpath
 import shutil
 from pathlib import Path
 
-from corral import RunContext
-from corral.restoring import RestoreRequest
-from corral.runner import Storage
-from corral.workarea import new_work_dir
+from corral import RestoreRequest, RunContext, Storage, new_work_dir
 from corral_source_files import tar
 
 

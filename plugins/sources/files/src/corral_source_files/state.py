@@ -14,8 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from corral import private_dir
 from corral.encryption import SUFFIX as AGE_SUFFIX
-from corral.workarea import private_dir
 from corral_source_files import chain
 
 

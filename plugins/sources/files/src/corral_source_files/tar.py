@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError, Pipe, RunContext, compressed
-from corral.piped import Ended
+from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed
 from corral_source_files.tally import Tally
 
 

@@ -1,33 +1,13 @@
-"""Targets and excludes: glob expansion, archive names, and the concrete paths tar must skip."""
+"""Excludes (the concrete paths tar must skip) and the target a user means; the core expands and names targets."""
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+@=-]+")
-
-
-def expand_target(pattern: str) -> list[Path]:
-    """Every existing path a target glob matches, without trailing slashes, in name order."""
-    return [Path(os.path.normpath(match)) for match in sorted(glob.glob(pattern, recursive=True))]
-
-
-def archive_names(paths: list[Path]) -> dict[Path, str]:
-    """A file-name-safe name per target: the folder's name, or its whole path where names collide."""
-    def short(path: Path) -> str:
-        return _UNSAFE.sub("_", path.name) or "root"
-
-    def full(path: Path) -> str:
-        return _UNSAFE.sub("_", str(path).strip("/")) or "root"
-
-    counts: dict[str, int] = {}
-    for path in paths:
-        counts[short(path)] = counts.get(short(path), 0) + 1
-    return {path: short(path) if counts[short(path)] == 1 else full(path) for path in paths}
+from corral import targets
 
 
 def member_excludes(target: Path, patterns: list[str]) -> list[str]:
@@ -50,14 +30,9 @@ def member_excludes(target: Path, patterns: list[str]) -> list[str]:
 
 def target_for(sources: list[Any], given: str) -> str | None:
     """The archive target a user means by a path (``/var/www/shop/upload``) or by one of the job's target globs
-    that matches one path: named as the dump names it (:func:`archive_names` over each source's matches)."""
-    wanted = Path(os.path.normpath(given)) if given.startswith("/") else None
+    that matches one path: named as the dump names it (:func:`corral.targets.named` per source)."""
     for source in sources:
-        patterns = list(getattr(source, "target", []))
-        matched = {pattern: expand_target(pattern) for pattern in patterns}
-        names = archive_names([path for found in matched.values() for path in found])
-        if wanted is not None and wanted in names:
-            return names[wanted]
-        if len(matched.get(given, [])) == 1:
-            return names[matched[given][0]]
+        name = targets.name_of(list(getattr(source, "target", [])), given)
+        if name is not None:
+            return name
     return None

@@ -27,10 +27,7 @@ from bson import json_util
 from bson.codec_options import CodecOptions, DatetimeConversion
 from pymongo.errors import PyMongoError
 
-from corral import RunContext
-from corral.config.models import JobConfig
-from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
-from corral.restoring import RestoreError
+from corral import DrillReport, DrillRequest, JobConfig, RestoreError, RunContext, command_check, compare_counts
 from corral_source_mongodb import dumpformat
 from corral_source_mongodb.connection import explain, open_client, read_auth_file
 from corral_source_mongodb.options import MongoConnect

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from corral import SourceOptions
+from corral import CompressedSource, Keys
 
 
-class MongoConnect(SourceOptions):
+class MongoConnect(Keys):
     db_host: str = Field(default="localhost", description="server name or address",
                          json_schema_extra={"example": "localhost"})
     db_port: int = Field(default=27017, ge=1, le=65535, description="server port",
@@ -48,7 +48,7 @@ class MongoConnect(SourceOptions):
         return self
 
 
-class MongoSource(SourceOptions):
+class MongoSource(CompressedSource):
     connect: MongoConnect = Field(default_factory=MongoConnect, description="how to reach the server")
     target: list[str] = Field(
         min_length=1, description="databases to dump, or `all`; each database becomes its own archive",
@@ -63,16 +63,6 @@ class MongoSource(SourceOptions):
         description="collections to leave out: `db.collection`, globs allowed (`*.sessions`); no dot: any database",
         json_schema_extra={"example": []},
     )
-    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
-    compression: Literal["none", "gzip", "zstd"] | None = Field(
-        default=None, description="none, gzip or zstd (fastest); overrides gzip"
-    )
-
-    @field_validator("compression", mode="before")
-    @classmethod
-    def _blank_compression(cls, value: Any) -> Any:
-        return None if value == "" else value
-
     @field_validator("excludes", "exclude_collections", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
@@ -84,13 +74,3 @@ class MongoSource(SourceOptions):
         if any(not name.strip() for name in names):
             raise ValueError("names must not be empty")
         return names
-
-    @model_validator(mode="after")
-    def _one_codec(self) -> MongoSource:
-        if self.compression is not None and self.gzip and self.compression != "gzip":
-            raise ValueError(f"`gzip: yes` contradicts `compression: {self.compression}`; keep one")
-        return self
-
-    @property
-    def codec_name(self) -> str:
-        return self.compression or ("gzip" if self.gzip else "none")

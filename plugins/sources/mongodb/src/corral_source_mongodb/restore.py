@@ -33,11 +33,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import uri_parser
 from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
-from corral import CorralError, RunContext
-from corral.config.models import JobConfig
+from corral import CorralError, JobConfig, RestoreError, RestoreRequest, RunContext, decompressor, human_size
 from corral.pump import Pump
-from corral.restoring import RestoreError, RestoreRequest, decompressor
-from corral.run import human_size
 from corral_source_mongodb import dumpformat
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.options import MongoConnect, MongoSource

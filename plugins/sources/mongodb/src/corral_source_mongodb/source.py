@@ -14,12 +14,20 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
-from corral import DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpFailure,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    hookimpl,
+    with_compressions,
+)
 from corral_source_mongodb.compression import Codec, codec
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.dump import dump_database

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from corral import DumpError, RunContext, compressed
-from corral.piped import Exit
+from corral import DumpError, Exit, RunContext, compressed
 from corral_source_mongodb.compression import Codec
 
 BLOCK = tarfile.BLOCKSIZE

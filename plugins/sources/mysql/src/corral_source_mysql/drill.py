@@ -15,10 +15,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from corral import RunContext
-from corral.config.models import JobConfig
-from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
-from corral.restoring import RestoreRequest
+from corral import DrillReport, DrillRequest, JobConfig, RestoreRequest, RunContext, command_check, compare_counts
 from corral_source_mysql import client, facts, restore, throwaway, tools
 from corral_source_mysql.restore import Server, identifier
 

@@ -14,12 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError, DumpFailure, RunContext, compressed, hookimpl
-from corral.archive import DumpResult, target_problem, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    Codec,
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpFailure,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    compressed,
+    hookimpl,
+    with_compressions,
+)
+from corral.archive import target_problem
 from corral_source_mysql import client, drill, facts, replica, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import MySQLSource

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
-from corral import SourceOptions
+from corral import CompressedSource, Keys
 
 SYSTEM_DATABASES = ["information_schema", "performance_schema", "mysql", "sys"]
 ARTICLE_EXTRA_KEYS = (
@@ -17,7 +16,7 @@ ARTICLE_EXTRA_KEYS = (
 DEFAULT_EXTRA_KEYS = "--routines --hex-blob"
 
 
-class Connect(SourceOptions):
+class Connect(Keys):
     """How to reach one server. Empty keys fall back to the client's defaults (local socket, Unix user)."""
 
     db_host: str | None = Field(
@@ -45,16 +44,6 @@ class Connect(SourceOptions):
         return f"{self.db_host or 'localhost'}:{self.db_port or 3306}"
 
 
-def _check_codec(gzip: bool, compression: str | None) -> None:
-    if compression is not None and gzip and compression != "gzip":
-        raise ValueError(f"`gzip: yes` contradicts `compression: {compression}`; keep one")
-
-
-def codec_name(gzip: bool, compression: str | None) -> str:
-    """``compression`` wins; else the article's ``gzip: yes`` means gzip; else none."""
-    return compression or ("gzip" if gzip else "none")
-
-
 def _shell_words(value: str) -> str:
     try:
         shlex.split(value)
@@ -63,8 +52,10 @@ def _shell_words(value: str) -> str:
     return value
 
 
-class MySQLSource(SourceOptions):
+class MySQLSource(CompressedSource):
     """One server of a ``mysql`` job: which databases to dump with mariadb-dump/mysqldump."""
+
+    template_order = ('connect', 'target', 'excludes', 'gzip', 'compression')  # the article's order
 
     connect: Connect = Field(default_factory=Connect, description="how to reach the server")
     target: list[str] = Field(
@@ -75,10 +66,6 @@ class MySQLSource(SourceOptions):
     excludes: list[str] = Field(
         default_factory=lambda: list(SYSTEM_DATABASES),
         description="databases `all` skips (shell-style patterns allowed)",
-    )
-    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
-    compression: Literal["none", "gzip", "zstd"] | None = Field(
-        default=None, description="none, gzip or zstd (fastest: multi-threaded); overrides gzip"
     )
     is_slave: bool = Field(
         default=False, description="a replica: pause its SQL thread during each dump (always resumed)"
@@ -94,30 +81,20 @@ class MySQLSource(SourceOptions):
     def _splittable(cls, value: str) -> str:
         return _shell_words(value)
 
-    @model_validator(mode="after")
-    def _one_codec(self) -> Self:
-        _check_codec(self.gzip, self.compression)
-        return self
-
-    @property
-    def codec_name(self) -> str:
-        return codec_name(self.gzip, self.compression)
 
 
-class XtradbSource(SourceOptions):
+class XtradbSource(CompressedSource):
     """One server of a ``mysql_xtradb`` job: a hot physical copy of the whole instance (mariabackup/xtrabackup).
 
     The tool reads the data directory, so it runs on the database server itself.
     """
 
+    template_order = ('connect', 'name', 'gzip', 'compression')  # the article's order
+
     connect: Connect = Field(default_factory=Connect, description="how to reach the server")
     name: str | None = Field(
         default=None, pattern=r"^[^/\\\x00]+$",
         description="archive name (default xtradb_<host>_<port>); must differ between sources",
-    )
-    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
-    compression: Literal["none", "gzip", "zstd"] | None = Field(
-        default=None, description="none, gzip or zstd (fastest: multi-threaded); overrides gzip"
     )
     is_slave: bool = Field(
         default=False, description="a replica: --safe-slave-backup --slave-info (the tool resumes it)"
@@ -129,14 +106,6 @@ class XtradbSource(SourceOptions):
     def _splittable(cls, value: str) -> str:
         return _shell_words(value)
 
-    @model_validator(mode="after")
-    def _one_codec(self) -> Self:
-        _check_codec(self.gzip, self.compression)
-        return self
-
-    @property
-    def codec_name(self) -> str:
-        return codec_name(self.gzip, self.compression)
 
     def archive_target(self) -> str:
         if self.name:

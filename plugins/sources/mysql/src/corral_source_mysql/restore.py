@@ -22,12 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from corral import RunContext, restoring
-from corral.config.models import JobConfig
+from corral import (
+    JobConfig,
+    RestoreError,
+    RestoreRequest,
+    RunContext,
+    decompressor,
+    human_size,
+    load,
+    new_work_dir,
+    restoring,
+)
 from corral.restore import RestoreRefused
-from corral.restoring import RestoreError, RestoreRequest, decompressor, load
-from corral.run import human_size
-from corral.workarea import new_work_dir
 from corral_source_mysql import client, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import Connect, MySQLSource

@@ -10,8 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError
-from corral.piped import Exit
+from corral import Codec, DumpError, Exit
 
 F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe halves the context switches between dump tool and compressor
 PIPE_SIZE = 1 << 20

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corral import RunContext
-from corral.restoring import RestoreError
+from corral import RestoreError, RunContext
 from corral_source_mysql import client, tools
 from corral_source_mysql.optionfile import quote
 from corral_source_mysql.restore import Server

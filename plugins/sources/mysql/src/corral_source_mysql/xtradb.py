@@ -16,12 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, RunContext, compressed, hookimpl
-from corral.archive import DumpResult, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    compressed,
+    hookimpl,
+    with_compressions,
+)
 from corral_source_mysql import drill, facts, restore, stream, tools
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import XtradbSource

@@ -16,8 +16,7 @@ too, so no superuser ever calls a function or view the archive defined.
 
 from __future__ import annotations
 
-from corral import RunContext
-from corral.restoring import RestoreError
+from corral import RestoreError, RunContext
 from corral_source_postgresql.restore import MAINTENANCE, Place, _query
 
 ADMIN = "corral_admin"  # the throwaway's bootstrap superuser: corral's own connection, never the archive's

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral import DumpError
-from corral.config.models import JobConfig
+from corral import DumpError, JobConfig
 from corral_source_postgresql.options import Connect
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable server fails the source quickly instead of hanging the run

@@ -13,12 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, DumpFailure, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpFailure,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    hookimpl,
+    with_compressions,
+)
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select

@@ -19,12 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, RunContext, compressed, hookimpl
-from corral.archive import DumpResult
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    compressed,
+    hookimpl,
+)
 from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
 from corral_source_postgresql.facts import cluster_facts

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from corral import SourceOptions
+from corral import CompressedSource
 
 Codec = Literal["none", "gzip", "zstd"]
 
@@ -57,23 +57,6 @@ def _connect() -> Any:
     return Field(default_factory=Connect, description="connection to the server")
 
 
-def _gzip() -> Any:
-    return Field(default=False, description="compress with gzip (pigz when installed)")
-
-
-def _compression() -> Any:
-    return Field(
-        default=None, description="none, gzip or zstd (several times faster than gzip); overrides gzip",
-        json_schema_extra={"example": "zstd"},
-    )
-
-
-def _one_codec(model: Any) -> Any:
-    if model.compression is not None and model.gzip and model.compression != "gzip":
-        raise ValueError(f"`gzip: yes` contradicts `compression: {model.compression}`; keep one")
-    return model
-
-
 def _splittable(value: str) -> str:
     try:
         shlex.split(value)
@@ -82,17 +65,11 @@ def _splittable(value: str) -> str:
     return value
 
 
-class _Common(SourceOptions):
+class _Common(CompressedSource):
     """Checks and helpers both job types share. The fields are declared by each type, in the article's order
     (pydantic puts a base class's fields first)."""
 
-    _codec_check = model_validator(mode="after")(_one_codec)
     _keys_check = field_validator("extra_keys", check_fields=False)(_splittable)
-
-    @property
-    def codec_name(self) -> Codec:
-        compression: Codec | None = getattr(self, "compression", None)
-        return compression or ("gzip" if getattr(self, "gzip", False) else "none")
 
     @property
     def extra_args(self) -> list[str]:
@@ -101,6 +78,8 @@ class _Common(SourceOptions):
 
 class DumpSource(_Common):
     """One server of a ``postgresql`` job: a pg_dump archive per database, plus the cluster's globals."""
+
+    template_order = ('connect', 'target', 'excludes', 'gzip', 'compression')  # the article's order
 
     connect: Connect = _connect()
     target: list[str] = Field(
@@ -113,8 +92,6 @@ class DumpSource(_Common):
         description="databases `all` leaves out (templates are never part of `all`)",
         json_schema_extra={"example": ["postgres"]},
     )
-    gzip: bool = _gzip()
-    compression: Codec | None = _compression()
     format: Literal["custom", "plain"] = Field(
         default="custom", description="custom (restore with pg_restore) or plain SQL (restore with psql)"
     )
@@ -137,9 +114,9 @@ class DumpSource(_Common):
 class HotSource(_Common):
     """One server of a ``postgresql_hot`` job: a physical copy of the whole cluster with pg_basebackup."""
 
+    template_order = ('connect', 'gzip', 'compression')  # the article's order
+
     connect: Connect = _connect()
-    gzip: bool = _gzip()
-    compression: Codec | None = _compression()
     extra_keys: str = Field(
         default="", description="more pg_basebackup options, e.g. `--max-rate=50M`",
         json_schema_extra={"example": ""},

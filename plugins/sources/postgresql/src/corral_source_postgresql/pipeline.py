@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from corral import DumpError, Pipe, RunContext, compressed
-from corral.piped import Ended, Exit
+from corral import DumpError, Ended, Exit, Pipe, RunContext, compressed
 from corral_source_postgresql.codecs import Codec
 from corral_source_postgresql.connection import first_error
 

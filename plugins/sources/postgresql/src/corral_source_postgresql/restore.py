@@ -21,12 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from corral import RunContext
-from corral.archive import own_backup
-from corral.config.models import JobConfig
-from corral.restoring import RestoreError, RestoreRequest, Unpacked, load
-from corral.run import human_size
-from corral.workarea import new_work_dir
+from corral import JobConfig, RestoreError, RestoreRequest, RunContext, human_size, load, new_work_dir, own_backup
+from corral.restoring import Unpacked
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix, target_name
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.programs import locate

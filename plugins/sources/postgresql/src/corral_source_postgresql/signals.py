@@ -14,8 +14,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from corral import RunContext
-from corral.errors import Interrupted
+from corral import Interrupted, RunContext
 
 _STOPS = (signal.SIGTERM, signal.SIGINT)
 

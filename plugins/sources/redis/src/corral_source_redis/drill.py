@@ -20,11 +20,16 @@ from typing import Any, cast
 
 import redis
 
-from corral import RunContext
-from corral.config.models import JobConfig
-from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
-from corral.restoring import RestoreError
-from corral.run import human_size
+from corral import (
+    DrillReport,
+    DrillRequest,
+    JobConfig,
+    RestoreError,
+    RunContext,
+    command_check,
+    compare_counts,
+    human_size,
+)
 from corral_source_redis.options import RedisConnect, RedisSource
 from corral_source_redis.restore import _client, _keyspace, _one_line, copy_keys, serve_rdb, target_server, write_rdb
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from corral import SourceOptions
+from corral import CompressedSource, Keys
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
 
-class RedisConnect(SourceOptions):
+class RedisConnect(Keys):
     db_host: str | None = Field(default=None, description="server name or address (or use socket)",
                                 json_schema_extra={"example": "localhost"})
     db_port: int = Field(default=6379, ge=1, le=65535, description="server port", json_schema_extra={"example": 6379})
@@ -54,24 +54,5 @@ class RedisConnect(SourceOptions):
         return f"redis_{_UNSAFE.sub('_', self.db_host or '')}_{self.db_port}"
 
 
-class RedisSource(SourceOptions):
+class RedisSource(CompressedSource):
     connect: RedisConnect = Field(description="how to reach the server")
-    gzip: bool = Field(default=False, description="compress with gzip (pigz when installed)")
-    compression: Literal["none", "gzip", "zstd"] | None = Field(
-        default=None, description="none, gzip or zstd (fastest); overrides gzip"
-    )
-
-    @field_validator("compression", mode="before")
-    @classmethod
-    def _blank_compression(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _one_codec(self) -> RedisSource:
-        if self.compression is not None and self.gzip and self.compression != "gzip":
-            raise ValueError(f"`gzip: yes` contradicts `compression: {self.compression}`; keep one")
-        return self
-
-    @property
-    def codec_name(self) -> str:
-        return self.compression or ("gzip" if self.gzip else "none")

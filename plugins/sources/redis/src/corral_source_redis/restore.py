@@ -22,12 +22,17 @@ from typing import Any, BinaryIO, cast
 
 import redis
 
-from corral import CorralError, RunContext
-from corral.config.models import JobConfig
+from corral import (
+    CorralError,
+    JobConfig,
+    RestoreError,
+    RestoreRequest,
+    RunContext,
+    decompressor,
+    human_size,
+    new_work_dir,
+)
 from corral.pump import Pump
-from corral.restoring import RestoreError, RestoreRequest, decompressor
-from corral.run import human_size
-from corral.workarea import new_work_dir
 from corral_source_redis.options import RedisConnect, RedisSource
 
 BATCH_KEYS = 500

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from corral import RunContext, compressed
-from corral.piped import Exit
+from corral import Exit, RunContext, compressed
 from corral_source_redis.compression import Codec
 from corral_source_redis.options import RedisConnect
 

@@ -8,12 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, RunContext, hookimpl
-from corral.archive import DumpResult, with_compressions
-from corral.config.models import JobConfig, SourceSchema
-from corral.drilling import DrillReport, DrillRequest
-from corral.piped import Ended
-from corral.restoring import RestoreRequest
+from corral import (
+    DrillReport,
+    DrillRequest,
+    DumpError,
+    DumpResult,
+    Ended,
+    JobConfig,
+    RestoreRequest,
+    RunContext,
+    SourceSchema,
+    hookimpl,
+    with_compressions,
+)
 from corral_source_redis import facts
 from corral_source_redis.compression import codec
 from corral_source_redis.options import RedisSource

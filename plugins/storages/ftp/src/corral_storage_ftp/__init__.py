@@ -6,9 +6,7 @@ Uploads stay atomic: the core sends the archive under a hidden temp name beside 
 
 from __future__ import annotations
 
-from corral import hookimpl
-from corral.config.models import StorageConfig
-from corral.remote import RemoteFileSystem
+from corral import RemoteFileSystem, StorageConfig, hookimpl
 from corral_storage_ftp.filesystem import open_filesystem
 from corral_storage_ftp.options import FTPOptions
 

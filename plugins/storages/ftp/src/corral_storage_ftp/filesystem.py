@@ -20,7 +20,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 from fsspec.implementations.ftp import FTPFile, FTPFileSystem, _mlsd2
 
-from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
+from corral import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
 from corral_storage_ftp.options import FTPOptions
 
 TRANSFER_BLOCK = 1 << 20

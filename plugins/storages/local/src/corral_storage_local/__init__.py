@@ -31,9 +31,7 @@ from typing import IO, Any
 
 from pydantic import Field, field_validator
 
-from corral import StorageOptions, hookimpl
-from corral.config.models import StorageConfig
-from corral.errors import StorageError
+from corral import StorageConfig, StorageError, StorageOptions, hookimpl
 from corral.workarea import UnsafePath, check_way
 
 

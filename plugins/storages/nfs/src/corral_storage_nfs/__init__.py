@@ -6,8 +6,7 @@ Only the filesystem is plugin-specific; put (temp name + rename), list, delete a
 
 from __future__ import annotations
 
-from corral import hookimpl
-from corral.config.models import StorageConfig
+from corral import StorageConfig, hookimpl
 from corral_storage_nfs.filesystem import NFSFileSystem
 from corral_storage_nfs.options import NFSOptions
 

@@ -11,8 +11,7 @@ import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from corral import RemoteFile, hookimpl
-from corral.config.models import StorageConfig
+from corral import RemoteFile, StorageConfig, hookimpl
 from corral_storage_s3.errors import s3_errors
 from corral_storage_s3.filesystem import BucketFileSystem, CorralS3FileSystem
 from corral_storage_s3.options import S3Options

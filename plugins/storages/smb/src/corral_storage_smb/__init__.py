@@ -6,9 +6,7 @@ with SMB's replace-if-exists rename. The core's put/list/delete/get run unchange
 
 from __future__ import annotations
 
-from corral import hookimpl
-from corral.config.models import StorageConfig
-from corral.remote import RemoteFileSystem
+from corral import RemoteFileSystem, StorageConfig, hookimpl
 from corral_storage_smb.filesystem import open_filesystem
 from corral_storage_smb.options import SMBOptions
 

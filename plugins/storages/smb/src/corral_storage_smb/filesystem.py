@@ -24,7 +24,7 @@ from smbprotocol.file_info import FileRenameInformation
 from smbprotocol.header import NtStatus
 from smbprotocol.open import CreateOptions, FilePipePrinterAccessMask
 
-from corral.remote import RemoteFileSystem, Retry, ServerBusy
+from corral import RemoteFileSystem, Retry, ServerBusy
 from corral_storage_smb.options import SMBOptions
 
 BLOCK = 1 << 20

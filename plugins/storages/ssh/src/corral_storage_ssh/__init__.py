@@ -7,9 +7,7 @@ The core's put/list/delete/get run unchanged on the filesystem this plugin opens
 
 from __future__ import annotations
 
-from corral import hookimpl
-from corral.config.models import StorageConfig
-from corral.remote import RemoteFileSystem
+from corral import RemoteFileSystem, StorageConfig, hookimpl
 from corral_storage_ssh.filesystem import open_filesystem
 from corral_storage_ssh.options import SSHOptions
 

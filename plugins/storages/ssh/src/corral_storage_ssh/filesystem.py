@@ -9,7 +9,7 @@ from typing import Any
 import paramiko
 from fsspec import AbstractFileSystem
 
-from corral.remote import RemoteFileSystem, Retry
+from corral import RemoteFileSystem, Retry
 from corral_storage_ssh.openssh import CLEAN_ERRORS, LocalFileError, OpenSSHFileSystem, explain
 from corral_storage_ssh.options import SSHOptions, local_file_problem
 

@@ -43,8 +43,7 @@ from paramiko.sftp import (
     SFTPError,
 )
 
-from corral.errors import CorralError
-from corral.remote import ModeRefusal
+from corral import CorralError, ModeRefusal
 from corral_storage_ssh.options import SSHOptions
 from corral_storage_ssh.transfer import BackgroundSync, Readable, Upload, write_size
 

@@ -6,9 +6,7 @@ Uploads stay atomic: the core PUTs the archive under a hidden temp name beside i
 
 from __future__ import annotations
 
-from corral import hookimpl
-from corral.config.models import StorageConfig
-from corral.remote import RemoteFileSystem
+from corral import RemoteFileSystem, StorageConfig, hookimpl
 from corral_storage_webdav.filesystem import open_filesystem
 from corral_storage_webdav.options import WebDAVOptions
 

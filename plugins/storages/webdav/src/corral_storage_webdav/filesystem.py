@@ -21,7 +21,7 @@ from fsspec import AbstractFileSystem
 from webdav4 import client as dav
 from webdav4.fsspec import WebdavFileSystem
 
-from corral.remote import RemoteFileSystem, Retry, ServerBusy
+from corral import RemoteFileSystem, Retry, ServerBusy
 from corral_storage_webdav.options import WebDAVOptions
 
 CHUNK = 1 << 20
