@@ -13,7 +13,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from corral.archive import Archive, DumpFailure, DumpResult, RemoteFile, archive_name, own_backup, with_compressions
+    from corral.archive import (
+        Archive,
+        DumpFailure,
+        DumpResult,
+        RemoteFile,
+        StreamedArchive,
+        archive_name,
+        own_backup,
+        with_compressions,
+    )
     from corral.config.models import (
         CompressedSource,
         DrillCheck,
@@ -26,9 +35,11 @@ if TYPE_CHECKING:
         StorageConfig,
         StorageOptions,
     )
+    from corral.doctoring import Check
     from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
     from corral.errors import CorralError, DumpError, Interrupted, StorageError, StorageUnreachable
     from corral.hookspecs import hookimpl
+    from corral.interrupts import interruptible, shielded
     from corral.piped import Codec, Ended, Exit, Pipe, compressed
     from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
     from corral.restoring import RestoreError, RestoreRequest, decompressor, load
@@ -44,6 +55,7 @@ _HOMES = {
         "DumpFailure",
         "DumpResult",
         "RemoteFile",
+        "StreamedArchive",
         "archive_name",
         "own_backup",
         "with_compressions",
@@ -60,9 +72,11 @@ _HOMES = {
         "StorageConfig",
         "StorageOptions",
     ),
+    "corral.doctoring": ("Check",),
     "corral.drilling": ("DrillReport", "DrillRequest", "command_check", "compare_counts"),
     "corral.errors": ("CorralError", "DumpError", "Interrupted", "StorageError", "StorageUnreachable"),
     "corral.hookspecs": ("hookimpl",),
+    "corral.interrupts": ("interruptible", "shielded"),
     "corral.piped": ("Codec", "Ended", "Exit", "Pipe", "compressed"),
     "corral.remote": ("ModeRefusal", "RemoteFileSystem", "Retry", "ServerBusy"),
     "corral.restoring": ("RestoreError", "RestoreRequest", "decompressor", "load"),
@@ -70,10 +84,12 @@ _HOMES = {
     "corral.runner": ("Storage",),
     "corral.workarea": ("full_disk_note", "new_work_dir", "private_dir"),
 }
+_MODULES = ("doctoring", "targets")
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [  # literal, for linters and type checkers; test_public_names checks it against _HOMES
     "Archive",
+    "Check",
     "Codec",
     "CompressedSource",
     "CorralError",
@@ -109,27 +125,31 @@ __all__ = [  # literal, for linters and type checkers; test_public_names checks 
     "StorageOptions",
     "StorageOutcome",
     "StorageUnreachable",
+    "StreamedArchive",
     "__version__",
     "archive_name",
     "command_check",
     "compare_counts",
     "compressed",
     "decompressor",
+    "doctoring",
     "full_disk_note",
     "hookimpl",
     "human_size",
+    "interruptible",
     "load",
     "new_work_dir",
     "own_backup",
     "private_dir",
+    "shielded",
     "targets",
     "with_compressions",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "targets":  # a module of helpers: corral.targets.named(...)
-        return importlib.import_module("corral.targets")
+    if name in _MODULES:  # modules of helpers: corral.targets.named(...), corral.doctoring.program(...)
+        return importlib.import_module(f"corral.{name}")
     module = _HOME_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'corral' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 
-from corral.doctoring import Check
+from corral import Check
 from corral_source_external import ExternalJob, program_problem
 
 

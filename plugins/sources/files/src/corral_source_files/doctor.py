@@ -7,7 +7,8 @@ import glob
 import os
 from typing import Any
 
-from corral.doctoring import Check, codec, program
+from corral import Check
+from corral.doctoring import codec, program
 
 SHOWN = 5  # matches named in a target's line
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from corral import DumpError
-from corral.doctoring import Check, codec
+from corral import Check, DumpError
+from corral.doctoring import codec
 from corral_source_mongodb.connection import explain, open_client
 from corral_source_mongodb.options import MongoSource
 

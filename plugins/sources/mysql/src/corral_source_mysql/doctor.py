@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from corral import DumpError, RunContext
-from corral.doctoring import Check, Program, codec, numbers, older, program, version_in
+from corral import Check, DumpError, RunContext
+from corral.doctoring import Program, codec, numbers, older, program, version_in
 from corral_source_mysql import client, tools
 from corral_source_mysql.dump import select_databases
 from corral_source_mysql.optionfile import option_file

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from corral import DumpError, RunContext
-from corral.doctoring import Check, Program, codec, numbers, older, version_in, version_of
+from corral import Check, DumpError, RunContext
+from corral.doctoring import Program, codec, numbers, older, version_in, version_of
 from corral_source_postgresql.connection import Server, client_env
 from corral_source_postgresql.databases import list_databases, select
 from corral_source_postgresql.facts import FactsError, query

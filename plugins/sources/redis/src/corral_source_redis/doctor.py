@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from corral import RunContext
-from corral.doctoring import Check, codec, program
+from corral import Check, RunContext
+from corral.doctoring import codec, program
 from corral_source_redis.facts import ask, parse_info
 from corral_source_redis.options import RedisSource
 from corral_source_redis.snapshot import redis_cli_command

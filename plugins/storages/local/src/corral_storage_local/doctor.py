@@ -7,8 +7,7 @@ import os
 import shutil
 from typing import Any
 
-from corral.doctoring import Check
-from corral.run import human_size
+from corral import Check, human_size
 
 LOW_SPACE = 1 << 30  # free bytes under which a backup disk is a warning whatever the archives' sizes
 
