@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
     from corral.errors import CorralError, DumpError, Interrupted, StorageError, StorageUnreachable
     from corral.hookspecs import hookimpl
+    from corral.interrupts import interruptible, shielded
     from corral.piped import Codec, Ended, Exit, Pipe, compressed
     from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
     from corral.restoring import RestoreError, RestoreRequest, decompressor, load
@@ -75,6 +76,7 @@ _HOMES = {
     "corral.drilling": ("DrillReport", "DrillRequest", "command_check", "compare_counts"),
     "corral.errors": ("CorralError", "DumpError", "Interrupted", "StorageError", "StorageUnreachable"),
     "corral.hookspecs": ("hookimpl",),
+    "corral.interrupts": ("interruptible", "shielded"),
     "corral.piped": ("Codec", "Ended", "Exit", "Pipe", "compressed"),
     "corral.remote": ("ModeRefusal", "RemoteFileSystem", "Retry", "ServerBusy"),
     "corral.restoring": ("RestoreError", "RestoreRequest", "decompressor", "load"),
@@ -134,10 +136,12 @@ __all__ = [  # literal, for linters and type checkers; test_public_names checks 
     "full_disk_note",
     "hookimpl",
     "human_size",
+    "interruptible",
     "load",
     "new_work_dir",
     "own_backup",
     "private_dir",
+    "shielded",
     "targets",
     "with_compressions",
 ]

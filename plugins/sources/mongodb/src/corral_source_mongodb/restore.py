@@ -33,7 +33,17 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import uri_parser
 from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
-from corral import CorralError, JobConfig, RestoreError, RestoreRequest, RunContext, decompressor, human_size
+from corral import (
+    CorralError,
+    JobConfig,
+    RestoreError,
+    RestoreRequest,
+    RunContext,
+    decompressor,
+    human_size,
+    interruptible,
+    shielded,
+)
 from corral.pump import Pump
 from corral_source_mongodb import dumpformat
 from corral_source_mongodb.connection import explain, open_client
@@ -103,7 +113,8 @@ def restore(job: JobConfig, storage: Any, target: str, run: RunContext, request:
             if held:
                 client.drop_database(name)
                 request.say(f"dropped database `{name}` on {where} (--force): {len(held)} collection(s)")
-            load(run, storage, path, client[name], collections)
+            with interruptible(run):  # SIGTERM and Ctrl-C from here on unwind through the drop
+                _load_or_drop(run, storage, path, client[name], collections, connect, request)
     except PyMongoError as exc:
         raise RestoreError(explain(exc, connect)) from None
     views = sum(1 for c in collections.values() if c.is_view)
@@ -143,6 +154,29 @@ def target_server(job: JobConfig, target: str, into: str | None) -> MongoConnect
         raise RestoreError(f"no password for user `{user}` on {host}:{port} in job `{job.name}`: restore into a "
                            "server the job backs up, or give --into without a user")
     return MongoConnect(db_host=host, db_port=port)
+
+
+def _load_or_drop(run: RunContext, storage: Any, path: str, db: pymongo.database.Database[Any],
+                  collections: dict[str, Collection], connect: MongoConnect, request: RestoreRequest
+                  ) -> None:  # fmt: skip
+    """:func:`load`; the database (empty or dropped by ``--force`` before: ours) is dropped again when the load
+    fails or is stopped."""
+    where = f"database `{db.name}` on {connect.db_host}:{connect.db_port}"
+    try:
+        load(run, storage, path, db, collections)
+    except BaseException as exc:
+        with shielded():
+            try:
+                db.client.drop_database(db.name)
+            except PyMongoError as dropping:
+                raise RestoreError(f"{where} is half-loaded and could not be dropped: "
+                                   f"{explain(dropping, connect)}") from None
+        if isinstance(exc, RestoreError):
+            raise RestoreError(f"{where}: {exc}; dropped the half-loaded database") from None
+        if isinstance(exc, PyMongoError):
+            raise RestoreError(f"{where}: {explain(exc, connect)}; dropped the half-loaded database") from None
+        request.say(f"stopped: dropped the half-loaded {where}")
+        raise
 
 
 def load(run: RunContext, storage: Any, path: str, db: pymongo.database.Database[Any],
