@@ -19,11 +19,10 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import bson
 import pymongo
-from bson import json_util
 from bson.codec_options import CodecOptions, DatetimeConversion
 from pymongo.errors import PyMongoError
 
@@ -31,7 +30,16 @@ from corral import DrillReport, DrillRequest, JobConfig, RestoreError, RunContex
 from corral_source_mongodb import dumpformat
 from corral_source_mongodb.connection import explain, open_client, read_auth_file
 from corral_source_mongodb.options import MongoConnect
-from corral_source_mongodb.restore import _METADATA, Collection, _stem, _tar_stream, load, read_metadata, target_server
+from corral_source_mongodb.restore import (
+    Collection,
+    _stem,
+    _tar_stream,
+    check_metadata_size,
+    load,
+    parse_metadata,
+    read_metadata,
+    target_server,
+)
 
 # Every document decoded as a dict (so every element is parsed and checked), dates outside Python's range kept.
 _DECODE: CodecOptions[dict[str, Any]] = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
@@ -61,18 +69,18 @@ def decode(run: RunContext, storage: Any, path: str, database: str, folder: Path
             folders.add(member.name.split("/", 1)[0])
             if not (member.isfile() or member.isdir()):
                 raise RestoreError(f"`{path}` holds `{member.name}`, which is no file or folder")
+            metadata = _stem(member, ".metadata.json")
+            if metadata is not None:
+                check_metadata_size(member, path)
             with _opened(tar, member, folder) as reader:
                 if reader is None:
                     continue
                 stem = _stem(member, ".bson")
                 if stem is not None:
                     counted[stem] = _count(reader, member.name)
-                stem = _stem(member, ".metadata.json")
-                if stem is not None:
-                    text = reader.read().decode()
-                    metadata = json_util.loads(text, json_options=_METADATA) if text else {}
-                    name = metadata.get("collectionName") or unquote(stem)
-                    collections[name] = Collection(name, metadata)
+                if metadata is not None:
+                    collection = parse_metadata(reader, metadata)
+                    collections[collection.name] = collection
     if folders - {database}:
         raise RestoreError(f"`{path}` holds folder(s) {', '.join(sorted(folders - {database}))}, not only "
                            f"database `{database}`")

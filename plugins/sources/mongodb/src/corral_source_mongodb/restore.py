@@ -51,6 +51,7 @@ from corral_source_mongodb.options import MongoConnect, MongoSource
 
 BATCH_DOCUMENTS = 1000  # mongorestore's --batchSize default
 BATCH_BYTES = 16 << 20
+METADATA_BYTES = 16 << 20  # a collection's .metadata.json; mongodump's are a few KB
 BUCKETS = "system.buckets."
 _RAW = CodecOptions(document_class=RawBSONDocument)
 _METADATA = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL, document_class=SON)
@@ -253,18 +254,35 @@ def read_metadata(run: RunContext, storage: Any, path: str, database: str) -> di
             stem = _stem(member, ".metadata.json")
             if stem is None:
                 continue
+            check_metadata_size(member, path)
             reader = tar.extractfile(member)
             assert reader is not None
-            text = reader.read().decode()
-            metadata = json_util.loads(text, json_options=_METADATA) if text else {}
-            name = metadata.get("collectionName") or unquote(stem)
-            collections[name] = Collection(name, metadata)
+            collection = parse_metadata(reader, stem)
+            collections[collection.name] = collection
     if len(folders) != 1:
         raise RestoreError(f"`{path}` is not one database in mongodump's layout (folders: "
                            f"{', '.join(sorted(folders)) or 'none'})")
     if folders != {database}:
         raise RestoreError(f"`{path}` holds database `{folders.pop()}`, not `{database}`")
     return collections
+
+
+def check_metadata_size(member: tarfile.TarInfo, path: str) -> None:
+    """A ``.metadata.json`` larger than :data:`METADATA_BYTES` is refused before it is read (mongodump's are a few
+    KB; a hostile archive's could decompress to gigabytes, all held in memory)."""
+    if member.size > METADATA_BYTES:
+        raise RestoreError(f"`{path}`: `{member.name}` is {human_size(member.size)}, more than the "
+                           f"{human_size(METADATA_BYTES)} a collection's metadata may be: refused")
+
+
+def parse_metadata(reader: IO[bytes], stem: str) -> Collection:
+    """The collection a ``.metadata.json`` (at most :data:`METADATA_BYTES`) describes."""
+    data = reader.read(METADATA_BYTES + 1)
+    if len(data) > METADATA_BYTES:
+        raise ValueError(f"the metadata of `{stem}` is more than {human_size(METADATA_BYTES)}")
+    metadata = json_util.loads(data.decode(), json_options=_METADATA) if data else {}
+    name = metadata.get("collectionName") or unquote(stem)
+    return Collection(name, metadata)
 
 
 def _stem(member: tarfile.TarInfo, suffix: str) -> str | None:
