@@ -45,6 +45,14 @@ def write_config(tmp_path: Path, jobs: list[dict[str, Any]], name: str = "corral
     return main
 
 
+def drill_tmp(tmp_path: Path, *jobs: str) -> None:
+    """The work area of :func:`write_config` and its jobs' folders, 0711: the drill's throwaway server runs as
+    ``mysql`` (when the tests run as root), which must traverse them to its folder in the scratch."""
+    for folder in (tmp_path / "tmp", *(tmp_path / "tmp" / job for job in jobs)):
+        folder.mkdir(mode=0o711, exist_ok=True)
+        folder.chmod(0o711)
+
+
 def local_storage(backup_dir: Path) -> dict[str, Any]:
     return {"storage": "local", "backup_dir": str(backup_dir), "store": {"days": 6, "weeks": 4, "month": 6}}
 

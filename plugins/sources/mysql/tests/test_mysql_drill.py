@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_testkit import CORRAL, STAMP, drop, execute, load_awkward, local_storage, write_config
+from mysql_testkit import CORRAL, STAMP, drill_tmp, drop, execute, load_awkward, local_storage, write_config
 
 from corral_testservers import MariaDB
+from corral_testservers.workdirs import instance_dir
 
 DB = "dr_shop"
 GOOD_SQL = "SELECT 1 FROM customers WHERE price > 100 LIMIT 1"
@@ -50,9 +51,10 @@ def _connect(server: MariaDB) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def backed_up(mariadb_server: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def backed_up(mariadb_server: MariaDB, corral_servers_root: Path) -> Iterator[dict[str, Any]]:
     """One `corral start` of `dr_shop` (the awkward database: 4 tables and a view) and of the whole instance."""
-    tmp = tmp_path_factory.mktemp("dr")
+    tmp = instance_dir(corral_servers_root, "dr")  # 0755: the throwaway's `mysql` user traverses it
+    drill_tmp(tmp, "shop", "hot")
     drop(mariadb_server, DB)
     load_awkward(mariadb_server, DB)
     execute(mariadb_server, *[f"ANALYZE TABLE {t}" for t in ("customers", "audit", "blobs", "legacy")], database=DB)

@@ -35,3 +35,26 @@ def test_into_forms() -> None:
     assert parse_into("[::1]:3307").where() == "::1:3307"
     assert parse_into("me@/run/mysqld/mysqld.sock").where() == "socket /run/mysqld/mysqld.sock"
     assert parse_into("db.example").where() == "db.example:3306"
+
+
+DEFINED = (
+    b"USE `s`;\n/*!50001 CREATE ALGORITHM=UNDEFINED */\n/*!50013 DEFINER=`corral`@`127.0.0.1` SQL SECURITY DEFINER */\n"
+    b"/*!50001 VIEW `v` AS select 1 */;\n"
+    b"/*!50003 CREATE*/ /*!50017 DEFINER=`r``oot`@`%`*/ /*!50003 TRIGGER keep BEFORE INSERT ON t FOR EACH ROW"
+    b" SET NEW.id = NEW.id */;;\n"
+    b"CREATE DEFINER=`root`@`localhost` FUNCTION `twice`(x INT) RETURNS int(11)\n"
+    b"/*!50106 CREATE*/ /*!50117 DEFINER='a'@'b'*/ /*!50106 EVENT `e` ON SCHEDULE EVERY 1 DAY DO SELECT 1 */ ;;\n"
+    b"INSERT INTO t VALUES ('\\nCREATE DEFINER=`root`@`localhost` PROCEDURE');\n"
+)
+
+
+@pytest.mark.parametrize("step", [1, 5, 1 << 20])
+def test_a_restricted_loader_defines_its_objects_itself(step: int) -> None:
+    """A drill's loader has no right to name another account as DEFINER: each definer line says CURRENT_USER;
+    a row that holds such text stays as it is, and without ``definers`` nothing changes."""
+    renaming = Renaming("s", "s", definers=True)
+    out = b"".join(renaming.feed(DEFINED[i:i + step]) for i in range(0, len(DEFINED), step)) + renaming.feed(b"", True)
+    assert out.count(b"DEFINER=CURRENT_USER") == 4 and b"`root`@`localhost` PROCEDURE" in out
+    assert b"corral" not in out and b"r``oot" not in out and b"'a'@'b'" not in out
+    plain = Renaming("s", "s")
+    assert plain.feed(DEFINED, True) == DEFINED

@@ -21,6 +21,7 @@ from corral_source_mysql.restore import Server, identifier
 
 COUNT_TIMEOUT = 3600.0  # seconds for the row counts of one batch of tables
 CHECK_TIMEOUT = 600.0
+SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 BATCH = 200  # tables counted per client call (the statement is one argument: under 128 KiB)
 _BASE_TABLES = ("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = CONVERT(X'{hex}' USING "
                 "utf8mb4) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME")
@@ -44,10 +45,11 @@ def drill_dump(job: JobConfig, storage: Any, target: str, run: RunContext, reque
         return _on_scratch_server(job, storage, target, run, request, request.server)
     folder = throwaway.folder_in(request.scratch)
     data = throwaway.install(run, folder)
-    with throwaway.started(run, folder, data) as server:
+    name = f"corral_drill_{target}" if target.lower() in SYSTEM_SCHEMAS else target  # the loader's, never mysql's
+    with throwaway.started(run, folder, data, loads=(name,)) as server:
         into = server.server()
-        _load(job, storage, target, run, request, into, target)
-        return _judge(run, request, into, target, server.env(target))
+        _load(job, storage, target, run, request, into, name)
+        return _judge(run, request, into, name, server.env(name))
 
 
 def _on_scratch_server(job: JobConfig, storage: Any, target: str, run: RunContext, request: DrillRequest,
@@ -150,10 +152,12 @@ def drill_physical(storage: Any, target: str, run: RunContext, request: DrillReq
     """Unpack and prepare the physical backup in the scratch folder, start a throwaway server on it, compare
     each database's table count, run the checks (``sql`` without a default database: name ``db.table``)."""
     folder = throwaway.folder_in(request.scratch)
-    data = folder / "data"
+    data = folder / throwaway.SERVER / "data"
     data.mkdir(mode=0o700)
+    throwaway.own(data)
     restore.restore_physical(storage, target, data, run, RestoreRequest(archive=request.archive, to=data,
-                                                                        say=request.say))
+                                                                        say=request.say),
+                             as_user=throwaway.as_owner(), owned=throwaway.own)  # fmt: skip
     program = tools.find(tools.CLIENTS, apt="mariadb-client")
     with throwaway.started(run, folder, data) as server:
         into = server.server()

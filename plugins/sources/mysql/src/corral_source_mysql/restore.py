@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ipaddress
+import os
 import posixpath
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -47,7 +48,17 @@ LONGEST_STATEMENT = 4096  # a CREATE DATABASE line with every option; longer lin
 # (`\!`, `system`) or read root's files into the server (LOAD DATA LOCAL) as the root that restores or drills;
 # --binary-mode leaves the client DELIMITER and charset only (MariaDB and MySQL alike)
 LOAD_GUARDS = ("--binary-mode", "--local-infile=0")
+# backup-my.cnf: what mariabackup writes of an unencrypted server (innodb_page_size, innodb_log_file_size,
+# innodb_undo_directory=./, innodb_checksum_algorithm, innodb_data_file_path...), as key=value under [mysqld]
+_BACKUP_CNF_KEY = re.compile(r"innodb_[a-z0-9_]+")
 _STARTS = re.compile(rb"\n(?:USE |CREATE DATABASE |/\*!40000 DROP DATABASE |DROP DATABASE )")
+_DEFINER_STARTS = re.compile(rb"\n(?:USE |CREATE DATABASE |/\*!40000 DROP DATABASE |DROP DATABASE |/\*!50013 DEFINER=|"
+                             rb"/\*!50003 CREATE\*/ /\*!50017 DEFINER=|/\*!50003 CREATE\*/ /\*!50020 DEFINER=|"
+                             rb"/\*!50106 CREATE\*/ /\*!50117 DEFINER=|CREATE DEFINER=)")
+# the lines mariadb-dump and mysqldump begin a view's, trigger's, routine's or event's definer with
+_DEFINED = re.compile(rb"/\*!50013 DEFINER=|/\*!50(?:003|106) CREATE\*/ /\*!50(?:017|020|117) DEFINER=|CREATE DEFINER=")
+_DEFINER = re.compile(rb"DEFINER=(?:`(?:[^`]|``)*`|'(?:[^'\\]|''|\\.)*'|[A-Za-z0-9_.$-]+)@"
+                      rb"(?:`(?:[^`]|``)*`|'(?:[^'\\]|''|\\.)*'|[A-Za-z0-9_.%$:-]+)")
 
 
 def extension_of(path: str, target: str) -> str:
@@ -124,10 +135,13 @@ def source_of(job: JobConfig, database: str) -> MySQLSource:
 @dataclass(frozen=True)
 class Server:
     """Where the database goes: ``login`` are the client's first arguments (a private option file with the job's
-    password, or host and user for the client's own option files); ``where`` names it in messages."""
+    password, or host and user for the client's own option files); ``where`` names it in messages. ``loader``: the
+    login the dump itself is loaded as, when not ``login`` (a drill's throwaway server: an account with rights on
+    that database only, so the dump's ``DEFINER=`` clauses become ``CURRENT_USER``)."""
 
     where: str
     login: tuple[str, ...]
+    loader: tuple[str, ...] | None = None
 
     def query(self, run: RunContext, program: str, statement: str) -> list[str]:
         try:
@@ -166,9 +180,13 @@ class Renaming:
     """Rewrites a dump's statements about its own database so that it loads into ``new``: ``USE old`` becomes
     ``USE new``, ``CREATE DATABASE old OPTIONS`` becomes ``ALTER DATABASE new OPTIONS`` (the character set and
     collation survive; corral created the database), ``DROP DATABASE old`` goes. Only whole short lines that are
-    exactly such a statement change; the rows pass untouched (one regex pass that skips to each newline: GB/s)."""
+    exactly such a statement change; the rows pass untouched (one regex pass that skips to each newline: GB/s).
+    ``definers``: the ``DEFINER=`user`@`host``` of a view, trigger, routine or event line becomes
+    ``DEFINER=CURRENT_USER``, for a loader without the right to name another account (nor the need: the
+    production accounts do not exist where a drill loads it); one it misses fails the load, never more."""
 
-    def __init__(self, old: str, new: str) -> None:
+    def __init__(self, old: str, new: str, definers: bool = False) -> None:
+        self.definers = definers
         names = [re.escape(identifier(old).encode())]
         if re.fullmatch(r"[A-Za-z0-9_$]+", old):
             names.append(re.escape(old.encode()))  # --skip-quote-names
@@ -192,11 +210,13 @@ class Renaming:
             return b"ALTER DATABASE " + self.new + options + b";" if options.strip() else b""
         if self.drop.fullmatch(line):
             return b""
+        if self.definers and _DEFINED.match(line):
+            return _DEFINER.sub(b"DEFINER=CURRENT_USER", line, count=1)
         return None
 
     def _edit(self, buf: bytes, limit: int, final: bool) -> bytes:
         edits: list[tuple[int, int, bytes]] = []
-        for found in _STARTS.finditer(buf, 0, limit):
+        for found in (_DEFINER_STARTS if self.definers else _STARTS).finditer(buf, 0, limit):
             at = found.start()
             end = buf.find(b"\n", at + 1)
             if end == -1 and final:
@@ -323,9 +343,10 @@ def _load(run: RunContext, program: str, into: Server, storage: Any, target: str
             request.say(f"created {where}")
         started = time.monotonic()
         sql = Unpacked(run, storage.open_read(archive.path), extension_of(archive.path, target),
-                       Renaming(target, name))
+                       Renaming(target, name, definers=into.loader is not None))
         try:
-            load(run, cast(BinaryIO, sql), "sql", [program, *into.login, *LOAD_GUARDS, f"--database={name}"])
+            load(run, cast(BinaryIO, sql), "sql", [program, *(into.loader or into.login), *LOAD_GUARDS,
+                                                   f"--database={name}"])
         finally:
             sql.close()
     except BaseException as exc:
@@ -342,9 +363,39 @@ def _load(run: RunContext, program: str, into: Server, storage: Any, target: str
     return started
 
 
-def restore_physical(storage: Any, target: str, dest: Path | None, run: RunContext, request: RestoreRequest
+def check_backup_cnf(dest: Path) -> None:
+    """Refuse a ``backup-my.cnf`` that says more than the InnoDB geometry mariabackup writes there: ``--prepare``
+    reads it as server options, and an archive altered on the storage could ask it to load a library of its own
+    (``plugin_load=evil.so``, ``plugin_dir=.``: code run as root), include another file, or put InnoDB files
+    outside ``dest``. The encryption plugin settings of an encrypted server's backup are refused alike."""
+    path = dest / "backup-my.cnf"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return  # mariabackup itself says what is missing
+    except OSError as exc:
+        raise RestoreError(f"`{path}`: {exc.strerror}: refused before `mariabackup --prepare`") from None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as lines:
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if not line or line[0] in "#;" or line.lower() == "[mysqld]":
+                continue
+            key, _, value = line.partition("=")
+            key = key.strip().replace("-", "_").lower()
+            value = value.strip().strip("\"'")
+            if not _BACKUP_CNF_KEY.fullmatch(key) or (("/" in value or ".." in value) and value not in ("./", ".")):
+                shown = line[:80] if line.startswith(("!", "[")) or not key else key
+                raise RestoreRefused(f"`{path}` line {number}: `{shown}` is not a setting mariabackup writes "
+                                     "there (an archive altered on the storage?): refused before `mariabackup "
+                                     "--prepare`, which would apply it as root")
+
+
+def restore_physical(storage: Any, target: str, dest: Path | None, run: RunContext, request: RestoreRequest,
+                     as_user: dict[str, Any] | None = None, owned: Callable[[Path], None] | None = None
                      ) -> list[str]:  # fmt: skip
-    """Unpack the xbstream into ``dest`` and prepare it (apply the redo log): ready for ``--copy-back``."""
+    """Unpack the xbstream into ``dest`` and prepare it (apply the redo log): ready for ``--copy-back``.
+    ``as_user``: ``run.run`` keywords that prepare as another user (a drill's ``mysql``); ``owned`` gives it the
+    unpacked files first."""
     if dest is None:
         raise RestoreRefused("a physical backup is restored into a folder: give --to DIR")
     archive = request.archive
@@ -366,8 +417,12 @@ def restore_physical(storage: Any, target: str, dest: Path | None, run: RunConte
         source.close()
     request.say(f"unpacked `{archive.path}` ({human_size(archive.size)}) into `{dest}` in "
                 f"{time.monotonic() - started:.1f} s")
+    check_backup_cnf(dest)
+    if owned is not None:
+        owned(dest)
     started = time.monotonic()
-    done = run.run([tool, "--prepare", f"--target-dir={dest}"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = run.run([tool, "--prepare", f"--target-dir={dest}"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   **(as_user or {}))
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").splitlines()
         raise RestoreError(f"{Path(tool).name} --prepare failed (exit {done.returncode}): "

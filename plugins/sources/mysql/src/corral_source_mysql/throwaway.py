@@ -1,17 +1,20 @@
 """A MariaDB that a drill starts from the local binaries inside its scratch folder and throws away.
 
-Everything is under ``SCRATCH/db`` (0700): the data directory (new from ``mariadb-install-db``, or a prepared
-physical backup), the error log, the socket, the init file and the client's option file. ``mariadbd --no-defaults``
-never reads the host's ``my.cnf``; it listens on no network port at all, only on its socket in the private folder (a
-physical backup brings the production accounts and their passwords: nobody but root may reach them), writes files
-(``SELECT ... INTO OUTFILE`` of an altered dump) only into an empty private folder of its own (``--secure-file-
-priv``; it runs as root), reads no client file (``--local-infile=0``), with no binary log, no replication started (a
+Everything is under ``SCRATCH/db``: the client's option files (root's, 0600) and ``m/``, the folder of the
+server itself (0700, owned by the ``mysql`` user when corral runs as root, and the server runs as ``mysql``): the
+data directory (new from ``mariadb-install-db``, or a prepared physical backup), the error log, the socket, the
+init file. ``mariadbd --no-defaults`` never reads the host's ``my.cnf``; it listens on no network port at all, only
+on its socket in the private folder (a physical backup brings the production accounts and their passwords: nobody
+but root may reach them), writes files (``SELECT ... INTO OUTFILE``) only into an empty private folder of its own
+(``--secure-file-priv``), reads no client file (``--local-infile=0``), with no binary log, no replication started (a
 physical backup may name a primary), no event scheduler (restored events must not run), and
 ``innodb_fast_shutdown=3``: the data is thrown away, so stopping skips the flush. At start an ``--init-file``
 creates the login corral and the command checks use: ``USER@localhost`` (USER: who runs corral, the client's default
 name) with a random password, which only goes through the 0600 option file and ``MYSQL_PWD`` of the checks, never an
-argument. The server is started with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped whatever
-happens: SIGTERM, then SIGKILL.
+argument; and, for a dump, the login it is loaded as: ``corral_load@localhost``, with rights on the drill's database
+only: no ``SET GLOBAL`` (a dump that aims the general log at ``/root/.ssh/authorized_keys``), no ``FILE``, no
+``SET USER`` (a routine defined as root). The server is started with ``run.popen`` (stopped on SIGTERM, dies with
+corral) and stopped whatever happens: SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import secrets
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,6 +38,9 @@ from corral_source_mysql import client, tools
 from corral_source_mysql.optionfile import quote
 from corral_source_mysql.restore import Server
 
+SERVER = "m"  # the server's folder in SCRATCH/db: short, its socket's path is at most 107 bytes
+OWNER = "mysql"  # who the server runs as when corral is root
+LOADER = "corral_load"  # the account a dump is loaded as: its own database only
 READY_TIMEOUT = 900.0  # seconds: a prepared physical backup may roll back transactions before it listens
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # sun_path
@@ -44,15 +52,17 @@ _SETTINGS = ("--skip-networking", "--local-infile=0", "--skip-name-resolve", "--
 
 @dataclass(frozen=True)
 class Throwaway:
-    """A running throwaway server: its port and socket, the login corral uses (an option file)."""
+    """A running throwaway server: its socket, the login corral uses (an option file), the dump's (``loader``)."""
 
     socket: Path
     user: str
     password: str
     options: Path
+    loader: Path | None = None
 
     def server(self) -> Server:
-        return Server(f"the throwaway server at {self.socket}", (f"--defaults-file={self.options}",))
+        return Server(f"the throwaway server at {self.socket}", (f"--defaults-file={self.options}",),
+                      (f"--defaults-file={self.loader}",) if self.loader is not None else None)
 
     def env(self, database: str | None) -> dict[str, str]:
         """For a command check: ``mariadb -e ...`` logs in as is. The MariaDB client reads no socket from the
@@ -69,33 +79,64 @@ def _user() -> str:
         return "corral"
 
 
-def _private(path: Path, text: str) -> Path:
+def _owner() -> pwd.struct_passwd | None:
+    """The ``mysql`` user when corral is root (the server never runs as root), else None: corral's own user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(OWNER)
+    except KeyError:
+        raise RestoreError(f"there is no `{OWNER}` user to run the throwaway mariadbd as (it must not run as root: "
+                           "apt install mariadb-server creates it)") from None
+
+
+def as_owner() -> dict[str, Any]:
+    """``run.popen``/``run.run`` keywords that run a program as ``mysql`` when corral is root. Popen changes the
+    uid before ``run.popen``'s die-with-corral hook, so the program still dies with corral."""
+    owner = _owner()
+    return {} if owner is None else {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+
+
+def own(path: Path) -> None:
+    """``path`` and everything under it the ``mysql`` user's (when corral is root); symlinks themselves only."""
+    owner = _owner()
+    if owner is None:
+        return
+    os.lchown(path, owner.pw_uid, owner.pw_gid)
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(top, name), owner.pw_uid, owner.pw_gid)
+
+
+def _private(path: Path, text: str, owned: bool = False) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+    if owned:
+        own(path)
     return path
 
 
 def _last_error(log: Path) -> str:
     """The error log's last ``[ERROR]`` line (else its last line)."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW)  # in the server's folder: never follow a link there
+        with os.fdopen(fd, errors="replace") as text:
+            lines = [line.strip() for line in text.read().splitlines() if line.strip()]
     except OSError:
         return "no error log"
     errors = [line for line in lines if "[ERROR]" in line]
     return (errors or lines or ["nothing in its error log"])[-1][:300]
 
 
-def _as_root() -> list[str]:
-    return ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root without it
-
-
 def install(run: RunContext, folder: Path) -> Path:
-    """A fresh data directory in ``folder/data`` (``mariadb-install-db --no-defaults``, no test database)."""
+    """A fresh data directory in ``folder/m/data`` (``mariadb-install-db --no-defaults``, no test
+    database), made as the ``mysql`` user when corral is root."""
     program = tools.find(("mariadb-install-db", "mysql_install_db"), apt="mariadb-server")
-    data = folder / "data"
-    done = run.run([program, "--no-defaults", *_as_root(), f"--datadir={data}", "--skip-test-db",
-                    "--auth-root-authentication-method=socket"], cwd=folder, stdin=subprocess.DEVNULL)
+    data = folder / SERVER / "data"
+    done = run.run([program, "--no-defaults", f"--datadir={data}", "--skip-test-db",
+                    "--auth-root-authentication-method=socket"], cwd=folder / SERVER, stdin=subprocess.DEVNULL,
+                   **as_owner())  # fmt: skip
     if done.returncode != 0:
         said = [line for line in (done.stderr + done.stdout).decode(errors="replace").splitlines() if line.strip()]
         raise RestoreError(f"mariadb-install-db of the throwaway server failed (exit {done.returncode}): "
@@ -104,35 +145,75 @@ def install(run: RunContext, folder: Path) -> Path:
 
 
 def folder_in(scratch: Path) -> Path:
-    """``SCRATCH/db`` (0700); refused when its socket's path would be too long for a Unix socket."""
+    """``SCRATCH/db`` (0711: root's option files in it) and ``SCRATCH/db/m`` (0700, the ``mysql`` user's
+    when corral is root; ``SCRATCH`` becomes 0711 so that user can traverse it). Refused when the socket's path
+    would be too long for a Unix socket, or a folder above cannot be traversed by ``mysql``."""
     folder = scratch / "db"
-    if len(str(folder / "sock")) > SOCKET_PATH_MAX:
-        raise RestoreError(f"the throwaway server's socket would be `{folder / 'sock'}`, longer than a Unix socket "
-                           f"path may be ({SOCKET_PATH_MAX}): give the job a shorter tmp_dir")
+    if len(str(folder / SERVER / "sock")) > SOCKET_PATH_MAX:
+        raise RestoreError(f"the throwaway server's socket would be `{folder / SERVER / 'sock'}`, longer than a "
+                           f"Unix socket path may be ({SOCKET_PATH_MAX}): give the job a shorter tmp_dir")
     folder.mkdir(mode=0o700)
+    (folder / SERVER).mkdir(mode=0o700)
+    owner = _owner()
+    if owner is None:
+        return folder
+    for above in (scratch, *scratch.parents):
+        info = above.stat()
+        if above != scratch and not info.st_mode & stat.S_IXOTH and not (
+                info.st_uid == owner.pw_uid and info.st_mode & stat.S_IXUSR) and not (
+                info.st_gid == owner.pw_gid and info.st_mode & stat.S_IXGRP):  # fmt: skip
+            raise RestoreError(f"the throwaway mariadbd runs as `{OWNER}`, which cannot reach `{scratch}`: `{above}` "
+                               f"is mode {stat.filemode(info.st_mode)} (chmod o+x {above}, or give the job a tmp_dir "
+                               f"the {OWNER} user can traverse)")
+    scratch.chmod(scratch.stat().st_mode & 0o7777 | 0o111)
+    folder.chmod(0o711)
+    own(folder / SERVER)
     return folder
 
 
-@contextlib.contextmanager
-def started(run: RunContext, folder: Path, data: Path) -> Iterator[Throwaway]:
-    """``mariadbd`` on ``data`` until the block exits, ready for logins."""
-    program = tools.find(("mariadbd", "mysqld"), apt="mariadb-server")
-    user, password = _user(), secrets.token_hex(16)
-    sock, log, files = folder / "sock", folder / "error.log", folder / "files"
-    files.mkdir(mode=0o700)
-    account = "'" + user.replace("\\", "\\\\").replace("'", "''") + "'@'localhost'"
-    init = _private(folder / "init.sql", f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';\n"
-                                         f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;\n")
-    options = _private(folder / "client.cnf", "[client]\n" + "".join(
+def grant_pattern(database: str) -> str:
+    """``database`` as a GRANT's database name: quoted, its ``_`` and ``%`` no wildcards (``a_b`` is not ``aXb``)."""
+    return "`" + re.sub(r"([\\_%])", r"\\\1", database).replace("`", "``") + "`"
+
+
+def _account(user: str) -> str:
+    return "'" + user.replace("\\", "\\\\").replace("'", "''") + "'@'localhost'"
+
+
+def _client_options(path: Path, sock: Path, user: str, password: str) -> Path:
+    return _private(path, "[client]\n" + "".join(
         f"{key}={quote(value)}\n" for key, value in (("socket", str(sock)), ("protocol", "SOCKET"),
                                                      ("user", user), ("password", password))))
+
+
+@contextlib.contextmanager
+def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = ()) -> Iterator[Throwaway]:
+    """``mariadbd`` on ``data`` until the block exits, ready for logins; ``loads``: the databases a dump is
+    loaded into, as the loader account that may touch them and nothing else."""
+    program = tools.find(("mariadbd", "mysqld"), apt="mariadb-server")
+    user, password = _user(), secrets.token_hex(16)
+    home = folder / SERVER
+    sock, log, files = home / "sock", home / "error.log", home / "files"
+    files.mkdir(mode=0o700)
+    own(files)
+    account = _account(user)
+    statements = [f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';",
+                  f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"]
+    loader = None
+    if loads:
+        secret = secrets.token_hex(16)
+        statements.append(f"CREATE OR REPLACE USER {_account(LOADER)} IDENTIFIED BY '{secret}';")
+        statements += [f"GRANT ALL PRIVILEGES ON {grant_pattern(name)}.* TO {_account(LOADER)};" for name in loads]
+        loader = _client_options(folder / "loader.cnf", sock, LOADER, secret)
+    init = _private(home / "init.sql", "".join(line + "\n" for line in statements), owned=True)
+    options = _client_options(folder / "client.cnf", sock, user, password)
     _private(folder / ".my.cnf", options.read_text())  # the checks' login (their HOME is this folder)
-    argv = [program, "--no-defaults", *_as_root(), f"--datadir={data}", f"--socket={sock}",
-            f"--secure-file-priv={files}", f"--pid-file={folder / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
+    argv = [program, "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--secure-file-priv={files}",
+            f"--pid-file={home / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
     with open(log, "wb") as errors:
-        process = run.popen(argv, cwd=folder, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors)
+        process = run.popen(argv, cwd=home, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, **as_owner())
     try:
-        server = Throwaway(sock, user, password, options)
+        server = Throwaway(sock, user, password, options, loader)
         _wait_ready(run, process, server, log)
         yield server
     finally:
