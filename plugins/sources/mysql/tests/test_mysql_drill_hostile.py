@@ -1,0 +1,108 @@
+"""Archives altered on the storage, manifest fixed up as their writer would: a drill or a restore runs none of
+their code as root. A dump loads into the throwaway server as an account with rights on its one database only
+(no ``SET GLOBAL``: no general log aimed at root's files) and that server runs as ``mysql``; a physical backup
+whose ``backup-my.cnf`` asks ``mariabackup --prepare`` to load a library from the archive is refused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from mysql_testkit import CORRAL, drill_tmp, drop, execute, local_storage, write_config
+from test_mysql_restore_hostile import fix_manifest
+
+from corral_testservers import MariaDB
+from corral_testservers.workdirs import instance_dir
+
+NOW = "2026-01-31T03:00:00"
+
+
+def corral(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CORRAL), *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "CORRAL_NOW": NOW})
+
+
+def _connect(server: MariaDB) -> dict[str, object]:
+    return {"db_host": "127.0.0.1", "db_port": server.port, "db_user": server.user, "db_password": server.password}
+
+
+def test_no_general_log_aimed_at_a_file(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
+    """`SET GLOBAL general_log_file` appended attacker text to any file as root; the view, trigger and routine
+    with their production DEFINER still load, and the checks see them."""
+    tmp_path = instance_dir(corral_servers_root, "dh")
+    drill_tmp(tmp_path, "gl")
+    victim = tmp_path / "victim" / "authorized_keys"
+    victim.parent.mkdir(mode=0o700)
+    victim.write_text("ssh-ed25519 AAAA genuine@laptop\n")
+    owner = tmp_path / "owner.txt"
+    checks = [{"sql": "SELECT 1 FROM rich WHERE id = 1"}, {"sql": "SELECT 1 FROM t WHERE twice(id) = 2"},
+              {"command": f"stat -c %U \"$(mariadb -N -e 'SELECT @@datadir')\" > {owner}"}]
+    config = write_config(tmp_path, [{"job": "gl", "type": "mysql", "sources": [{
+        "connect": _connect(mariadb_server), "target": ["dh_shop"], "compression": "none"}],
+        "storages": [local_storage(tmp_path / "b")], "drill": {"checks": checks}}])  # fmt: skip
+    drop(mariadb_server, "dh_shop")
+    execute(mariadb_server, "CREATE DATABASE dh_shop", "CREATE TABLE dh_shop.t (id INT PRIMARY KEY)",
+            "INSERT INTO dh_shop.t VALUES (1), (2)", "CREATE VIEW dh_shop.rich AS SELECT id FROM dh_shop.t",
+            "CREATE FUNCTION dh_shop.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
+            "CREATE TRIGGER dh_shop.keep BEFORE INSERT ON dh_shop.t FOR EACH ROW SET NEW.id = NEW.id")
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+        done = corral("drill", "gl", "-c", str(config))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "3 check(s) passed" in done.stdout, done.stdout
+        if os.geteuid() == 0:
+            assert owner.read_text().strip() == "mysql", "the throwaway server runs as mysql"
+        [archive] = (tmp_path / "b" / "gl").rglob("dh_shop_*.sql")
+        with open(archive, "ab") as out:
+            out.write(f"SET GLOBAL general_log_file = '{victim}';\nSET GLOBAL general_log = 1;\n"
+                      "SELECT '\nssh-ed25519 AAAA attacker@evil\n';\nSET GLOBAL general_log = 0;\n".encode())
+        fix_manifest(tmp_path / "b" / "gl", archive)
+        done = corral("drill", "gl", "-c", str(config))
+    finally:
+        drop(mariadb_server, "dh_shop")
+    assert "attacker@evil" not in victim.read_text(), "the dump wrote into a file outside the drill"
+    assert done.returncode == 1 and "Access denied" in done.stdout, done.stdout + done.stderr
+
+
+def _tamper(archive: Path, work: Path, library: Path) -> None:
+    """The xbstream unpacked, a library and `plugin_load`/`plugin_dir` lines added to backup-my.cnf, packed."""
+    tree = work / "tree"
+    tree.mkdir()
+    with open(archive, "rb") as source:
+        subprocess.run(["mbstream", "-x", "-C", str(tree)], stdin=source, check=True)
+    shutil.copy(library, tree / "evil.so")
+    with open(tree / "backup-my.cnf", "a") as cnf:
+        cnf.write("plugin_load=evil.so\nplugin_dir=.\n")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    with open(archive, "wb") as out:
+        subprocess.run(["mbstream", "-c", *files], cwd=tree, stdout=out, check=True)
+
+
+def test_no_library_from_backup_my_cnf(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
+    """backup-my.cnf's `plugin_load` made `mariabackup --prepare` (drill and restore --to) run the archive's code."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc builds the library")
+    tmp_path = instance_dir(corral_servers_root, "xh")
+    drill_tmp(tmp_path, "hot")
+    ran = tmp_path / "ran.txt"
+    source = tmp_path / "evil.c"
+    source.write_text('#include <stdio.h>\n__attribute__((constructor)) static void run(void) {\n'
+                      f'  FILE *f = fopen("{ran}", "a"); if (f) {{ fputs("ran\\n", f); fclose(f); }}\n}}\n')
+    library = tmp_path / "evil.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")]}])
+    assert corral("start", "-c", str(config)).returncode == 0
+    [archive] = (p for p in (tmp_path / "b" / "hot").rglob("*.xbstream") if p.is_file())
+    _tamper(archive, tmp_path, library)
+    fix_manifest(tmp_path / "b" / "hot", archive)
+    drilled = corral("drill", "hot", "-c", str(config))
+    restored = corral("restore", "hot", "--target", archive.parent.name, "--to", str(tmp_path / "out"),
+                      "-c", str(config))
+    assert not ran.exists(), "mariabackup --prepare ran a library from the archive"
+    for done, code in ((drilled, 1), (restored, 2)):
+        assert done.returncode == code and "backup-my.cnf" in done.stdout + done.stderr, done.stdout + done.stderr
+        assert "`plugin_load`" in done.stdout + done.stderr, done.stdout + done.stderr
