@@ -37,7 +37,8 @@ def main() -> None:
 
     root = make_server_root()
     work = root / "drill-bench"
-    work.mkdir(mode=0o700)
+    work.mkdir(mode=0o711)  # the drill's server runs as mysql (when root): it traverses work/tmp to its folder
+    (work / "tmp").mkdir(mode=0o711)
     try:
         with start_mariadb(root) as server:
             data_bytes = fill(server, args.size_mb)
