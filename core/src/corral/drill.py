@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +34,7 @@ from corral.runner import Storage, source_extensions, storage_labels
 from corral.workarea import new_work_dir
 
 log = logging.getLogger("corral")
+GRACE = 30.0  # seconds between a timed-out drill's SIGTERM and its SIGKILL
 
 
 @dataclass
@@ -127,6 +130,8 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
         return drill
     scratch = new_work_dir(job.tmp_dir)
     started = time.monotonic()
+    timeout: float | None = run.main.drill_timeout if run.main is not None else None
+    watch = _Watch(run, timeout)
     try:
         recorded = entries[backup.path].facts if backup.path in entries else {}
         request = DrillRequest(archive=backup, facts=recorded, scratch=scratch, checks=checks, say=say,
@@ -147,7 +152,35 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
         message = str(exc).strip().splitlines()
         drill.problems.append(f"restore failed: {message[0][:300] if message and expected(exc) else line}")
     finally:
+        watch.done()
         shutil.rmtree(scratch, ignore_errors=True)
         drill.seconds = time.monotonic() - started
         drill.finished = datetime.now()
+    if watch.expired.is_set():  # whatever the source made of its programs dying, this is why
+        drill.skipped, drill.checks = "", 0
+        drill.problems = [f"drill timed out after {timeout:g} s (drill_timeout) and was stopped"]
     return drill
+
+class _Watch:
+    """The target's clock: past ``timeout`` seconds the run's programs get SIGTERM, and SIGKILL if the drill has
+    not ended :data:`GRACE` seconds later (a throwaway server that ignores SIGTERM), so the source's call returns."""
+
+    def __init__(self, run: RunContext, timeout: float | None) -> None:
+        self.run, self.timeout = run, timeout
+        self.expired, self._ended = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="corral-drill-timeout", daemon=True)
+        if timeout:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        assert self.timeout is not None
+        if self._ended.wait(self.timeout):
+            return
+        self.expired.set()
+        log.warning("drill timed out after %g s (drill_timeout): stopping its programs", self.timeout)
+        self.run.signal_processes(signal.SIGTERM)
+        if not self._ended.wait(GRACE):
+            self.run.signal_processes(signal.SIGKILL)
+
+    def done(self) -> None:
+        self._ended.set()

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+DRILL_TIMEOUT = 4 * 3600.0  # seconds: a target's drill that takes longer is stopped (main: drill_timeout)
 
 
 class JobOptions(BaseModel):
@@ -380,6 +381,10 @@ class MainCore(BaseModel):
     )
     upload_timeout: float | None = Field(
         default=None, gt=0, description="seconds an archive may take to reach a storage before it is reported failed"
+    )
+    drill_timeout: float | None = Field(
+        default=DRILL_TIMEOUT, ge=0, description="seconds `corral drill` may spend on one target before its programs "
+        "are stopped and the target reported failed (default 4 hours; 0: no limit)"
     )
     weekly_backup_day: int = Field(default=7, ge=1, le=7, description="weekday of weekly copies, 1=Mon..7=Sun")
     encrypt: Encrypt | None = Field(
