@@ -6,12 +6,13 @@ import functools
 import os
 import re
 import subprocess
+import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed
+from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed, decompressor
 from corral_source_files.tally import Tally
 
 
@@ -84,6 +85,27 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
         raise DumpError(f"tar could not extract `{archive.name}`: {_cause(lines) or done.returncode}")
+
+
+def members(archive: Path) -> Iterator[tarfile.TarInfo]:
+    """The members' headers of a local archive (decompressed by its extension's standard tool), read as a stream:
+    names, types and link targets, to judge an incremental level before tar extracts it."""
+    unpack = decompressor(archive.name)
+    if unpack is None:
+        with tarfile.open(archive, "r|") as listing:
+            yield from listing
+        return
+    with open(archive, "rb") as raw:
+        child = subprocess.Popen([*unpack], stdin=raw, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert child.stdout is not None
+        with tarfile.open(fileobj=child.stdout, mode="r|") as listing:
+            yield from listing
+    finally:
+        if child.stdout is not None:
+            child.stdout.close()
+        child.kill()
+        child.wait()
 
 
 @functools.cache
