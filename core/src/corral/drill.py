@@ -161,6 +161,7 @@ def _drill_one(driver: Any, job: JobConfig, storage: Any, label: str, target: st
         drill.problems = [f"drill timed out after {timeout:g} s (drill_timeout) and was stopped"]
     return drill
 
+
 class _Watch:
     """The target's clock: past ``timeout`` seconds the run's programs get SIGTERM, and SIGKILL if the drill has
     not ended :data:`GRACE` seconds later (a throwaway server that ignores SIGTERM), so the source's call returns."""
