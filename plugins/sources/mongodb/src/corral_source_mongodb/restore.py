@@ -35,6 +35,7 @@ from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
 from corral import (
     CorralError,
+    Interrupted,
     JobConfig,
     RestoreError,
     RestoreRequest,
@@ -172,11 +173,13 @@ def _load_or_drop(run: RunContext, storage: Any, path: str, db: pymongo.database
             except PyMongoError as dropping:
                 raise RestoreError(f"{where} is half-loaded and could not be dropped: "
                                    f"{explain(dropping, connect)}") from None
-        if isinstance(exc, RestoreError):
-            raise RestoreError(f"{where}: {exc}; dropped the half-loaded database") from None
         if isinstance(exc, PyMongoError):
             raise RestoreError(f"{where}: {explain(exc, connect)}; dropped the half-loaded database") from None
-        request.say(f"stopped: dropped the half-loaded {where}")
+        if isinstance(exc, CorralError) and not isinstance(exc, Interrupted):  # its class kept: its exit code
+            exc.args = (f"{where}: {exc}; dropped the half-loaded database",)
+            raise
+        stopped = isinstance(exc, (Interrupted, KeyboardInterrupt))
+        request.say(f"{'stopped' if stopped else 'failed'}: dropped the half-loaded {where}")
         raise
 
 
