@@ -4,7 +4,10 @@ restores it anyway; an archive no manifest lists is restored with a note. Files,
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,63 @@ def test_an_archive_without_a_manifest_is_restored_with_a_note(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert f"note: `{archive.name}` has no manifest entry" in done.stdout
     assert HONEST in next((tmp_path / "back").rglob("prices.txt")).read_bytes()
+
+
+def _plant(folder: Path, name: str) -> Path:
+    """What a storage writer does without touching a manifest: a well-formed archive under a run's name."""
+    planted = folder / name
+    with tarfile.open(planted, "w") as archive:
+        data = b"price: " + FORGED + b"\n"
+        member = tarfile.TarInfo("shop/prices.txt")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    return planted
+
+
+def test_an_archive_no_manifest_lists_made_since_the_manifests_is_refused(tmp_path: Path) -> None:
+    """Planted under a later second than the run, it would be the newest: restore and drill refuse it; an archive
+    older than every manifest (made before corral kept them) is still restored with a note."""
+    site = _site(tmp_path)
+    config, archive = _backed_up(tmp_path, {"job": "web", "type": "desc_files",
+                                            "sources": [{"target": [str(site)], "gzip": False}]})
+    planted = _plant(archive.parent, "shop_2026-03-02_03-00-01.tar")
+    back = tmp_path / "back"
+    done = corral("restore", "web", "--target", str(site), "--to", str(back), "-c", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"corral: error: `{planted.name}` on storage local is in no manifest though manifests are kept since "
+        "2026-03-02_03-00-00: planted, or its run could not record it; not restored (--no-verify restores it anyway)"]
+    assert list(back.rglob("*")) == []
+    drill = corral("drill", "web", "-c", str(config), env={"CORRAL_NOW": "2026-03-02T04:00:00"})
+    assert drill.returncode == 1 and f"`{planted.name}` on storage local is in no manifest" in drill.stdout, drill
+    anyway = corral("restore", "web", "--target", str(site), "--to", str(back), "--no-verify", "-c", str(config))
+    assert anyway.returncode == 0, anyway.stderr
+    assert FORGED in (back / "shop" / "prices.txt").read_bytes()
+
+    old = _plant(archive.parent, "shop_2026-03-01_03-00-00.tar")
+    done = corral("restore", "web", "--target", str(site), "--date", "2026-03-01", "--to", str(tmp_path / "old"),
+                  "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert f"note: `{old.name}` has no manifest entry" in done.stdout
+
+
+def test_a_manifest_too_big_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """A file over 64 MiB in a manifest's place is not corral's: one warning line, its run's archive unproven; the
+    restore and the drill say so instead of `unexpected NotAManifest` and `nothing to drill`."""
+    site = _site(tmp_path)
+    config, archive = _backed_up(tmp_path, {"job": "web", "type": "desc_files",
+                                            "sources": [{"target": [str(site)], "gzip": False}]})
+    record = tmp_path / "b" / "web" / ".manifests" / "2026-03-02_03-00-00.json"
+    os.truncate(record, 65 << 20)
+    done = corral("restore", "web", "--target", str(site), "--to", str(tmp_path / "back"), "-c", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"warning: storage local: `{record}` is not a manifest corral wrote (too big): skipped, the archives of "
+            "its run are unproven") in done.stdout
+    [error] = done.stderr.splitlines()
+    assert f"`{archive.name}` on storage local is in no manifest" in error and "unexpected" not in error
+    drill = corral("drill", "web", "-c", str(config), env={"CORRAL_NOW": "2026-03-02T04:00:00"})
+    assert drill.returncode == 1 and "nothing to drill" not in drill.stdout + drill.stderr, drill
+    assert "web/shop: FAILED" in drill.stdout and "is in no manifest" in drill.stdout, drill
 
 
 def _mysql_rows(server: MariaDB, database: str) -> list[Any] | None:

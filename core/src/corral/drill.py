@@ -28,7 +28,7 @@ from corral.encryption import DecryptingStorage
 from corral.errors import CorralError, Interrupted
 from corral.manifest import Entry
 from corral.plugins import load_driver
-from corral.proving import HashingStorage, entries_of
+from corral.proving import HashingStorage, entries_of, oldest_manifest, unlisted
 from corral.run import RunContext
 from corral.runner import Storage, source_extensions, storage_labels
 from corral.workarea import new_work_dir
@@ -92,12 +92,17 @@ def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name
             if not newest:
                 problems.append(f"storage {label}: no backup of {f'`{target}`' if target else 'any target'}")
                 continue
-            entries = entries_of(storage, job, [b.path for b in newest.values()])
+            oldest = oldest_manifest(storage.listed or [], storage.root)
+            entries = entries_of(storage, job, [b.path for b in newest.values()])  # a skipped manifest: a warning
             for name, backup in sorted(newest.items()):
                 hashing = HashingStorage(storage)  # what the drill reads is proven against the manifest too
                 view = DecryptingStorage(hashing, identity) if identity is not None else hashing
                 result.targets.append(_drill_one(driver, job, view, label, name, backup, entries, run, say))
+                read = sorted(hashing.digests)  # an incremental chain's older levels too
+                entries |= entries_of(storage, job, [path for path in read if path not in entries])
                 result.targets[-1].problems += hashing.mismatches(entries)
+                result.targets[-1].problems += [refused for path in read if path not in entries
+                                                if (refused := unlisted(path, oldest, label)) is not None]
             return
         except Interrupted:
             raise

@@ -8,6 +8,7 @@ before the first byte when the listed size already differs, so a restore never f
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import shutil
 from collections.abc import Callable
@@ -22,13 +23,19 @@ from corral.manifest import Entry, NotAManifest
 from corral.manifest_sync import fetch_text
 from corral.workarea import new_work_dir
 
+log = logging.getLogger("corral")
+
 
 class ArchiveMismatch(CorralError):
     """A stored archive is not the one its manifest recorded (damaged, cut short or replaced)."""
 
 
-def entries_of(storage: Any, job: JobConfig, paths: list[str]) -> dict[str, Entry]:
-    """The manifest entries (size, sha256, facts) of the runs that made the stored ``paths``, by stored path."""
+def entries_of(storage: Any, job: JobConfig, paths: list[str],
+               warn: Callable[[str], None] = log.warning) -> dict[str, Entry]:
+    """The manifest entries (size, sha256, facts) of the runs that made the stored ``paths``, by stored path.
+
+    A file in a manifest's place that is not one corral wrote (too big, another format) is skipped: ``warn`` gets
+    one line and the other manifests still count; the archives it would list are unproven."""
     found: dict[str, Entry] = {}
     stamps = {stamp for stamp in (manifest.archive_stamp(path) for path in paths) if stamp is not None}
     if not stamps:
@@ -36,16 +43,37 @@ def entries_of(storage: Any, job: JobConfig, paths: list[str]) -> dict[str, Entr
     work_dir = new_work_dir(job.tmp_dir)
     try:
         for stamp in sorted(stamps):
-            text = fetch_text(storage, manifest.paths(storage.root, stamp)["json"], work_dir)
+            where = manifest.paths(storage.root, stamp)["json"]
             try:
+                text = fetch_text(storage, where, work_dir)
                 entries = manifest.parse_json(text) if text else []
-            except NotAManifest:
+            except NotAManifest as exc:
+                why = exc.args[1] if len(exc.args) > 1 else exc.args[0]
+                warn(f"storage {storage.name}: `{where}` is not a manifest corral wrote ({why}): skipped, the "
+                     "archives of its run are unproven")
                 entries = []
             for entry in entries:
                 found[posixpath.join(storage.root, entry.path)] = entry
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return found
+
+
+def oldest_manifest(files: list[Any], root: str) -> str | None:
+    """The stamp of the oldest manifest stored in the job's folder ``root`` (None: none, all made before
+    manifests): an archive no manifest lists but made since then is not one a run of corral stored unseen."""
+    stamps = [stamp for stamp in (manifest.manifest_stamp(remote, root) for remote in files) if stamp is not None]
+    return min(stamps, default=None)
+
+
+def unlisted(remote: str, oldest: str | None, storage: str) -> str | None:
+    """Why ``remote``, which no manifest lists, is refused: made since the oldest manifest (planted, or its run
+    could not record it); None when it is older (made before manifests) or there are none."""
+    stamp = manifest.archive_stamp(remote)
+    if oldest is None or stamp is None or stamp < oldest:
+        return None
+    return (f"`{posixpath.basename(remote)}` on storage {storage} is in no manifest though manifests are kept since "
+            f"{oldest}: planted, or its run could not record it")
 
 
 def differs(digest: Digest, entry: Entry) -> bool:
@@ -112,24 +140,31 @@ class ProvingStorage:
     (:class:`ArchiveMismatch`). ``sizes``: the listed size of each stored path, compared before reading. An archive
     without an entry (made before manifests, or its manifest lost) is read as it is, and ``say`` tells so once."""
 
-    def __init__(self, storage: Any, job: JobConfig, sizes: dict[str, int], say: Callable[[str], None]) -> None:
-        self.storage, self.job, self.sizes, self.say = storage, job, sizes, say
+    def __init__(self, storage: Any, job: JobConfig, sizes: dict[str, int], say: Callable[[str], None],
+                 oldest: str | None = None) -> None:
+        self.storage, self.job, self.sizes, self.say, self.oldest = storage, job, sizes, say, oldest
         self.root, self.name, self.label = storage.root, storage.name, storage.label
         self.entries: dict[str, Entry] = {}
         self._stamps: set[str | None] = set()
+        self._noted: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.storage, name)
 
     def entry(self, remote: str) -> Entry | None:
-        """``remote``'s manifest entry (its run's manifest is fetched on first use); None, said once, if none."""
+        """``remote``'s manifest entry (its run's manifest is fetched on first use); None, said once, if none and
+        it is older than ``oldest`` (the storage's oldest manifest); refused if none and it is not."""
         stamp = manifest.archive_stamp(remote)
         if stamp not in self._stamps:
             self._stamps.add(stamp)
-            self.entries.update(entries_of(self.storage, self.job, [remote]))
-            if remote not in self.entries:
-                self.say(f"note: `{posixpath.basename(remote)}` has no manifest entry (made before manifests, or its "
-                         "manifest is gone): restored without proof that it is what was stored")
+            self.entries.update(entries_of(self.storage, self.job, [remote], lambda line: self.say(f"warning: {line}")))
+        if remote not in self.entries and remote not in self._noted:
+            refused = unlisted(remote, self.oldest, self.name)
+            if refused is not None:
+                raise ArchiveMismatch(f"{refused}; not restored (--no-verify restores it anyway)")
+            self._noted.add(remote)
+            self.say(f"note: `{posixpath.basename(remote)}` has no manifest entry (made before manifests, or its "
+                     "manifest is gone): restored without proof that it is what was stored")
         found = self.entries.get(remote)
         listed = self.sizes.get(remote)
         if found is not None and found.size >= 0 and listed is not None and listed != found.size:

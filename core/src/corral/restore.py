@@ -15,6 +15,7 @@ import os
 import posixpath
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -31,11 +32,11 @@ from corral.encryption import DecryptingStorage
 from corral.errors import EXIT_USAGE, ConfigError, CorralError
 from corral.masking import Masker
 from corral.plugins import load_driver
-from corral.proving import ProvingStorage
+from corral.proving import ProvingStorage, oldest_manifest
 from corral.restoring import RestoreRequest
 from corral.run import RunContext, human_size
 from corral.runner import Storage, source_extensions
-from corral.workarea import new_work_dir
+from corral.workarea import check_way, make_folders, new_work_dir
 
 log = logging.getLogger("corral")
 
@@ -69,12 +70,28 @@ def when(until: datetime) -> str:
 
 
 def check_destination(dest: Path, force: bool) -> None:
-    """Refuse a folder that already holds entries unless ``force``: tar merges into it, silently."""
+    """Refuse a ``--to`` another user could control, and one that already holds entries unless ``force`` (tar
+    merges into it, silently).
+
+    corral restores as root: a folder a local user made (``/tmp/restore``, 0777) or a link they planted at that
+    name would let them swap what tar writes, or send it elsewhere. As for the work area, the folder and every
+    folder on the way must belong to root or the running user and be writable by nobody else (on the way, a
+    sticky folder such as /tmp excepted); a link is refused, never followed."""
+    try:
+        info = os.lstat(dest)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None  # created below (refused there if a file is on the way); its way is checked now
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise RestoreRefused(f"`{dest}` is refused: it is a symlink (to `{os.readlink(dest)}`), which restore "
+                             "does not follow: give the folder itself")
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
+    check_way(dest, "restore folder")
+    if info is None:
+        return
     try:
         with os.scandir(dest) as entries:
             count = sum(1 for _ in entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return  # created below, or refused there as "not a folder"
     except OSError as exc:
         raise CorralError(f"cannot read `{dest}`: {exc.strerror or exc}") from None
     if count and not force:
@@ -84,11 +101,23 @@ def check_destination(dest: Path, force: bool) -> None:
         )
 
 
+def make_destination(dest: Path) -> None:
+    """Create a missing ``--to`` (0700), one folder at a time and never through a link, each checked as
+    :func:`check_destination` checks the way."""
+    try:
+        make_folders(dest, "restore folder")
+    except OSError as exc:
+        raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
+    info = os.lstat(dest)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
+
+
 def _fetch(storage: Storage | DecryptingStorage, remote: str, into: Path, job: JobConfig) -> None:
     """Fetch a stored file to ``into`` without ever writing through a link there.
 
-    ``--to`` may be a folder a site user owns: a link they plant under the archive's name (the date of a cron
-    run) would have root write the dump over the file it points to. The file is fetched into a fresh private work
+    With ``--force`` the folder may hold what a site user controls: a link under the archive's name (the date of a
+    cron run) would have root write the dump over the file it points to. The file is fetched into a fresh private work
     folder and put in place by a rename, which replaces a link instead of following it.
     """
     work = new_work_dir(job.tmp_dir)
@@ -227,7 +256,8 @@ def restore(
     for storage_config in candidates:
         try:
             storage = Storage(storage_config, job)
-            every = sorted(b for b in (own_backup(f, storage.root, source_extensions(job)) for f in storage.list())
+            files = storage.list()
+            every = sorted(b for b in (own_backup(f, storage.root, source_extensions(job)) for f in files)
                            if b is not None)
         except CorralError:
             raise
@@ -252,17 +282,15 @@ def restore(
             continue
         newest = found[-1]
         if dest is not None and not dry_run:
-            try:
-                dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise CorralError(f"cannot restore into `{dest}`: {exc.strerror or exc}") from None
-            if not dest.is_dir():
-                raise CorralError(f"cannot restore into `{dest}`: it is not a folder")
+            make_destination(dest)
         sealed = newest.path.endswith(f".{AGE_SUFFIX}")
         if sealed and identity is None and driver.hook.corral_source_restore.get_hookimpls():
             raise RestoreRefused(f"`{posixpath.basename(newest.path)}` is encrypted (`encrypt:`): give the age "
                                  "secret key with --identity FILE")
-        proven: Any = ProvingStorage(storage, job, {b.path: b.size for b in stored}, say) if verify else storage
+        proven: Any = storage
+        if verify:
+            proven = ProvingStorage(storage, job, {b.path: b.size for b in stored}, say,
+                                    oldest_manifest(files, storage.root))
         if verify and not dry_run:
             proven.entry(newest.path)  # a size that differs from the manifest's: refused before anything changes
         view = DecryptingStorage(proven, identity) if identity is not None else proven

@@ -156,17 +156,19 @@ def _read_manifest(storage: Storage, pair: dict[str, RemoteFile], work_dir: Path
     reads (an entry whose two files disagree gets no hash, and fails). A file that is not corral's adds nothing."""
     entries: dict[str, Entry] = {}
     if "json" in pair:
-        text = fetch_text(storage, pair["json"].path, work_dir)
-        try:
+        try:  # too big (fetch_text) or another format: skipped, its archives fail as unproven
+            text = fetch_text(storage, pair["json"].path, work_dir)
             entries = {entry.path: entry for entry in manifest.parse_json(text or "")}
         except NotAManifest as exc:
-            log.warning("storage %s: `%s` is not a manifest corral wrote (%s)", storage.label, pair["json"].path, exc)
+            log.warning("storage %s: `%s` is not a manifest corral wrote (%s)", storage.label, pair["json"].path,
+                        exc.args[-1])
     if "sha256" in pair:
-        text = fetch_text(storage, pair["sha256"].path, work_dir)
         try:
+            text = fetch_text(storage, pair["sha256"].path, work_dir)
             hashes = manifest.parse_sha256(text or "")
         except NotAManifest as exc:
-            log.warning("storage %s: `%s` is not a manifest corral wrote (%s)", storage.label, pair["sha256"].path, exc)
+            log.warning("storage %s: `%s` is not a manifest corral wrote (%s)", storage.label, pair["sha256"].path,
+                        exc.args[-1])
             return entries
         for path, sha256 in hashes.items():
             known = entries.get(path)

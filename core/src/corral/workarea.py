@@ -108,23 +108,28 @@ def private_dir(path: Path, what: str, file_name: str = "") -> Path:
     ``file_name``: the file it is made for (a log), named in the fix when a folder above is writable by others.
     """
     check_way(path, what, hint=file_name)  # the way to it, before anything is created on it
+    try:
+        make_folders(path, what)
+    except OSError as exc:
+        raise UnsafePath(f"cannot create the {what} `{path}`: {exc.strerror}") from None
+    check_way(path, what)
+    if not path.is_dir():
+        raise UnsafePath(f"{what} `{path}` is not a folder")
+    return path
+
+
+def make_folders(path: Path, what: str) -> None:
+    """Create the missing folders of ``path`` (0700) one at a time, never through a link, the way checked
+    (:func:`check_way`) after each before anything is made below it; a failed mkdir raises its OSError."""
     missing = []
     part = Path(os.path.abspath(path))
     while not os.path.lexists(part) and part != part.parent:
         missing.append(part)
         part = part.parent
-    for part in reversed(missing):  # one folder at a time, each checked before anything is made below it
-        try:
+    for part in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile: the check says by whom
             os.mkdir(part, 0o700)
-        except FileExistsError:
-            pass  # made meanwhile: the check says by whom
-        except OSError as exc:
-            raise UnsafePath(f"cannot create the {what} `{path}`: {exc.strerror}") from None
         check_way(path, what)
-    check_way(path, what)
-    if not path.is_dir():
-        raise UnsafePath(f"{what} `{path}` is not a folder")
-    return path
 
 
 def open_own_file(path: Path, flags: int, what: str) -> int:

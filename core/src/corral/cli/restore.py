@@ -42,7 +42,7 @@ def restore(
     target: Annotated[str, typer.Option(
         "--target", "-t", help="what to restore: a target as `corral list` shows it, a database name, or a file "
         "job's source path")],
-    to: Annotated[Path | None, typer.Option(
+    to: Annotated[str | None, typer.Option(
         "--to", help="folder to restore into (files, a fetched dump, a data directory); must be empty or new "
         "unless --force. Without it a database is restored into a server (--into)")] = None,
     into: Annotated[str | None, typer.Option(
@@ -95,12 +95,15 @@ def restore(
     name = posixpath.basename(archive.rstrip("/")) if archive is not None else None  # a path from `corral list`
     if identity is not None and not identity.is_file():
         raise _usage(f"--identity `{identity}` is not a file (the age secret key, from `age-keygen -o FILE`)")
+    if to is not None and not to.strip():  # an unset variable (`--to "$DEST" --force`): not the current folder
+        raise _usage(f"--to {to!r} names no folder: give the folder to restore into (`.` for the current one)")
     if to is not None and (into is not None or as_name is not None):
         raise _usage("--to restores into a folder; --into and --as name a server and a database: give one kind")
     logs.setup(None, ())
     options = {"with_globals": with_globals, "jobs": jobs}
     try:
-        done = run_restore(config, job, target, Choice(until=until, archive=name), to, storage, force=force,
+        dest = Path(to) if to is not None else None
+        done = run_restore(config, job, target, Choice(until=until, archive=name), dest, storage, force=force,
                            identity=identity, into=into, as_name=as_name, dry_run=dry_run, options=options,
                            say=typer.echo, verify=not no_verify)
     except CorralError as error:

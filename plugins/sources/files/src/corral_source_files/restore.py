@@ -17,7 +17,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from corral import DumpError, RestoreRequest, RunContext, Storage, new_work_dir
+from corral import DumpError, RestoreRequest, RunContext, Storage, full_disk_note, new_work_dir
 from corral_source_files import tar
 
 
@@ -35,9 +35,14 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
     mode = stat.S_IMODE(os.lstat(dest).st_mode)
     try:
         locals_ = []
-        for index, remote in enumerate(paths):
-            local = scratch / f"{index:04d}-{posixpath.basename(remote)}"
-            storage.get(remote, local)
+        for remote in paths:
+            local = scratch / posixpath.basename(remote)
+            try:
+                storage.get(remote, local)
+            except OSError as exc:  # tmp_dir full: the chain needs room for every level at once
+                note = full_disk_note(tmp_dir)  # before the partial copy goes
+                local.unlink(missing_ok=True)
+                raise DumpError(f"cannot fetch `{remote}` into `{tmp_dir}`: {exc.strerror or exc}{note}") from None
             locals_.append(local)
         os.chmod(dest, 0o700)  # nobody else walks in while the levels go in one after the other
         for remote, local in zip(paths, locals_, strict=True):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed, decompressor
+from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed, decompressor, full_disk_note
 from corral_source_files.tally import Tally
 
 
@@ -84,7 +84,8 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
     done = run.run(command)
     if done.returncode != 0:
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        raise DumpError(f"tar could not extract `{archive.name}`: {_cause(lines) or done.returncode}")
+        raise DumpError(f"tar could not extract `{archive.name}` into `{dest}`: {_cause(lines) or done.returncode}"
+                        f"{full_disk_note(dest)}")
 
 
 def members(archive: Path) -> Iterator[tarfile.TarInfo]:
