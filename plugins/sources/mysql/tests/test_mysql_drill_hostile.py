@@ -67,6 +67,32 @@ def test_no_general_log_aimed_at_a_file(mariadb_server: MariaDB, corral_servers_
     assert done.returncode == 1 and "Access denied" in done.stdout, done.stdout + done.stderr
 
 
+def test_a_check_runs_no_function_of_the_archive_with_more_rights(mariadb_server: MariaDB,
+                                                                    corral_servers_root: Path) -> None:  # fmt: skip
+    """The checks log in as the loader: an `SQL SECURITY INVOKER` function of the dump that a check calls gets no
+    more rights than the dump had (as corral's own login it could `SET GLOBAL` anything)."""
+    tmp_path = instance_dir(corral_servers_root, "di")
+    drill_tmp(tmp_path, "fn")
+    seen = tmp_path / "seen.txt"
+    checks = [{"sql": "SELECT poke()"},
+              {"command": f"mariadb -N -e 'SELECT @@global.max_connections, CURRENT_USER()' > {seen}"}]
+    config = write_config(tmp_path, [{"job": "fn", "type": "mysql", "sources": [{
+        "connect": _connect(mariadb_server), "target": ["di_shop"], "compression": "none"}],
+        "storages": [local_storage(tmp_path / "b")], "drill": {"checks": checks}}])  # fmt: skip
+    drop(mariadb_server, "di_shop")
+    execute(mariadb_server, "CREATE DATABASE di_shop", "CREATE TABLE di_shop.t (id INT PRIMARY KEY)",
+            "CREATE FUNCTION di_shop.poke() RETURNS INT NO SQL SQL SECURITY INVOKER BEGIN "
+            "IF CURRENT_USER() LIKE 'corral_load@%' THEN RETURN 1; END IF; "
+            "SET GLOBAL max_connections = 77; RETURN 1; END")
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+        done = corral("drill", "fn", "-c", str(config))
+    finally:
+        drop(mariadb_server, "di_shop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen.read_text().split() == ["20", "corral_load@localhost"]
+
+
 def _tamper(archive: Path, work: Path, library: Path) -> None:
     """The xbstream unpacked, a library and `plugin_load`/`plugin_dir` lines added to backup-my.cnf, packed."""
     tree = work / "tree"

@@ -81,8 +81,8 @@ def _load(job: JobConfig, storage: Any, target: str, run: RunContext, request: D
 
 
 def counts(run: RunContext, program: str, into: Server, database: str) -> dict[str, int]:
-    """Each base table of ``database`` and its exact ``COUNT(*)``."""
-    login = into.login
+    """Each base table of ``database`` and its exact ``COUNT(*)`` (counted as the loader when there is one)."""
+    login = into.loader or into.login
     lines = into.query(run, program, _BASE_TABLES.format(hex=database.encode().hex()))
     names = [client.unescape(line) for line in lines]
     found: dict[str, int] = {}
@@ -119,7 +119,7 @@ def _judge(run: RunContext, request: DrillRequest, into: Server, database: str, 
         problems += compare_counts("table", recorded, at_most(found, recorded), request.tolerance)
     elif request.facts:
         restored += "; the dump recorded no table statistics to compare with"
-    passed = _checks(run, request, program, (*into.login, f"--database={database}"), env)
+    passed = _checks(run, request, program, (*(into.loader or into.login), f"--database={database}"), env)
     problems += passed[1]
     return DrillReport(restored=restored, problems=problems, checks=passed[0],
                        compared=isinstance(tables, dict) or not request.facts)

@@ -4,17 +4,19 @@ Everything is under ``SCRATCH/db``: the client's option files (root's, 0600) and
 server itself (0700, owned by the ``mysql`` user when corral runs as root, and the server runs as ``mysql``): the
 data directory (new from ``mariadb-install-db``, or a prepared physical backup), the error log, the socket, the
 init file. ``mariadbd --no-defaults`` never reads the host's ``my.cnf``; it listens on no network port at all, only
-on its socket in the private folder (a physical backup brings the production accounts and their passwords: nobody
-but root may reach them), writes files (``SELECT ... INTO OUTFILE``) only into an empty private folder of its own
-(``--secure-file-priv``), reads no client file (``--local-infile=0``), with no binary log, no replication started (a
-physical backup may name a primary), no event scheduler (restored events must not run), and
+on its socket in the private folder (a physical backup brings the production accounts and their passwords:
+nobody but root and ``mysql`` may reach them), writes files (``SELECT ... INTO OUTFILE``) only into an empty
+private folder of its own (``--secure-file-priv``), reads no client file (``--local-infile=0``), with no binary
+log, no replication started (a physical backup may name a primary), no event scheduler (restored events must not
+run), and
 ``innodb_fast_shutdown=3``: the data is thrown away, so stopping skips the flush. At start an ``--init-file``
-creates the login corral and the command checks use: ``USER@localhost`` (USER: who runs corral, the client's default
-name) with a random password, which only goes through the 0600 option file and ``MYSQL_PWD`` of the checks, never an
-argument; and, for a dump, the login it is loaded as: ``corral_load@localhost``, with rights on the drill's database
-only: no ``SET GLOBAL`` (a dump that aims the general log at ``/root/.ssh/authorized_keys``), no ``FILE``, no
-``SET USER`` (a routine defined as root). The server is started with ``run.popen`` (stopped on SIGTERM, dies with
-corral) and stopped whatever happens: SIGTERM, then SIGKILL.
+creates the login corral uses: ``USER@localhost`` (USER: who runs corral, the client's default name) with a random
+password, which only goes through a 0600 option file, never an argument; and, for a dump, the login it is loaded
+as, its rows counted as and the checks run as (``MYSQL_PWD``): ``corral_load@localhost``, with rights on the
+drill's database only: no ``SET GLOBAL`` (a dump that aims the general log at ``/root/.ssh/authorized_keys``, or a
+function of it that a check calls), no ``FILE``, no ``SET USER`` (a routine defined as root). The server is
+started with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped whatever happens: SIGTERM, then
+SIGKILL.
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ _SETTINGS = ("--skip-networking", "--local-infile=0", "--skip-name-resolve", "--
 
 @dataclass(frozen=True)
 class Throwaway:
-    """A running throwaway server: its socket, the login corral uses (an option file), the dump's (``loader``)."""
+    """A running throwaway server: its socket, the login corral uses (``options``), the dump's (``loader``), and
+    the checks' (``user``, ``password``: the loader's when there is one, so no account with more rights runs
+    a function or view the archive defined)."""
 
     socket: Path
     user: str
@@ -189,7 +193,7 @@ def _client_options(path: Path, sock: Path, user: str, password: str) -> Path:
 @contextlib.contextmanager
 def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = ()) -> Iterator[Throwaway]:
     """``mariadbd`` on ``data`` until the block exits, ready for logins; ``loads``: the databases a dump is
-    loaded into, as the loader account that may touch them and nothing else."""
+    loaded into, as the loader account that may touch them and nothing else (and the checks run as)."""
     program = tools.find(("mariadbd", "mysqld"), apt="mariadb-server")
     user, password = _user(), secrets.token_hex(16)
     home = folder / SERVER
@@ -199,15 +203,15 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     account = _account(user)
     statements = [f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';",
                   f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"]
+    options = _client_options(folder / "client.cnf", sock, user, password)
     loader = None
     if loads:
-        secret = secrets.token_hex(16)
-        statements.append(f"CREATE OR REPLACE USER {_account(LOADER)} IDENTIFIED BY '{secret}';")
+        user, password = LOADER, secrets.token_hex(16)
+        statements.append(f"CREATE OR REPLACE USER {_account(LOADER)} IDENTIFIED BY '{password}';")
         statements += [f"GRANT ALL PRIVILEGES ON {grant_pattern(name)}.* TO {_account(LOADER)};" for name in loads]
-        loader = _client_options(folder / "loader.cnf", sock, LOADER, secret)
+        loader = _client_options(folder / "loader.cnf", sock, LOADER, password)
     init = _private(home / "init.sql", "".join(line + "\n" for line in statements), owned=True)
-    options = _client_options(folder / "client.cnf", sock, user, password)
-    _private(folder / ".my.cnf", options.read_text())  # the checks' login (their HOME is this folder)
+    _private(folder / ".my.cnf", (loader or options).read_text())  # the checks' login (their HOME is this folder)
     argv = [program, "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--secure-file-priv={files}",
             f"--pid-file={home / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
     with open(log, "wb") as errors:
