@@ -29,6 +29,16 @@ def _connect(server: MariaDB) -> dict[str, object]:
     return {"db_host": "127.0.0.1", "db_port": server.port, "db_user": server.user, "db_password": server.password}
 
 
+def _dump_job(server: MariaDB, tmp_path: Path, job: str, database: str, checks: list[dict[str, str]],
+              *statements: str) -> Path:  # fmt: skip
+    """A `mysql` job of ``database`` (made anew: a table `t` and ``statements``) with the drill's ``checks``."""
+    drop(server, database)
+    execute(server, f"CREATE DATABASE {database}", f"CREATE TABLE {database}.t (id INT PRIMARY KEY)", *statements)
+    return write_config(tmp_path, [{"job": job, "type": "mysql", "sources": [{
+        "connect": _connect(server), "target": [database], "compression": "none"}],
+        "storages": [local_storage(tmp_path / "b")], "drill": {"checks": checks}}])  # fmt: skip
+
+
 def test_no_general_log_aimed_at_a_file(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
     """`SET GLOBAL general_log_file` appended attacker text to any file as root; the view, trigger and routine
     with their production DEFINER still load, and the checks see them."""
@@ -40,14 +50,10 @@ def test_no_general_log_aimed_at_a_file(mariadb_server: MariaDB, corral_servers_
     owner = tmp_path / "owner.txt"
     checks = [{"sql": "SELECT 1 FROM rich WHERE id = 1"}, {"sql": "SELECT 1 FROM t WHERE twice(id) = 2"},
               {"command": f"stat -c %U \"$(mariadb -N -e 'SELECT @@datadir')\" > {owner}"}]
-    config = write_config(tmp_path, [{"job": "gl", "type": "mysql", "sources": [{
-        "connect": _connect(mariadb_server), "target": ["dh_shop"], "compression": "none"}],
-        "storages": [local_storage(tmp_path / "b")], "drill": {"checks": checks}}])  # fmt: skip
-    drop(mariadb_server, "dh_shop")
-    execute(mariadb_server, "CREATE DATABASE dh_shop", "CREATE TABLE dh_shop.t (id INT PRIMARY KEY)",
-            "INSERT INTO dh_shop.t VALUES (1), (2)", "CREATE VIEW dh_shop.rich AS SELECT id FROM dh_shop.t",
-            "CREATE FUNCTION dh_shop.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
-            "CREATE TRIGGER dh_shop.keep BEFORE INSERT ON dh_shop.t FOR EACH ROW SET NEW.id = NEW.id")
+    config = _dump_job(mariadb_server, tmp_path, "gl", "dh_shop", checks, "INSERT INTO dh_shop.t VALUES (1), (2)",
+                       "CREATE VIEW dh_shop.rich AS SELECT id FROM dh_shop.t",
+                       "CREATE FUNCTION dh_shop.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
+                       "CREATE TRIGGER dh_shop.keep BEFORE INSERT ON dh_shop.t FOR EACH ROW SET NEW.id = NEW.id")
     try:
         assert corral("start", "-c", str(config)).returncode == 0
         done = corral("drill", "gl", "-c", str(config))
@@ -76,14 +82,10 @@ def test_a_check_runs_no_function_of_the_archive_with_more_rights(mariadb_server
     seen = tmp_path / "seen.txt"
     checks = [{"sql": "SELECT poke()"},
               {"command": f"mariadb -N -e 'SELECT @@global.max_connections, CURRENT_USER()' > {seen}"}]
-    config = write_config(tmp_path, [{"job": "fn", "type": "mysql", "sources": [{
-        "connect": _connect(mariadb_server), "target": ["di_shop"], "compression": "none"}],
-        "storages": [local_storage(tmp_path / "b")], "drill": {"checks": checks}}])  # fmt: skip
-    drop(mariadb_server, "di_shop")
-    execute(mariadb_server, "CREATE DATABASE di_shop", "CREATE TABLE di_shop.t (id INT PRIMARY KEY)",
-            "CREATE FUNCTION di_shop.poke() RETURNS INT NO SQL SQL SECURITY INVOKER BEGIN "
-            "IF CURRENT_USER() LIKE 'corral_load@%' THEN RETURN 1; END IF; "
-            "SET GLOBAL max_connections = 77; RETURN 1; END")
+    config = _dump_job(mariadb_server, tmp_path, "fn", "di_shop", checks,
+                       "CREATE FUNCTION di_shop.poke() RETURNS INT NO SQL SQL SECURITY INVOKER BEGIN "
+                       "IF CURRENT_USER() LIKE 'corral_load@%' THEN RETURN 1; END IF; "
+                       "SET GLOBAL max_connections = 77; RETURN 1; END")
     try:
         assert corral("start", "-c", str(config)).returncode == 0
         done = corral("drill", "fn", "-c", str(config))
