@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -67,6 +68,22 @@ def test_a_level_never_writes_through_a_link_an_older_level_planted(tmp_path: Pa
     assert drill.returncode == 1
     assert sorted(os.listdir(victim)) == ["precious"]
     assert "would be written through the symlink" in drill.stdout + drill.stderr
+
+
+def test_a_level_is_judged_by_the_names_gnu_tar_reads(tmp_path: Path) -> None:
+    """A member written by GNU tar -g carries old-GNU time fields where Python's tarfile reads a name prefix
+    (`15304160403/shop/d/pwned`): the check lists the level with tar itself, the name tar extracts."""
+    config, victim = _planted(tmp_path)
+    made = tmp_path / "made"
+    (made / "shop" / "d").mkdir(parents=True)
+    (made / "shop" / "d" / "pwned").write_text("through the link\n")
+    day = next((tmp_path / "b" / "chain" / "shop").rglob("*.day.tar"))
+    subprocess.run(["tar", "-c", "-g", str(tmp_path / "snar"), "-f", str(day), "-C", str(made), "--no-recursion",
+                    "shop/d/pwned"], check=True)
+    out = tmp_path / "out"
+    done = corral("restore", "chain", "--target", "shop", "--to", str(out), "-c", str(config))
+    assert done.returncode == 1 and "`shop/d/pwned` would be written through the symlink" in done.stderr, done
+    assert sorted(os.listdir(victim)) == ["precious"]
 
 
 def test_a_link_that_became_a_folder_restores_as_the_folder(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import os
 import posixpath
 import shutil
 import stat
-import tarfile
 from pathlib import Path
 
 from corral import DumpError, RestoreRequest, RunContext, Storage, full_disk_note, new_work_dir
@@ -47,7 +46,7 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
         os.chmod(dest, 0o700)  # nobody else walks in while the levels go in one after the other
         for remote, local in zip(paths, locals_, strict=True):
             if _holds_entries(dest):
-                guard(local, dest, posixpath.basename(remote))
+                guard(run, local, dest, posixpath.basename(remote))
             try:
                 tar.extract(run, local, dest, incremental)
             finally:
@@ -72,25 +71,22 @@ def _parts(name: str) -> list[str] | None:
     return None if ".." in parts else parts
 
 
-def guard(archive: Path, dest: Path, shown: str) -> None:
+def guard(run: RunContext, archive: Path, dest: Path, shown: str) -> None:
     """Refuse ``archive`` when one of its members would be written through a symlink already in ``dest``; remove
     a link where the archive makes a folder (tar would follow it). Raises DumpError, one line, before any change."""
     folders: set[tuple[str, ...]] = set()
     ways: list[tuple[str, list[str]]] = []  # (member, the components whose parents must be real folders)
-    try:
-        for member in tar.members(archive):
-            parts = _parts(member.name)
-            if parts is None or not parts:
-                continue
-            if member.isdir() or member.type == b"D":  # D: an incremental level's folder with its listing
-                folders.add(tuple(parts))
-                ways.append((member.name, [*parts, ""]))  # the folder itself too: tar would follow a link there
-            else:
-                ways.append((member.name, parts))
-            if member.islnk() and (target := _parts(member.linkname)):
-                ways.append((member.name, target))
-    except (tarfile.TarError, OSError) as exc:
-        raise DumpError(f"cannot list `{shown}` to check it before extracting: {exc}") from None
+    for member in tar.members(run, archive):
+        parts = _parts(member.name)
+        if not parts:
+            continue
+        if member.kind == "d":  # an incremental level's folders too (GNU type D, listed as d)
+            folders.add(tuple(parts))
+            ways.append((member.name, [*parts, ""]))  # the folder itself too: tar would follow a link there
+        else:
+            ways.append((member.name, parts))
+        if member.kind == "h" and (target := _parts(member.link)):
+            ways.append((member.name, target))
     doomed: set[Path] = set()
     for name, parts in ways:
         for depth in range(1, len(parts)):

@@ -6,13 +6,13 @@ import functools
 import os
 import re
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed, decompressor, full_disk_note
+from corral import Codec, DumpError, Ended, Pipe, RunContext, compressed, full_disk_note
 from corral_source_files.tally import Tally
 
 
@@ -88,25 +88,72 @@ def extract(run: RunContext, archive: Path, dest: Path, incremental: bool) -> No
                         f"{full_disk_note(dest)}")
 
 
-def members(archive: Path) -> Iterator[tarfile.TarInfo]:
-    """The members' headers of a local archive (decompressed by its extension's standard tool), read as a stream:
-    names, types and link targets, to judge an incremental level before tar extracts it."""
-    unpack = decompressor(archive.name)
-    if unpack is None:
-        with tarfile.open(archive, "r|") as listing:
-            yield from listing
-        return
-    with open(archive, "rb") as raw:
-        child = subprocess.Popen([*unpack], stdin=raw, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+@dataclass(frozen=True)
+class Member:
+    """One member as GNU tar lists it: its name, its kind (``d`` a folder, ``h`` a hard link, ``l`` a symlink,
+    ``-`` a file...) and, for a hard link, the member it links to."""
+
+    name: str
+    kind: str
+    link: str = ""
+
+
+def members(run: RunContext, archive: Path) -> Iterator[Member]:
+    """The members of a local archive as GNU tar itself reads them (``tar -tv``, names C-quoted, owners as
+    numbers): Python's tarfile reads another name from a GNU incremental header than tar extracts, so only tar's
+    own listing says where tar will write. Raises DumpError when tar cannot list it."""
+    command = ["tar", "--list", "--verbose", "--numeric-owner", "--quoting-style=c", "--file", str(archive)]
+    process = run.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                        env={**os.environ, "LC_ALL": "C"})
     try:
-        assert child.stdout is not None
-        with tarfile.open(fileobj=child.stdout, mode="r|") as listing:
-            yield from listing
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.rstrip(b"\n")
+            start = line.find(b'"')
+            if start < 1:
+                raise DumpError(f"cannot read tar's listing of `{archive.name}`: {line[:200]!r}")
+            name, end = _unquote(line, start)
+            link = b""
+            if line[end:].startswith(b' link to "'):
+                link, _ = _unquote(line, end + len(b" link to "))
+            yield Member(os.fsdecode(name), chr(line[0]), os.fsdecode(link))
+        error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        if process.wait() != 0:
+            raise DumpError(f"tar cannot list `{archive.name}`: {_cause(error.strip().splitlines()) or 'failed'}")
     finally:
-        if child.stdout is not None:
-            child.stdout.close()
-        child.kill()
-        child.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        run.forget(process)
+
+
+_ESCAPES = {ord("a"): 7, ord("b"): 8, ord("f"): 12, ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("v"): 11}
+
+
+def _unquote(line: bytes, start: int) -> tuple[bytes, int]:
+    """The C-quoted string that opens at ``line[start]`` (a ``"``), undone, and the index just past its end."""
+    out = bytearray()
+    index = start + 1
+    while index < len(line):
+        char = line[index]
+        if char == ord('"'):
+            return bytes(out), index + 1
+        if char == ord("\\") and index + 1 < len(line):
+            following = line[index + 1]
+            digits = re.match(rb"[0-7]{1,3}", line[index + 1:index + 4])
+            if digits:
+                out.append(int(digits.group(), 8) & 0xFF)
+                index += 1 + len(digits.group())
+                continue
+            out.append(_ESCAPES.get(following, following))
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    raise DumpError(f"cannot read tar's listing: an unterminated name in {line[:200]!r}")
 
 
 @functools.cache
