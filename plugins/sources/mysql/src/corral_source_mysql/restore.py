@@ -49,8 +49,9 @@ LONGEST_STATEMENT = 4096  # a CREATE DATABASE line with every option; longer lin
 # --binary-mode leaves the client DELIMITER and charset only (MariaDB and MySQL alike)
 LOAD_GUARDS = ("--binary-mode", "--local-infile=0")
 # backup-my.cnf: what mariabackup writes of an unencrypted server (innodb_page_size, innodb_log_file_size,
-# innodb_undo_directory=./, innodb_checksum_algorithm, innodb_data_file_path...), as key=value under [mysqld]
-_BACKUP_CNF_KEY = re.compile(r"innodb_[a-z0-9_]+")
+# innodb_undo_directory=./, innodb_checksum_algorithm, innodb_data_file_path...), as key=value under [mysqld];
+# Percona's xtrabackup adds server_id, server_uuid, master_key_id and redo_log_version
+_BACKUP_CNF_KEY = re.compile(r"innodb_[a-z0-9_]+|server_id|server_uuid|master_key_id|redo_log_version")
 _STARTS = re.compile(rb"\n(?:USE |CREATE DATABASE |/\*!40000 DROP DATABASE |DROP DATABASE )")
 _DEFINER_STARTS = re.compile(rb"\n(?:USE |CREATE DATABASE |/\*!40000 DROP DATABASE |DROP DATABASE |/\*!50013 DEFINER=|"
                              rb"/\*!50003 CREATE\*/ /\*!50017 DEFINER=|/\*!50003 CREATE\*/ /\*!50020 DEFINER=|"
