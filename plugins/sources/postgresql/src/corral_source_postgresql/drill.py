@@ -9,6 +9,8 @@ The ``globals`` target runs in a throwaway server of its own with psql: its role
 
 ``postgresql_hot``: the base backup is unpacked into the scratch folder as ``corral restore --to`` does, a
 server of its major version starts on it and replays its WAL, and the databases and their sizes are compared.
+The backup's own settings, recovery files and links outside the scratch folder are taken out of the drill's copy
+first (:mod:`.defused`); the server runs as ``postgres`` when corral is root, else as corral's user.
 """
 
 from __future__ import annotations
@@ -17,14 +19,22 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from corral import RunContext
-from corral.archive import own_backup
-from corral.config.models import DrillCheck, JobConfig
-from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
-from corral.restoring import RestoreError, RestoreRequest
-from corral.run import human_size
+from corral import (
+    DrillCheck,
+    DrillReport,
+    DrillRequest,
+    JobConfig,
+    RestoreError,
+    RestoreRequest,
+    RunContext,
+    command_check,
+    compare_counts,
+    human_size,
+    own_backup,
+)
 from corral_source_postgresql.confined import ADMIN, LOADER, OPEN, confine
 from corral_source_postgresql.connection import Server, first_error, source_prefix
+from corral_source_postgresql.defused import defuse
 from corral_source_postgresql.facts import CLUSTER_QUERY, COUNT_BUDGET, DATABASE_QUERY, FactsError, query
 from corral_source_postgresql.hot_restore import restore_hot
 from corral_source_postgresql.options import DumpSource, HotSource
@@ -220,6 +230,7 @@ def drill_hot(job: JobConfig, storage: Any, run: RunContext, request: DrillReque
     data = folder / "data"
     data.mkdir(mode=0o700)
     restore_hot(storage, run, RestoreRequest(archive=request.archive, to=data, say=request.say))
+    defuse(data, request.say)
     major = (data / "PG_VERSION").read_text().strip()
     bin_dir = server_bin_dir(major)
     users = ["postgres", *[s.connect.db_user for s in job.sources if isinstance(s, HotSource) and s.connect.db_user]]

@@ -6,6 +6,12 @@ into DIR, ``pg_wal.tar.*`` into DIR/pg_wal, each ``OID.tar.*`` (an extra tablesp
 with ``tablespace_map`` pointing there, ``backup_manifest`` beside the data. No recovery.signal: the backup was
 taken with ``--wal-method=stream``, so the WAL from the backup's checkpoint to its end is in pg_wal, and
 PostgreSQL replays it at start (``backup_label``) and opens at the moment the backup ended.
+
+What the archive cannot do (it may have been altered on the storage): unpack ``pg_wal.tar`` through a ``pg_wal``
+that ``base.tar`` made a symbolic link, make corral write ``tablespace_map`` or ``backup_manifest`` through a
+link, or leave a device node, fifo or socket (pg_basebackup writes none; as root tar would create a device node
+and corral would hand it to the postgres user). Symbolic links themselves are kept (``pg_tblspc`` holds them);
+the drill allows only its own tablespaces' (:mod:`.defused`).
 """
 
 from __future__ import annotations
@@ -15,12 +21,11 @@ import pwd
 import re
 import shutil
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from corral import RunContext
-from corral.restoring import RestoreError, RestoreRequest, load
-from corral.run import human_size
+from corral import RestoreError, RestoreRequest, RunContext, human_size, load
 
 OWNER = "postgres"
 _TABLESPACE = re.compile(r"^(\d+)\.tar(\.\w+)?$")
@@ -31,7 +36,7 @@ def restore_hot(storage: Any, run: RunContext, request: RestoreRequest) -> list[
     if dest is None:
         raise RestoreError("a physical backup is restored into a folder: give --to DIR")
     path = request.archive.path
-    spaces = dest.parent / f"{dest.name}.tablespaces"
+    spaces = tablespaces_of(dest)
     if request.dry_run:
         request.say(f"would extract `{path}` ({human_size(request.archive.size)}) into the data directory "
                     f"`{dest}` (base, pg_wal; extra tablespaces into `{spaces}`), owned by {_owner_name()}, mode 0700")
@@ -55,11 +60,16 @@ def restore_hot(storage: Any, run: RunContext, request: RestoreRequest) -> list[
     if not (dest / "PG_VERSION").is_file():
         raise RestoreError(f"`{path}` held no base.tar: `{dest}` is no data directory")
     if tablespaces:
-        (dest / "tablespace_map").write_text("".join(f"{oid} {where}\n" for oid, where in tablespaces.items()))
+        _fresh(dest / "tablespace_map").write_text("".join(f"{oid} {where}\n" for oid, where in tablespaces.items()))
         request.say(f"tablespace_map points {len(tablespaces)} tablespace(s) to `{spaces}`")
     recovery = "recovery.signal" if (dest / "recovery.signal").exists() else "no recovery.signal"
     request.say(f"{recovery}: the WAL to a consistent state is in pg_wal; postgres replays it at start "
                 "(backup_label)")
+    for top in (dest, *tablespaces.values()):
+        special = next((entry.path for entry in unusual(top) if not entry.is_symlink()), None)
+        if special:
+            raise RestoreError(f"`{special}` is a device node, fifo or socket, which pg_basebackup never writes: "
+                               f"`{path}` was altered; remove `{dest}`")
     _own(dest, [spaces] if tablespaces else [], request)
     request.say(f"start it with: postgres -D {dest} (as {_owner_name()}), or point a cluster's data_directory there")
     return [path]
@@ -72,7 +82,7 @@ def _member(run: RunContext, outer: tarfile.TarFile, member: tarfile.TarInfo, de
     if reader is None:
         raise RestoreError(f"unexpected member `{name}` in the base backup")
     if name == "backup_manifest":
-        with open(dest / "backup_manifest", "wb") as out:
+        with _fresh(dest / "backup_manifest").open("xb") as out:
             shutil.copyfileobj(reader, out, 1 << 20)
         request.say(f"backup_manifest into `{dest}` (pg_verifybackup {dest} checks the files)")
         return
@@ -80,6 +90,9 @@ def _member(run: RunContext, outer: tarfile.TarFile, member: tarfile.TarInfo, de
         where = dest
     elif name.startswith("pg_wal.tar"):
         where = dest / "pg_wal"
+        if where.is_symlink():
+            raise RestoreError(f"`{where}` from the base backup is a symbolic link to `{os.readlink(where)}`, "
+                               f"which pg_basebackup never writes: `{name}` is not unpacked through it")
     elif _TABLESPACE.match(name):
         oid = name.split(".", 1)[0]
         where = spaces / oid
@@ -92,6 +105,28 @@ def _member(run: RunContext, outer: tarfile.TarFile, member: tarfile.TarInfo, de
     extension = name.split(".", 1)[1]
     load(run, cast(BinaryIO, reader), extension, ["tar", "-x", "-f", "-", "--no-same-owner", "-C", str(where)])
     request.say(f"extracted `{name}` ({human_size(member.size)}) into `{where}`")
+
+
+def tablespaces_of(dest: Path) -> Path:
+    """The folder beside the data directory ``dest`` that its extra tablespaces are unpacked into."""
+    return dest.parent / f"{dest.name}.tablespaces"
+
+
+def unusual(top: Path) -> Iterator[os.DirEntry[str]]:
+    """Every entry under ``top`` that is neither a regular file nor a folder (symbolic links, not followed; device
+    nodes, fifos, sockets)."""
+    with os.scandir(top) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from unusual(Path(entry.path))
+            elif not entry.is_file(follow_symlinks=False):
+                yield entry
+
+
+def _fresh(path: Path) -> Path:
+    """``path`` with whatever the archive put there removed, so writing it follows no link of the archive's."""
+    path.unlink(missing_ok=True)
+    return path
 
 
 def _owner_name() -> str:
