@@ -133,6 +133,11 @@ def test_restore_never_extracts_an_archive_another_user_planted(tmp_path: Path) 
     into = tmp_path / "restored"
     done = corral("restore", "sites", "-t", "alpha", "-d", "2026-01-31", "--to", str(into), "-c", str(main))
     assert done.returncode != 0, done.stdout
+    (line,) = done.stderr.strip().splitlines()  # no manifest lists it, though one is older: refused as unproven
+    assert f"`{planted.name}` on storage local is in no manifest" in line, done.stderr
+    done = corral("restore", "sites", "-t", "alpha", "-d", "2026-01-31", "--to", str(into), "--no-verify", "-c",
+                  str(main))  # and without the proof, refused for its owner
+    assert done.returncode != 0, done.stdout
     assert not list(into.rglob("sh")), "a setuid file another user planted was extracted as root"
     (line,) = done.stderr.strip().splitlines()
     assert f"`{planted}` belongs to uid {NOBODY}" in line, done.stderr
