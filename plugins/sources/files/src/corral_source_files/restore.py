@@ -10,6 +10,7 @@ extracted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -30,8 +31,8 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
         request.say(f"would extract {len(paths)} archive(s) with tar{' -G, in order' if incremental else ''} "
                     f"into `{dest}`")
         return paths
-    scratch = new_work_dir(tmp_dir)
     mode = stat.S_IMODE(os.lstat(dest).st_mode)
+    scratch = new_work_dir(tmp_dir)
     try:
         locals_ = []
         for remote in paths:
@@ -55,8 +56,9 @@ def fetch_and_extract(run: RunContext, storage: Storage, paths: list[str], dest:
                 request.say(f"extracted `{remote}` into `{dest}`")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if stat.S_IMODE(os.lstat(dest).st_mode) != mode:
-            os.chmod(dest, mode)
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(os.lstat(dest).st_mode) != mode:
+                os.chmod(dest, mode)
     return paths
 
 
