@@ -3,20 +3,27 @@
 A match is named by the parts of its path the glob matched, as nxs-backup names them: ``/var/www/*/upload``
 gives ``shop`` for ``/var/www/shop/upload`` and ``blog`` for ``/var/www/blog/upload``; several matched parts are
 joined with ``___`` (``/srv/*/*/data`` gives ``shop___2024``); a ``**`` names a match by its path below the
-glob's fixed beginning. A path without wildcards is named after its last part. Adding a site never renames
-another's target. Only where two matches would still get the same name (two patterns ending in the same folder
-name) are those named by their whole path, with ``/`` as ``_``.
+glob's fixed beginning. A path without wildcards is named after its last part. A name with characters beyond
+``A-Za-z0-9._+@=-`` gets them as ``_`` and a short hash of the original (:func:`safe`), so two sites never share
+a name and adding a site never renames another's target. Only where two matches would still get the same name
+(two patterns ending in the same folder name) are those named by their whole path, with ``/`` as ``_``.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from corral.archive import target_problem
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@=-]+")
+_LONGEST_EXTENSION = "x" * 24  # room for the longest extension a target's archives get (``tar.zst.age``...)
+_KEPT = 80  # characters of a replaced name kept before its hash
 SEPARATOR = "___"
 
 
@@ -26,8 +33,16 @@ def expand(pattern: str) -> list[Path]:
 
 
 def safe(text: str) -> str:
-    """``text`` as a file-name-safe archive name (runs of other characters become ``_``)."""
-    return _UNSAFE.sub("_", text).strip("_") or "root"
+    """``text`` as an archive name, one-to-one: characters beyond ``A-Za-z0-9._+@=-`` become ``_`` and then a
+    short hash of the original follows (``café`` gives ``caf_-<8 hex>``), as it does for a name too long or
+    reserved (``.``, ``..``, corral's own folders): two different names never meet, a name never changes."""
+    if not text:
+        return "root"
+    name = _UNSAFE.sub("_", text)
+    if name == text and name not in (".", "..") and target_problem(name, _LONGEST_EXTENSION) is None:
+        return name
+    digest = hashlib.sha256(text.encode(errors="surrogateescape")).hexdigest()[:8]
+    return f"{name.lstrip('.')[:_KEPT] or 'root'}-{digest}"
 
 
 def matched_part(pattern: str, path: Path) -> str:
@@ -39,7 +54,19 @@ def matched_part(pattern: str, path: Path) -> str:
     else:
         fixed = next((i for i, part in enumerate(wanted) if glob.has_magic(part)), len(wanted))
         parts = found[fixed:]
-    return safe(SEPARATOR.join(parts)) if parts else safe(path.name)
+    return _fit(SEPARATOR.join(safe(part) for part in parts), str(path)) if parts else safe(path.name)
+
+
+def whole(path: Path) -> str:
+    """``path`` as one archive name, each part made safe (``/var/www/shop/upload``: ``var_www_shop_upload``)."""
+    return _fit("_".join(safe(part) for part in path.parts if part != "/") or "root", str(path))
+
+
+def _fit(name: str, original: str) -> str:
+    """``name`` cut short with a hash of ``original`` when it is too long for the names corral writes."""
+    if target_problem(name, _LONGEST_EXTENSION) is None:
+        return name
+    return f"{name[:_KEPT]}-{hashlib.sha256(original.encode(errors='surrogateescape')).hexdigest()[:8]}"
 
 
 def named(patterns: Iterable[str]) -> tuple[dict[Path, str], list[str]]:
@@ -55,10 +82,13 @@ def named(patterns: Iterable[str]) -> tuple[dict[Path, str], list[str]]:
             unmatched.append(pattern)
         for path in found:
             names.setdefault(path, matched_part(pattern, path))
-    counts: dict[str, int] = {}
-    for name in names.values():
-        counts[name] = counts.get(name, 0) + 1
-    return {path: name if counts[name] == 1 else safe(str(path)) for path, name in names.items()}, unmatched
+    return _distinct(_distinct(names, whole), lambda path: safe(str(path))), unmatched
+
+
+def _distinct(names: dict[Path, str], rename: Callable[[Path], str]) -> dict[Path, str]:
+    """``names`` with every name that two paths share replaced by ``rename(path)``."""
+    counts = Counter(names.values())
+    return {path: name if counts[name] == 1 else rename(path) for path, name in names.items()}
 
 
 def name_of(patterns: list[str], given: str) -> str | None:

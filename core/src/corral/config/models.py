@@ -46,7 +46,14 @@ class SourceOptions(Keys):
     @field_validator("name", mode="before")
     @classmethod
     def _blank_name(cls, value: Any) -> Any:
-        return None if value == "" else value
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError("must be printable: no tab, line break or control character")
+        return value
 
 
 CodecName = Literal["none", "gzip", "zstd"]

@@ -123,3 +123,13 @@ def test_file_changing_while_read_is_a_warning(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "[WARNING] [growing] target site: tar: site/growing.log: file changed as we read it" in done.stderr
     assert len(list((tmp_path / "backups").rglob("*.tar"))) == 1
+
+
+@pytest.mark.parametrize(("source", "said"), [
+    ({"target": ["*"]}, "`*` is not an absolute path"),
+    ({"target": ["/srv/*/"], "name": "www\nwww OK 1 0.0s"}, "must be printable"),
+])  # fmt: skip
+def test_a_relative_target_or_an_unprintable_name_is_refused_by_check(tmp_path: Path, source: dict,
+                                                                      said: str) -> None:
+    done = corral("check", "-c", str(write_main(tmp_path, [job("data", source, tmp_path / "backups")])))
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from corral import (
     Codec,
@@ -52,6 +52,15 @@ class FilesSource(CompressedSource):
                              "user data such as upload",
         },
     )
+
+
+    @field_validator("target")
+    @classmethod
+    def _absolute(cls, patterns: list[str]) -> list[str]:
+        relative = [pattern for pattern in patterns if not pattern.startswith("/")]
+        if relative:  # cron, systemd and a shell each start corral in another folder
+            raise ValueError(f"`{relative[0]}` is not an absolute path: give the full path (/var/www/*/)")
+        return patterns
 
 
 @hookimpl

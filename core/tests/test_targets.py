@@ -1,0 +1,50 @@
+"""Target globs and their names: stable as sites come and go, one name per path, always a usable file name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from corral.archive import target_problem
+from corral.targets import name_of, named
+
+
+def _sites(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name / "upload").mkdir(parents=True)
+
+
+def test_a_glob_names_each_match_by_what_it_matched_and_a_new_site_renames_none(tmp_path: Path) -> None:
+    _sites(tmp_path, "shop", "blog", "a_b")
+    pattern = f"{tmp_path}/*/upload/"
+    before, _ = named([pattern])
+    assert sorted(before.values()) == ["a_b", "blog", "shop"]
+    _sites(tmp_path, "a b", "магазин", "блог", "пример.рф")  # names that lose characters to `_`
+    after, _ = named([pattern])
+    assert {path: after[path] for path in before} == before  # nobody renamed
+    assert len(set(after.values())) == len(after) == 7  # and no two share a name
+    assert all(target_problem(name, "tar.zst.age") is None for name in after.values())
+    assert after[tmp_path / "a b" / "upload"].startswith("a_b-")
+
+
+def test_names_that_still_meet_are_whole_paths_and_every_name_is_usable(tmp_path: Path) -> None:
+    _sites(tmp_path / "one", "x")
+    _sites(tmp_path / "two", "x")
+    (tmp_path / ".." / f"{tmp_path.name}-dots" / "_.._").mkdir(parents=True)
+    names, unmatched = named([f"{tmp_path}/one/x/upload", f"{tmp_path}/two/x/upload", f"{tmp_path}/none/*",
+                              f"{tmp_path}-dots/*"])
+    assert unmatched == [f"{tmp_path}/none/*"]
+    one, two = names[tmp_path / "one/x/upload"], names[tmp_path / "two/x/upload"]
+    assert one != two and one.endswith("one_x_upload") and two.endswith("two_x_upload")
+    assert names[Path(f"{tmp_path}-dots/_.._")] == "_.._"
+    assert all(target_problem(name, "tar.zst.age") is None for name in names.values())
+
+
+def test_deep_and_double_star_globs_and_the_path_a_user_gives(tmp_path: Path) -> None:
+    (tmp_path / "shop" / "2024" / "data").mkdir(parents=True)
+    (tmp_path / "deep" / "a" / "b").mkdir(parents=True)
+    names, _ = named([f"{tmp_path}/*/*/data", f"{tmp_path}/deep/**/b"])
+    assert names[tmp_path / "shop" / "2024" / "data"] == "shop___2024"
+    assert names[tmp_path / "deep" / "a" / "b"] == "a___b"
+    assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/shop/2024/data/") == "shop___2024"
+    assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/*/*/data") == "shop___2024"  # the glob of one match
+    assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/elsewhere") is None
