@@ -6,6 +6,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from corral.schedule import MARKER
@@ -166,3 +167,29 @@ def test_dry_run_prints_the_files_and_writes_nothing(tmp_path: Path) -> None:
     assert f"# {tmp_path / SERVICE} (--dry-run: not written)" in done.stdout
     assert "OnCalendar=*-*-* 04:45:00" in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_install_refuses_what_would_fail_every_night(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    config = root / "etc" / "corral" / "corral.conf"
+    config.parent.mkdir(parents=True)
+    write_main(config.parent, [{"job": "www", "type": "desc_files", "sources": [{"target": ["/srv/*/"]}],
+                                "storages": [local_storage(tmp_path / "b")]}])  # fmt: skip
+    for args, said in ((("--jobs", "wwww"), "--jobs `wwww` is no job of"), (("--runtime-max", "8d"), "longer than")):
+        done = schedule("install", "--cron", "--root", root, "-c", "/etc/corral/corral.conf", *args)
+        assert done.returncode == 2 and said in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+        assert not (root / CRON).exists()
+    done = schedule("install", "--cron", "--root", root, "-c", "/etc/corral/corral.conf", "--jobs", "www")
+    assert done.returncode == 0, done.stderr
+
+
+def test_install_refuses_a_corral_another_user_could_change(tmp_path: Path) -> None:
+    """root running ``~alice/.local/bin/corral schedule install`` would hand alice root every night."""
+    script = tmp_path / "userbin" / "corral"
+    script.parent.mkdir()
+    shutil.copy2(Path(sys.executable).parent / "corral", script)  # the venv's script: #! the venv's python
+    shutil.chown(script, "nobody")
+    done = subprocess.run([str(script), "schedule", "install", "--cron", "--root", str(tmp_path / "root"),
+                           "-c", str(tmp_path / "corral.conf")], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and "every night" in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+    assert not (tmp_path / "root" / CRON).exists()

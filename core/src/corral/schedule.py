@@ -65,22 +65,49 @@ def parse_at(text: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+LONGEST_SPAN = 7 * 86400  # a run's limit or delay past a week is a typo (systemd ignores what it cannot parse)
+
+
 def span_seconds(text: str, option: str) -> int:
-    """Seconds of a span like ``23h`` or ``1h30min`` (units s, min, h, d), a syntax systemd and corral share."""
+    """Seconds of a span like ``23h`` or ``1h30min`` (units s, min, h, d), a syntax systemd and corral share;
+    at most :data:`LONGEST_SPAN`."""
     parts = re.findall(r"(\d+)(min|s|h|d)", text)
     if not parts or "".join(n + u for n, u in parts) != text or not any(int(n) for n, _ in parts):
         raise ScheduleUsage(f"{option} `{one_line(text)}` is not a time span: give e.g. 23h, 90min or 1h30min")
-    return sum(int(number) * _SPAN_UNITS[unit] for number, unit in parts)
+    seconds = sum(int(number) * _SPAN_UNITS[unit] for number, unit in parts)
+    if seconds > LONGEST_SPAN:
+        raise ScheduleUsage(f"{option} `{one_line(text)}` is longer than a week (7d)")
+    return seconds
 
 
 def running_corral() -> tuple[str, ...]:
     """The command that runs this corral again: the ``corral`` script that was started, or the one beside the
     interpreter (a venv's or pipx's ``bin``), else ``python -m corral``. Symlinks stay: a venv's python resolved
-    is not the venv's."""
+    is not the venv's. Refused when another user could change the script or its interpreter: the schedule runs
+    it as the user installing it, every night."""
     for script in (Path(os.path.abspath(sys.argv[0])), Path(os.path.abspath(sys.executable)).parent / "corral"):
         if script.name == "corral" and script.is_file() and os.access(script, os.X_OK):
+            _trusted(script)
+            _trusted(Path(os.path.abspath(sys.executable)))  # the script's #! names this interpreter
             return (str(script),)
+    _trusted(Path(os.path.abspath(sys.executable)))
     return (os.path.abspath(sys.executable), "-m", "corral")
+
+
+def _trusted(program: Path) -> None:
+    from corral.config.trust import untrusted
+
+    try:
+        fd = os.open(program, os.O_RDONLY)
+    except OSError as exc:
+        raise ScheduleError(f"`{program}`: cannot read it: {exc.strerror}") from None
+    try:
+        problem = untrusted(fd, str(program))
+    finally:
+        os.close(fd)
+    if problem:
+        raise ScheduleError(f"{problem}; the schedule would run it as you every night: install corral where only "
+                            "you (or root) can change it")
 
 
 def _safe(word: str) -> str:
@@ -186,11 +213,15 @@ def refuse_foreign(root: Path, paths: tuple[Path, ...]) -> None:
 
 
 def _folder(path: Path) -> None:
-    """Create the missing folders of ``path``, 0755 (under ``--root`` they may not exist yet)."""
+    """Create the missing folders of ``path``, 0755 (under ``--root`` they may not exist yet): made with that
+    mode, never chmod-ed after (a folder swapped for a symlink in between would pass the mode on)."""
     if not path.is_dir():
         _folder(path.parent)
-        path.mkdir(exist_ok=True)
-        path.chmod(0o755)  # mkdir's mode went through corral's umask 077
+        mask = os.umask(0o022)  # corral's own umask 077 would make it 0700
+        try:
+            path.mkdir(mode=0o755, exist_ok=True)
+        finally:
+            os.umask(mask)
 
 
 def write(path: Path, text: str) -> None:

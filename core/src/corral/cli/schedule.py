@@ -54,6 +54,7 @@ def install(
             scheduling.span_seconds(random_delay, "--random-delay")
         if jobs.startswith("-") or not jobs.strip():
             raise scheduling.ScheduleUsage(f"--jobs `{jobs}` is not a job name, nor all, files, databases, external")
+        _known_jobs(jobs, root / config.absolute().relative_to("/"))
         use_systemd = scheduling.systemd_live(root) if systemd is None else systemd
         planned = scheduling.Schedule(scheduling.running_corral(), hour, minute, jobs, config.absolute(),
                                       runtime_max, random_delay)  # fmt: skip
@@ -75,6 +76,27 @@ def install(
     if not (root / planned.config.relative_to("/")).is_file():
         typer.echo(f"corral: note: `{planned.config}` does not exist yet; each run will fail until it does", err=True)
     typer.echo(f"next run: {scheduling.next_time(hour, minute, clock.now()):%Y-%m-%d %H:%M} (local time)")
+
+
+def _known_jobs(jobs: str, config: Path) -> None:
+    """Refuse ``--jobs`` naming a job the configuration (when it is there to read) does not have: every night
+    would fail."""
+    from corral import schedule as scheduling
+    from corral.cli.complete import SELECTORS
+    from corral.config.loader import load_yaml
+
+    if not config.is_file():
+        return
+    try:
+        data = load_yaml(config)
+        names = {job.get("job") for job in data.get("jobs") or () if isinstance(job, dict)}
+    except Exception:  # broken or unreadable: corral check says why; the schedule itself is still right
+        return
+    unknown = [jobs] if jobs not in names and jobs not in SELECTORS else []
+    if unknown:
+        raise scheduling.ScheduleUsage(f"--jobs `{unknown[0]}` is no job of `{config}` (its jobs: "
+                                       f"{', '.join(sorted(str(name) for name in names)) or 'none'}), nor all, "
+                                       "files, databases, external")
 
 
 @app.command("show")
