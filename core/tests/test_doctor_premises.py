@@ -60,6 +60,7 @@ def test_every_file_read_is_judged_and_a_readable_secret_fails(tmp_path: Path) -
 def test_a_short_secret_is_found_as_a_whole_value_only() -> None:
     assert holds("password: abc\n", "abc") and holds("password: 'abc'  # x\n", "abc")
     assert not holds("name: abcdef\n", "abc") and not holds("cabc: 1\n", "abc")
+    assert holds("connect: {db_user: x, db_password: abc}\n", "abc") and holds("{p: abc, q: 1}\n", "abc")
     assert holds("url: https://u:longer-secret@host\n", "longer-secret")
 
 

@@ -34,11 +34,12 @@ def _user(uid: int) -> str:
 
 def holds(text: str, secret: str) -> bool:
     """Whether a file's ``text`` holds ``secret`` written out: anywhere for a long one, as a whole YAML value
-    (``key: secret``) for a short one, which would otherwise match ordinary words."""
+    (``key: secret``, also in a flow mapping ``{key: secret}``) for a short one, which would otherwise match
+    ordinary words."""
     if len(secret) >= SHORT_SECRET:
         return secret in text
     value = re.escape(secret)
-    return re.search(rf"(?m)[:-]\s+(['\"]?){value}\1\s*(#.*)?$", text) is not None
+    return re.search(rf"(?m)[:-]\s+(['\"]?){value}\1(?=\s*(?:[,}}\]]|#|$))", text) is not None  # block or flow
 
 
 def config_files(read: Mapping[str, str], secrets: Iterable[tuple[str, str]]) -> list[Check]:
