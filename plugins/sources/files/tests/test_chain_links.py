@@ -119,3 +119,36 @@ def test_a_damaged_later_level_leaves_nothing_extracted(tmp_path: Path) -> None:
     done = corral("restore", "chain", "--target", "shop", "--to", str(out), "-c", str(config))
     assert done.returncode == 1 and "read back is not what was stored" in done.stderr
     assert list(out.rglob("*")) == []
+
+
+def test_a_forced_restore_never_writes_through_a_link_already_in_the_folder(tmp_path: Path) -> None:
+    """desc_files, one tar run: tar guards the links it makes, not one already in --to (a site user's, left by an
+    earlier restore). The archive's folder replaces such a link; an archive that writes below it without making
+    the folder (not one tar made: here restored with --no-verify) is refused."""
+    site = tmp_path / "www" / "shop"
+    (site / "d").mkdir(parents=True)
+    (site / "d" / "index.php").write_text("restored\n")
+    config = write_main(tmp_path, [{"job": "web", "type": "desc_files", "sources": [{"target": [str(site)]}],
+                                    "storages": [local_storage(tmp_path / "b")]}])
+    assert corral("start", "-c", str(config), env={"CORRAL_NOW": DAYS[0]}).returncode == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    (out / "shop").mkdir(parents=True)
+    (out / "shop" / "d").symlink_to(victim)
+    done = corral("restore", "web", "--target", "shop", "--to", str(out), "--force", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(victim) == []
+    assert not (out / "shop" / "d").is_symlink() and (out / "shop" / "d" / "index.php").read_text() == "restored\n"
+
+    (out / "shop" / "d" / "index.php").unlink()
+    (out / "shop" / "d").rmdir()
+    (out / "shop" / "d").symlink_to(victim)
+    [archive] = (tmp_path / "b" / "web" / "shop").glob("shop_*")
+    with tarfile.open(archive, "w:gz" if archive.name.endswith(".gz") else "w") as forged:
+        info, data = _member("shop/d/index.php", tarfile.REGTYPE, b"through the link\n")
+        forged.addfile(info, data)
+    done = corral("restore", "web", "--target", "shop", "--to", str(out), "--force", "--no-verify", "-c",
+                  str(config))
+    assert done.returncode == 1 and "`shop/d/index.php` would be written through the symlink" in done.stderr, done
+    assert os.listdir(victim) == []
