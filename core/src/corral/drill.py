@@ -95,6 +95,11 @@ def drill_job(job: JobConfig, run: RunContext, result: DrillResult, storage_name
             oldest = oldest_manifest(storage.listed or [], storage.root)
             entries = entries_of(storage, job, [b.path for b in newest.values()])  # a skipped manifest: a warning
             for name, backup in sorted(newest.items()):
+                if backup.path not in entries and (refused := unlisted(backup.path, oldest, label)) is not None:
+                    # never restored, not even into scratch: a planted dump would run in the throwaway server
+                    result.targets.append(TargetDrill(job.name, name, label, backup.path, problems=[refused],
+                                                      finished=datetime.now()))
+                    continue
                 hashing = HashingStorage(storage)  # what the drill reads is proven against the manifest too
                 view = DecryptingStorage(hashing, identity) if identity is not None else hashing
                 result.targets.append(_drill_one(driver, job, view, label, name, backup, entries, run, say))
