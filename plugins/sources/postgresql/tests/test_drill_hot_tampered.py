@@ -172,3 +172,32 @@ def test_a_base_backup_that_reaches_out_of_the_scratch_folder_is_refused(
     assert expected in said, said
     assert sorted(os.listdir(marks)) == ["wal"] and os.listdir(marks / "wal") == [], said
     assert not left_under(tmp_dir)
+
+
+def test_the_backups_role_settings_load_no_library_and_shadow_no_function(
+    pg: Postgres, corral: Any, tools: SimpleNamespace, tmp_path: Path, server_tmp_path: Path
+) -> None:
+    """The backup's catalog says ``ALTER ROLE postgres SET session_preload_libraries`` (a library in the archive
+    would run as the OS user postgres at every drill login) and puts ``public`` before ``pg_catalog`` with a
+    ``public.pg_database_size`` that lies: the drill's logins override both, and its sizes are the real ones."""
+    tmp_dir = job_tmp(server_tmp_path)
+    settings = ["session_preload_libraries = 'corral_probe_lib'", "local_preload_libraries = 'corral_probe_lib'",
+                "search_path = public, pg_catalog"]
+    shadows = ["CREATE FUNCTION public.pg_database_size(oid) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'",
+               "CREATE FUNCTION public.pg_database_size(name) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'"]
+    for statement in shadows:
+        tools.psql(pg, "postgres", statement)
+    for setting in settings:  # in database postgres only: the backup's facts come from template1 meanwhile
+        tools.psql(pg, "template1", f"ALTER ROLE postgres IN DATABASE postgres SET {setting}")
+    try:
+        hot_job(pg, corral, tools, tmp_path, tmp_dir, "  drill:\n    checks:\n      - sql: SELECT 1\n")
+    finally:
+        tools.psql(pg, "template1", "ALTER ROLE postgres IN DATABASE postgres RESET ALL")
+        for signature in ("oid", "name"):
+            tools.psql(pg, "postgres", f"DROP FUNCTION public.pg_database_size({signature})")
+    done = drill(corral)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "pg/basebackup: " in said and "passed; 1 check(s) passed" in said, said
+    assert "corral_probe_lib" not in said, said
+    assert not left_under(tmp_dir)

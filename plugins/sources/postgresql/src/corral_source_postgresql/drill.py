@@ -10,7 +10,9 @@ The ``globals`` target runs in a throwaway server of its own with psql: its role
 ``postgresql_hot``: the base backup is unpacked into the scratch folder as ``corral restore --to`` does, a
 server of its major version starts on it and replays its WAL, and the databases and their sizes are compared.
 The backup's own settings, recovery files and links outside the scratch folder are taken out of the drill's copy
-first (:mod:`.defused`); the server runs as ``postgres`` when corral is root, else as corral's user.
+first (:mod:`.defused`); the server runs as ``postgres`` when corral is root, else as corral's user. Every login
+to it passes startup options that outrank the backup's role and database settings: no preload library of the
+backup's loads, and the drill's own queries see ``pg_catalog`` only (:data:`.throwaway.CATALOG_ONLY`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from corral_source_postgresql.restore import (
     _query,
     _stream,
 )
-from corral_source_postgresql.throwaway import initdb, prepare, serve, server_bin_dir
+from corral_source_postgresql.throwaway import CATALOG_ONLY, NO_PRELOAD, initdb, prepare, serve, server_bin_dir
 
 DRILL_PREFIX = "corral_drill_"
 _NO_OWNER = ("--no-owner", "--no-privileges", "--no-tablespaces")
@@ -234,11 +236,13 @@ def drill_hot(job: JobConfig, storage: Any, run: RunContext, request: DrillReque
     major = (data / "PG_VERSION").read_text().strip()
     bin_dir = server_bin_dir(major)
     users = ["postgres", *[s.connect.db_user for s in job.sources if isinstance(s, HotSource) and s.connect.db_user]]
-    with serve(run, bin_dir, folder, data, list(dict.fromkeys(users)), request.say) as pg:
+    with serve(run, bin_dir, folder, data, list(dict.fromkeys(users)), request.say, options=NO_PRELOAD) as pg:
         place = Place(pg.server(), "the restored server", None)
         with _client(place, job) as env:
+            env["PGOPTIONS"] = NO_PRELOAD  # the backup's ALTER ROLE ... SET applies to no login of ours
             try:
-                found = query(run, locate("psql")["psql"], place.server, env, MAINTENANCE, CLUSTER_QUERY)
+                found = query(run, locate("psql")["psql"], place.server, {**env, "PGOPTIONS": CATALOG_ONLY},
+                              MAINTENANCE, CLUSTER_QUERY)
             except FactsError as exc:
                 raise RestoreError(f"cannot list the restored databases: {exc}") from None
             sizes = {name: (info or {}).get("bytes") for name, info in (found.get("databases") or {}).items()}

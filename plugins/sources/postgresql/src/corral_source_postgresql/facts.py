@@ -43,12 +43,13 @@ SELECT json_build_object(
       WHEN reltuples >= 0 AND NOT countable THEN round(reltuples)::bigint END)) FROM budgeted), '{{}}'))
 """  # {budget}: COUNT_BUDGET
 # postgresql_hot: every database of the cluster, as pg_basebackup copies them all
+# (schema-qualified: a restored cluster's search_path or functions must not change the answer)
 CLUSTER_QUERY = _LIMITS + """
-SELECT json_build_object(
-  'server', current_setting('server_version'),
-  'databases', coalesce((SELECT json_object_agg(datname, json_build_object('bytes', CASE
-      WHEN has_database_privilege(oid, 'CONNECT') THEN pg_database_size(oid) END))
-    FROM pg_database WHERE datallowconn), '{}'))
+SELECT pg_catalog.json_build_object(
+  'server', pg_catalog.current_setting('server_version'),
+  'databases', coalesce((SELECT pg_catalog.json_object_agg(datname, pg_catalog.json_build_object('bytes', CASE
+      WHEN pg_catalog.has_database_privilege(oid, 'CONNECT') THEN pg_catalog.pg_database_size(oid) END))
+    FROM pg_catalog.pg_database WHERE datallowconn), '{}'))
 """
 _VERSIONS: dict[str, str] = {}  # program -> its --version, asked once per run
 

@@ -8,6 +8,10 @@ restored base backup brings the production roles and their passwords, which loca
 turn archiving off, so a restored base backup cannot push WAL into the production archive. The server is started
 with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped at the end whatever happens: SIGQUIT
 (``pg_ctl stop -m immediate``), then SIGKILL to its process group.
+
+A restored base backup also brings its catalog's ``ALTER ROLE/DATABASE ... SET``, which apply at every login:
+corral's logins to it (the readiness probe, the drill's queries and checks) pass :data:`NO_PRELOAD` as startup
+options, which beat them, so no library the backup names loads in the server (as the OS user ``postgres``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from corral import RunContext
 from corral.restoring import RestoreError
-from corral_source_postgresql.connection import Server
+from corral_source_postgresql.connection import Server, first_error
 from corral_source_postgresql.programs import DEBIAN_VERSIONS
 
 OWNER = "postgres"
@@ -36,6 +40,13 @@ READY_TIMEOUT = 900.0  # seconds: a restored base backup replays its WAL before 
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # sun_path
 HBA = "local all all trust\nlocal replication all trust\n"
+# libpq startup options (PGOPTIONS) outrank role and database settings; these two need a superuser login
+NO_PRELOAD = "-c session_preload_libraries= -c local_preload_libraries="
+CATALOG_ONLY = NO_PRELOAD + " -c search_path=pg_catalog"  # corral's own queries: no function of the backup's
+# what a server says while it starts (or replays WAL), or before its socket exists: worth asking again
+_TRANSIENT = ("the database system is starting up", "the database system is not yet accepting connections",
+              "the database system is in recovery mode", "the database system is shutting down")
+_NO_SOCKET = ("No such file or directory", "Connection refused")  # without a FATAL: no server answered yet
 _SETTINGS = ("listen_addresses=", "logging_collector=off", "archive_mode=off", "fsync=off",
              "full_page_writes=off", "synchronous_commit=off", "max_connections=20",
              "log_min_messages=warning", "ssl=off")  # fmt: skip
@@ -49,13 +60,15 @@ class Throwaway:
     port: int
     user: str
     bin_dir: Path
+    options: str = ""  # PGOPTIONS of every login: see NO_PRELOAD
 
     def server(self) -> Server:
         return Server(str(self.folder), self.port, self.user, None, None)
 
     def env(self, dbname: str) -> dict[str, str]:
         """PG* variables for a command check: the socket, no password needed."""
-        return {"PGHOST": str(self.folder), "PGPORT": str(self.port), "PGUSER": self.user, "PGDATABASE": dbname}
+        env = {"PGHOST": str(self.folder), "PGPORT": str(self.port), "PGUSER": self.user, "PGDATABASE": dbname}
+        return {**env, "PGOPTIONS": self.options} if self.options else env
 
 
 def server_bin_dir(major: str | None = None) -> Path:
@@ -159,8 +172,9 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve(run: RunContext, bin_dir: Path, folder: Path, data: Path, users: list[str],
-          say: Any = print, extra: tuple[str, ...] = ()) -> Iterator[Throwaway]:  # fmt: skip
-    """postgres on ``data``, until the block ends; ``users``: who to connect as, the first that exists."""
+          say: Any = print, extra: tuple[str, ...] = (), options: str = "") -> Iterator[Throwaway]:  # fmt: skip
+    """postgres on ``data``, until the block ends; ``users``: who to connect as, the first that exists;
+    ``options``: the PGOPTIONS of every login (:data:`NO_PRELOAD` on a restored cluster)."""
     port = _free_port()
     if len(str(folder / f".s.PGSQL.{port}")) > SOCKET_PATH_MAX:
         raise RestoreError(f"the throwaway server's socket path under `{folder}` is longer than "
@@ -177,10 +191,10 @@ def serve(run: RunContext, bin_dir: Path, folder: Path, data: Path, users: list[
     with open(log, "ab") as out:
         process = run.popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=folder, **as_owner())
     try:
-        user = _ready(run, bin_dir, folder, port, users, process, log)
+        user = _ready(run, bin_dir, folder, port, users, process, log, options)
         say(f"throwaway PostgreSQL ({bin_dir}) accepts connections on `{folder}` (port {port}, no TCP) after "
             f"{time.monotonic() - started:.1f} s")
-        yield Throwaway(folder, port, user, bin_dir)
+        yield Throwaway(folder, port, user, bin_dir, options)
     finally:
         stop(run, process)
 
@@ -198,23 +212,31 @@ def stop(run: RunContext, process: subprocess.Popen[Any]) -> None:
 
 
 def _ready(run: RunContext, bin_dir: Path, folder: Path, port: int, users: list[str],
-           process: subprocess.Popen[Any], log: Path) -> str:  # fmt: skip
+           process: subprocess.Popen[Any], log: Path, options: str = "") -> str:  # fmt: skip
     """Wait until the server accepts a connection (a restored base backup replays its WAL first); the first
-    of ``users`` it knows."""
+    of ``users`` it knows. Any refusal but a starting server's (a login that fails, a setting refused) ends the
+    wait at once."""
     deadline = time.monotonic() + READY_TIMEOUT
     probe = [str(bin_dir / "psql"), "-X", "-w", "-q", "-A", "-t", "-c", "SELECT 1"]
+    env = {**os.environ, "PGOPTIONS": options} if options else None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RestoreError(f"the throwaway server exited with code {process.returncode}: {_last_error(log)}")
         unknown = 0
         for user in users:
             done = run.run([*probe, "-d", f"host={folder} port={port} user={user} dbname=postgres"],
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, env=env)
             if done.returncode == 0:
                 return user
-            if f'role "{user}" does not exist' not in done.stderr.decode(errors="replace"):
+            said = done.stderr.decode(errors="replace")
+            if f'role "{user}" does not exist' in said:
+                unknown += 1
+                continue
+            if any(phrase in said for phrase in _TRANSIENT) or \
+                    ("FATAL:" not in said and any(phrase in said for phrase in _NO_SOCKET)):
                 break  # starting up, or replaying WAL: the same for every user
-            unknown += 1
+            raise RestoreError(f"the throwaway server refused corral's login as `{user}`: "
+                               f"{first_error(done.stderr, f'psql exited with code {done.returncode}')}")
         if unknown == len(users):
             raise RestoreError(f"the restored cluster has no role {' or '.join(f'`{u}`' for u in users)} to log in "
                                "as")
