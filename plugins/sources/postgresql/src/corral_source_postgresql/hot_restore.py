@@ -3,15 +3,18 @@
 
 The stored tar is read as a stream, member by member (no copy of it on local disk): ``base.tar.*`` is extracted
 into DIR, ``pg_wal.tar.*`` into DIR/pg_wal, each ``OID.tar.*`` (an extra tablespace) into ``DIR.tablespaces/OID``
-with ``tablespace_map`` pointing there, ``backup_manifest`` beside the data. No recovery.signal: the backup was
+with ``tablespace_map`` pointing there, ``backup_manifest`` beside the data. ``DIR.tablespaces`` is created by the
+restore (0700; one that exists, a link included, is refused: another local user may have put it there), and DIR
+must be empty, ``--force`` or not: everything below DIR and ``DIR.tablespaces`` is handed to ``postgres`` (as
+root), which must not take files that were there before. No recovery.signal: the backup was
 taken with ``--wal-method=stream``, so the WAL from the backup's checkpoint to its end is in pg_wal, and
 PostgreSQL replays it at start (``backup_label``) and opens at the moment the backup ended.
 
 What the archive cannot do (it may have been altered on the storage): unpack ``pg_wal.tar`` through a ``pg_wal``
 that ``base.tar`` made a symbolic link, make corral write ``tablespace_map`` or ``backup_manifest`` through a
-link, or leave a device node, fifo or socket (pg_basebackup writes none; as root tar would create a device node
-and corral would hand it to the postgres user). Symbolic links themselves are kept (``pg_tblspc`` holds them);
-the drill allows only its own tablespaces' (:mod:`.defused`).
+link (or fail on a folder in their place), or leave a device node, fifo or socket (pg_basebackup writes none; as
+root tar would create a device node and corral would hand it to the postgres user). Symbolic links themselves
+are kept (``pg_tblspc`` holds them); the drill allows only its own tablespaces' (:mod:`.defused`).
 """
 
 from __future__ import annotations
@@ -37,9 +40,13 @@ def restore_hot(storage: Any, run: RunContext, request: RestoreRequest) -> list[
         raise RestoreError("a physical backup is restored into a folder: give --to DIR")
     path = request.archive.path
     spaces = tablespaces_of(dest)
+    if dest.is_dir() and any(dest.iterdir()):  # only with --force: the core refuses it otherwise
+        raise RestoreError(f"`{dest}` is not empty: a base backup is restored into an empty folder only, --force or "
+                           f"not (its files would become {_owner_name()}'s); move them away or give another --to")
     if request.dry_run:
         request.say(f"would extract `{path}` ({human_size(request.archive.size)}) into the data directory "
-                    f"`{dest}` (base, pg_wal; extra tablespaces into `{spaces}`), owned by {_owner_name()}, mode 0700")
+                    f"`{dest}` (base, pg_wal; extra tablespaces into a new `{spaces}`), owned by {_owner_name()}, "
+                    "mode 0700")
         return [path]
     dest.chmod(0o700)
     stream = storage.open_read(path)
@@ -96,19 +103,26 @@ def _member(run: RunContext, outer: tarfile.TarFile, member: tarfile.TarInfo, de
     elif _TABLESPACE.match(name):
         oid = name.split(".", 1)[0]
         where = spaces / oid
-        if where.exists() and any(where.iterdir()):
-            raise RestoreError(f"tablespace folder `{where}` is not empty: move it away first")
+        if not tablespaces:
+            try:
+                spaces.mkdir(mode=0o700)  # never one that exists: its owner would get the tablespaces' files
+            except FileExistsError:
+                raise RestoreError(f"`{spaces}` exists: the restore creates the folder of the backup's tablespaces "
+                                   "itself; move it away") from None
+        if oid in tablespaces:
+            raise RestoreError(f"tablespace `{oid}` twice in the base backup: `{request.archive.path}` was altered")
         tablespaces[oid] = where
     else:
         raise RestoreError(f"unexpected member `{name}` in the base backup")
-    where.mkdir(mode=0o700, parents=True, exist_ok=True)
+    where.mkdir(mode=0o700, exist_ok=True)
     extension = name.split(".", 1)[1]
     load(run, cast(BinaryIO, reader), extension, ["tar", "-x", "-f", "-", "--no-same-owner", "-C", str(where)])
     request.say(f"extracted `{name}` ({human_size(member.size)}) into `{where}`")
 
 
 def tablespaces_of(dest: Path) -> Path:
-    """The folder beside the data directory ``dest`` that its extra tablespaces are unpacked into."""
+    """The folder beside the data directory ``dest`` that its extra tablespaces are unpacked into (created by
+    the restore, never taken as found)."""
     return dest.parent / f"{dest.name}.tablespaces"
 
 
@@ -124,7 +138,11 @@ def unusual(top: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def _fresh(path: Path) -> Path:
-    """``path`` with whatever the archive put there removed, so writing it follows no link of the archive's."""
+    """``path`` with whatever the archive put there removed, so writing it follows no link of the archive's; a
+    folder there is refused (pg_basebackup writes a file)."""
+    if path.is_dir() and not path.is_symlink():
+        raise RestoreError(f"`{path.name}` in the base backup is a folder, which pg_basebackup never writes: the "
+                           f"archive was altered; remove `{path.parent}`")
     path.unlink(missing_ok=True)
     return path
 
