@@ -61,6 +61,9 @@ _NO_OWNER = ("--no-owner", "--no-privileges", "--no-tablespaces")
 _VETTED = {"skip_tablespaces": True, "vetted": True}  # globals in a throwaway server: see .vetted
 _NO_SUBSCRIPTIONS = ("--no-publications", "--no-subscriptions")  # need a superuser: not the drill's loader
 _CREATE_ROLE = re.compile(r"^CREATE ROLE ", re.MULTILINE)
+# the counting query sees no function or operator the dump defined (ALTER DATABASE ... SET search_path included);
+# both settings are a non-superuser's to set, unlike NO_PRELOAD's session_preload_libraries
+_CATALOG_SEARCH = "-c search_path=pg_catalog -c local_preload_libraries="
 
 
 def drill_dump(job: JobConfig, storage: Any, target: str, run: RunContext, request: DrillRequest) -> DrillReport:
@@ -135,7 +138,8 @@ def _compare_database(run: RunContext, place: Place, env: dict[str, str], name: 
     psql = locate("psql")["psql"]
     _query(run, place, env, name, "ANALYZE")  # fresh reltuples for every table
     try:
-        found = query(run, psql, place.server, env, name, DATABASE_QUERY.format(budget=COUNT_BUDGET))
+        found = query(run, psql, place.server, {**env, "PGOPTIONS": _CATALOG_SEARCH}, name,
+                      DATABASE_QUERY.format(budget=COUNT_BUDGET))
     except FactsError as exc:
         raise RestoreError(f"cannot count the restored tables: {exc}") from None
     tables: dict[str, Any] = {table: (info or {}).get("rows") for table, info in (found.get("tables") or {}).items()}
