@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corral import RunContext
-from corral.restoring import RestoreError
+from corral import RestoreError, RunContext
 from corral_source_postgresql.connection import Server, first_error
 from corral_source_postgresql.programs import DEBIAN_VERSIONS
 
