@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 # The core's tools (systemd for systemd-analyze, which checks `corral schedule`'s units in the tests), plus what each
 # plugin and the test servers list in their requirements-system.txt.
-SYSTEM_PACKAGES=(tar gzip zstd pigz age util-linux python3-venv systemd zsh bash-completion sqlite3)
+SYSTEM_PACKAGES=(tar gzip zstd pigz age util-linux python3-venv systemd zsh bash-completion sqlite3 nginx)
 for list in plugins/*/*/requirements-system.txt testing/*/requirements-system.txt; do
   [ -f "$list" ] || continue
   mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(sed 's/#.*//; /^\s*$/d; s/\s//g' "$list")
