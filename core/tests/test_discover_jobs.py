@@ -1,0 +1,148 @@
+"""The jobs `corral discover` writes from sites and projects: names, targets, passwords kept out of the job file,
+the credentials folder, the hand-edit guard and the re-run diff (corral.discovery.jobs, corral.cli.discover)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from corral.cli import app
+from corral.config import load_config
+from corral.discovery import jobs
+from corral.discovery.model import Database, Project, Site
+
+SECRET = "pa$$:wörd 'x\""
+
+
+def _found(tmp_path: Path) -> list[jobs.Found]:
+    www = tmp_path / "www"
+    for name in ("shop", "blog", "crm/public", "legacy"):
+        (www / name).mkdir(parents=True, exist_ok=True)
+    conf = Path("/etc/nginx/sites-enabled/default")
+    shop = Project("bitrix", www / "shop", ("bitrix/cache",), (
+        Database("mysql", "shop_bitrix", "127.0.0.1", 3306, user="shop", password=SECRET),
+        Database("postgresql", "shop_pg", "localhost", None, user="crm", password=SECRET),))
+    return [
+        jobs.Found(Site("nginx", ("shop.example.com", "www.shop.example.com"), www / "shop", conf, 1), shop),
+        jobs.Found(Site("nginx", ("shop.example.com",), www / "shop", conf, 20), shop),  # its port 443 block
+        jobs.Found(Site("nginx", ("_", "*.blog.example.com", "blog.example.com"), www / "blog", conf, 40),
+                   Project("wordpress", www / "blog", ("wp-content/cache",), (
+                       Database("mysql", "blog_wp", "127.0.0.1", 3306, user="wp", password="wp-secret"),))),
+        jobs.Found(Site("apache", ("crm.example.com",), www / "crm/public", conf, 60),
+                   Project("laravel", www / "crm", (), (
+                       Database("mysql", "shop_bitrix", "127.0.0.1", 3306, user="other", password="o"),
+                       Database("postgresql", "crm", "localhost", None, user="crm", password="c"),))),
+        jobs.Found(Site("apache", ("legacy.example.com",), www / "legacy", conf, 80, enabled=False), None),
+    ]
+
+
+def test_one_files_job_per_project_root_and_one_database_job_per_server(tmp_path: Path) -> None:
+    plan = jobs.plan(_found(tmp_path))
+    by_name = {job["job"]: job for job in plan.jobs}
+    assert list(by_name) == ["blog.example.com", "crm.example.com", "shop.example.com", "mysql-127.0.0.1-3306",
+                             "postgresql-localhost"]
+    shop = by_name["shop.example.com"]
+    assert shop["type"] == "desc_files" and shop["sources"][0]["target"] == [str(tmp_path / "www/shop")]
+    assert shop["sources"][0]["excludes"] == ["bitrix/cache"]
+    assert by_name["crm.example.com"]["sources"][0]["target"] == [str(tmp_path / "www/crm")]  # project root
+    mysql = by_name["mysql-127.0.0.1-3306"]
+    # a database two projects name is dumped once, by the login of the first project root
+    assert [(s["name"], s["target"]) for s in mysql["sources"]] == [("other", ["shop_bitrix"]), ("wp", ["blog_wp"])]
+    assert mysql["sources"][1]["connect"]["db_password"] == "discovered.credentials/mysql-127.0.0.1-3306.wp.password"
+    assert plan.secrets["mysql-127.0.0.1-3306.wp.password"] == "wp-secret"
+    assert by_name["postgresql-localhost"]["sources"][0]["globals"] is False
+    assert plan.skipped == [f"legacy.example.com {tmp_path}/www/legacy (apache /etc/nginx/sites-enabled/default:80): "
+                            "not enabled"]
+    incremental = jobs.plan(_found(tmp_path), incremental=True)
+    assert {job["type"] for job in incremental.jobs} == {"inc_files", "mysql", "postgresql"}
+    assert "store" not in incremental.jobs[0]["storages"][0]
+
+
+def test_job_names_are_file_safe_and_unique() -> None:
+    taken: set[str] = set()
+    assert [jobs.job_name(name, taken) for name in ("Shop.example.com", "shop.example.com", "all", "пример.рф",
+                                                    "a/b", "..")] == [
+        "shop.example.com", "shop.example.com-2", "all-site", "xn--e1afmkfd.xn--p1ai", "a_b-c14cddc0", "site"]
+
+
+def test_the_file_validates_holds_no_password_and_knows_a_hand_edit(tmp_path: Path) -> None:
+    plan = jobs.plan(_found(tmp_path), backup_dir=tmp_path / "backups")
+    text = jobs.render(plan, root=tmp_path, credentials="discovered.credentials")
+    assert SECRET not in text and "wp-secret" not in text
+    assert jobs.written_by_corral(text)
+    assert not jobs.written_by_corral(text.replace("days: 6", "days: 7", 1))
+    assert "# - legacy.example.com" in text
+    target = tmp_path / "conf.d" / "discovered.conf"
+    jobs.write(target, text, plan.secrets, jobs.credentials_dir(target))
+    folder = tmp_path / "conf.d" / "discovered.credentials"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    secret = folder / "mysql-127.0.0.1-3306.wp.password"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and secret.read_text() == "wp-secret\n"
+    (tmp_path / "corral.conf").write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
+                                          "jobs: !include [conf.d/*.conf]\n")
+    config = load_config(tmp_path / "corral.conf")
+    assert [job.name for job in config.jobs][-2:] == ["mysql-127.0.0.1-3306", "postgresql-localhost"]
+    assert config.jobs[-2].sources[1].connect.db_password.get_secret_value() == "wp-secret"
+    assert jobs.included_by(tmp_path / "corral.conf", target) is True
+    assert jobs.included_by(tmp_path / "corral.conf", tmp_path / "elsewhere.conf") is False
+
+
+def test_a_linked_credentials_folder_is_not_followed(tmp_path: Path) -> None:
+    plan = jobs.plan(_found(tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "discovered.credentials").symlink_to(elsewhere)
+    with pytest.raises(jobs.WriteError, match="is not a folder"):
+        jobs.write(tmp_path / "discovered.conf", "x", plan.secrets, tmp_path / "discovered.credentials")
+    assert not list(elsewhere.iterdir()) and not (tmp_path / "discovered.conf").exists()
+
+
+def test_the_command_diffs_and_refuses_a_hand_edited_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = _found(tmp_path)
+    monkeypatch.setattr(jobs, "find", lambda root: (found, ["/x/wp-config.php: `DB_HOST` is not a string"]))
+    target = tmp_path / "conf.d" / "discovered.conf"
+    args = ["discover", "--write", str(target), "--root", str(tmp_path), "--backup-dir", str(tmp_path / "b"),
+            "-c", str(tmp_path / "missing.conf")]
+    runner = CliRunner()
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "nginx shop.example.com www.shop.example.com -> " in first.output
+    assert "problem: /x/wp-config.php: `DB_HOST` is not a string" in first.output
+    assert "skipped apache legacy.example.com" in first.output
+    assert "5 site(s), 4 enabled, 1 skipped; 4 database(s) on 2 server(s); 5 job(s)" in first.output
+    assert SECRET not in first.output
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and f"{target}: up to date" in again.output
+
+    found.pop(2)  # the blog is gone, a new site is there
+    (tmp_path / "www" / "new").mkdir()
+    found.append(jobs.Found(Site("nginx", ("new.example.com",), tmp_path / "www/new", Path("/n"), 1),
+                            Project("plain", tmp_path / "www/new")))
+    text = target.read_text()
+    target.write_text(text.replace("days: 6", "days: 9", 1))  # edited by hand
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1, refused.output
+    assert "-- job: blog.example.com" in refused.output and "-      days: 9" in refused.output
+    assert "+- job: new.example.com" in refused.output and "-    - blog_wp" in refused.output
+    assert f"`{target}` was changed since corral discover wrote it: not overwritten" in refused.output
+    assert "days: 9" in target.read_text()
+    forced = runner.invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0 and "new.example.com" in target.read_text() and "days: 9" not in target.read_text()
+
+
+def test_without_write_the_yaml_is_printed_without_passwords(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "find", lambda root: (_found(tmp_path), []))
+    done = CliRunner().invoke(app, ["discover", "--root", str(tmp_path), "--json"])
+    assert done.exit_code == 0, done.output
+    assert SECRET not in done.output and "wp-secret" not in done.output
+    report = yaml.safe_load(done.output)
+    assert report["jobs"][0]["name"] == "blog.example.com"
+    assert report["sites"][0]["job"] == "shop.example.com" and report["sites"][-1]["enabled"] is False
+    assert report["yaml"].startswith("# corral discover: sha256 ")
