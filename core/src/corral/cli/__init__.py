@@ -12,7 +12,20 @@ import threading
 
 import typer
 
-from corral.cli import check, doctor, drill, generate, listing, plugins, restore, schedule, schema, start, verify
+from corral.cli import (
+    check,
+    discover,
+    doctor,
+    drill,
+    generate,
+    listing,
+    plugins,
+    restore,
+    schedule,
+    schema,
+    start,
+    verify,
+)
 from corral.cli.command import adopt
 from corral.cli.root import prepare_completion, root
 from corral.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, CorralError
@@ -38,6 +51,7 @@ for name, command, short_help in (
     ("verify", verify.verify, "Check stored archives against their manifests."),
     ("drill", drill.drill, "Test-restore the newest backups into throwaway places."),
     ("doctor", doctor.doctor, "Check what the jobs need on this server before their first run."),
+    ("discover", discover.discover, "Find the sites and databases of this server and write their jobs."),
 ):
     extra = {"allow_extra_args": True} if name == "generate" else None
     app.command(name, short_help=short_help, context_settings=extra)(command)
