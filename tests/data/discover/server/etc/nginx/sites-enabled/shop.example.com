@@ -1,0 +1,1 @@
+../sites-available/shop.example.com

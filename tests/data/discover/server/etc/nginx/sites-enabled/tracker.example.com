@@ -1,0 +1,1 @@
+../sites-available/tracker.example.com
