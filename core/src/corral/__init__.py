@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         StorageConfig,
         StorageOptions,
     )
+    from corral.discovery.inventory import Inventory
     from corral.doctoring import Check
     from corral.drilling import DrillReport, DrillRequest, command_check, compare_counts
     from corral.errors import CorralError, DumpError, Interrupted, StorageError, StorageUnreachable
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from corral.piped import Codec, Ended, Exit, Pipe, compressed
     from corral.remote import ModeRefusal, RemoteFileSystem, Retry, ServerBusy
     from corral.restoring import RestoreError, RestoreRequest, decompressor, load
-    from corral.run import JobResult, RunContext, RunResult, StorageOutcome, human_size
+    from corral.run import JobResult, RunContext, RunResult, StorageOutcome, Uncovered, human_size
     from corral.runner import Storage
     from corral.workarea import full_disk_note, new_work_dir, private_dir
 
@@ -72,6 +73,7 @@ _HOMES = {
         "StorageConfig",
         "StorageOptions",
     ),
+    "corral.discovery.inventory": ("Inventory",),
     "corral.doctoring": ("Check",),
     "corral.drilling": ("DrillReport", "DrillRequest", "command_check", "compare_counts"),
     "corral.errors": ("CorralError", "DumpError", "Interrupted", "StorageError", "StorageUnreachable"),
@@ -80,7 +82,7 @@ _HOMES = {
     "corral.piped": ("Codec", "Ended", "Exit", "Pipe", "compressed"),
     "corral.remote": ("ModeRefusal", "RemoteFileSystem", "Retry", "ServerBusy"),
     "corral.restoring": ("RestoreError", "RestoreRequest", "decompressor", "load"),
-    "corral.run": ("JobResult", "RunContext", "RunResult", "StorageOutcome", "human_size"),
+    "corral.run": ("JobResult", "RunContext", "RunResult", "StorageOutcome", "Uncovered", "human_size"),
     "corral.runner": ("Storage",),
     "corral.workarea": ("full_disk_note", "new_work_dir", "private_dir"),
 }
@@ -102,6 +104,7 @@ __all__ = [  # literal, for linters and type checkers; test_public_names checks 
     "Ended",
     "Exit",
     "Interrupted",
+    "Inventory",
     "JobConfig",
     "JobOptions",
     "JobResult",
@@ -126,6 +129,7 @@ __all__ = [  # literal, for linters and type checkers; test_public_names checks 
     "StorageOutcome",
     "StorageUnreachable",
     "StreamedArchive",
+    "Uncovered",
     "__version__",
     "archive_name",
     "command_check",

@@ -13,6 +13,7 @@ from types import FrameType
 
 from corral import children, clock, limits, logs, workarea
 from corral.config import Config, load_config, load_yaml
+from corral.discovery import coverage
 from corral.errors import EXIT_FAILED, EXIT_OK, AlreadyRunning, ConfigError, CorralError, Interrupted
 from corral.lock import RunLock, run_lock
 from corral.masking import Masker
@@ -103,6 +104,7 @@ def start(config_path: Path, selection: str = "all", console: int = logging.INFO
                     result.jobs.append(JobResult(job=name, type="?", errors=config.unavailable[name]))
                     continue
                 result.jobs.append(run_job(jobs[name], run, events))
+            result.uncovered = coverage.at_start(config.jobs, run)  # after the backups: they come first
     except AlreadyRunning as exc:  # a hung run would block every night: the admins hear of it like a failure
         log.error("%s", exc)
         result.blocked = str(exc)

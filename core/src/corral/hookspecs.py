@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from corral.archive import DumpResult, RemoteFile
     from corral.config.models import JobConfig, SourceSchema, StorageConfig
+    from corral.discovery.inventory import Inventory
     from corral.doctoring import Check
     from corral.drill import DrillResult
     from corral.drilling import DrillReport, DrillRequest
@@ -118,6 +119,18 @@ def corral_source_doctor(job: JobConfig, source: BaseModel | None, tmp_dir: Path
 def corral_source_target_for(job: JobConfig, given: str) -> str | None:
     """The archive target a user means by ``given`` when it is not a target name (a file job's source path or
     glob match: ``/var/www/shop/upload`` for ``upload``), or None."""
+
+
+@hookspec(firstresult=True)
+def corral_source_inventory(job: JobConfig, source: BaseModel | None, tmp_dir: Path, run: RunContext
+                            ) -> Inventory | None:  # fmt: skip
+    """Coverage (``corral check --coverage``, every ``corral start``): what the server of one item of the job's
+    ``sources`` holds. Returns a :class:`corral.discovery.inventory.Inventory`: the server (engine, host, port,
+    socket, a name for messages), every database on it but the system ones, and those this source dumps by the
+    type's own rules (``all`` minus ``excludes``, named targets). A server that cannot be listed is an
+    ``Inventory`` with ``error`` (one line, no password), not an exception. ``tmp_dir``: a private folder for
+    option files, removed after. None: this type has no notion of databases on a server (files, external).
+    """
 
 
 # --------------------------------------------------------------------------------------------- storages

@@ -116,6 +116,22 @@ class JobResult:
 
 
 @dataclass
+class Uncovered:
+    """Coverage: what discovery found on this server that no job backs up, one line each, naming the site or the
+    database and the job that would cover it (:mod:`corral.discovery.coverage`). ``problems``: what discovery
+    could not read (a settings file, a server that could not be listed); the others may be incomplete."""
+
+    sites: list[str] = field(default_factory=list)
+    databases: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        """Every gap, the sites first."""
+        return [*self.sites, *self.databases]
+
+
+@dataclass
 class RunResult:
     """Every job of a run and the run's log.
 
@@ -129,6 +145,7 @@ class RunResult:
     seconds: float = 0.0
     interrupted: int = 0  # the signal that stopped the run (SIGTERM 15, SIGINT 2); 0: it was not interrupted
     blocked: str = ""  # another run held the lock: why none of the jobs ran
+    uncovered: Uncovered | None = None  # coverage: what no job backs up; None when it was not looked at
 
     def _progress(self) -> str:
         """``done: a, b; cut short or failed: c``: the jobs of a run that was interrupted."""

@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from corral.archive import target_problem
@@ -30,6 +30,17 @@ SEPARATOR = "___"
 def expand(pattern: str) -> list[Path]:
     """Every existing path ``pattern`` matches (``**`` spans folders), without trailing slashes, in name order."""
     return [Path(os.path.normpath(match)) for match in sorted(glob.glob(pattern, recursive=True))]
+
+
+def excluded(target: Path, patterns: Iterable[str]) -> Iterator[tuple[str, Path]]:
+    """Each path inside ``target`` (or ``target`` itself) an exclude pattern matches, with that pattern: a relative
+    pattern applies inside the target, an absolute one names a path (both may be globs, ``**`` included)."""
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else os.path.join(target, pattern)
+        for match in glob.glob(full, recursive=True):
+            path = Path(os.path.normpath(match))
+            if path == target or target in path.parents:
+                yield pattern, path
 
 
 def safe(text: str) -> str:

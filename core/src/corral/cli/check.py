@@ -14,9 +14,17 @@ from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
 
 def check(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout, for scripts")] = False,
+    coverage: Annotated[bool, typer.Option(
+        "--coverage", help="also list the sites and databases on this server that no job backs up (exit 1 if any)"
+    )] = False,
+    root: Annotated[Path | None, typer.Option(
+        "--root", help="with --coverage: read the web servers and sites below this folder (default: main's "
+        "coverage_root, /)", file_okay=False,
+    )] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Validate the configuration and the plugins it needs: exit 2 when it is wrong, 1 when a job cannot run."""
+    """Validate the configuration and the plugins it needs: exit 2 when it is wrong, 1 when a job cannot run (or,
+    with --coverage, when something on this server is backed up by no job)."""
     from corral.config import load_config
     from corral.workarea import preflight
 
@@ -33,7 +41,31 @@ def check(
     report["errors"] = [f"{config}: {problem}" for problem in preflight(loaded.main, loaded.jobs)]
     report["unavailable"] = [{"name": name, "problems": problems} for name, problems in loaded.unavailable.items()]
     code = EXIT_USAGE if report["errors"] else EXIT_FAILED if report["unavailable"] else EXIT_OK
+    if coverage and code != EXIT_USAGE:  # a wrong configuration says nothing of what its jobs cover
+        report["coverage"] = _coverage(loaded, config, root)
+        if report["coverage"]["sites"] or report["coverage"]["databases"]:
+            code = max(code, EXIT_FAILED)
     _finish(report, code, as_json, config)
+
+
+def _coverage(loaded: Any, config: Path, root: Path | None) -> dict[str, Any]:
+    """What discovery finds that no job backs up (:mod:`corral.discovery.coverage`), masked; a failure of
+    discovery itself is one problem line."""
+    from corral import clock
+    from corral.discovery.coverage import compute
+    from corral.masking import Masker
+    from corral.probe import one_line
+    from corral.run import RunContext, Uncovered
+
+    mask = Masker(loaded.secrets)
+    where = root or loaded.main.coverage_root
+    run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
+    try:
+        found = compute(loaded.jobs, run, Path(where))
+    except Exception as exc:
+        found = Uncovered(problems=[f"discovery failed: {one_line(exc)}"])
+    return {"root": str(where), "sites": [mask(line) for line in found.sites],
+            "databases": [mask(line) for line in found.databases], "problems": [mask(p) for p in found.problems]}
 
 
 def _finish(report: dict[str, Any], code: int, as_json: bool, config: Path) -> None:
@@ -45,6 +77,11 @@ def _finish(report: dict[str, Any], code: int, as_json: bool, config: Path) -> N
             typer.echo(f"corral: warning: {warning}", err=True)
         for error in report["errors"]:
             typer.echo(f"corral: error: {error}", err=True)
+        if "coverage" in report:
+            for problem in report["coverage"]["problems"]:
+                typer.echo(f"corral: warning: coverage: {problem}", err=True)
+            for line in report["coverage"]["sites"] + report["coverage"]["databases"]:
+                typer.echo(f"not backed up: {line}")
         if code != EXIT_USAGE:  # a wrong configuration is not looked at job by job: `start` would refuse it
             for job in report["unavailable"]:
                 for problem in job["problems"]:

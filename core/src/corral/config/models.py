@@ -397,8 +397,16 @@ class MainCore(BaseModel):
     encrypt: Encrypt | None = Field(
         default=None, description="age recipients every job's archives are encrypted for (a job's own `encrypt` wins)"
     )
+    coverage: bool | None = Field(
+        default=None, description="at every `corral start`, warn about sites and databases no job backs up "
+        "(default: yes when a web server's configuration is found; `no` turns it off)"
+    )
+    coverage_root: Path = Field(
+        default=Path("/"), description="where coverage reads the web servers' configuration and the sites from "
+        "(a mounted copy of a server's filesystem; default /)"
+    )
 
-    @field_validator("general_path_to_all_tmp_dir", "log_file_name", "lock_file")
+    @field_validator("general_path_to_all_tmp_dir", "log_file_name", "lock_file", "coverage_root")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return absolute_path(value)

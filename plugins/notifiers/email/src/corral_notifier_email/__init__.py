@@ -1,6 +1,7 @@
 """E-mail reports as nxs-backup sends them: admins hear about failures, clients get the log they chose.
 
-``admin_mail`` gets a message only when something failed (errors and warnings of the log). ``client_mail`` gets,
+``admin_mail`` gets a message only when something failed (errors and warnings of the log), or when coverage
+found a site or database that no job backs up. ``client_mail`` gets,
 by ``level_message``: ``debug`` the full log after every run, ``info`` the log without debug lines after every
 run, ``error`` the errors only, and only when something failed.
 """
@@ -66,9 +67,9 @@ class EmailNotifier:
         run.log.info("e-mail drill report sent to %s", ", ".join(run.main.admin_mail))
 
     def messages(self, main: Any, result: RunResult) -> list[tuple[list[str], EmailMessage]]:
-        """The admins' message (failed runs only) and the clients' (by ``level_message``)."""
+        """The admins' message (failed runs, or something no job backs up) and the clients' (by ``level_message``)."""
         planned: list[tuple[list[str], str]] = []
-        if main.admin_mail and not result.ok:
+        if main.admin_mail and (not result.ok or (result.uncovered is not None and result.uncovered.lines)):
             planned.append((main.admin_mail, "WARNING"))
         if main.client_mail and (main.level_message != "error" or not result.ok):
             planned.append((main.client_mail, CLIENT_LOG_LEVEL[main.level_message]))

@@ -14,7 +14,17 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
 def subject(server: str, result: RunResult) -> str:
-    return f"[corral] {server}: backup {result.verdict()}"
+    gaps = len(result.uncovered.lines) if result.uncovered is not None else 0
+    return f"[corral] {server}: backup {result.verdict()}" + (f"; {gaps} not backed up" if gaps else "")
+
+
+def coverage_section(result: RunResult) -> list[str]:
+    """What coverage found no job backs up, one line each (nothing when it found nothing or did not look)."""
+    found = result.uncovered
+    if found is None or not found.lines:
+        return []
+    return ["", f"Not backed up by any job ({len(found.sites)} site(s), {len(found.databases)} database(s)):",
+            *(f"  - {line}" for line in found.lines)]
 
 
 def log_lines(entries: list[LogEntry], min_level: str) -> list[str]:
@@ -75,6 +85,7 @@ def body(server: str, result: RunResult, log_level: str) -> str:
         lines.append("The run was interrupted (SIGTERM/SIGINT): the jobs after the interrupted one did not run.")
     for job in result.jobs:
         lines += ["", *job_section(job)]
+    lines += coverage_section(result)
     title = {"DEBUG": "Full log", "INFO": "Log", "WARNING": "Errors and warnings from the log"}[log_level]
     entries = log_lines(result.log, log_level)
     lines += ["", f"{title}:", *(entries or ["(none)"])]

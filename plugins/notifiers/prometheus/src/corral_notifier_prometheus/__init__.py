@@ -4,7 +4,8 @@ Per job (label ``corral_job``) and per storage (labels ``storage``, the storage'
 ``local#2``, and ``backup_dir``): success flag, last run and last success times, duration, archive size. Alert
 on ``time() - corral_job_last_success_timestamp_seconds`` to notice backups that failed *or stopped running*.
 Times are the wall-clock ends of the jobs (``JobResult.finished``), never a simulated ``CORRAL_NOW``: Prometheus
-compares them with its own clock.
+compares them with its own clock. ``corral_uncovered_sites`` and ``corral_uncovered_databases`` (no labels) count
+what coverage found no job backs up; a run that did not look (``main: coverage: no``) leaves them as they were.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class PrometheusNotifier:
         path = run.main.prometheus_textfile
         if path is None:
             return
-        _rewrite(run, path, lambda old: merge(old, samples(result, old), {job.job for job in result.jobs}))
+        jobs_run = {job.job for job in result.jobs}
+        _rewrite(run, path, lambda old: replace_series(merge(old, samples(result, old), jobs_run), uncovered(result)))
         run.log.info("prometheus: metrics of %d job(s) written to %s", len(result.jobs), path)
 
     @hookimpl
@@ -109,6 +111,14 @@ def samples(result: RunResult, old: list[Sample]) -> list[Sample]:
     for job in result.jobs:
         out += _job_samples(job, previous)
     return out
+
+
+def uncovered(result: RunResult) -> list[Sample]:
+    """The coverage gauges, when the run looked (``result.uncovered``)."""
+    if result.uncovered is None:
+        return []
+    return [sample("corral_uncovered_sites", len(result.uncovered.sites)),
+            sample("corral_uncovered_databases", len(result.uncovered.databases))]
 
 
 def _job_samples(job: JobResult, previous: dict[Any, float]) -> list[Sample]:

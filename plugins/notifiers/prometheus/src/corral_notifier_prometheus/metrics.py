@@ -35,6 +35,10 @@ FAMILIES: dict[str, str] = {
     "corral_drill_seconds": "how long the last `corral drill` of this target took (restore and checks)",
     "corral_drill_last_run_timestamp_seconds": "when `corral drill` last restored this target",
     "corral_drill_last_success_timestamp_seconds": "when `corral drill` last proved this target restores as recorded",
+    "corral_uncovered_sites": "sites the web servers serve whose files no job backs up, at the last `corral start` "
+    "that looked (coverage)",
+    "corral_uncovered_databases": "databases on this server's database servers, or used by its sites, that no job "
+    "dumps, at the last `corral start` that looked (coverage)",
 }
 VERIFY = "corral_verify_"  # `corral verify` writes these families; `corral start` leaves them alone
 DRILL = "corral_drill_"  # likewise `corral drill`

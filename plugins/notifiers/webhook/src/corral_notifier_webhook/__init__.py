@@ -1,9 +1,10 @@
 """JSON webhooks after each run, and a dead-man ping so that a server whose backups stopped is noticed.
 
-Webhooks (``webhook_urls``) get the run's report, or a ``webhook_template`` filled from it, after every run or
-only failed ones (``webhook_level``). The ping (``healthcheck_url``) follows healthchecks.io: ``URL/start``
-when a run starts, ``URL`` when it succeeded, ``URL/fail`` when it failed or was interrupted; the service raises
-the alarm when the pings stop. Each URL is tried on its own; failures are reported together, in one line.
+Webhooks (``webhook_urls``) get the run's report, or a ``webhook_template`` filled from it, after every run or only
+failed ones and those that found a site or database no job backs up (``webhook_level``). The ping
+(``healthcheck_url``) follows healthchecks.io: ``URL/start`` when a run starts, ``URL`` when it succeeded,
+``URL/fail`` when it failed or was interrupted; the service raises the alarm when the pings stop. Each URL is tried
+on its own; failures are reported together, in one line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from corral import RunContext, RunResult, hookimpl
 from corral_notifier_webhook.delivery import WebhookError, post, where, with_path_suffix
-from corral_notifier_webhook.report import render, text, variables
+from corral_notifier_webhook.report import render, text, uncovered, variables
 from corral_notifier_webhook.settings import WebhookSettings
 
 __all__ = ["WebhookError", "WebhookNotifier", "WebhookSettings"]
@@ -42,7 +43,7 @@ class WebhookNotifier:
     def corral_run_finished(self, run: RunContext, result: RunResult) -> None:
         main = run.main
         failures = []
-        if main.webhook_urls and (main.webhook_level == "always" or not result.ok):
+        if main.webhook_urls and (main.webhook_level == "always" or not result.ok or uncovered(result)):
             body = self.payload(main, result)
             headers = {"Content-Type": "application/json",
                        **{name: value.get_secret_value() for name, value in main.webhook_headers.items()}}

@@ -29,7 +29,13 @@ def text(server: str, result: RunResult) -> str:
     for job in result.jobs:
         lines.append(job.summary())
         lines += [f"  - {error}" for error in job.errors]
+    lines += [f"not backed up: {line}" for line in uncovered(result)]
     return "\n".join(lines)
+
+
+def uncovered(result: RunResult) -> list[str]:
+    """What coverage found no job backs up (empty when it found nothing or did not look)."""
+    return result.uncovered.lines if result.uncovered is not None else []
 
 
 def _time(value: datetime | None) -> str | None:
@@ -83,6 +89,8 @@ def variables(server: str, result: RunResult) -> dict[str, Any]:
         "failed_jobs": [job.job for job in result.jobs if not job.ok],
         "errors": [f"{job.job}: {error}" for job in result.jobs for error in job.errors],
         "jobs": [job_data(job) for job in result.jobs],
+        "uncovered": None if result.uncovered is None else {
+            "sites": result.uncovered.sites, "databases": result.uncovered.databases},
     }
 
 

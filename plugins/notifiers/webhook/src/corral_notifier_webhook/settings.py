@@ -52,7 +52,8 @@ class WebhookSettings(MainOptions):
     )
     webhook_level: Literal["always", "errors"] = Field(
         default="always",
-        description="`always`: after every run; `errors`: only when something failed",
+        description="`always`: after every run; `errors`: only when something failed or coverage found something no "
+        "job backs up",
         json_schema_extra={"example": "always"},
     )
     webhook_timeout: float = Field(

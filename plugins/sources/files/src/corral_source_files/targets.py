@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +15,7 @@ def member_excludes(target: Path, patterns: list[str]) -> list[str]:
     included). Expanding them here lets tar match exact names in a hash table instead of running every
     wildcard against every file.
     """
-    parent = target.parent
-    members: set[str] = set()
-    for pattern in patterns:
-        full = pattern if os.path.isabs(pattern) else os.path.join(target, pattern)
-        for match in glob.glob(full, recursive=True):
-            path = Path(os.path.normpath(match))
-            if path == target or target in path.parents:
-                members.add(str(path.relative_to(parent)))
-    return sorted(members)
+    return sorted({str(path.relative_to(target.parent)) for _, path in targets.excluded(target, patterns)})
 
 
 def target_for(sources: list[Any], given: str) -> str | None:

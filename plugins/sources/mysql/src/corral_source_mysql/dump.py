@@ -22,6 +22,7 @@ from corral import (
     DumpFailure,
     DumpResult,
     Ended,
+    Inventory,
     JobConfig,
     RestoreRequest,
     RunContext,
@@ -32,6 +33,7 @@ from corral import (
 )
 from corral.archive import target_problem
 from corral_source_mysql import client, drill, facts, replica, restore, stream, tools
+from corral_source_mysql.inventory import inventory
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import MySQLSource
 
@@ -57,6 +59,13 @@ def select_databases(targets: list[str], excludes: list[str], present: list[str]
         else:
             missing.append(target)
     return list(dict.fromkeys(chosen)), missing
+
+
+@hookimpl
+def corral_source_inventory(source: MySQLSource, tmp_dir: Path, run: RunContext) -> Inventory:
+    """Coverage: the server's databases and those ``target``/``excludes`` select (named ones even if missing)."""
+    dumped = Inventory.dumped_by(select_databases, source.target, source.excludes)
+    return inventory(run, source.connect, tmp_dir, dumped)
 
 
 def dump_command(dumper: str, options: Path, extra_keys: str, database: str) -> list[str]:

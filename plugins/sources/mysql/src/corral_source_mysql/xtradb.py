@@ -22,6 +22,7 @@ from corral import (
     DumpError,
     DumpResult,
     Ended,
+    Inventory,
     JobConfig,
     RestoreRequest,
     RunContext,
@@ -31,6 +32,7 @@ from corral import (
     with_compressions,
 )
 from corral_source_mysql import drill, facts, restore, stream, tools
+from corral_source_mysql.inventory import inventory
 from corral_source_mysql.optionfile import option_file
 from corral_source_mysql.options import XtradbSource
 
@@ -71,6 +73,12 @@ def corral_source_dump(job: JobConfig, source: XtradbSource, tmp_dir: Path, run:
             return warnings
 
         yield from pipe.archive(target, extension, check=check, facts=known)
+
+
+@hookimpl
+def corral_source_inventory(source: XtradbSource, tmp_dir: Path, run: RunContext) -> Inventory:
+    """Coverage: a physical copy of the whole instance holds every database on the server."""
+    return inventory(run, source.connect, tmp_dir, list)
 
 
 @hookimpl

@@ -20,6 +20,7 @@ from corral import (
     DumpFailure,
     DumpResult,
     Ended,
+    Inventory,
     JobConfig,
     RestoreRequest,
     RunContext,
@@ -31,6 +32,7 @@ from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, source_prefix, target_name
 from corral_source_postgresql.databases import list_databases, select
 from corral_source_postgresql.facts import database_facts
+from corral_source_postgresql.inventory import inventory
 from corral_source_postgresql.options import DumpSource
 from corral_source_postgresql.pipeline import open_dump, outcome
 from corral_source_postgresql.programs import locate
@@ -62,6 +64,12 @@ def corral_source_dump(job: JobConfig, source: DumpSource, tmp_dir: Path, run: R
             facts = database_facts(run, bins["psql"], bins["pg_dump"], server, env, name)
             command = pg_dump_command(bins["pg_dump"], server, source, chosen, name)
             yield from _database(run, command, server, env, source, chosen, tmp_dir, name, facts)
+
+
+@hookimpl
+def corral_source_inventory(source: DumpSource, tmp_dir: Path, run: RunContext) -> Inventory:
+    """Coverage: the server's databases and those ``target``/``excludes`` select (named ones even if missing)."""
+    return inventory(run, source.connect, tmp_dir, Inventory.dumped_by(select, source.target, source.excludes))
 
 
 def pg_dump_command(pg_dump: str, server: Server, source: DumpSource, chosen: Codec, dbname: str) -> list[str]:

@@ -25,6 +25,7 @@ from corral import (
     DumpError,
     DumpResult,
     Ended,
+    Inventory,
     JobConfig,
     RestoreRequest,
     RunContext,
@@ -36,6 +37,7 @@ from corral_source_postgresql.codecs import Codec, codec
 from corral_source_postgresql.connection import Server, client_env, first_error, source_prefix
 from corral_source_postgresql.facts import cluster_facts
 from corral_source_postgresql.hot_restore import restore_hot
+from corral_source_postgresql.inventory import inventory
 from corral_source_postgresql.options import HotSource
 from corral_source_postgresql.pipeline import cause
 from corral_source_postgresql.programs import locate
@@ -124,6 +126,12 @@ def _pack(run: RunContext, parts: Path, target: str,
         return facts[1]
 
     yield from pipe.archive(target, EXTENSION, check=check, facts=facts[0])
+
+
+@hookimpl
+def corral_source_inventory(source: HotSource, tmp_dir: Path, run: RunContext) -> Inventory:
+    """Coverage: a physical copy of the whole cluster holds every database on the server."""
+    return inventory(run, source.connect, tmp_dir, list)
 
 
 @hookimpl
