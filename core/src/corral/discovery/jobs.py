@@ -126,8 +126,9 @@ def plan(found: Iterable[Found], *, incremental: bool = False, backup_dir: Path 
         if item.project is None or not item.site.enabled:
             continue
         if not item.project.root.is_dir():
-            result.problems.append(f"{shown(item.site.declared_in)}:{item.site.line}: document root "
-                                   f"`{shown(item.site.document_root)}` is not a folder: no job for it")
+            if not item.project.problems:  # otherwise the recogniser has said why
+                result.problems.append(f"{shown(item.site.declared_in)}:{item.site.line}: document root "
+                                       f"`{shown(item.site.document_root)}` is not a folder: no job for it")
             continue
         by_root.setdefault(item.project.root, []).append(item)
     servers: dict[tuple[str, str, int | None, str | None], dict[str, list[Database]]] = {}
@@ -150,6 +151,10 @@ def plan(found: Iterable[Found], *, incremental: bool = False, backup_dir: Path 
             if database.engine not in ENGINES:
                 result.problems.append(f"{shown(database.read_from or root)}: database `{shown(database.name)}`: "
                                        f"engine `{shown(database.engine)}` has no job type here")
+                continue
+            if database.name in ("", "all"):  # `all` as a target is every database the login sees
+                result.problems.append(f"{shown(database.read_from or root)}: database name "
+                                       f"`{shown(database.name)}` is not one corral can name as a target: no job")
                 continue
             logins = servers.setdefault(database.server_key, {})
             if all(database.name != known.name for known_logins in logins.values() for known in known_logins):
