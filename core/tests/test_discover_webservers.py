@@ -226,6 +226,24 @@ def test_a_missing_include_and_a_glob_matching_nothing(tmp_path: Path) -> None:
     assert problems == [f"{conf.parent}/missing.conf: cannot read (No such file or directory), included from {conf}:3"]
 
 
+def test_a_dangling_link_in_sites_enabled_is_reported(server: Path) -> None:
+    (server / "etc/nginx/sites-enabled/gone").symlink_to("../sites-available/gone")
+    (server / "etc/apache2/sites-enabled/gone.conf").symlink_to("/etc/apache2/sites-available/gone.conf")
+    sites, problems = find_sites(server)
+    assert problems == [
+        f"{server}/etc/nginx/sites-available/gone: cannot read (No such file or directory), "
+        f"included from {server}/etc/nginx/nginx.conf:25",
+        f"{server}/etc/apache2/sites-available/gone.conf: cannot read (No such file or directory), "
+        f"included from {server}/etc/apache2/apache2.conf:51",
+    ]
+    assert relative(sites, server) == EXPECTED
+
+
+def test_an_empty_name_is_left_out(tmp_path: Path) -> None:
+    write(tmp_path, "etc/nginx/nginx.conf", 'http { server { server_name "" a.example a.example; root /srv; } }')
+    assert [site.names for site in find_sites(tmp_path)[0]] == [("a.example",)]
+
+
 def test_a_file_over_the_cap_is_not_read(tmp_path: Path) -> None:
     conf = write(tmp_path, "etc/nginx/nginx.conf", "http { include big.conf; }")
     write(tmp_path, "etc/nginx/big.conf", "#" * (rooted.MAX_BYTES + 1))
@@ -352,6 +370,16 @@ def test_apache_syntax_errors_name_file_and_line(server: Path) -> None:
         f"{unclosed}:1: cannot parse: <virtualhost> is not closed",
     ]
     assert relative(sites, server) == EXPECTED
+
+
+def test_apache_include_of_a_missing_file_and_include_optional(tmp_path: Path) -> None:
+    main = write(
+        tmp_path, "etc/apache2/apache2.conf", "IncludeOptional gone.conf\nInclude gone.conf\nInclude none/*.conf\n"
+    )
+    assert find_sites(tmp_path) == (
+        [],
+        [f"{main.parent}/gone.conf: cannot read (No such file or directory), included from {main}:2"],
+    )
 
 
 def test_apache_include_loop_is_caught(tmp_path: Path) -> None:

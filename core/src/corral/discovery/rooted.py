@@ -88,7 +88,7 @@ def read_text(path: Path, limit: int = MAX_BYTES) -> str:
 
 
 def expand(root: Path, pattern: str) -> list[str]:
-    """The existing paths (as the server names them) an absolute glob ``pattern`` matches under ``root``, sorted.
+    """The paths (as the server names them) an absolute glob ``pattern`` matches under ``root``, sorted.
 
     Folders are listed through :func:`resolve`, so a linked folder is read under ``root`` too. Names starting with
     ``.`` match only a pattern part that does (as glob(3)). A pattern without magic is returned as it is.
@@ -116,7 +116,9 @@ def expand(root: Path, pattern: str) -> list[str]:
 
 
 def _exists(root: Path, path: str) -> bool:
+    """Whether the folder entry exists (a dangling link does: reading it then says what is wrong)."""
+    folder, name = posixpath.split(path)
     try:
-        return resolve(root, path).exists()
+        return os.path.lexists(resolve(root, folder) / name)
     except OSError:
         return False

@@ -11,6 +11,7 @@ Nothing here runs anything but ``nginx -T``; a file is named in a problem line, 
 
 from __future__ import annotations
 
+import glob
 import os
 import posixpath
 import re
@@ -249,7 +250,11 @@ def _nginx_servers(
     for server in block:
         if server.directive != "server" or server.block is None:
             continue
-        names = tuple(name for stmt in server.block if stmt.directive == "server_name" for name in stmt.args)
+        names = tuple(
+            dict.fromkeys(
+                name for stmt in server.block if stmt.directive == "server_name" for name in stmt.args if name
+            )
+        )
         document_root = _last(server.block, "root")
         if document_root is None:
             for location in server.block:
@@ -369,8 +374,8 @@ class _ApacheReader:
                     continue
                 for name in names:
                     self.include(posixpath.join(match, name), optional, stack, origin)
-            elif optional and not on_disk.exists():
-                continue
+            elif optional and not on_disk.exists() and not glob.has_magic(path):
+                continue  # a dangling link a glob found is reported: Apache would not start
             else:
                 self.read(match, stack, origin)
 
