@@ -1,0 +1,2 @@
+<?php
+// Laravel bootstrap (stub for the fixture)

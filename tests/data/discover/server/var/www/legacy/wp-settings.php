@@ -1,0 +1,2 @@
+<?php
+// WordPress core (stub for the fixture)

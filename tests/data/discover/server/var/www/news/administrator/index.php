@@ -1,0 +1,2 @@
+<?php
+define('_JEXEC', 1);

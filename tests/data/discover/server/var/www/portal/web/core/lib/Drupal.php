@@ -1,0 +1,5 @@
+<?php
+
+class Drupal {
+  const VERSION = '10.3.6';
+}

@@ -1,0 +1,3 @@
+<?php
+// Drupal's template (not read: only settings.php is)
+$databases = [];

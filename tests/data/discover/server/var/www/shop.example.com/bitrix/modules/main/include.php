@@ -1,0 +1,2 @@
+<?php
+// 1C-Bitrix kernel (stub for the fixture)
