@@ -146,3 +146,30 @@ def test_without_write_the_yaml_is_printed_without_passwords(tmp_path: Path,
     assert report["jobs"][0]["name"] == "blog.example.com"
     assert report["sites"][0]["job"] == "shop.example.com" and report["sites"][-1]["enabled"] is False
     assert report["yaml"].startswith("# corral discover: sha256 ")
+
+
+def test_names_from_the_sites_cannot_add_keys_jobs_or_comment_lines(tmp_path: Path) -> None:
+    """Server and database names are the sites' owners' words: they stay values, whatever they hold."""
+    (tmp_path / "evil").mkdir()
+    hostile = "x\n- job: evil\n  type: external\n  dump_cmd: id #"
+    found = [jobs.Found(Site("nginx", (f"a.example.com\u2028{hostile}",), tmp_path / "evil", Path(f"/e\n{hostile}"), 1),
+                        Project("wordpress", tmp_path / "evil", (hostile,), (
+                            Database("mysql", hostile, "127.0.0.1", 3306, user=hostile, password="p\u2028q"),)))]
+    plan = jobs.plan(found)
+    text = jobs.render(plan, root=tmp_path, credentials="discovered.credentials")
+    loader = type("Loader", (yaml.SafeLoader,), {})
+    loader.add_constructor("!file", lambda loader, node: f"<{loader.construct_scalar(node)}>")
+    loaded = yaml.load(text, Loader=loader)
+    assert [job["type"] for job in loaded] == ["desc_files", "mysql"]
+    assert loaded[1]["sources"][0]["target"] == [hostile] and loaded[0]["sources"][0]["excludes"] == [hostile]
+    assert all(line.startswith(("#", " ", "-")) or not line for line in text.splitlines()[1:])
+    assert "\u2028" not in "".join(line for line in text.splitlines() if line.startswith("#"))
+    assert plan.secrets == {} and "db_password" not in loaded[1]["sources"][0]["connect"]  # !file reads one line
+    shown = jobs.shown(hostile)
+    assert plan.problems == [f"database `{shown}`: the password of `{shown}` holds a line break, which `!file` "
+                             "cannot read: set `db_password` of job `mysql-127.0.0.1-3306` by hand"]
+
+
+def test_a_root_that_is_no_folder_is_one_line(tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["discover", "--root", str(tmp_path / "missing")])
+    assert done.exit_code == 2 and done.output == f"corral: error: --root `{tmp_path / 'missing'}` is not a folder\n"

@@ -95,6 +95,11 @@ def _plain_name(names: Iterable[str]) -> str | None:
     return None
 
 
+def _where(database: Database) -> str:
+    """The settings file a database was read from, for a problem line."""
+    return shown(database.read_from) if database.read_from else f"database `{shown(database.name)}`"
+
+
 def _server(key: tuple[str, str, int | None, str | None]) -> str:
     """The server as a person names it: ``127.0.0.1:3306``, ``localhost``, ``socket /run/mysqld/mysqld.sock``."""
     _, host, port, socket = key
@@ -183,11 +188,11 @@ def _database_job(result: Plan, key: tuple[str, str, int | None, str | None], lo
         password = next((d.password for d in databases if d.password), None)
         other = next((d for d in databases if d.password and d.password != password), None)
         if other is not None:
-            result.problems.append(f"{shown(other.read_from)}: login `{shown(user)}` on {engine} server "
+            result.problems.append(f"{_where(other)}: login `{shown(user)}` on {engine} server "
                                    f"{shown(_server(key))} has another password than in "
-                                   f"{shown(databases[0].read_from)}: job `{name}` uses the first")
-        if password is not None and ("\n" in password or "\r" in password):
-            result.problems.append(f"{shown(databases[0].read_from)}: the password of `{shown(user)}` holds a line "
+                                   f"{_where(databases[0])}: job `{name}` uses the first")
+        if password is not None and password.splitlines() != [password]:  # \n, \r, \x85, \u2028...
+            result.problems.append(f"{_where(databases[0])}: the password of `{shown(user)}` holds a line "
                                    "break, which `!file` cannot read: set `db_password` of job "
                                    f"`{name}` by hand")
         elif password is not None:
@@ -359,7 +364,7 @@ def find(root: Path) -> tuple[list[Found], list[str]]:
         project = None
         if site.enabled:
             try:
-                project = projects.recognise(site.document_root)
+                project = projects.recognise(site.document_root, root=root)
             except Exception as exc:  # a bug in a recogniser: the other sites are still found
                 problems.append(f"{shown(site.declared_in)}:{site.line}: the project of "
                                 f"`{shown(site.document_root)}` could not be read ({type(exc).__name__})")
