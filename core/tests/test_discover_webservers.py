@@ -219,6 +219,29 @@ def test_nginx_include_loop_is_caught(tmp_path: Path) -> None:
     assert conf.exists()
 
 
+def test_include_chains_and_fan_outs_are_cut(tmp_path: Path) -> None:
+    write(tmp_path, "etc/nginx/nginx.conf", "http { include c/0; }")
+    for number in range(webservers.MAX_DEPTH + 5):
+        write(tmp_path, f"etc/nginx/c/{number}", f"include c/{number + 1};")
+    write(tmp_path, "etc/apache2/apache2.conf", "Include f/0\n")
+    for number in range(12):  # each file includes the next twice: 2**12 reads without the cap
+        write(tmp_path, f"etc/apache2/f/{number}", f"Include f/{number + 1}\nInclude f/{number + 1}\n")
+    write(tmp_path, "etc/apache2/f/12", "")
+    _, problems = find_sites(tmp_path)
+    deep = tmp_path / f"etc/nginx/c/{webservers.MAX_DEPTH - 1}"
+    assert problems == [
+        f"{deep}: more than {webservers.MAX_DEPTH} includes deep, included from {deep.parent}/"
+        f"{webservers.MAX_DEPTH - 2}:1, not followed",
+        f"{tmp_path}/etc/apache2/f/12: more than {webservers.MAX_FILES} Apache files included, "
+        f"included from {tmp_path}/etc/apache2/f/11:2: the rest skipped",
+    ]
+
+
+def test_a_nul_byte_is_reported(tmp_path: Path) -> None:
+    conf = write(tmp_path, "etc/apache2/apache2.conf", "ServerName a\nInclude \x00\n")
+    assert find_sites(tmp_path) == ([], [f"{conf}:2: cannot parse: a NUL byte"])
+
+
 def test_a_missing_include_and_a_glob_matching_nothing(tmp_path: Path) -> None:
     conf = write(tmp_path, "etc/nginx/nginx.conf", "http {\n include none/*.conf;\n include missing.conf;\n}\n")
     sites, problems = find_sites(tmp_path)

@@ -32,6 +32,9 @@ from corral.discovery.model import Site
 MAX_FILES = 4096
 """The most configuration files one server's configuration may include (an include fan-out is cut there)."""
 
+MAX_DEPTH = 32
+"""The deepest chain of includes followed (nginx and Apache have no limit; a deeper one is not a real server's)."""
+
 NGINX_PREFIX = "/usr/share/nginx"
 """Where a relative nginx ``root`` starts (Debian's and RHEL's build prefix)."""
 
@@ -46,7 +49,12 @@ def find_sites(root: Path = Path("/")) -> tuple[list[Site], list[str]]:
     """
     root = Path(os.path.abspath(root))
     problems: list[str] = []
-    sites = [*nginx_sites(root, problems), *apache_sites(root, problems)]
+    sites: list[Site] = []
+    for server, read in (("nginx", nginx_sites), ("Apache", apache_sites)):
+        try:
+            sites.extend(read(root, problems))
+        except Exception as error:  # a bug here must not stop `corral start`'s coverage check: said, not raised
+            problems.append(f"the {server} configuration under {root} could not be read: {type(error).__name__}")
     return merge_sites(sites), problems
 
 
@@ -146,6 +154,9 @@ class _NginxReader:
         if on_disk in stack:
             self.problems.append(f"{on_disk}: include loop: included again{origin}, not followed")
             return []
+        if len(stack) >= MAX_DEPTH:
+            self.problems.append(f"{on_disk}: more than {MAX_DEPTH} includes deep{origin}, not followed")
+            return []
         self.budget -= 1
         if self.budget < 0:
             if self.budget == -1:
@@ -160,6 +171,8 @@ class _NginxReader:
             except OSError as error:
                 self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
                 return []
+        if _has_nul(text, on_disk, self.problems):
+            return []
         parsed, errors = _crossplane(text)
         for failure in errors:
             line = f":{failure['line']}" if failure.get("line") else ""
@@ -178,6 +191,14 @@ class _NginxReader:
             block = self._convert(item["block"], file, stack) if "block" in item else None
             statements.append(_Stmt(directive, args, line, file, block))
         return statements
+
+
+def _has_nul(text: str, file: Path, problems: list[str]) -> bool:
+    """A NUL byte is in no configuration (and no path may hold one): the file is reported, not read."""
+    if "\x00" not in text:
+        return False
+    problems.append(f"{file}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: cannot parse: a NUL byte")
+    return True
 
 
 def _crossplane_error(error: Exception) -> str:
@@ -389,6 +410,9 @@ class _ApacheReader:
         if on_disk in stack:
             self.problems.append(f"{on_disk}: include loop: included again{origin}, not followed")
             return
+        if len(stack) >= MAX_DEPTH:
+            self.problems.append(f"{on_disk}: more than {MAX_DEPTH} includes deep{origin}, not followed")
+            return
         self.budget -= 1
         if self.budget < 0:
             if self.budget == -1:
@@ -402,7 +426,8 @@ class _ApacheReader:
         except OSError as error:
             self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
             return
-        self._parse(text, on_disk, (*stack, on_disk))
+        if not _has_nul(text, on_disk, self.problems):
+            self._parse(text, on_disk, (*stack, on_disk))
 
     def _parse(self, text: str, file: Path, stack: tuple[Path, ...]) -> None:
         sections: list[tuple[str, int]] = []
