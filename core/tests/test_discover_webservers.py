@@ -156,6 +156,7 @@ http {
     server { server_name own.example; root /srv/own; location / { root /srv/ignored; } }
     server { server_name relative.example; root html; }
     server { server_name mass.example; root /srv/$host; }
+    server { server_name bitrixenv.example; set $docroot "/home/bitrix/www"; root "${docroot}"; }
     root /srv/http;
 }
 stream { server { listen 12345; proxy_pass 127.0.0.1:1; } }
@@ -167,9 +168,13 @@ stream { server { listen 12345; proxy_pass 127.0.0.1:1; } }
         (("located.example",), tmp_path / "srv/loc"),
         (("own.example",), tmp_path / "srv/own"),
         (("relative.example",), tmp_path / "usr/share/nginx/html"),
+        (("bitrixenv.example",), tmp_path / "home/bitrix/www"),
     ]
     nginx_conf = tmp_path / "etc/nginx/nginx.conf"
-    assert problems == [f"{nginx_conf}:7: the root of server mass.example uses an nginx variable: not followed"]
+    assert problems == [
+        f"{nginx_conf}:7: the root of server mass.example uses an nginx variable no `set` of the server gives: "
+        "not followed"
+    ]
 
 
 def test_a_server_without_root_is_no_site(tmp_path: Path) -> None:

@@ -284,15 +284,29 @@ def _nginx_servers(
         document_root = document_root or http_root
         if document_root is None:
             continue  # a redirect or a proxy: no files of its own
-        value = document_root.args[0]
+        value = _nginx_substitute(document_root.args[0], server.block)
         if "$" in value:
             problems.append(
                 f"{document_root.file}:{document_root.line}: the root of server {' '.join(names) or '(no name)'} "
-                "uses an nginx variable: not followed"
+                "uses an nginx variable no `set` of the server gives: not followed"
             )
             continue
         path = rooted.config_path(value, NGINX_PREFIX)
         yield Site("nginx", names, rooted.lexical(root, path), server.file, server.line, enabled)
+
+
+_NGINX_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def _nginx_substitute(value: str, server: list[_Stmt]) -> str:
+    """``root $docroot;`` with the server's own ``set $docroot "/home/bitrix/www";`` (bitrixenv's way); a
+    variable only a request gives (``$host``) stays."""
+    variables = {
+        stmt.args[0][1:]: stmt.args[1]
+        for stmt in server
+        if stmt.directive == "set" and len(stmt.args) == 2 and stmt.args[0].startswith("$") and "$" not in stmt.args[1]
+    }
+    return _NGINX_VARIABLE.sub(lambda found: variables.get(found.group(1) or found.group(2), found.group(0)), value)
 
 
 # --- Apache ------------------------------------------------------------------------------------------------------
