@@ -379,6 +379,37 @@ def test_apache_include_of_a_folder_relative_document_root_and_defines(tmp_path:
     assert problems == [f"{c}:4: the DocumentRoot of c uses a variable no Define sets: not followed"]
 
 
+def test_apache_mod_macro_vhosts(tmp_path: Path) -> None:
+    conf = write(
+        tmp_path,
+        "etc/apache2/apache2.conf",
+        """<Macro VHost $name $domain>
+<VirtualHost *:80>
+  ServerName $domain
+  ServerAlias www.$domain
+  DocumentRoot "/var/www/$name"
+</VirtualHost>
+</Macro>
+<Macro Loop>
+Use Loop
+</Macro>
+Use VHost shop shop.example
+Use vhost blog "blog.example"
+Use Missing x
+Use Loop
+""",
+    )
+    sites, problems = find_sites(tmp_path)
+    assert relative(sites, tmp_path) == [
+        ("apache", ("shop.example", "www.shop.example"), "var/www/shop", "etc/apache2/apache2.conf", 11, True),
+        ("apache", ("blog.example", "www.blog.example"), "var/www/blog", "etc/apache2/apache2.conf", 12, True),
+    ]
+    assert problems == [
+        f"{conf}:13: cannot expand `Use missing`: no <Macro> of that name before",
+        f"{conf}:14: cannot expand `Use loop`: used inside itself",
+    ]
+
+
 def test_apache_syntax_errors_name_file_and_line(server: Path) -> None:
     unclosed = write(
         server,

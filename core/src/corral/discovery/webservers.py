@@ -4,7 +4,8 @@ nginx: with root ``/`` and nginx installed, what ``nginx -T`` prints (the files 
 ``R/etc/nginx/nginx.conf`` and what it ``include``s, parsed with crossplane (nginx's own parser library). Apache:
 ``R/etc/apache2/apache2.conf`` (Debian) or ``R/etc/httpd/conf/httpd.conf`` (RHEL) and their ``Include`` and
 ``IncludeOptional``, read by a small reader of Apache's line syntax (continuation lines, comments, quotes,
-``Define``). A site file under ``sites-available`` that the configuration does not load is a disabled site.
+``Define``, mod_macro's ``<Macro>``/``Use``). A site file under ``sites-available`` that the configuration does
+not load is a disabled site.
 
 Nothing here runs anything but ``nginx -T``; a file is named in a problem line, its content never is.
 """
@@ -18,7 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,7 @@ class _VirtualHost:
 
 
 _SECTION = re.compile(r"<\s*(/?)\s*([^\s>]+)\s*(.*?)\s*>\s*$")
+_MACRO_END = re.compile(r"<\s*/\s*macro\s*>\s*$", re.IGNORECASE)
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 
@@ -392,6 +394,8 @@ class _ApacheReader:
         self.vhost: _VirtualHost | None = None
         self.main_names: list[str] = []
         self.main_root: tuple[str, Path, int] | None = None
+        self.macros: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
+        self.using: set[str] = set()
 
     def include(self, pattern: str, optional: bool, stack: tuple[Path, ...], origin: str) -> None:
         path = rooted.config_path(pattern, self.server_root)
@@ -441,17 +445,22 @@ class _ApacheReader:
             self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
             return
         if not _has_nul(text, on_disk, self.problems):
-            self._parse(text, on_disk, (*stack, on_disk))
+            self._parse(apache_lines(text), on_disk, (*stack, on_disk))
 
-    def _parse(self, text: str, file: Path, stack: tuple[Path, ...]) -> None:
+    def _parse(self, lines: Iterable[tuple[int, str]], file: Path, stack: tuple[Path, ...]) -> None:
         sections: list[tuple[str, int]] = []
-        for number, line in apache_lines(text):
+        lines = iter(lines)
+        for number, line in lines:
             if line.startswith("<"):
                 match = _SECTION.match(line)
                 if match is None:
                     self.problems.append(f"{file}:{number}: cannot parse: a section line without its closing >")
                     return self._abandon(sections)
                 closing, name = match.group(1), match.group(2).lower()
+                if name == "macro" and not closing:
+                    if not self._macro(apache_words(match.group(3)), lines, file, number):
+                        return self._abandon(sections)
+                    continue
                 if closing:
                     if not sections or sections[-1][0] != name:
                         opened = f"<{sections[-1][0]}> of line {sections[-1][1]}" if sections else "no section"
@@ -477,6 +486,38 @@ class _ApacheReader:
             self._abandon(sections)
         return None
 
+    def _macro(self, header: list[str], lines: Iterator[tuple[int, str]], file: Path, number: int) -> bool:
+        """Keep a mod_macro ``<Macro name $param...>`` body for its ``Use`` lines; False if it is not closed."""
+        body: list[tuple[int, str]] = []
+        for line in lines:
+            if _MACRO_END.match(line[1]):
+                if header:
+                    self.macros[header[0].lower()] = (header[1:], body)
+                return True
+            body.append(line)
+        self.problems.append(f"{file}:{number}: cannot parse: <Macro> is not closed")
+        return False
+
+    def _use(self, args: list[str], file: Path, number: int, stack: tuple[Path, ...]) -> None:
+        """``Use name value...``: the macro's body with its parameters replaced, read as if it stood here."""
+        name = args[0].lower() if args else ""
+        if name not in self.macros or name in self.using:
+            why = "used inside itself" if name in self.using else "no <Macro> of that name before"
+            self.problems.append(f"{file}:{number}: cannot expand `Use {name}`: {why}")
+            return
+        params, body = self.macros[name]
+        values = dict(zip(params, args[1:], strict=False))
+        pattern = re.compile("|".join(re.escape(param) for param in sorted(values, key=len, reverse=True)))
+
+        def expand(line: str) -> str:
+            return pattern.sub(lambda found: values[found.group(0)], line) if values else line
+
+        self.using.add(name)
+        try:
+            self._parse(((number, expand(line)) for _, line in body), file, stack)
+        finally:
+            self.using.discard(name)
+
     def _abandon(self, sections: list[tuple[str, int]]) -> None:
         """A file stopped at a syntax error: a virtual host it opened and did not close is dropped."""
         if any(name == "virtualhost" for name, _ in sections):
@@ -492,6 +533,8 @@ class _ApacheReader:
             self.variables.pop(args[0], None)
         elif name == "serverroot" and args:
             self.server_root = posixpath.normpath(args[0])
+        elif name == "use":
+            self._use(args, file, number, stack)
         elif name in ("include", "includeoptional") and args:
             self.include(args[0], name == "includeoptional", stack, f", included from {file}:{number}")
         elif name == "servername" and args:
