@@ -88,6 +88,11 @@ def test_each_project_root_once_named_by_its_first_site(www: Path) -> None:
     assert [line.split(" (")[0] for line in gaps(sites)] == ["site shop.example.com"]
 
 
+def test_a_missing_document_root_is_no_gap(www: Path) -> None:
+    """Nothing there to back up: recognising the project reports the missing folder as a problem instead."""
+    assert gaps([found(www / "gone", "gone.example.com")], files_job("www", str(www / "shop"))) == []
+
+
 def test_a_link_to_a_covered_folder_is_covered(www: Path, tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(www / "shop")
     assert gaps([found(tmp_path / "link", "shop.example.com")], files_job("www", f"{www}/*")) == []

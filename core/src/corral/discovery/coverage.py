@@ -128,7 +128,7 @@ def site_gaps(found: Iterable[Found], held: list[Held], files_jobs: list[JobConf
     lines = []
     seen: set[Path] = set()
     for item in found:
-        if item.root in seen:
+        if item.root in seen or not os.path.lexists(item.root):  # a missing root is discovery's problem line
             continue
         seen.add(item.root)
         line = _site_gap(item, held, files_jobs)
