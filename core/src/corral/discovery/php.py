@@ -458,7 +458,10 @@ class _Evaluator:
     def expr(self, node: Node, depth: int = 0) -> Value:
         line = node.start_point.row + 1
         if depth > MAX_DEPTH:
-            return Unknown(line, f"nested deeper than {MAX_DEPTH}")
+            why = f"nested deeper than {MAX_DEPTH}"
+            if not any(why in problem for problem in self.result.problems):
+                self.result.problems.append(f"{self.file}:{line}: {why}: the rest is not read")
+            return Unknown(line, why)
         kind = node.type
         handler = getattr(self, "expr_" + kind, None)
         if handler is None:
@@ -708,16 +711,13 @@ class _Evaluator:
         name = self.function_name(node)
         line = node.start_point.row + 1
         args = self.arguments(node)
+        if name == "env" and args:
+            return self.env_helper(args, depth, line)
         values = [self.expr(arg, depth) for arg in args] if name in _PURE_FUNCTIONS else []
-        if name in _PURE_FUNCTIONS and any(isinstance(value, Unknown) for value in values):
+        if any(isinstance(value, Unknown) for value in values):
             return next(value for value in values if isinstance(value, Unknown))
         if name == "getenv" and values and isinstance(values[0], str):
             return self.environment_value(self.environment.getenv, f"getenv('{values[0]}')", values[0], line)
-        if name == "env" and values and isinstance(values[0], str):
-            known = self.environment.superglobals or self.environment.getenv
-            if known is not None and values[0] not in known and len(values) > 1:
-                return values[1]
-            return self.environment_value(known, f"env('{values[0]}')", values[0], line)
         if name in ("defined", "constant") and values and isinstance(values[0], str):
             if values[0] not in self.result.constants:
                 return False if name == "defined" else Unknown(line, f"constant `{values[0]}` is not defined")
@@ -733,6 +733,17 @@ class _Evaluator:
             exists = self.host.exists(Path(values[0]) if values[0].startswith("/") else self.file.parent / values[0])
             return Unknown(line, f"`{name}()` outside the project") if exists is None else exists
         return Unknown(line, f"calls `{name}()`, which corral does not run")
+
+    def env_helper(self, args: list[Node], depth: int, line: int) -> Value:
+        """Laravel's (and oscarotero/env's) ``env('X', default)``: with a known ``.env``, a variable it does not set
+        gives the default (evaluated only then), else ``null``."""
+        key = self.expr(args[0], depth)
+        if not isinstance(key, str):
+            return key if isinstance(key, Unknown) else Unknown(line, "`env()` of a name corral cannot know")
+        known = self.environment.superglobals if self.environment.superglobals is not None else self.environment.getenv
+        if known is not None and key not in known:
+            return self.expr(args[1], depth) if len(args) > 1 else None
+        return self.environment_value(known, f"env('{key}')", key, line)
 
     def expr_scoped_call_expression(self, node: Node, depth: int) -> Value:
         called = _name(node).split("(")[0]

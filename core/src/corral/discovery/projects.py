@@ -325,6 +325,7 @@ def _bitrix(root: Path, reading: _Reading) -> None:
     without it (before Bitrix 14) has ``$DBHost``, ``$DBLogin``, ``$DBPassword``, ``$DBName`` in
     ``php_interface/dbconn.php``."""
     settings_path = root / "bitrix" / ".settings.php"
+    reported = len(reading.problems)
     settings = reading.php(settings_path)
     connection: Value = None
     if settings is not None:
@@ -346,7 +347,7 @@ def _bitrix(root: Path, reading: _Reading) -> None:
     dbconn_path = root / "bitrix" / "php_interface" / "dbconn.php"
     dbconn = reading.php(dbconn_path)
     if dbconn is None:
-        if settings is not None or os.path.lexists(dbconn_path):
+        if len(reading.problems) == reported:
             reading.problems.append(f"{root}: Bitrix's database settings were not found: no database added")
         return
     db_type = dbconn.variables.get("DBType", "mysql")
