@@ -130,6 +130,8 @@ def test_the_command_diffs_and_refuses_a_hand_edited_file(tmp_path: Path, monkey
     assert refused.exit_code == 1, refused.output
     assert "-- job: blog.example.com" in refused.output and "-      days: 9" in refused.output
     assert "+- job: new.example.com" in refused.output and "-    - blog_wp" in refused.output
+    assert f"+ job new.example.com: {tmp_path}/www/new\n- job blog.example.com: {tmp_path}/www/blog\n" \
+           f"- target blog_wp (job mysql-127.0.0.1-3306)\n" in refused.output
     assert f"`{target}` was changed since corral discover wrote it: not overwritten" in refused.output
     assert "days: 9" in target.read_text()
     forced = runner.invoke(app, [*args, "--force"])

@@ -4,6 +4,7 @@ databases of this server, and the jobs that back them up (docs/discover.md)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,6 +44,7 @@ def discover(
     if not backup_dir.is_absolute():
         typer.echo(f"corral: error: --backup-dir `{backup_dir}` must be an absolute path", err=True)
         raise typer.Exit(EXIT_USAGE)
+    root = Path(os.path.abspath(root))  # the jobs' targets are absolute paths
     found, problems = jobs.find(root)
     credentials = jobs.credentials_dir(write) if write is not None else Path("discovered.credentials")
     plan = jobs.plan(found, incremental=incremental, backup_dir=backup_dir, credentials=credentials.name)
@@ -50,7 +52,8 @@ def discover(
     text = jobs.render(plan, root=root, credentials=credentials.name)
     report: dict[str, Any] = {"root": str(root), "sites": [_site_json(item, plan) for item in found],
                               "problems": problems, "jobs": [_job_json(job) for job in plan.jobs],
-                              "file": str(write) if write else None, "written": False, "diff": "", "refused": None}
+                              "file": str(write) if write else None, "written": False, "changes": [], "diff": "",
+                              "refused": None}
     code = EXIT_OK
     if write is None:
         report["yaml"] = text
@@ -71,6 +74,8 @@ def discover(
         say(f"passwords are left out: --write FILE writes them to FILE's credentials folder; include FILE from "
             f"the main file ({INCLUDE_HINT})")
         raise typer.Exit(code)
+    for change in report.get("changes", []):
+        typer.echo(change)
     if report["diff"]:
         typer.echo(report["diff"], nl=False)
     if report["refused"]:
@@ -97,6 +102,7 @@ def _write(path: Path, text: str, plan: Plan, force: bool, report: dict[str, Any
         old = jobs.read_existing(path)
         if old is not None:
             report["diff"] = jobs.unified(old, text, str(path))
+            report["changes"] = jobs.changes(old, text)
             if not jobs.written_by_corral(old) and not force:
                 report["refused"] = (f"`{path}` was changed since corral discover wrote it: not overwritten "
                                      "(--force overwrites it; the diff above shows what would change)")

@@ -257,6 +257,45 @@ def unified(old: str, new: str, path: str) -> str:
                                         f"{path} (discovered)"))
 
 
+class _TagsAsText(yaml.SafeLoader):
+    """Reads a job file's jobs and targets: ``!file``, ``!env`` and ``!include`` stay text, nothing is read."""
+
+
+_TagsAsText.add_multi_constructor("!", lambda loader, suffix, node: f"{suffix} {node.value}"
+                                  if isinstance(node, yaml.ScalarNode) else suffix)
+
+
+def targets_of(text: str) -> dict[str, list[str]] | None:
+    """Job name -> targets of a job file (None: not a list of jobs as corral discover writes them)."""
+    try:
+        loaded = yaml.load(text, Loader=_TagsAsText)  # a SafeLoader: the tags above construct nothing
+    except yaml.YAMLError:
+        return None
+    if not isinstance(loaded, list):
+        return None
+    found: dict[str, list[str]] = {}
+    for job in loaded:
+        if not isinstance(job, dict) or not isinstance(job.get("sources"), list):
+            continue
+        found[str(job.get("job"))] = [str(target) for source in job["sources"] if isinstance(source, dict)
+                                      for target in (source.get("target") or [])]
+    return found
+
+
+def changes(old: str, new: str) -> list[str]:
+    """What a re-run adds and removes, a line each: jobs, and targets of the jobs both files have."""
+    before, after = targets_of(old), targets_of(new)
+    if before is None or after is None:
+        return []
+    lines = [f"+ job {name}: {', '.join(after[name])}" for name in after if name not in before]
+    lines += [f"- job {name}: {', '.join(before[name])}" for name in before if name not in after]
+    for name in after:
+        if name in before:
+            lines += [f"+ target {target} (job {name})" for target in after[name] if target not in before[name]]
+            lines += [f"- target {target} (job {name})" for target in before[name] if target not in after[name]]
+    return [shown(line) for line in lines]
+
+
 class WriteError(Exception):
     """A file or folder corral discover cannot write (one line, naming it)."""
 
