@@ -35,6 +35,7 @@ def _found(tmp_path: Path) -> list[jobs.Found]:
         jobs.Found(Site("apache", ("crm.example.com",), www / "crm/public", conf, 60),
                    Project("laravel", www / "crm", (), (
                        Database("mysql", "shop_bitrix", "127.0.0.1", 3306, user="other", password="o"),
+                       Database("mysql", "crm_extra", "127.0.0.1", None, user="other", password="o"),
                        Database("postgresql", "crm", "localhost", None, user="crm", password="c"),))),
         jobs.Found(Site("apache", ("legacy.example.com",), www / "legacy", conf, 80, enabled=False), None),
     ]
@@ -44,17 +45,19 @@ def test_one_files_job_per_project_root_and_one_database_job_per_server(tmp_path
     plan = jobs.plan(_found(tmp_path))
     by_name = {job["job"]: job for job in plan.jobs}
     assert list(by_name) == ["blog.example.com", "crm.example.com", "shop.example.com", "mysql-127.0.0.1-3306",
-                             "postgresql-localhost"]
+                             "postgresql-localhost-5432"]
     shop = by_name["shop.example.com"]
     assert shop["type"] == "desc_files" and shop["sources"][0]["target"] == [str(tmp_path / "www/shop")]
     assert shop["sources"][0]["excludes"] == ["bitrix/cache"]
     assert by_name["crm.example.com"]["sources"][0]["target"] == [str(tmp_path / "www/crm")]  # project root
     mysql = by_name["mysql-127.0.0.1-3306"]
     # a database two projects name is dumped once, by the login of the first project root
-    assert [(s["name"], s["target"]) for s in mysql["sources"]] == [("other", ["shop_bitrix"]), ("wp", ["blog_wp"])]
+    # 127.0.0.1 without a port is 127.0.0.1:3306
+    assert [(s["name"], s["target"]) for s in mysql["sources"]] == [("other", ["shop_bitrix", "crm_extra"]),
+                                                                    ("wp", ["blog_wp"])]
     assert mysql["sources"][1]["connect"]["db_password"] == "discovered.credentials/mysql-127.0.0.1-3306.wp.password"
     assert plan.secrets["mysql-127.0.0.1-3306.wp.password"] == "wp-secret"
-    assert by_name["postgresql-localhost"]["sources"][0]["globals"] is False
+    assert by_name["postgresql-localhost-5432"]["sources"][0]["globals"] is False
     assert plan.skipped == [f"legacy.example.com {tmp_path}/www/legacy (apache /etc/nginx/sites-enabled/default:80): "
                             "not enabled"]
     incremental = jobs.plan(_found(tmp_path), incremental=True)
@@ -86,7 +89,7 @@ def test_the_file_validates_holds_no_password_and_knows_a_hand_edit(tmp_path: Pa
     (tmp_path / "corral.conf").write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
                                           "jobs: !include [conf.d/*.conf]\n")
     config = load_config(tmp_path / "corral.conf")
-    assert [job.name for job in config.jobs][-2:] == ["mysql-127.0.0.1-3306", "postgresql-localhost"]
+    assert [job.name for job in config.jobs][-2:] == ["mysql-127.0.0.1-3306", "postgresql-localhost-5432"]
     assert config.jobs[-2].sources[1].connect.db_password.get_secret_value() == "wp-secret"
     assert jobs.included_by(tmp_path / "corral.conf", target) is True
     assert jobs.included_by(tmp_path / "corral.conf", tmp_path / "elsewhere.conf") is False
@@ -114,7 +117,7 @@ def test_the_command_diffs_and_refuses_a_hand_edited_file(tmp_path: Path, monkey
     assert "nginx shop.example.com www.shop.example.com -> " in first.output
     assert "problem: /x/wp-config.php: `DB_HOST` is not a string" in first.output
     assert "skipped apache legacy.example.com" in first.output
-    assert "5 site(s), 4 enabled, 1 skipped; 4 database(s) on 2 server(s); 5 job(s)" in first.output
+    assert "5 site(s), 4 enabled, 1 skipped; 5 database(s) on 2 server(s); 5 job(s)" in first.output
     assert SECRET not in first.output
 
     again = runner.invoke(app, args)

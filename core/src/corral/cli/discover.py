@@ -154,8 +154,10 @@ def _site_line(item: Found, plan: Plan) -> str:
 
 
 def _summary(found: list[Found], plan: Plan) -> str:
+    from corral.discovery.jobs import server_key
+
     enabled = [item for item in found if item.site.enabled]
-    databases = {(d.server_key, d.name) for item in enabled if item.project for d in item.project.databases}
+    databases = {(server_key(d), d.name) for item in enabled if item.project for d in item.project.databases}
     return (f"{len(found)} site(s), {len(enabled)} enabled, {len(found) - len(enabled)} skipped; "
             f"{len(databases)} database(s) on {len(plan.database_jobs)} server(s); {len(plan.jobs)} job(s)")
 

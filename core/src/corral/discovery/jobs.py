@@ -28,6 +28,7 @@ RETENTION = {"days": 6, "weeks": 4, "months": 6}  # what `corral generate` write
 HEADER = "# corral discover: sha256 "
 MAX_FILE_BYTES = 16 << 20  # as a configuration file
 ENGINES = ("mysql", "postgresql")
+DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
 _RESERVED = ("all", "files", "databases", "external")
 
 
@@ -93,6 +94,15 @@ def _plain_name(names: Iterable[str]) -> str | None:
         if name and name != "_" and not name.startswith("~") and "*" not in name and "$" not in name:
             return name
     return None
+
+
+def server_key(database: Database) -> tuple[str, str, int | None, str | None]:
+    """:attr:`Database.server_key` with the default port filled in where the client would use it (a TCP host):
+    ``127.0.0.1`` and ``127.0.0.1:3306`` are one server. MySQL's ``localhost`` without a port is its socket."""
+    engine, host, port, socket = database.server_key
+    if port is None and socket is None and not (engine == "mysql" and host == "localhost"):
+        port = DEFAULT_PORTS.get(engine)
+    return engine, host, port, socket
 
 
 def _where(database: Database) -> str:
@@ -161,7 +171,7 @@ def plan(found: Iterable[Found], *, incremental: bool = False, backup_dir: Path 
                 result.problems.append(f"{shown(database.read_from or root)}: database name "
                                        f"`{shown(database.name)}` is not one corral can name as a target: no job")
                 continue
-            logins = servers.setdefault(database.server_key, {})
+            logins = servers.setdefault(server_key(database), {})
             if all(database.name != known.name for known_logins in logins.values() for known in known_logins):
                 logins.setdefault(database.user or "", []).append(database)
     for key in sorted(servers, key=lambda k: (k[0], k[1], k[2] or 0, k[3] or "")):
