@@ -224,12 +224,13 @@ def test_nginx_include_loop_is_caught(tmp_path: Path) -> None:
     assert conf.exists()
 
 
-def test_include_chains_and_fan_outs_are_cut(tmp_path: Path) -> None:
+def test_include_chains_and_fan_outs_are_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webservers, "MAX_INCLUDES", 1000)
     write(tmp_path, "etc/nginx/nginx.conf", "http { include c/0; }")
     for number in range(webservers.MAX_DEPTH + 5):
         write(tmp_path, f"etc/nginx/c/{number}", f"include c/{number + 1};")
     write(tmp_path, "etc/apache2/apache2.conf", "Include f/0\n")
-    for number in range(12):  # each file includes the next twice: 2**12 reads without the cap
+    for number in range(12):  # each file includes the next twice: 2**13 includes
         write(tmp_path, f"etc/apache2/f/{number}", f"Include f/{number + 1}\nInclude f/{number + 1}\n")
     write(tmp_path, "etc/apache2/f/12", "")
     _, problems = find_sites(tmp_path)
@@ -237,8 +238,8 @@ def test_include_chains_and_fan_outs_are_cut(tmp_path: Path) -> None:
     assert problems == [
         f"{deep}: more than {webservers.MAX_DEPTH} includes deep, included from {deep.parent}/"
         f"{webservers.MAX_DEPTH - 2}:1, not followed",
-        f"{tmp_path}/etc/apache2/f/12: more than {webservers.MAX_FILES} Apache files included, "
-        f"included from {tmp_path}/etc/apache2/f/11:2: the rest skipped",
+        f"{tmp_path}/etc/apache2/f/12: more than 1000 Apache includes followed, "
+        f"included from {tmp_path}/etc/apache2/f/11:1: the rest skipped",
     ]
 
 
@@ -270,6 +271,19 @@ def test_a_dangling_link_in_sites_enabled_is_reported(server: Path) -> None:
 def test_an_empty_name_is_left_out(tmp_path: Path) -> None:
     write(tmp_path, "etc/nginx/nginx.conf", 'http { server { server_name "" a.example a.example; root /srv; } }')
     assert [site.names for site in find_sites(tmp_path)[0]] == [("a.example",)]
+
+
+def test_a_snippet_many_servers_include_is_read_and_reported_once(tmp_path: Path) -> None:
+    conf = write(
+        tmp_path,
+        "etc/nginx/nginx.conf",
+        "http {\n server { server_name a; root /a; include php.conf; }\n"
+        " server { server_name b; root /b; include php.conf; }\n}\n",
+    )
+    write(tmp_path, "etc/nginx/php.conf", "location ~ \\.php$ { fastcgi_pass unix:/run/php.sock;\n")
+    sites, problems = find_sites(tmp_path)
+    assert [site.names for site in sites] == [("a",), ("b",)]
+    assert problems == [f'{conf.parent}/php.conf:1: cannot parse: unexpected end of file, expecting "}}"']
 
 
 def test_a_file_over_the_cap_is_not_read(tmp_path: Path) -> None:

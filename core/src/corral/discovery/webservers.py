@@ -30,8 +30,9 @@ from crossplane.errors import NgxParserBaseException
 from corral.discovery import rooted
 from corral.discovery.model import Site
 
-MAX_FILES = 4096
-"""The most configuration files one server's configuration may include (an include fan-out is cut there)."""
+MAX_INCLUDES = 100_000
+"""The most includes one server's configuration may follow (a file read once however often it is included; an
+exponential fan-out of includes is cut there)."""
 
 MAX_DEPTH = 32
 """The deepest chain of includes followed (nginx and Apache have no limit; a deeper one is not a real server's)."""
@@ -134,51 +135,82 @@ def _split_dump(text: str) -> dict[str, str]:
     return files
 
 
-class _NginxReader:
-    """Reads nginx configuration files under a root (or from ``nginx -T``'s dump), following includes."""
+class _Reader:
+    """What both servers' readers share: files under the root, each read once, include loops and limits."""
 
-    def __init__(self, root: Path, prefix: str, problems: list[str], dump: dict[str, str] | None = None) -> None:
+    server = ""
+
+    def __init__(self, root: Path, problems: list[str]) -> None:
         self.root = root
-        self.prefix = prefix
         self.problems = problems
-        self.dump = dump or {}
-        self.reached: set[Path] = set()
-        self.budget = MAX_FILES
+        self.reached: set[Path] = set()  # an enabled file that cannot be read is not a disabled site either
+        self.texts: dict[Path, str | None] = {}
+        self.includes = 0
 
-    def load(self, path: str, stack: tuple[Path, ...] = (), origin: str = "") -> list[_Stmt]:
-        """The statements of the file ``path`` (as nginx names it), its includes expanded."""
+    def text(self, path: str, stack: tuple[Path, ...], origin: str) -> tuple[Path, str] | None:
+        """The on-disk file and text of ``path`` (as the server names it), or None (and a problem line)."""
         try:
             on_disk = rooted.resolve(self.root, path)
         except OSError as error:
             self.problems.append(f"{rooted.lexical(self.root, path)}: cannot read ({error.strerror}){origin}")
-            return []
+            return None
         if on_disk in stack:
             self.problems.append(f"{on_disk}: include loop: included again{origin}, not followed")
-            return []
+            return None
         if len(stack) >= MAX_DEPTH:
             self.problems.append(f"{on_disk}: more than {MAX_DEPTH} includes deep{origin}, not followed")
+            return None
+        self.includes += 1
+        if self.includes > MAX_INCLUDES:
+            if self.includes == MAX_INCLUDES + 1:
+                self.problems.append(
+                    f"{on_disk}: more than {MAX_INCLUDES} {self.server} includes followed{origin}: the rest skipped"
+                )
+            return None
+        self.reached.add(on_disk)
+        if on_disk not in self.texts:
+            self.texts[on_disk] = self._read(path, on_disk, origin)
+        text = self.texts[on_disk]
+        return None if text is None else (on_disk, text)
+
+    def _read(self, path: str, on_disk: Path, origin: str) -> str | None:
+        try:
+            text = self._source(path, on_disk)
+        except OSError as error:
+            self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
+            return None
+        return None if _has_nul(text, on_disk, self.problems) else text
+
+    def _source(self, path: str, on_disk: Path) -> str:
+        return rooted.read_text(on_disk)
+
+
+class _NginxReader(_Reader):
+    """Reads nginx configuration files under a root (or from ``nginx -T``'s dump), following includes."""
+
+    server = "nginx"
+
+    def __init__(self, root: Path, prefix: str, problems: list[str], dump: dict[str, str] | None = None) -> None:
+        super().__init__(root, problems)
+        self.prefix = prefix
+        self.dump = dump or {}
+        self.parsed: dict[Path, list[dict[str, Any]]] = {}
+
+    def _source(self, path: str, on_disk: Path) -> str:
+        return self.dump[path] if path in self.dump else rooted.read_text(on_disk)
+
+    def load(self, path: str, stack: tuple[Path, ...] = (), origin: str = "") -> list[_Stmt]:
+        """The statements of the file ``path`` (as nginx names it), its includes expanded."""
+        found = self.text(path, stack, origin)
+        if found is None:
             return []
-        self.budget -= 1
-        if self.budget < 0:
-            if self.budget == -1:
-                self.problems.append(f"{on_disk}: more than {MAX_FILES} nginx files included{origin}: the rest skipped")
-            return []
-        self.reached.add(on_disk)  # an enabled file that cannot be read is not a disabled site either
-        if path in self.dump:
-            text = self.dump[path]
-        else:
-            try:
-                text = rooted.read_text(on_disk)
-            except OSError as error:
-                self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
-                return []
-        if _has_nul(text, on_disk, self.problems):
-            return []
-        parsed, errors = _crossplane(text)
-        for failure in errors:
-            line = f":{failure['line']}" if failure.get("line") else ""
-            self.problems.append(f"{on_disk}{line}: cannot parse: {failure['callback']}")
-        return self._convert(parsed, on_disk, (*stack, on_disk))
+        on_disk, text = found
+        if on_disk not in self.parsed:
+            self.parsed[on_disk], errors = _crossplane(text)
+            for failure in errors:
+                line = f":{failure['line']}" if failure.get("line") else ""
+                self.problems.append(f"{on_disk}{line}: cannot parse: {failure['callback']}")
+        return self._convert(self.parsed[on_disk], on_disk, (*stack, on_disk))
 
     def _convert(self, parsed: list[dict[str, Any]], file: Path, stack: tuple[Path, ...]) -> list[_Stmt]:
         statements: list[_Stmt] = []
@@ -380,16 +412,15 @@ def apache_lines(text: str) -> Iterator[tuple[int, str]]:
             yield first, line
 
 
-class _ApacheReader:
+class _ApacheReader(_Reader):
     """Reads Apache configuration files under a root, following ``Include``/``IncludeOptional`` and ``Define``."""
 
+    server = "Apache"
+
     def __init__(self, root: Path, server_root: str, problems: list[str]) -> None:
-        self.root = root
+        super().__init__(root, problems)
         self.server_root = server_root
-        self.problems = problems
         self.variables: dict[str, str] = {}
-        self.reached: set[Path] = set()
-        self.budget = MAX_FILES
         self.vhosts: list[_VirtualHost] = []
         self.vhost: _VirtualHost | None = None
         self.main_names: list[str] = []
@@ -420,31 +451,9 @@ class _ApacheReader:
 
     def read(self, path: str, stack: tuple[Path, ...] = (), origin: str = "") -> None:
         """Read the file ``path`` (as Apache names it) and what it includes."""
-        try:
-            on_disk = rooted.resolve(self.root, path)
-        except OSError as error:
-            self.problems.append(f"{rooted.lexical(self.root, path)}: cannot read ({error.strerror}){origin}")
-            return
-        if on_disk in stack:
-            self.problems.append(f"{on_disk}: include loop: included again{origin}, not followed")
-            return
-        if len(stack) >= MAX_DEPTH:
-            self.problems.append(f"{on_disk}: more than {MAX_DEPTH} includes deep{origin}, not followed")
-            return
-        self.budget -= 1
-        if self.budget < 0:
-            if self.budget == -1:
-                self.problems.append(
-                    f"{on_disk}: more than {MAX_FILES} Apache files included{origin}: the rest skipped"
-                )
-            return
-        self.reached.add(on_disk)
-        try:
-            text = rooted.read_text(on_disk)
-        except OSError as error:
-            self.problems.append(f"{on_disk}: cannot read ({error.strerror}){origin}")
-            return
-        if not _has_nul(text, on_disk, self.problems):
+        found = self.text(path, stack, origin)
+        if found is not None:
+            on_disk, text = found
             self._parse(apache_lines(text), on_disk, (*stack, on_disk))
 
     def _parse(self, lines: Iterable[tuple[int, str]], file: Path, stack: tuple[Path, ...]) -> None:
