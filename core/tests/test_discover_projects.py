@@ -35,7 +35,7 @@ FIXTURES: dict[str, tuple[str, str, tuple[str, ...], list[tuple[object, ...]]]] 
         "laravel",
         "crm",
         ("storage/framework/cache", "storage/framework/sessions", "storage/framework/views", "bootstrap/cache"),
-        [("mysql", "laravel_crm", "127.0.0.1", 3306, None, "crm", "crm#secret", "config/database.php")],
+        [("mysql", "laravel_crm", "127.0.0.1", 3306, None, "crm", "crm#secret", ".env")],
     ),
     "api/public": (
         "symfony",
@@ -553,3 +553,42 @@ def test_deeply_nested_settings(tmp_path: Path) -> None:
     project = recognise(www / "shop", root=tmp_path)
     assert project.kind == "bitrix"
     assert len(project.problems) == 1 and "nested deeper than" in project.problems[0]
+
+
+def test_computed_names_are_not_shown(tmp_path: Path) -> None:
+    result = evaluate(tmp_path, f"""<?php
+define('A', ('{SECRET}' . 'x')());
+define('B', getenv('{SECRET} with spaces'));
+define('C', constant('{SECRET}!'));
+""")
+    for key in "ABC":
+        value = result.constants[key]
+        assert isinstance(value, php.Unknown) and SECRET not in value.why, key
+        assert "(a computed name)" in value.why, key
+
+
+def test_bitrix_settings_extra_wins(tmp_path: Path) -> None:
+    settings = "<?php\nreturn ['connections' => ['value' => ['default' => ['className' => '{0}', " \
+               "'host' => '{1}', 'database' => '{2}', 'login' => 'u', 'password' => 'p']]]];\n"
+    www = make(tmp_path, {
+        "shop/bitrix/.settings.php": settings.format("\\\\Bitrix\\\\Main\\\\DB\\\\MysqliConnection", "localhost", "a"),
+        "shop/bitrix/.settings_extra.php": settings.format("\\\\Bitrix\\\\Main\\\\DB\\\\PgsqlConnection", "pg", "b"),
+    })
+    project = recognise(www / "shop", root=tmp_path)
+    assert (project.problems, shapes(project)) == ((), [("postgresql", "b", "pg", 5432, None, "u")])
+
+
+def test_symfony_doctrine_without_database_url_is_said(tmp_path: Path) -> None:
+    www = make(tmp_path, {"api/bin/console": "", "api/.env": "APP_ENV=prod\n",
+                          "api/config/packages/doctrine.yaml": "doctrine: {}\n"})
+    project = recognise(www / "api", root=tmp_path)
+    assert only_line(project).endswith("no `.env` file sets `DATABASE_URL`: its database is not known")
+
+
+def test_document_root_linked_out_of_the_root(tmp_path: Path) -> None:
+    (tmp_path / "server" / "var" / "www").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "wp-config.php").write_text(GOOD)
+    (tmp_path / "server" / "var" / "www" / "site").symlink_to(tmp_path / "elsewhere")
+    project = recognise(tmp_path / "server" / "var" / "www" / "site", root=tmp_path / "server")
+    assert project.kind == "plain" and "a link out of" in only_line(project)

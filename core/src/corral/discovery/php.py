@@ -216,6 +216,15 @@ def _array_key(key: Value) -> int | str | Unknown:
     return Unknown(0, "an array used as a key")
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_\\$][A-Za-z0-9_\\$:>-]{0,59}")
+
+
+def shown(text: str) -> str:
+    """A name from the file as a message may show it: an identifier (a function, a constant, an environment
+    variable), else a placeholder, so that no string of the file (a password) ever reaches a message."""
+    return text if _IDENTIFIER.fullmatch(text) else "(a computed name)"
+
+
 def _name(node: Node) -> str:
     """A short, printable identifier for messages (a name in code, never a value)."""
     text = (node.text or b"").decode("utf-8", "replace")
@@ -247,6 +256,8 @@ class _Evaluator:
     def statement(self, node: Node) -> None:
         self.statements += 1
         if self.statements > MAX_STATEMENTS:
+            if self.statements == MAX_STATEMENTS + 1:
+                self.result.problems.append(f"{self.file}: more than {MAX_STATEMENTS} statements: the rest is not read")
             raise _Return
         kind = node.type
         if kind == "expression_statement" and node.named_children:
@@ -592,7 +603,8 @@ class _Evaluator:
                 return self.result.variables[index] if known else Unknown(line, "`$GLOBALS` read")
             if not isinstance(index, str):
                 return Unknown(line, f"`${superglobal}` read with a key corral cannot know")
-            return self.environment_value(self.environment.superglobals, f"${superglobal}['{index}']", index, line)
+            return self.environment_value(self.environment.superglobals, f"${superglobal}['{shown(index)}']", index,
+                                          line)
         base = self.expr(base_node, depth)
         if isinstance(base, Unknown):
             return base
@@ -717,10 +729,10 @@ class _Evaluator:
         if any(isinstance(value, Unknown) for value in values):
             return next(value for value in values if isinstance(value, Unknown))
         if name == "getenv" and values and isinstance(values[0], str):
-            return self.environment_value(self.environment.getenv, f"getenv('{values[0]}')", values[0], line)
+            return self.environment_value(self.environment.getenv, f"getenv('{shown(values[0])}')", values[0], line)
         if name in ("defined", "constant") and values and isinstance(values[0], str):
             if values[0] not in self.result.constants:
-                return False if name == "defined" else Unknown(line, f"constant `{values[0]}` is not defined")
+                return False if name == "defined" else Unknown(line, f"constant `{shown(values[0])}` is not defined")
             value = self.result.constants[values[0]]
             return value if name == "constant" or isinstance(value, Unknown) else True
         if name == "dirname" and values and isinstance(values[0], str):
@@ -732,7 +744,7 @@ class _Evaluator:
         if name in ("file_exists", "is_file", "is_readable") and values and isinstance(values[0], str):
             exists = self.host.exists(Path(values[0]) if values[0].startswith("/") else self.file.parent / values[0])
             return Unknown(line, f"`{name}()` outside the project") if exists is None else exists
-        return Unknown(line, f"calls `{name}()`, which corral does not run")
+        return Unknown(line, f"calls `{shown(name)}()`, which corral does not run")
 
     def env_helper(self, args: list[Node], depth: int, line: int) -> Value:
         """Laravel's (and oscarotero/env's) ``env('X', default)``: with a known ``.env``, a variable it does not set
@@ -743,10 +755,10 @@ class _Evaluator:
         known = self.environment.superglobals if self.environment.superglobals is not None else self.environment.getenv
         if known is not None and key not in known:
             return self.expr(args[1], depth) if len(args) > 1 else None
-        return self.environment_value(known, f"env('{key}')", key, line)
+        return self.environment_value(known, f"env('{shown(key)}')", key, line)
 
     def expr_scoped_call_expression(self, node: Node, depth: int) -> Value:
-        called = _name(node).split("(")[0]
+        called = shown(_name(node).split("(")[0])
         return Unknown(node.start_point.row + 1, f"calls `{called}()`, which corral does not run")
 
     def expr_member_call_expression(self, node: Node, depth: int) -> Value:

@@ -20,7 +20,7 @@ import io
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -324,17 +324,23 @@ def _bitrix(root: Path, reading: _Reading) -> None:
     """``bitrix/.settings.php`` returns ``['connections' => ['value' => ['default' => [...]]]]``; a site
     without it (before Bitrix 14) has ``$DBHost``, ``$DBLogin``, ``$DBPassword``, ``$DBName`` in
     ``php_interface/dbconn.php``."""
-    settings_path = root / "bitrix" / ".settings.php"
     reported = len(reading.problems)
-    settings = reading.php(settings_path)
     connection: Value = None
-    if settings is not None:
+    settings: PhpFile | None = None
+    # .settings_extra.php's top-level keys replace .settings.php's (Bitrix\Main\Config\Configuration)
+    for name in (".settings_extra.php", ".settings.php"):
+        settings_path = root / "bitrix" / name
+        settings = reading.php(settings_path)
+        if settings is None or not isinstance(settings.returned, (dict, Unknown)):
+            continue
         connection = settings.returned
         for key in ("connections", "value", "default"):
             connection = connection.get(key) if isinstance(connection, dict) else connection
         if isinstance(connection, Unknown):
             reading.problems.append(f"{settings_path}:{connection.line}: `connections`: {connection.why}: not guessed")
             return
+        if connection is not None:
+            break
     if isinstance(connection, dict):
         class_name = connection.get("className")
         engine = "postgresql" if isinstance(class_name, str) and "pgsql" in class_name.lower() else "mysql"
@@ -460,6 +466,9 @@ def _laravel(root: Path, reading: _Reading) -> None:
         config_file = reading.php(database_php, environment=environment)
         if config_file is not None:
             _laravel_connection(database_php, config_file.returned, reading)
+        if os.path.lexists(root / ".env"):  # where the values are set, the file an administrator edits
+            reading.databases = [replace(database, read_from=root / ".env") if database.read_from == database_php
+                                 else database for database in reading.databases]
         return
     connection = env.get("DB_CONNECTION", "mysql")
     url = env.get("DB_URL") or env.get("DATABASE_URL")
@@ -545,6 +554,9 @@ def _symfony(root: Path, reading: _Reading) -> None:
     url = values.get("DATABASE_URL")
     if url:
         reading.url(source, "DATABASE_URL", url)
+    elif _exists(root, "config/packages/doctrine.yaml"):
+        reading.problems.append(f"{root}: Doctrine is configured but no `.env` file sets `DATABASE_URL`: "
+                                "its database is not known")
 
 
 def _dotenv(root: Path, reading: _Reading) -> None:
@@ -625,6 +637,9 @@ def recognise(document_root: Path, root: Path = Path("/")) -> Project:
     root = Path(os.path.normpath(root))
     if not document_root.is_dir():
         problem = f"{document_root}: the document root is not a folder"
+        return Project(kind="plain", root=document_root, problems=(problem,))
+    if not Files(root).inside(document_root):
+        problem = f"{document_root}: the document root is a link out of {root}: not looked at"
         return Project(kind="plain", root=document_root, problems=(problem,))
     levels = _levels(document_root, root)
     for folder in levels:
