@@ -391,6 +391,14 @@ def test_apache_include_of_a_folder_relative_document_root_and_defines(tmp_path:
     ]
     c = tmp_path / "etc/apache2/vhosts/sub/c.conf"
     assert problems == [f"{c}:4: the DocumentRoot of c uses a variable no Define sets: not followed"]
+    (tmp_path / "etc/apache2/vhosts/sub/again").symlink_to("..")
+    again, problems = find_sites(tmp_path)  # a folder linked into itself: read down to the limit
+    assert again == sites
+    too_deep = (
+        f"{tmp_path}/etc/apache2/vhosts: more than {webservers.MAX_DEPTH} folders deep, "
+        f"included from {tmp_path}/etc/apache2/apache2.conf:2, not followed"
+    )
+    assert problems.count(too_deep) == 1
 
 
 def test_apache_mod_macro_vhosts(tmp_path: Path) -> None:

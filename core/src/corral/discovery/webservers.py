@@ -437,17 +437,29 @@ class _ApacheReader(_Reader):
                 self.problems.append(f"{rooted.lexical(self.root, match)}: cannot read ({error.strerror}){origin}")
                 continue
             if on_disk.is_dir():
-                try:
-                    names = sorted(os.listdir(on_disk))
-                except OSError as error:
-                    self.problems.append(f"{on_disk}: cannot list ({error.strerror}){origin}")
-                    continue
-                for name in names:
-                    self.include(posixpath.join(match, name), optional, stack, origin)
+                self._include_folder(match, on_disk, stack, origin, 0)
             elif optional and not on_disk.exists() and not glob.has_magic(path):
                 continue  # a dangling link a glob found is reported: Apache would not start
             else:
                 self.read(match, stack, origin)
+
+    def _include_folder(self, path: str, on_disk: Path, stack: tuple[Path, ...], origin: str, depth: int) -> None:
+        """``Include FOLDER``: every file below it, in name order (a folder linked into itself stops at a depth)."""
+        if depth >= MAX_DEPTH:
+            self.problems.append(f"{on_disk}: more than {MAX_DEPTH} folders deep{origin}, not followed")
+            return
+        try:
+            names = sorted(os.listdir(on_disk))
+        except OSError as error:
+            self.problems.append(f"{on_disk}: cannot list ({error.strerror}){origin}")
+            return
+        for name in names:
+            child = posixpath.join(path, name)
+            folder = _resolved(self.root, child)
+            if folder.is_dir():
+                self._include_folder(child, folder, stack, origin, depth + 1)
+            else:
+                self.read(child, stack, origin)
 
     def read(self, path: str, stack: tuple[Path, ...] = (), origin: str = "") -> None:
         """Read the file ``path`` (as Apache names it) and what it includes."""
