@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +17,13 @@ from corral.discovery import jobs
 from corral.discovery.model import Database, Project, Site
 
 SECRET = "pa$$:wörd 'x\""
+
+
+class _Loader(yaml.SafeLoader):
+    """A job file as YAML, ``!file PATH`` read as ``<PATH>``."""
+
+
+_Loader.add_constructor("!file", lambda _, node: f"<{node.value}>")
 
 
 def _found(tmp_path: Path) -> list[jobs.Found]:
@@ -90,7 +98,8 @@ def test_the_file_validates_holds_no_password_and_knows_a_hand_edit(tmp_path: Pa
                                           "jobs: !include [conf.d/*.conf]\n")
     config = load_config(tmp_path / "corral.conf")
     assert [job.name for job in config.jobs][-2:] == ["mysql-127.0.0.1-3306", "postgresql-localhost-5432"]
-    assert config.jobs[-2].sources[1].connect.db_password.get_secret_value() == "wp-secret"
+    source: Any = config.jobs[-2].sources[1]
+    assert source.connect.db_password.get_secret_value() == "wp-secret"
     assert jobs.included_by(tmp_path / "corral.conf", target) is True
     assert jobs.included_by(tmp_path / "corral.conf", tmp_path / "elsewhere.conf") is False
 
@@ -162,9 +171,7 @@ def test_names_from_the_sites_cannot_add_keys_jobs_or_comment_lines(tmp_path: Pa
                             Database("mysql", hostile, "127.0.0.1", 3306, user=hostile, password="p\u2028q"),)))]
     plan = jobs.plan(found)
     text = jobs.render(plan, root=tmp_path, credentials="discovered.credentials")
-    loader = type("Loader", (yaml.SafeLoader,), {})
-    loader.add_constructor("!file", lambda loader, node: f"<{loader.construct_scalar(node)}>")
-    loaded = yaml.load(text, Loader=loader)
+    loaded = yaml.load(text, Loader=_Loader)
     assert [job["type"] for job in loaded] == ["desc_files", "mysql"]
     assert loaded[1]["sources"][0]["target"] == [hostile] and loaded[0]["sources"][0]["excludes"] == [hostile]
     assert all(line.startswith(("#", " ", "-")) or not line for line in text.splitlines()[1:])
