@@ -210,7 +210,7 @@ def test_nginx_unterminated_directive(tmp_path: Path) -> None:
 
 
 def test_nginx_include_loop_is_caught(tmp_path: Path) -> None:
-    conf = write(tmp_path, "etc/nginx/nginx.conf", "http {\n  include loop/a.conf;\n}\n")
+    write(tmp_path, "etc/nginx/nginx.conf", "http {\n  include loop/a.conf;\n}\n")
     a = write(
         tmp_path, "etc/nginx/loop/a.conf", "include loop/b.conf;\nserver { server_name a.example; root /srv/a; }\n"
     )
@@ -221,7 +221,6 @@ def test_nginx_include_loop_is_caught(tmp_path: Path) -> None:
         f"{a}: include loop: included again, included from {b}:1, not followed",
         f"{b}: include loop: included again, included from {b}:1, not followed",
     ]
-    assert conf.exists()
 
 
 def test_include_chains_and_fan_outs_are_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,14 +316,12 @@ def test_unreadable_files_are_named_and_the_rest_read(server: Path) -> None:
     if os.geteuid() == 0:
         command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
     result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-    enabled_nginx = server / "etc/nginx/sites-enabled/*"
     assert result["problems"] == [
         f"{shop}: cannot read (Permission denied), included from {server}/etc/nginx/nginx.conf:25",
         f"{news}: cannot read (Permission denied), included from {server}/etc/apache2/apache2.conf:51",
     ]  # once each: an enabled file that cannot be read is not then read again as a disabled site
     assert "shop.example.com" not in result["names"] and "news.example.com" not in result["names"]
     assert len(result["names"]) == 7
-    assert enabled_nginx.parent.is_dir()
 
 
 def test_apache_words_and_lines() -> None:
@@ -344,7 +341,7 @@ def test_apache_words_and_lines() -> None:
 
 
 def test_apache_rhel_layout_main_server_and_server_root(tmp_path: Path) -> None:
-    httpd = write(
+    write(
         tmp_path,
         "etc/httpd/conf/httpd.conf",
         'ServerRoot "/etc/httpd"\nListen 80\nServerName www.example.com:80\nDocumentRoot "/var/www/html"\n'
@@ -366,7 +363,7 @@ def test_apache_rhel_layout_main_server_and_server_root(tmp_path: Path) -> None:
     assert relative(sites, tmp_path) == [
         ("apache", ("a.example", "b.example", "proxy.example"), "var/www/html", "etc/httpd/conf.d/shop.conf", 1, True)
     ]
-    assert problems == [] and httpd.exists()
+    assert problems == []
 
 
 def test_apache_include_of_a_folder_relative_document_root_and_defines(tmp_path: Path) -> None:
