@@ -202,6 +202,8 @@ class JConfig {
 def test_php_environment(tmp_path: Path) -> None:
     """``getenv()`` is known only from a ``.env`` the file loads itself; ``$_ENV`` also after the safe loader."""
     (tmp_path / ".env").write_text("DB_PASS=from-dotenv\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / ".env").write_text("OTHER=two\n")
     source = """<?php
 define('BEFORE', getenv('DB_PASS'));
 Dotenv\\Dotenv::createImmutable(__DIR__)->load();
@@ -211,6 +213,9 @@ Dotenv\\Dotenv::createUnsafeImmutable(__DIR__)->load();
 define('UNSAFE_GETENV', getenv('DB_PASS'));
 define('SERVER', $_SERVER["DB_PASS"]);
 define('HELPER', env('NOT_THERE', 'default'));
+$dotenv = new Dotenv\\Dotenv(__DIR__ . '/other');
+$dotenv->load();
+define('FROM_OTHER', getenv('OTHER'));
 define('MISSING', getenv('NOT_THERE'));
 """
     files = Files(tmp_path)
@@ -223,6 +228,7 @@ define('MISSING', getenv('NOT_THERE'));
     assert isinstance(constants["SAFE_GETENV"], php.Unknown)
     assert constants["SAFE_ENV"] == constants["UNSAFE_GETENV"] == constants["SERVER"] == "from-dotenv"
     assert constants["HELPER"] == "default"
+    assert constants["FROM_OTHER"] == "two"
     assert isinstance(constants["MISSING"], php.Unknown)
 
 
@@ -592,3 +598,9 @@ def test_document_root_linked_out_of_the_root(tmp_path: Path) -> None:
     (tmp_path / "server" / "var" / "www" / "site").symlink_to(tmp_path / "elsewhere")
     project = recognise(tmp_path / "server" / "var" / "www" / "site", root=tmp_path / "server")
     assert project.kind == "plain" and "a link out of" in only_line(project)
+
+
+def test_php_arrays_are_values(tmp_path: Path) -> None:
+    result = evaluate(tmp_path, "<?php\n$a = ['x' => ['y' => 1]];\n$b = $a;\n$b['x']['y'] = 2;\n$b['z'] = 3;\n")
+    assert result.variables["a"] == {"x": {"y": 1}}
+    assert result.variables["b"] == {"x": {"y": 2}, "z": 3}

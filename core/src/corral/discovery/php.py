@@ -238,6 +238,7 @@ class _Evaluator:
         self.host = host
         self.environment = environment
         self.included: set[Path] = set()
+        self.dotenv_pending: dict[str, Node] = {}
         self.statements = 0
         self.file = result.path
 
@@ -288,6 +289,8 @@ class _Evaluator:
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
             if left is not None and right is not None:
                 self.assign(left, self.expr(right))
+                if left.type == "variable_name" and self.dotenv_creation(right) is not None:
+                    self.dotenv_pending[_name(left).lstrip("$")] = right
         elif kind == "augmented_assignment_expression":
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
             operator = node.child_by_field_name("operator")
@@ -327,10 +330,10 @@ class _Evaluator:
         keys.reverse()
         line = target.start_point.row + 1
         container = self.result.variables.get(name)
-        if not isinstance(container, dict):
-            if container is not None and not isinstance(container, dict):
-                return
-            container = self.result.variables[name] = {}
+        if container is not None and not isinstance(container, dict):
+            return
+        # PHP arrays are values: the path written is copied, so another variable holding the array keeps its own
+        container = self.result.variables[name] = dict(container or {})
         for position, index in enumerate(keys):
             if index is None:
                 key: int | str | Unknown = max((k for k in container if isinstance(k, int)), default=-1) + 1
@@ -343,9 +346,8 @@ class _Evaluator:
                 container[key] = value
             else:
                 inner = container.get(key)
-                if not isinstance(inner, dict):
-                    inner = container[key] = {}
-                container = inner
+                container[key] = dict(inner) if isinstance(inner, dict) else {}
+                container = container[key]
 
     def if_statement(self, node: Node) -> None:
         branches: list[tuple[Node | None, Node | None]] = []
@@ -431,24 +433,22 @@ class _Evaluator:
 
     def maybe_dotenv(self, node: Node) -> None:
         """``Dotenv\\Dotenv::createUnsafeImmutable(__DIR__)->load()`` (vlucas/phpdotenv, as Bedrock and
-        drupal-project use it): from here on ``$_ENV``/``$_SERVER`` (and ``getenv()`` for the *Unsafe* ones and
-        phpdotenv before 5, ``new Dotenv(...)``) see the folder's ``.env``."""
+        drupal-project use it), also through a variable (``$dotenv = ...; $dotenv->load();``): from here on
+        ``$_ENV``/``$_SERVER`` (and ``getenv()`` for the *Unsafe* ones and phpdotenv before 5, ``new Dotenv(...)``)
+        see the folder's ``.env``."""
         method = node.child_by_field_name("name")
         inner = node.child_by_field_name("object")
         if method is None or inner is None or _name(method) not in ("load", "safeLoad", "overload"):
             return
         while inner.type == "parenthesized_expression" and inner.named_children:
             inner = inner.named_children[0]
-        if inner.type == "scoped_call_expression":
-            scope, creator = inner.child_by_field_name("scope"), inner.child_by_field_name("name")
-            if scope is None or creator is None or not _name(scope).endswith("Dotenv"):
+        if inner.type == "variable_name":
+            pending = self.dotenv_pending.get(_name(inner).lstrip("$"))
+            if pending is None:
                 return
-            unsafe = "Unsafe" in _name(creator)
-        elif inner.type == "object_creation_expression":
-            if not any(_name(child).endswith("Dotenv") for child in inner.named_children if child.type != "arguments"):
-                return
-            unsafe = True
-        else:
+            inner = pending
+        unsafe = self.dotenv_creation(inner)
+        if unsafe is None:
             return
         args = self.arguments(inner)
         folder = self.expr(args[0]) if args else None
@@ -463,6 +463,19 @@ class _Evaluator:
         superglobals = {**(self.environment.superglobals or {}), **values}
         getenv = {**(self.environment.getenv or {}), **values} if unsafe else self.environment.getenv
         self.environment = Environment(getenv=getenv, superglobals=superglobals, source=source)
+
+    @staticmethod
+    def dotenv_creation(node: Node) -> bool | None:
+        """Whether ``node`` creates a phpdotenv loader that also sets ``getenv()`` (``None``: not one)."""
+        if node.type == "scoped_call_expression":
+            scope, creator = node.child_by_field_name("scope"), node.child_by_field_name("name")
+            if scope is None or creator is None or not _name(scope).endswith("Dotenv"):
+                return None
+            return "Unsafe" in _name(creator)
+        if node.type == "object_creation_expression":
+            classes = [child for child in node.named_children if child.type != "arguments"]
+            return True if any(_name(child).endswith("Dotenv") for child in classes) else None
+        return None
 
     # -- expressions ----------------------------------------------------------------------------------------------
 
@@ -599,8 +612,9 @@ class _Evaluator:
         if base_node.type == "variable_name" and _name(base_node).lstrip("$") in ("_ENV", "_SERVER", "GLOBALS"):
             superglobal = _name(base_node).lstrip("$")
             if superglobal == "GLOBALS":
-                known = isinstance(index, str) and index in self.result.variables
-                return self.result.variables[index] if known else Unknown(line, "`$GLOBALS` read")
+                if isinstance(index, str) and index in self.result.variables:
+                    return self.result.variables[index]
+                return Unknown(line, "`$GLOBALS` read")
             if not isinstance(index, str):
                 return Unknown(line, f"`${superglobal}` read with a key corral cannot know")
             return self.environment_value(self.environment.superglobals, f"${superglobal}['{shown(index)}']", index,
@@ -773,7 +787,8 @@ class _Evaluator:
 
     @staticmethod
     def arguments(node: Node) -> list[Node]:
-        arguments = node.child_by_field_name("arguments")
+        arguments = node.child_by_field_name("arguments") or next(
+            (child for child in node.named_children if child.type == "arguments"), None)
         if arguments is None:
             return []
         return [arg for arg in arguments.named_children if arg.type == "argument"]
