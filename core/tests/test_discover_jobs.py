@@ -101,6 +101,9 @@ def test_the_file_validates_holds_no_password_and_knows_a_hand_edit(tmp_path: Pa
     source: Any = config.jobs[-2].sources[1]
     assert source.connect.db_password.get_secret_value() == "wp-secret"
     assert jobs.included_by(tmp_path / "corral.conf", target) is True
+    jobs.write(target, text, {"mysql-127.0.0.1-3306.wp.password": "new"}, folder)  # the other logins are gone
+    assert sorted(p.name for p in folder.iterdir()) == ["mysql-127.0.0.1-3306.wp.password"]
+    assert secret.read_text() == "new\n"
     assert jobs.included_by(tmp_path / "corral.conf", tmp_path / "elsewhere.conf") is False
 
 
@@ -185,3 +188,14 @@ def test_names_from_the_sites_cannot_add_keys_jobs_or_comment_lines(tmp_path: Pa
 def test_a_root_that_is_no_folder_is_one_line(tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["discover", "--root", str(tmp_path / "missing")])
     assert done.exit_code == 2 and done.output == f"corral: error: --root `{tmp_path / 'missing'}` is not a folder\n"
+
+
+def test_incremental_jobs_validate(tmp_path: Path) -> None:
+    plan = jobs.plan(_found(tmp_path), incremental=True, backup_dir=tmp_path / "backups")
+    target = tmp_path / "conf.d" / "discovered.conf"
+    jobs.write(target, jobs.render(plan, root=tmp_path, credentials="discovered.credentials"), plan.secrets,
+               jobs.credentials_dir(target))
+    (tmp_path / "corral.conf").write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
+                                          "jobs: !include [conf.d/*.conf]\n")
+    assert [job.type for job in load_config(tmp_path / "corral.conf").jobs] == ["inc_files"] * 3 + [
+        "mysql", "postgresql"]

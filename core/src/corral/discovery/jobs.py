@@ -368,27 +368,40 @@ def _write_at(folder: int, name: str, data: bytes) -> None:
 
 def write(path: Path, text: str, credentials: dict[str, str], credentials_dir: Path, job_file: bool = True) -> None:
     """The credentials first (the job file never names a missing one), then the job file (unless ``job_file`` is
-    False: it is up to date), each replaced whole."""
+    False: it is up to date), each replaced whole; then the password files no job names any more are deleted (a
+    removed site's password is not kept)."""
     parent = path.parent
     try:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise WriteError(f"cannot create `{parent}`: {exc.strerror}") from None
-    if credentials:
-        folder = _private_folder(credentials_dir)
-        try:
-            for name, password in sorted(credentials.items()):
-                _write_at(folder, name, password.encode("utf-8", "surrogateescape") + b"\n")
-        except OSError as exc:
-            raise WriteError(f"cannot write into `{credentials_dir}`: {exc.strerror}") from None
-        finally:
-            os.close(folder)
-    if not job_file:
-        return
+    secrets_folder = _private_folder(credentials_dir) if credentials or os.path.lexists(credentials_dir) else None
     try:
-        folder = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if secrets_folder is not None:
+            try:
+                for name, password in sorted(credentials.items()):
+                    _write_at(secrets_folder, name, password.encode("utf-8", "surrogateescape") + b"\n")
+            except OSError as exc:
+                raise WriteError(f"cannot write into `{credentials_dir}`: {exc.strerror}") from None
+        if job_file:
+            _write_job_file(path, text)
+        if secrets_folder is not None:
+            try:
+                for name in os.listdir(secrets_folder):
+                    if name.endswith(".password") and name not in credentials:
+                        os.unlink(name, dir_fd=secrets_folder)
+            except OSError as exc:
+                raise WriteError(f"cannot clean `{credentials_dir}`: {exc.strerror}") from None
+    finally:
+        if secrets_folder is not None:
+            os.close(secrets_folder)
+
+
+def _write_job_file(path: Path, text: str) -> None:
+    try:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise WriteError(f"cannot open `{parent}`: {exc.strerror}") from None
+        raise WriteError(f"cannot open `{path.parent}`: {exc.strerror}") from None
     try:
         _write_at(folder, path.name, text.encode("utf-8", "surrogateescape"))
     except OSError as exc:
