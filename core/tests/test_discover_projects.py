@@ -138,6 +138,10 @@ now $doc
 EOT);
 define('F', -5 + 2);
 define('G', (int) '33abc');
+const H = 'top' . 'level', I = 2;
+if (I === 2):
+    define('J', 'colon syntax');
+endif;
 """)
     assert result.error is None
     assert result.constants == {
@@ -148,6 +152,9 @@ define('G', (int) '33abc');
         "E": "now $doc",
         "F": -3,
         "G": 33,
+        "H": "toplevel",
+        "I": 2,
+        "J": "colon syntax",
     }
 
 

@@ -276,6 +276,11 @@ class _Evaluator:
             self.if_statement(node)
         elif kind == "class_declaration":
             self.class_declaration(node)
+        elif kind == "const_declaration":
+            for element in node.named_children:
+                parts = element.named_children
+                if element.type == "const_element" and len(parts) == 2 and _name(parts[0]) not in self.result.constants:
+                    self.result.constants[_name(parts[0])] = self.expr(parts[1])
         elif kind in ("namespace_definition",):
             body = node.child_by_field_name("body")
             for child in body.named_children if body is not None else ():
