@@ -24,13 +24,12 @@ def discover(
         "--write", "-w", metavar="FILE", help="write the jobs to FILE (and the passwords to FILE's credentials "
         "folder); default: print them, passwords left out")] = None,
     root: Annotated[Path, typer.Option(
-        "--root", metavar="DIR", help="the server's filesystem: a copy or mount of it (default /)")] = Path("/"),
+        "--root", metavar="DIR", help="the server's filesystem: a copy or mount of it")] = Path("/"),
     incremental: Annotated[bool, typer.Option(
         "--incremental", help="inc_files jobs for the sites instead of desc_files")] = False,
     force: Annotated[bool, typer.Option("--force", help="overwrite FILE even if it was edited by hand")] = False,
     backup_dir: Annotated[Path, typer.Option(
-        "--backup-dir", metavar="DIR", help="the local storage's backup_dir (default /var/backups/corral)")] = Path(
-        "/var/backups/corral"),
+        "--backup-dir", metavar="DIR", help="the local storage's backup_dir")] = Path("/var/backups/corral"),
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout, for scripts")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
