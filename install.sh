@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 # The core's tools (systemd for systemd-analyze, which checks `corral schedule`'s units in the tests), plus what each
 # plugin and the test servers list in their requirements-system.txt.
-SYSTEM_PACKAGES=(tar gzip zstd pigz age util-linux python3-venv systemd zsh bash-completion sqlite3 nginx)
+SYSTEM_PACKAGES=(tar gzip zstd pigz age util-linux python3-venv systemd zsh bash-completion sqlite3)
 for list in plugins/*/*/requirements-system.txt testing/*/requirements-system.txt; do
   [ -f "$list" ] || continue
   mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(sed 's/#.*//; /^\s*$/d; s/\s//g' "$list")
@@ -30,6 +30,19 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+
+# nginx's program for corral discover's `nginx -T` test, unpacked into .venv/nginx, not installed: an installed
+# nginx makes the machine a web server, whose default site every test's `corral start` then reports as not backed up
+if [ "${CORRAL_SKIP_APT:-0}" != 1 ] && [ ! -x .venv/nginx/usr/sbin/nginx ] && command -v apt-get >/dev/null; then
+  deb_dir=$(mktemp -d)
+  if (cd "$deb_dir" && apt-get download -qq -o APT::Sandbox::User=root nginx) \
+     && dpkg-deb -x "$(ls "$deb_dir"/nginx_*.deb)" .venv/nginx; then
+    echo "install.sh: nginx unpacked into .venv/nginx (for tests only)"
+  else
+    echo "install.sh: nginx could not be unpacked into .venv/nginx: discover's nginx -T test cannot run"
+  fi
+  rm -rf "$deb_dir"
+fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip hatchling editables setuptools wheel
 "${PIP[@]}" -r requirements-dev.txt
