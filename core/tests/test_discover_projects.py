@@ -505,10 +505,12 @@ def test_link_out_of_the_project_is_not_read(tmp_path: Path) -> None:
     outside = tmp_path / "outside.php"
     outside.write_text(GOOD)
     site = wordpress(tmp_path, "")
-    (site / "wp-config.php").symlink_to(outside)
-    project = recognise(site, root=tmp_path)
-    assert only_line(project) == f"{site / 'wp-config.php'}: a link out of the project {site}: not read"
-    assert project.databases == ()
+    for target in (outside, Path("../../outside.php"), Path("/etc/passwd")):
+        (site / "wp-config.php").unlink(missing_ok=True)
+        (site / "wp-config.php").symlink_to(target)
+        project = recognise(site, root=tmp_path)
+        assert only_line(project) == f"{site / 'wp-config.php'}: a link out of the project {site}: not read"
+        assert project.databases == ()
 
 
 def test_link_inside_the_project_is_read(tmp_path: Path) -> None:
@@ -598,13 +600,29 @@ def test_symfony_doctrine_without_database_url_is_said(tmp_path: Path) -> None:
     assert only_line(project).endswith("no `.env` file sets `DATABASE_URL`: its database is not known")
 
 
-def test_document_root_linked_out_of_the_root(tmp_path: Path) -> None:
-    (tmp_path / "server" / "var" / "www").mkdir(parents=True)
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "wp-config.php").write_text(GOOD)
-    (tmp_path / "server" / "var" / "www" / "site").symlink_to(tmp_path / "elsewhere")
-    project = recognise(tmp_path / "server" / "var" / "www" / "site", root=tmp_path / "server")
-    assert project.kind == "plain" and "a link out of" in only_line(project)
+def test_links_are_followed_under_the_root(tmp_path: Path) -> None:
+    """With ``--root R`` an absolute link means the same path under R (as on the server), never this machine's."""
+    server = tmp_path / "server"
+    release = server / "var" / "www" / "app" / "releases" / "5"
+    (release / "public").mkdir(parents=True)
+    (release / "artisan").write_text("")
+    (release / ".env").symlink_to("/var/www/app/shared/.env")
+    (server / "var" / "www" / "app" / "shared").mkdir()
+    (server / "var" / "www" / "app" / "shared" / ".env").write_text("DB_DATABASE=app\n")
+    (server / "var" / "www" / "app" / "current").symlink_to("/var/www/app/releases/5")
+    (server / "var" / "www" / "app" / "releases" / "5" / "config").mkdir()
+    (release / "config" / "secret.php").symlink_to("/etc/shadow")
+    project = recognise(server / "var" / "www" / "app" / "current" / "public", root=server)
+    assert (project.kind, project.root) == ("laravel", server / "var" / "www" / "app" / "current")
+    # the shared .env is a link out of the release into the site's folder: read, and said
+    assert only_line(project) == (f"{server}/var/www/app/current/.env: a link out of the project to "
+                                  f"{server}/var/www/app/shared/.env: read, but a backup of "
+                                  f"{server}/var/www/app/current does not hold it")
+    assert shapes(project) == [("mysql", "app", "127.0.0.1", 3306, None, "root")]
+    files = Files(server / "var" / "www" / "app" / "current", server)
+    assert files.resolve(server / "var/www/app/current/config/secret.php") == server / "etc" / "shadow"
+    with pytest.raises(php.Refused):
+        files.read(server / "var/www/app/current/config/secret.php")
 
 
 def test_php_arrays_are_values(tmp_path: Path) -> None:

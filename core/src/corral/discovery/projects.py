@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from dotenv.parser import parse_stream
 from dotenv.variables import parse_variables
 
+from corral.discovery import rooted
 from corral.discovery.model import Database, Project
 from corral.discovery.php import Environment, Host, PhpFile, Refused, Unknown, Value, evaluate
 
@@ -90,25 +91,63 @@ def _open_without_links(real: str) -> int:
 
 @dataclass
 class Files:
-    """The project's files as corral may read them: below ``root`` (resolved) only, regular files up to
-    :data:`MAX_BYTES`. :meth:`read` raises :class:`~corral.discovery.php.Refused` with a line naming the file."""
+    """The project's files as corral may read them: below ``root`` only, regular files up to :data:`MAX_BYTES`.
+
+    Paths are on-disk paths under ``fs_root`` (``corral discover --root``); a link is followed as the server
+    would, under ``fs_root`` (:func:`corral.discovery.rooted.resolve`: an absolute target means ``fs_root/target``,
+    ``..`` stops there), so nothing outside ``fs_root`` is ever looked at. :meth:`read` raises
+    :class:`~corral.discovery.php.Refused` with a line naming the file."""
 
     root: Path
+    fs_root: Path = Path("/")
+    outer: Path | None = None
+    """The site's own folder (the highest folder discovery looked at, never a shared one such as ``/var/www``): a
+    link out of the project into it is read, and said in :attr:`notes` (a Deployer-style ``current/.env`` pointing
+    at ``shared/.env``, which a backup of the project root does not hold)."""
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.real_root = Path(os.path.realpath(self.root))
+        self.real_fs_root = Path(os.path.realpath(self.fs_root))
+        self.real_root = self.resolve(self.root)
+        self.real_outer = self.resolve(self.outer) if self.outer is not None else self.real_root
 
-    def inside(self, path: Path) -> bool:
-        real = Path(os.path.realpath(path))
-        return real == self.real_root or self.real_root in real.parents
+    def resolve(self, path: Path) -> Path:
+        """Where ``path`` leads, every link followed under ``fs_root``."""
+        try:
+            relative = path.relative_to(self.fs_root)
+        except ValueError:
+            return Path(os.path.realpath(path))
+        try:
+            return rooted.resolve(self.real_fs_root, "/" + relative.as_posix())
+        except OSError:  # a link loop: lead nowhere
+            return self.real_fs_root / ".corral-link-loop" / relative
+
+    def inside(self, path: Path, folder: Path | None = None) -> bool:
+        """Whether ``path`` leads inside the project (or inside ``folder``, resolved)."""
+        real, limit = self.resolve(path), folder or self.real_root
+        return real == limit or limit in real.parents
+
+    def lexists(self, path: Path) -> bool:
+        """Whether the entry exists (a dangling link does), its folders followed under ``fs_root``."""
+        return os.path.lexists(self.resolve(path.parent) / path.name)
+
+    def is_dir(self, path: Path) -> bool:
+        return os.path.isdir(self.resolve(path))
 
     def read(self, path: Path) -> bytes:
-        if not os.path.lexists(path):
+        if not self.lexists(path):
             raise FileNotFoundError(path)
+        real = self.resolve(path)
         if not self.inside(path):
-            raise Refused(f"{path}: a link out of the project {self.root}: not read")
+            if not self.inside(path, self.real_outer):
+                raise Refused(f"{path}: a link out of the project {self.root}: not read")
+            note = f"{path}: a link out of the project to {real}: read, but a backup of {self.root} does not hold it"
+            if note not in self.notes:
+                self.notes.append(note)
+        if not os.path.lexists(real):
+            raise FileNotFoundError(path)
         try:
-            fd = _open_without_links(os.path.realpath(path))
+            fd = _open_without_links(str(real))
         except OSError as error:
             raise Refused(f"{path}: cannot be opened ({error.strerror}): not read") from None
         try:
@@ -129,7 +168,7 @@ class Files:
 
     def exists(self, path: Path) -> bool | None:
         """``file_exists()`` for the evaluator: known inside the project only."""
-        return path.exists() if self.inside(path) else None
+        return os.path.exists(self.resolve(path)) if self.inside(path) else None
 
 
 def read_env(path: Path, files: Files, problems: list[str], base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -252,7 +291,7 @@ class _Reading:
         number: int | None = None
         if port not in (None, ""):
             try:
-                number = int(port)  # type: ignore[arg-type]
+                number = int(port)
             except ValueError:
                 self.problems.append(f"{path}: `{port_key}` is not a port number: the database is not added")
                 return
@@ -292,7 +331,7 @@ class _Reading:
             self.problems.append(f"{path}: `{key}` names no database: not added")
             return
         query = parse_qs(parts.query)
-        socket = (query.get("unix_socket") or [None])[0]
+        socket = query["unix_socket"][0] if query.get("unix_socket") else None
         host = unquote(parts.hostname or "") or (query.get("host") or [""])[0]
         user = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password) if parts.password is not None else None
@@ -375,7 +414,7 @@ def _wordpress(root: Path, reading: _Reading) -> None:
 
     config = reading.php(path, may_include=may_include)
     if config is None:
-        if not os.path.lexists(path):
+        if not reading.files.lexists(path):
             reading.problems.append(f"{root}: WordPress without a `wp-config.php`: no database added")
         return
     keys = {"name": "DB_NAME", "host": "DB_HOST", "user": "DB_USER", "password": "DB_PASSWORD"}
@@ -437,7 +476,13 @@ def _drupal(root: Path, reading: _Reading, drupal_root: Path) -> None:
     """Every ``sites/*/settings.php`` (multisite), with ``$app_root`` and ``$site_path`` set as Drupal sets them
     and the includes of the site's own folder followed (``settings.local.php``)."""
     sites = drupal_root / "sites"
-    for path in sorted(sites.glob("*/settings.php")):
+    try:
+        names = sorted(os.listdir(reading.files.resolve(sites)))
+    except OSError:
+        names = []
+    for path in (sites / name / "settings.php" for name in names):
+        if not reading.files.lexists(path):
+            continue
         site = path.parent
 
         def may_include(target: Path, site: Path = site) -> bool:
@@ -454,7 +499,7 @@ def _laravel(root: Path, reading: _Reading) -> None:
     otherwise ``config/database.php`` with ``env()`` from ``.env``; without that file, ``.env``'s ``DB_*`` with
     Laravel's defaults. A connection's ``url`` (``DB_URL``, ``DATABASE_URL``) overrides its other keys."""
     cached = root / "bootstrap" / "cache" / "config.php"
-    if os.path.lexists(cached):
+    if reading.files.lexists(cached):
         config_file = reading.php(cached)
         config = config_file.returned if config_file is not None else None
         _laravel_connection(cached, config.get("database") if isinstance(config, dict) else None, reading)
@@ -462,11 +507,11 @@ def _laravel(root: Path, reading: _Reading) -> None:
     env = read_env(root / ".env", reading.files, reading.problems)
     database_php = root / "config" / "database.php"
     environment = Environment(getenv=env, superglobals=env, source=f"{root / '.env'}")
-    if os.path.lexists(database_php):
+    if reading.files.lexists(database_php):
         config_file = reading.php(database_php, environment=environment)
         if config_file is not None:
             _laravel_connection(database_php, config_file.returned, reading)
-        if os.path.lexists(root / ".env"):  # where the values are set, the file an administrator edits
+        if reading.files.lexists(root / ".env"):  # where the values are set, the file an administrator edits
             reading.databases = [replace(database, read_from=root / ".env") if database.read_from == database_php
                                  else database for database in reading.databases]
         return
@@ -525,13 +570,13 @@ def symfony_env(root: Path, reading: _Reading) -> tuple[dict[str, str], Path]:
     ``.env.$APP_ENV.local``, each overriding the one before. Returns them and the last file that set
     ``DATABASE_URL``."""
     dumped = root / ".env.local.php"
-    if os.path.lexists(dumped):
+    if reading.files.lexists(dumped):
         config = reading.php(dumped)
         returned = config.returned if config is not None else None
         if isinstance(returned, dict):
             return {str(k): v for k, v in returned.items() if isinstance(v, str)}, dumped
         reading.problems.append(f"{dumped}: does not return the variables: not used")
-    first = root / ".env" if os.path.lexists(root / ".env") else root / ".env.dist"
+    first = root / ".env" if reading.files.lexists(root / ".env") else root / ".env.dist"
     values = read_env(first, reading.files, reading.problems)
     source = first
     app_env = values.get("APP_ENV", "dev")
@@ -554,7 +599,7 @@ def _symfony(root: Path, reading: _Reading) -> None:
     url = values.get("DATABASE_URL")
     if url:
         reading.url(source, "DATABASE_URL", url)
-    elif _exists(root, "config/packages/doctrine.yaml"):
+    elif reading.files.lexists(root / "config" / "packages" / "doctrine.yaml"):
         reading.problems.append(f"{root}: Doctrine is configured but no `.env` file sets `DATABASE_URL`: "
                                 "its database is not known")
 
@@ -569,21 +614,17 @@ def _dotenv(root: Path, reading: _Reading) -> None:
 # -- recognising ----------------------------------------------------------------------------------------------------
 
 
-def _exists(folder: Path, *names: str) -> bool:
-    return any(os.path.lexists(folder / name) for name in names)
-
-
-MARKERS: tuple[tuple[str, Callable[[Path], bool]], ...] = (
-    ("bitrix", lambda d: _exists(d, "bitrix/.settings.php", "bitrix/php_interface/dbconn.php")),
-    ("wordpress", lambda d: _exists(d, "wp-includes/version.php", "wp-settings.php", "wp-config.php")),
-    ("drupal", lambda d: _exists(d, "core/lib/Drupal.php") or (_exists(d, "includes/bootstrap.inc")
-        and _exists(d, "sites/default"))),
-    ("joomla", lambda d: _exists(d, "configuration.php")
-        and _exists(d, "libraries/src/Version.php", "libraries/cms/version/version.php", "administrator")),
-    ("laravel", lambda d: _exists(d, "artisan")),
-    ("symfony", lambda d: _exists(d, "bin/console", "symfony.lock")),
+MARKERS: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
+    ("bitrix", (("bitrix/.settings.php", "bitrix/php_interface/dbconn.php"),)),
+    ("wordpress", (("wp-includes/version.php", "wp-settings.php", "wp-config.php"),)),
+    ("drupal", (("core/lib/Drupal.php", "includes/bootstrap.inc"), ("sites",))),
+    ("joomla", (("configuration.php",), ("libraries/src/Version.php", "libraries/cms/version/version.php",
+                                         "administrator"))),
+    ("laravel", (("artisan",),)),
+    ("symfony", (("bin/console", "symfony.lock"),)),
 )
-"""Each kind's own files, in the order tried at each folder (a Bitrix shop may carry a WordPress blog's files)."""
+"""Each kind's own files, in the order tried at each folder (a Bitrix shop may carry a WordPress blog's files):
+one of each group must be there."""
 
 READERS: dict[str, Callable[[Path, _Reading], None]] = {
     "bitrix": _bitrix,
@@ -595,13 +636,13 @@ READERS: dict[str, Callable[[Path, _Reading], None]] = {
 }
 
 
-def _levels(document_root: Path, root: Path) -> list[Path]:
+def _levels(document_root: Path, root: Path, fs: Files) -> list[Path]:
     """The document root and up to :data:`LEVELS` folders above it, stopping below ``root``, a shared parent
     (:data:`SHARED_PARENTS`) and a folder another user owns (``/var/www`` is root's, a site is its owner's)."""
     levels = [document_root]
     stops = {root, *(root / shared for shared in SHARED_PARENTS)}
     try:
-        owner = document_root.stat().st_uid
+        owner = os.stat(fs.resolve(document_root)).st_uid
     except OSError:
         return levels
     folder = document_root
@@ -610,7 +651,7 @@ def _levels(document_root: Path, root: Path) -> list[Path]:
         if parent == folder or parent in stops or folder in stops:
             break
         try:
-            if parent.stat().st_uid != owner:
+            if os.stat(fs.resolve(parent)).st_uid != owner:
                 break
         except OSError:
             break
@@ -620,6 +661,7 @@ def _levels(document_root: Path, root: Path) -> list[Path]:
 
 
 def _project(kind: str, root: Path, reading: _Reading, excludes: tuple[str, ...] | None = None) -> Project:
+    reading.problems.extend(note for note in reading.files.notes if note not in reading.problems)
     return Project(
         kind=kind,
         root=root,
@@ -632,47 +674,48 @@ def _project(kind: str, root: Path, reading: _Reading, excludes: tuple[str, ...]
 def recognise(document_root: Path, root: Path = Path("/")) -> Project:
     """The project a document root serves: its kind, root, cache excludes and databases (see the module
     docstring). ``root``: the filesystem root the document root lies under (``corral discover --root``); nothing
-    at or above it is looked at. Never raises for a project's content: problems are lines in the result."""
+    at or above it is looked at, and links are followed under it. Never raises for a project's content: problems
+    are lines in the result."""
     document_root = Path(os.path.normpath(document_root))
     root = Path(os.path.normpath(root))
-    if not document_root.is_dir():
+    fs = Files(root, root)
+    if not fs.is_dir(document_root):
         problem = f"{document_root}: the document root is not a folder"
         return Project(kind="plain", root=document_root, problems=(problem,))
-    if not Files(root).inside(document_root):
-        problem = f"{document_root}: the document root is a link out of {root}: not looked at"
-        return Project(kind="plain", root=document_root, problems=(problem,))
-    levels = _levels(document_root, root)
+    levels = _levels(document_root, root, fs)
+
+    def has(folder: Path, *names: str) -> bool:
+        return any(fs.lexists(folder / name) for name in names)
+
     for folder in levels:
-        for kind, marker in MARKERS:
-            if not marker(folder):
+        for kind, groups in MARKERS:
+            if not all(has(folder, *group) for group in groups):
                 continue
             if kind == "drupal":
-                return _recognise_drupal(folder, levels, document_root)
+                # a Composer-built Drupal (drupal/recommended-project) has its composer.json above web/
+                up = folder.parent in levels and has(folder.parent, "composer.json")
+                return _recognise_drupal(folder, folder.parent if up else folder, Files(folder, root, levels[-1]))
             project_root = folder
             parent = folder.parent
-            if kind == "wordpress" and not _exists(folder, "wp-config.php") and parent in levels \
-                    and _exists(parent, "wp-config.php") and not _exists(parent, "wp-settings.php"):
+            if kind == "wordpress" and not has(folder, "wp-config.php") and parent in levels \
+                    and has(parent, "wp-config.php") and not has(parent, "wp-settings.php"):
                 project_root = parent  # wp-config.php one level up, as wp-load.php allows
-            reading = _Reading(Files(project_root))
+            reading = _Reading(Files(project_root, root, levels[-1]))
             _run(READERS[kind], project_root, reading)
             return _project(kind, project_root, reading)
     for folder in levels:
-        if _exists(folder, ".env"):
-            reading = _Reading(Files(folder))
+        if has(folder, ".env"):
+            reading = _Reading(Files(folder, root, levels[-1]))
             _run(_dotenv, folder, reading)
             if reading.databases or reading.problems:
                 return _project("dotenv", folder, reading)
     return Project(kind="plain", root=document_root)
 
 
-def _recognise_drupal(drupal_root: Path, levels: list[Path], document_root: Path) -> Project:
-    """A Composer-built Drupal (``drupal/recommended-project``) has its ``composer.json`` one level above the
-    Drupal root (``web/``): that is the project root, and the excludes get the ``web/`` prefix."""
-    project_root = drupal_root
-    if drupal_root.parent in levels and _exists(drupal_root.parent, "composer.json"):
-        project_root = drupal_root.parent
-    reading = _Reading(Files(project_root))
-    _run(lambda root, r: _drupal(root, r, drupal_root), project_root, reading)
+def _recognise_drupal(drupal_root: Path, project_root: Path, files: Files) -> Project:
+    """Drupal's excludes are relative to the Drupal root: prefixed with ``web/`` when the project root is above."""
+    reading = _Reading(Files(project_root, files.fs_root, files.outer))
+    _run(lambda folder, r: _drupal(folder, r, drupal_root), project_root, reading)
     prefix = drupal_root.relative_to(project_root).as_posix()
     excludes = tuple(f"{prefix}/{path}" if prefix != "." else path for path in EXCLUDES["drupal"])
     return _project("drupal", project_root, reading, excludes)
