@@ -629,3 +629,16 @@ def test_php_arrays_are_values(tmp_path: Path) -> None:
     result = evaluate(tmp_path, "<?php\n$a = ['x' => ['y' => 1]];\n$b = $a;\n$b['x']['y'] = 2;\n$b['z'] = 3;\n")
     assert result.variables["a"] == {"x": {"y": 1}}
     assert result.variables["b"] == {"x": {"y": 2}, "z": 3}
+
+
+def test_file_names_cannot_forge_lines(tmp_path: Path) -> None:
+    www = make(tmp_path, {"d/core/lib/Drupal.php": "<?php\n",
+                          "d/sites/evil\n\x1b[2Jsite/settings.php": "<?php\n$databases = [;\n"})
+    line = only_line(recognise(www / "d", root=tmp_path))
+    assert "\n" not in line and "\x1b" not in line and "evil??[2Jsite" in line
+
+
+def test_control_characters_in_a_name_add_no_database(tmp_path: Path) -> None:
+    site = wordpress(tmp_path, "<?php\ndefine('DB_NAME', \"wp\\nx: y\");\ndefine('DB_USER', 'u');\n")
+    project = recognise(site, root=tmp_path)
+    assert project.databases == () and "control character" in only_line(project)

@@ -288,6 +288,10 @@ class _Reading:
         port_key: str = "port",
     ) -> None:
         """Normalise as the client library connects and add (see the module docstring)."""
+        if any(value and not value.isprintable() for value in (name, host, socket, user)):
+            self.problems.append(f"{path}: a database name, host, socket or user holds a control character: "
+                                 "not added")
+            return
         number: int | None = None
         if port not in (None, ""):
             try:
@@ -667,8 +671,14 @@ def _project(kind: str, root: Path, reading: _Reading, excludes: tuple[str, ...]
         root=root,
         excludes=EXCLUDES.get(kind, ()) if excludes is None else excludes,
         databases=tuple(reading.databases),
-        problems=tuple(reading.problems),
+        problems=tuple(printable(problem) for problem in reading.problems),
     )
+
+
+def printable(line: str) -> str:
+    """A problem line with what is not printable as ``?``: file names are the site owner's, and one holding a line
+    break or a terminal escape must not forge or hide lines of corral's output."""
+    return "".join(char if char.isprintable() else "?" for char in line)
 
 
 def recognise(document_root: Path, root: Path = Path("/")) -> Project:
@@ -680,7 +690,7 @@ def recognise(document_root: Path, root: Path = Path("/")) -> Project:
     root = Path(os.path.normpath(root))
     fs = Files(root, root)
     if not fs.is_dir(document_root):
-        problem = f"{document_root}: the document root is not a folder"
+        problem = printable(f"{document_root}: the document root is not a folder")
         return Project(kind="plain", root=document_root, problems=(problem,))
     levels = _levels(document_root, root, fs)
 
