@@ -294,11 +294,17 @@ def test_a_file_over_the_cap_is_not_read(tmp_path: Path) -> None:
     ]
 
 
-def test_a_fifo_is_not_waited_for(tmp_path: Path) -> None:
-    conf = write(tmp_path, "etc/nginx/nginx.conf", "http { include fifo.conf; }")
+def test_a_fifo_or_a_device_is_not_opened(tmp_path: Path) -> None:
+    conf = write(tmp_path, "etc/nginx/nginx.conf", "http { include fifo.conf; include null.conf; }")
     os.mkfifo(conf.parent / "fifo.conf")
+    (conf.parent / "null.conf").symlink_to("/dev/null")  # the root's /dev/null: a copy may hold device nodes
+    (tmp_path / "dev").mkdir()
+    os.mkfifo(tmp_path / "dev/null")
     _, problems = find_sites(tmp_path)
-    assert problems == [f"{conf.parent}/fifo.conf: cannot read (not a regular file), included from {conf}:1"]
+    assert problems == [
+        f"{conf.parent}/fifo.conf: cannot read (not a regular file), included from {conf}:1",
+        f"{tmp_path}/dev/null: cannot read (not a regular file), included from {conf}:1",
+    ]
 
 
 def test_unreadable_files_are_named_and_the_rest_read(server: Path) -> None:

@@ -70,9 +70,14 @@ def resolve(root: Path, path: str) -> Path:
 def read_text(path: Path, limit: int = MAX_BYTES) -> str:
     """A regular file's text (UTF-8, undecodable bytes replaced), at most ``limit`` bytes.
 
-    Never follows a link in the last part (:func:`resolve` has), never blocks on a FIFO. Raises :class:`OSError`
-    with a message fit for a problem line (it names no content).
+    Never follows a link in the last part (:func:`resolve` has), never opens a FIFO or a device. Raises
+    :class:`OSError` with a message fit for a problem line (it names no content).
     """
+    kind = os.lstat(path).st_mode
+    if stat.S_ISDIR(kind):
+        raise OSError(errno.EISDIR, "is a folder", str(path))
+    if not stat.S_ISREG(kind):  # not even opened: opening a device can do something (a tape rewinds)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as file:
