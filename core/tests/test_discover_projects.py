@@ -642,3 +642,17 @@ def test_control_characters_in_a_name_add_no_database(tmp_path: Path) -> None:
     site = wordpress(tmp_path, "<?php\ndefine('DB_NAME', \"wp\\nx: y\");\ndefine('DB_USER', 'u');\n")
     project = recognise(site, root=tmp_path)
     assert project.databases == () and "control character" in only_line(project)
+
+
+def test_slow_parse_is_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some malformed input makes tree-sitter's error recovery take a minute per MiB: the parse is cut."""
+    monkeypatch.setattr(php, "PARSE_SECONDS", -1.0)
+    site = wordpress(tmp_path, GOOD)
+    assert only_line(recognise(site, root=tmp_path)) == (
+        f"{site / 'wp-config.php'}: took longer than -1 s to parse: its settings are not read")
+
+
+def test_nested_blocks_are_cut(tmp_path: Path) -> None:
+    result = evaluate(tmp_path, "<?php\n" + "if (true) {" * 5000 + "$x = 1;" + "}" * 5000 + "\n$y = 2;\n")
+    assert isinstance(result.variables["x"], php.Unknown) and result.variables["y"] == 2
+    assert result.problems == [f"{tmp_path / 'settings.php'}:2: blocks nested deeper than {php.MAX_DEPTH}: not read"]

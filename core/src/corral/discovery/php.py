@@ -18,6 +18,7 @@ and guesses nothing. No code from the file is ever run.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -99,6 +100,29 @@ def _parser() -> Parser:
     return Parser(Language(tree_sitter_php.language_php()))
 
 
+PARSE_SECONDS = 5.0
+"""How long one file may take to parse: a settings file takes milliseconds, but some malformed input (a string of
+``{$a{$a...``) makes tree-sitter's error recovery take about a minute per MiB."""
+
+
+def parse(source: bytes) -> tuple[Node, str | None]:
+    """The syntax tree and the first syntax error (``line N: ...``) or a parse cut at :data:`PARSE_SECONDS`."""
+    deadline = time.monotonic() + PARSE_SECONDS
+    cut = False
+
+    def read(offset: int, point: object) -> bytes:
+        nonlocal cut
+        if time.monotonic() > deadline:
+            cut = True
+            return b""
+        return source[offset : offset + 16384]
+
+    root = _parser().parse(read).root_node
+    if cut:
+        return root, f"took longer than {PARSE_SECONDS:g} s to parse"
+    return root, syntax_error(root)
+
+
 def syntax_error(root: Node) -> str | None:
     """``line N: PHP syntax error`` for the first error or missing token, else ``None`` (no recursion: a deeply
     nested file cannot exhaust the stack)."""
@@ -123,12 +147,11 @@ def evaluate(
     ``variables``: those the application sets before it includes the file (Drupal's ``$app_root``...)."""
     source = host.read(path)
     result = PhpFile(path=path, variables=dict(variables or {}))
-    tree = _parser().parse(source)
-    error = syntax_error(tree.root_node)
+    root, error = parse(source)
     if error:
         result.error = error
         return result
-    _Evaluator(result, host, environment or Environment()).run_file(path, tree.root_node)
+    _Evaluator(result, host, environment or Environment()).run_file(path, root)
     return result
 
 
@@ -240,6 +263,7 @@ class _Evaluator:
         self.included: set[Path] = set()
         self.dotenv_pending: dict[str, Node] = {}
         self.statements = 0
+        self.nesting = 0
         self.file = result.path
 
     # -- statements -----------------------------------------------------------------------------------------------
@@ -260,6 +284,18 @@ class _Evaluator:
             if self.statements == MAX_STATEMENTS + 1:
                 self.result.problems.append(f"{self.file}: more than {MAX_STATEMENTS} statements: the rest is not read")
             raise _Return
+        if self.nesting >= MAX_DEPTH:
+            line = node.start_point.row + 1
+            self.result.problems.append(f"{self.file}:{line}: blocks nested deeper than {MAX_DEPTH}: not read")
+            self.taint(node, f"set in blocks nested deeper than {MAX_DEPTH} (line {line})")
+            return
+        self.nesting += 1
+        try:
+            self.one_statement(node)
+        finally:
+            self.nesting -= 1
+
+    def one_statement(self, node: Node) -> None:
         kind = node.type
         if kind == "expression_statement" and node.named_children:
             self.expression_statement(node.named_children[0])
@@ -429,12 +465,11 @@ class _Evaluator:
             return
         except FileNotFoundError:
             return
-        tree = _parser().parse(source)
-        error = syntax_error(tree.root_node)
+        root, error = parse(source)
         if error:
             self.result.problems.append(f"{path}: {error}")
             return
-        self.run_file(path, tree.root_node)
+        self.run_file(path, root)
 
     def maybe_dotenv(self, node: Node) -> None:
         """``Dotenv\\Dotenv::createUnsafeImmutable(__DIR__)->load()`` (vlucas/phpdotenv, as Bedrock and
