@@ -95,6 +95,36 @@ def test_a_check_runs_no_function_of_the_archive_with_more_rights(mariadb_server
     assert seen.read_text().split() == ["20", "corral_load@localhost"]
 
 
+def test_a_physical_backups_checks_run_no_routine_with_more_rights(mariadb_server: MariaDB,
+                                                                   corral_servers_root: Path) -> None:  # fmt: skip
+    """A physical backup brings its accounts: a DEFINER function (defined by the production admin) or an INVOKER
+    one that a check calls could `SET GLOBAL` as that admin, or as corral's own login. The checks log in as a
+    read-only account and every account of the copy keeps reads only: both calls are refused."""
+    tmp_path = instance_dir(corral_servers_root, "xd")
+    drill_tmp(tmp_path, "hot")
+    seen = tmp_path / "seen.txt"
+    body = "RETURNS INT NO SQL SQL SECURITY {0} BEGIN SET GLOBAL max_connections = 77; RETURN 1; END"
+    drop(mariadb_server, "xd_shop")
+    execute(mariadb_server, "CREATE DATABASE xd_shop",
+            f"CREATE DEFINER=CURRENT_USER FUNCTION xd_shop.as_definer() {body.format('DEFINER')}",
+            f"CREATE FUNCTION xd_shop.as_invoker() {body.format('INVOKER')}")
+    checks = [{"sql": "SELECT xd_shop.as_definer()"}, {"sql": "SELECT xd_shop.as_invoker()"},
+              {"command": f"mariadb -N -e 'SELECT @@global.max_connections, CURRENT_USER()' > {seen}"}]
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+    finally:
+        drop(mariadb_server, "xd_shop")
+    done = corral("drill", "hot", "-c", str(config))
+    said = done.stdout + done.stderr
+    assert seen.exists() and seen.read_text().split() == ["20", "corral_check@localhost"], said
+    assert done.returncode == 1 and "FAILED" in said, said
+    for name in ("as_definer", "as_invoker"):
+        assert f"check `SELECT xd_shop.{name}()` failed: " in said and "denied" in said, said
+
+
 def _tamper(archive: Path, work: Path, library: Path) -> None:
     """The xbstream unpacked, a library and `plugin_load`/`plugin_dir` lines added to backup-my.cnf, packed."""
     tree = work / "tree"

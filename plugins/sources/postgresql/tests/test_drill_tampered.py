@@ -156,6 +156,13 @@ def test_a_tampered_globals_archive_is_not_run(
         else:  # the dump is restored without the roles, as with no globals archive
             assert done.returncode == 0 and "the roles did not restore (globals `" in said, said
     assert not left_under(tmp_dir)
+    # a restore into the job's own server (a superuser login) reads them the same way before running any
+    command = [str(_helpers.CORRAL), "restore", "pg", "--target", "globals", "-c", str(corral.tmp_path / "corral.conf")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0 and "not run on " in said and "is not a role, membership or tablespace " \
+        "statement" in said, said
+    assert not (marks / "ran").exists(), said
 
 
 def test_the_globals_reading_splits_as_the_server_does() -> None:

@@ -161,6 +161,7 @@ def drill_physical(storage: Any, target: str, run: RunContext, request: DrillReq
     program = tools.find(tools.CLIENTS, apt="mariadb-client")
     with throwaway.started(run, folder, data) as server:
         into = server.server()
+        throwaway.demote(run, server)
         lines = into.query(run, program, facts.SIZES)
         found = {client.unescape(name): int(count) for name, count, _ in (line.split("\t") for line in lines)}
         restored = f"{_plural(len(found), 'database')}, {_plural(sum(found.values()), 'table')}"
@@ -169,7 +170,7 @@ def drill_physical(storage: Any, target: str, run: RunContext, request: DrillReq
         if isinstance(databases, dict):
             recorded = {name: (fact or {}).get("tables") for name, fact in databases.items()}
             problems += compare_counts("tables in database", recorded, found)
-        passed, failed = _checks(run, request, program, into.login, server.env(None))
+        passed, failed = _checks(run, request, program, into.loader or into.login, server.env(None))
         return DrillReport(restored=restored, problems=problems + failed, checks=passed,
                            compared=isinstance(databases, dict) or not request.facts)
 

@@ -14,7 +14,9 @@ creates the login corral uses: ``USER@localhost`` (USER: who runs corral, the cl
 password, which only goes through a 0600 option file, never an argument; and, for a dump, the login it is loaded
 as, its rows counted as and the checks run as (``MYSQL_PWD``): ``corral_load@localhost``, with rights on the
 drill's database only: no ``SET GLOBAL`` (a dump that aims the general log at ``/root/.ssh/authorized_keys``, or a
-function of it that a check calls), no ``FILE``, no ``SET USER`` (a routine defined as root). The server is
+function of it that a check calls), no ``FILE``, no ``SET USER`` (a routine defined as root). On a physical backup
+the checks run as ``corral_check@localhost``, which only reads, and :func:`demote` leaves every account the backup
+brought (the DEFINERs of its routines and views) reads only too. The server is
 started with ``run.popen`` (stopped on SIGTERM, dies with corral) and stopped whatever happens: SIGTERM, then
 SIGKILL.
 """
@@ -43,6 +45,8 @@ from corral_source_mysql.restore import Server
 SERVER = "m"  # the server's folder in SCRATCH/db: short, its socket's path is at most 107 bytes
 OWNER = "mysql"  # who the server runs as when corral is root
 LOADER = "corral_load"  # the account a dump is loaded as: its own database only
+CHECKER = "corral_check"  # the account a physical backup's checks run as: reads only
+_READS = "SELECT, SHOW VIEW, EXECUTE"  # what the checker and every account of a physical backup keep
 READY_TIMEOUT = 900.0  # seconds: a prepared physical backup may roll back transactions before it listens
 STOP_TIMEOUT = 10.0
 SOCKET_PATH_MAX = 107  # sun_path
@@ -54,9 +58,9 @@ _SETTINGS = ("--skip-networking", "--local-infile=0", "--skip-name-resolve", "--
 
 @dataclass(frozen=True)
 class Throwaway:
-    """A running throwaway server: its socket, the login corral uses (``options``), the dump's (``loader``), and
-    the checks' (``user``, ``password``: the loader's when there is one, so no account with more rights runs
-    a function or view the archive defined)."""
+    """A running throwaway server: its socket, the login corral uses (``options``), the checks' (``loader``:
+    the dump's loader, or the read-only checker on a physical backup; ``user``, ``password`` are its), so no
+    account with more rights runs a function or view the archive defined."""
 
     socket: Path
     user: str
@@ -181,7 +185,7 @@ def grant_pattern(database: str) -> str:
 
 
 def _account(user: str) -> str:
-    return "'" + user.replace("\\", "\\\\").replace("'", "''") + "'@'localhost'"
+    return _quoted(user) + "@'localhost'"
 
 
 def _client_options(path: Path, sock: Path, user: str, password: str) -> Path:
@@ -204,14 +208,15 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     statements = [f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';",
                   f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"]
     options = _client_options(folder / "client.cnf", sock, user, password)
-    loader = None
+    user, password = (LOADER if loads else CHECKER), secrets.token_hex(16)
+    statements.append(f"CREATE OR REPLACE USER {_account(user)} IDENTIFIED BY '{password}';")
     if loads:
-        user, password = LOADER, secrets.token_hex(16)
-        statements.append(f"CREATE OR REPLACE USER {_account(LOADER)} IDENTIFIED BY '{password}';")
         statements += [f"GRANT ALL PRIVILEGES ON {grant_pattern(name)}.* TO {_account(LOADER)};" for name in loads]
-        loader = _client_options(folder / "loader.cnf", sock, LOADER, password)
+    else:
+        statements.append(f"GRANT {_READS} ON *.* TO {_account(CHECKER)};")
+    loader = _client_options(folder / ("loader.cnf" if loads else "checker.cnf"), sock, user, password)
     init = _private(home / "init.sql", "".join(line + "\n" for line in statements), owned=True)
-    _private(folder / ".my.cnf", (loader or options).read_text())  # the checks' login (their HOME is this folder)
+    _private(folder / ".my.cnf", loader.read_text())  # the checks' login (their HOME is this folder)
     argv = [program, "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--secure-file-priv={files}",
             f"--pid-file={home / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
     with open(log, "wb") as errors:
@@ -222,6 +227,28 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
         yield server
     finally:
         _stop(run, process)
+
+
+def demote(run: RunContext, server: Throwaway) -> None:
+    """Every account and role a physical backup brought keeps the global rights of the checker only (``SELECT,
+    SHOW VIEW, EXECUTE``): a routine or view of the archive runs as its DEFINER, often the production root, and a
+    check that calls it must not ``SET GLOBAL general_log_file`` into a file the ``mysql`` user can write. The
+    grant table itself is rewritten (``REVOKE ALL`` refuses some accounts a backup may hold); rights on one
+    database or table cannot reach the server or its files, so they stay."""
+    program = tools.find(tools.CLIENTS, apt="mariadb-client")
+    own = " OR ".join(f"(User = {_quoted(user)} AND Host = 'localhost')" for user in (_user(), CHECKER))
+    statement = (f"SET @reads = (SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User = "
+                 f"{_quoted(CHECKER)} AND Host = 'localhost'); UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, "
+                 f"'$.access', CAST(@reads AS UNSIGNED)) WHERE NOT ({own}); FLUSH PRIVILEGES;")
+    try:
+        client.query(run, program, (f"--defaults-file={server.options}",), statement)
+    except client.SQLError as exc:
+        raise RestoreError(f"mysql the throwaway server at {server.socket}: taking the archive's accounts' rights "
+                           f"away: {exc}") from None
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _wait_ready(run: RunContext, process: subprocess.Popen[Any], server: Throwaway, log: Path) -> None:

@@ -58,7 +58,7 @@ from corral_source_postgresql.throwaway import CATALOG_ONLY, NO_PRELOAD, initdb,
 
 DRILL_PREFIX = "corral_drill_"
 _NO_OWNER = ("--no-owner", "--no-privileges", "--no-tablespaces")
-_VETTED = {"skip_tablespaces": True, "vetted": True}  # globals in a throwaway server: see .vetted
+_THROWAWAY = {"skip_tablespaces": True}  # its server has none of the tablespaces' folders
 _NO_SUBSCRIPTIONS = ("--no-publications", "--no-subscriptions")  # need a superuser: not the drill's loader
 _CREATE_ROLE = re.compile(r"^CREATE ROLE ", re.MULTILINE)
 # the counting query sees no function or operator the dump defined (ALTER DATABASE ... SET search_path included);
@@ -124,7 +124,7 @@ def _same_run_globals(job: JobConfig, storage: Any, run: RunContext, request: Dr
             continue
         try:
             _globals(run, job, place, storage, backup.path, RestoreRequest(archive=backup, say=request.say,
-                                                                           options=_VETTED))
+                                                                           options=_THROWAWAY))
         except RestoreError as exc:
             request.say(f"the roles did not restore ({exc}): the dump is restored without its owners and grants")
             return False
@@ -203,7 +203,7 @@ def _drill_globals(job: JobConfig, storage: Any, run: RunContext, request: Drill
     with serve(run, bin_dir, folder, data, [ADMIN], request.say) as pg:
         place = Place(pg.server(), "the throwaway server", None)
         _globals(run, job, place, storage, path, RestoreRequest(archive=request.archive, say=say,
-                                                                options=_VETTED))
+                                                                options=_THROWAWAY))
         with _client(place, job) as env:
             count = _query(run, place, env, MAINTENANCE, "SELECT count(*) FROM pg_roles WHERE rolname !~ '^pg_' "
                            "AND oid <> 10")  # not corral's own superuser
