@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from corral.discovery import php
 from corral.discovery.model import Database, Project
-from corral.discovery.projects import MAX_BYTES, Files, read_env, recognise, split_host
+from corral.discovery.projects import MAX_BYTES, Files, interpolate, read_env, recognise, split_host
 
 SERVER = Path(__file__).resolve().parents[2] / "tests" / "data" / "discover" / "server"
 SECRET = "S3cret-Value-42"
@@ -656,3 +657,18 @@ def test_nested_blocks_are_cut(tmp_path: Path) -> None:
     result = evaluate(tmp_path, "<?php\n" + "if (true) {" * 5000 + "$x = 1;" + "}" * 5000 + "\n$y = 2;\n")
     assert isinstance(result.variables["x"], php.Unknown) and result.variables["y"] == 2
     assert result.problems == [f"{tmp_path / 'settings.php'}:2: blocks nested deeper than {php.MAX_DEPTH}: not read"]
+
+
+def test_interpolation_matches_python_dotenv_in_linear_time() -> None:
+    from dotenv.variables import parse_variables
+
+    values = {"A": "1", "B": ""}
+    cases = ["${A}", "x${A}y", "${C:-d}", "${A:-d}", "${B:-d}", "${", "${A", "$A", "${a:b}", "${A}${A}", "}${A}{",
+             "${A${B}", "${:-x}", "${A:-}", "${A:-a:b}", "a$${A}", "${${A}}"]
+    for case in cases:
+        expected = "".join(atom.resolve(values) for atom in parse_variables(case))
+        assert interpolate(case, values) == expected, case
+    started = time.monotonic()
+    interpolate("${:" * 300_000 + "}", values)
+    interpolate("${" * 500_000, values)
+    assert time.monotonic() - started < 5
