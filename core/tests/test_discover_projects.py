@@ -672,3 +672,14 @@ def test_interpolation_matches_python_dotenv_in_linear_time() -> None:
     interpolate("${:" * 300_000 + "}", values)
     interpolate("${" * 500_000, values)
     assert time.monotonic() - started < 5
+
+
+def test_growth_is_bounded(tmp_path: Path) -> None:
+    """Strings doubling at every line, nested calls whose text holds the whole file: cut, in little time."""
+    started = time.monotonic()
+    doubling = evaluate(tmp_path, "<?php\n$a = 'xx';\n" + "$a = $a . $a;\n" * 200 + "$b = \"$a$a\";\n$c = 'ok';\n")
+    assert isinstance(doubling.variables["a"], php.Unknown) and "longer than" in doubling.variables["a"].why
+    assert doubling.variables["c"] == "ok"
+    calls = "<?php\nforeach ($x as $y) { define('A', " + "(" * 20_000 + "f" + ")()" * 20_000 + "); }\n"
+    assert isinstance(evaluate(tmp_path, calls, "calls.php").constants["A"], php.Unknown)
+    assert time.monotonic() - started < 10

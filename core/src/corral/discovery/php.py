@@ -33,6 +33,8 @@ MAX_INCLUDES = 8
 """How many files one evaluation may include (each at most once)."""
 MAX_STATEMENTS = 20_000
 """How many statements one evaluation looks at, includes and branches counted."""
+MAX_STRING = 1 << 20
+"""The longest string built (``$a = $a . $a`` twenty times over is a mebibyte; sixty, an exabyte)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,10 @@ def shown(text: str) -> str:
 
 
 def _name(node: Node) -> str:
-    """A short, printable identifier for messages (a name in code, never a value)."""
+    """A short, printable identifier for messages (a name in code, never a value); a long node is not read (its
+    text would be copied at every look, quadratic in a nested file)."""
+    if node.end_byte - node.start_byte > 256:
+        return "(a long expression)"
     text = (node.text or b"").decode("utf-8", "replace")
     text = "".join(ch for ch in text if ch.isprintable())
     return text[:60]
@@ -548,6 +553,7 @@ class _Evaluator:
     def expr_encapsed_string(self, node: Node, depth: int) -> Value:
         """A double-quoted string; a plain ``$var`` (or ``{$var}``) in it is resolved from the file's variables."""
         parts: list[str] = []
+        length = 0
         for child in node.named_children:
             text = (child.text or b"").decode("utf-8", "surrogateescape")
             if child.type == "string_content":
@@ -564,6 +570,9 @@ class _Evaluator:
                 if isinstance(value, Unknown):
                     return value
                 parts.append(value)
+                length += len(value)
+                if length > MAX_STRING:
+                    return Unknown(child.start_point.row + 1, f"a string longer than {MAX_STRING} characters")
         return "".join(parts)
 
     def expr_nowdoc(self, node: Node, depth: int) -> Value:
@@ -733,6 +742,8 @@ class _Evaluator:
         for part in (left_text, right_text):
             if isinstance(part, Unknown):
                 return part if part.line else Unknown(node.start_point.row + 1, part.why)
+        if len(left_text) + len(right_text) > MAX_STRING:  # type: ignore[arg-type]
+            return Unknown(node.start_point.row + 1, f"a string longer than {MAX_STRING} characters")
         return f"{left_text}{right_text}"
 
     def expr_unary_op_expression(self, node: Node, depth: int) -> Value:
@@ -812,7 +823,10 @@ class _Evaluator:
         return self.environment_value(known, f"env('{shown(key)}')", key, line)
 
     def expr_scoped_call_expression(self, node: Node, depth: int) -> Value:
-        called = shown(_name(node).split("(")[0])
+        scope = node.child_by_field_name("scope") or node.child_by_field_name("object")
+        method = node.child_by_field_name("name")
+        separator = "::" if node.type == "scoped_call_expression" else "->"
+        called = shown(f"{_name(scope)}{separator}{_name(method)}" if scope and method else "")
         return Unknown(node.start_point.row + 1, f"calls `{called}()`, which corral does not run")
 
     def expr_member_call_expression(self, node: Node, depth: int) -> Value:
