@@ -58,6 +58,9 @@ EXCLUDES: dict[str, tuple[str, ...]] = {
     # Joomla's cache folders and its tmp_path (System - Clear Cache empties them).
     "joomla": ("cache", "administrator/cache", "tmp"),
 }
+"""Each kind's cache folders, relative to the project root: what the application rebuilds by itself, so that a
+backup without them restores a working site. Where each list comes from is said beside it: the article's Bitrix
+list, and for the others the folders their own clear-cache command empties."""
 
 MYSQL_SCHEMES = {"mysql": "mysql", "mysql2": "mysql", "mysqli": "mysql", "pdo-mysql": "mysql", "mariadb": "mysql"}
 POSTGRESQL_SCHEMES = {
