@@ -354,7 +354,9 @@ def test_laravel_cached_config_wins_and_env_fallback(tmp_path: Path) -> None:
     'username' => 'app', 'password' => 'pw'))));
 """,
         "plain/artisan": "",
-        "plain/.env": "DB_DATABASE=only_env\nDB_USERNAME=u\nDB_SOCKET=/run/mysqld/mysqld.sock\n",
+        "plain/.env": "DB_CONNECTION=mariadb\nDB_DATABASE=only_env\nDB_USERNAME=u\nDB_SOCKET=/run/mysqld/mysqld.sock\n",
+        "default/artisan": "",
+        "default/.env": "DB_DATABASE=sqlite_is_the_default\n",
         "url/artisan": "",
         "url/.env": "DB_CONNECTION=mysql\nDB_URL='mysql://a%3Ab:p%40ss@db.example:3310/shop'\n",
         "lite/artisan": "",
@@ -370,6 +372,7 @@ def test_laravel_cached_config_wins_and_env_fallback(tmp_path: Path) -> None:
     assert shapes(url) == [("mysql", "shop", "db.example", 3310, None, "a:b")]
     check_password(url.databases[0], "p@ss")
     assert recognise(www / "lite", root=tmp_path).databases == ()
+    assert recognise(www / "default", root=tmp_path).databases == ()
 
 
 def test_symfony_env_order(tmp_path: Path) -> None:
@@ -609,7 +612,7 @@ def test_links_are_followed_under_the_root(tmp_path: Path) -> None:
     (release / "artisan").write_text("")
     (release / ".env").symlink_to("/var/www/app/shared/.env")
     (server / "var" / "www" / "app" / "shared").mkdir()
-    (server / "var" / "www" / "app" / "shared" / ".env").write_text("DB_DATABASE=app\n")
+    (server / "var" / "www" / "app" / "shared" / ".env").write_text("DB_CONNECTION=mysql\nDB_DATABASE=app\n")
     (server / "var" / "www" / "app" / "current").symlink_to("/var/www/app/releases/5")
     (server / "var" / "www" / "app" / "releases" / "5" / "config").mkdir()
     (release / "config" / "secret.php").symlink_to("/etc/shadow")

@@ -554,14 +554,18 @@ def _laravel(root: Path, reading: _Reading) -> None:
             reading.databases = [replace(database, read_from=root / ".env") if database.read_from == database_php
                                  else database for database in reading.databases]
         return
-    connection = env.get("DB_CONNECTION", "mysql")
+    # no config/database.php: Laravel 11 or later, whose own default connection is sqlite
+    connection = env.get("DB_CONNECTION", "sqlite")
+    if connection in ("sqlite", "sqlsrv"):
+        return
     url = env.get("DB_URL") or env.get("DATABASE_URL")
     if url:
         reading.url(root / ".env", "DB_URL" if env.get("DB_URL") else "DATABASE_URL", url)
         return
-    if connection in ("sqlite", "sqlsrv"):
+    engine = ENGINES.get(connection)
+    if engine is None:
+        reading.problems.append(f"{root / '.env'}: `DB_CONNECTION` is not MySQL or PostgreSQL: not added")
         return
-    engine = "postgresql" if connection == "pgsql" else "mysql"
     values: dict[str, Value] = {"DB_HOST": "127.0.0.1", "DB_DATABASE": "laravel", "DB_USERNAME": "root", **env}
     keys = {"name": "DB_DATABASE", "host": "DB_HOST", "port": "DB_PORT", "user": "DB_USERNAME",
             "password": "DB_PASSWORD", "socket": "DB_SOCKET"}
