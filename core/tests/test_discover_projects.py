@@ -225,6 +225,9 @@ $dotenv = new Dotenv\\Dotenv(__DIR__ . '/other');
 $dotenv->load();
 define('FROM_OTHER', getenv('OTHER'));
 define('MISSING', getenv('NOT_THERE'));
+define('FALLBACK', $_ENV['NOT_THERE'] ?? 'fallback');
+define('ISSET', isset($_ENV['DB_PASS'], $undefined) ? 'both' : 'not both');
+define('EMPTY', empty($_ENV['NOT_THERE']));
 """
     files = Files(tmp_path)
     path = tmp_path / "wp-config.php"
@@ -238,6 +241,7 @@ define('MISSING', getenv('NOT_THERE'));
     assert constants["HELPER"] == "default"
     assert constants["FROM_OTHER"] == "two"
     assert isinstance(constants["MISSING"], php.Unknown)
+    assert (constants["FALLBACK"], constants["ISSET"], constants["EMPTY"]) == ("fallback", "not both", True)
 
 
 def test_php_includes_only_where_allowed(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class Unknown:
 
     line: int
     why: str
+    unset: bool = False
+    """Known not to be set, as far as the file and the environment corral knows say: ``??`` and ``isset()`` take
+    it for ``null``; used as a value, it is still unknown (the process's environment may set it)."""
 
 
 Value: TypeAlias = str | int | float | bool | dict[Any, Any] | Unknown | None
@@ -627,7 +630,7 @@ class _Evaluator:
         name = _name(node).lstrip("$")
         if name in self.result.variables:
             return self.result.variables[name]
-        return Unknown(node.start_point.row + 1, f"variable `${name}` is not set in the file")
+        return Unknown(node.start_point.row + 1, f"variable `${name}` is not set in the file", unset=True)
 
     def expr_array_creation_expression(self, node: Node, depth: int) -> Value:
         array: dict[int | str, Value] = {}
@@ -685,7 +688,7 @@ class _Evaluator:
             return values[key]
         if values is None:
             return Unknown(line, f"`{shown[:80]}` comes from the PHP process's environment, which corral cannot see")
-        return Unknown(line, f"`{shown[:80]}` is not set in {self.environment.source}")
+        return Unknown(line, f"`{shown[:80]}` is not set in {self.environment.source}", unset=True)
 
     def expr_binary_expression(self, node: Node, depth: int) -> Value:
         operator_node = node.child_by_field_name("operator")
@@ -696,7 +699,7 @@ class _Evaluator:
         line = node.start_point.row + 1
         if operator == "??":
             left = self.expr(left_node, depth)
-            if isinstance(left, Unknown) and "is not set in the file" not in left.why:
+            if isinstance(left, Unknown) and not left.unset:
                 return left
             return self.expr(right_node, depth) if left is None or isinstance(left, Unknown) else left
         left, right = self.expr(left_node, depth), self.expr(right_node, depth)
@@ -790,6 +793,8 @@ class _Evaluator:
         args = self.arguments(node)
         if name == "env" and args:
             return self.env_helper(args, depth, line)
+        if name in ("isset", "empty") and args:
+            return self.isset_or_empty(name, args, depth)
         values = [self.expr(arg, depth) for arg in args] if name in _PURE_FUNCTIONS else []
         if any(isinstance(value, Unknown) for value in values):
             return next(value for value in values if isinstance(value, Unknown))
@@ -810,6 +815,20 @@ class _Evaluator:
             exists = self.host.exists(Path(values[0]) if values[0].startswith("/") else self.file.parent / values[0])
             return Unknown(line, f"`{name}()` outside the project") if exists is None else exists
         return Unknown(line, f"calls `{shown(name)}()`, which corral does not run")
+
+    def isset_or_empty(self, name: str, args: list[Node], depth: int) -> Value:
+        """``isset($a, $b['k'])`` (all set and not null) and ``empty($a)`` (unset or falsy)."""
+        values = [self.expr(arg, depth) for arg in args]
+        if name == "empty":
+            value = values[0]
+            if isinstance(value, Unknown):
+                return True if value.unset else value
+            truth = _truthy(value)
+            return truth if isinstance(truth, Unknown) else not truth
+        for value in values:
+            if isinstance(value, Unknown) and not value.unset:
+                return value
+        return all(value is not None and not isinstance(value, Unknown) for value in values)
 
     def env_helper(self, args: list[Node], depth: int, line: int) -> Value:
         """Laravel's (and oscarotero/env's) ``env('X', default)``: with a known ``.env``, a variable it does not set
