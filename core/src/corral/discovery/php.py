@@ -4,8 +4,8 @@ CMS settings files (``wp-config.php``, ``bitrix/.settings.php``, Drupal's ``sett
 ``configuration.php``) are PHP, written by site owners corral does not trust. They are parsed with tree-sitter's PHP
 grammar and a small evaluator walks the syntax tree for the subset such files use: literals (both quotes and their
 escapes, nowdoc), ``.`` concatenation, arrays (``[]`` and ``array()``, nested), ``define()`` (the first one wins,
-as in PHP), constants (``__DIR__``, ``__FILE__``, ``DIRECTORY_SEPARATOR`` and the file's own), variables and
-``$a['k']['l'] = ...``, ``return [...]``, class property defaults (Joomla's ``JConfig``), ``??`` and ``?:``,
+as in PHP), constants (``__DIR__``, ``__FILE__``, ``DIRECTORY_SEPARATOR``, the file's own and ``const``), variables and
+``$a['k']['l'] = ...``, ``return [...]``, class property defaults (Joomla's ``JConfig``), ``??``, ``?:``, ``isset()``,
 ``if`` whose condition is decidable (``defined()``, ``file_exists()`` inside the project...), ``getenv('X')``,
 ``$_ENV['X']``, ``$_SERVER['X']`` and ``env('X', default)`` from the environment the caller knows (a ``.env`` the
 app loads) and the includes the caller allows.
@@ -13,6 +13,10 @@ app loads) and the includes the caller allows.
 Everything else (a function call, ``eval``, a variable set under a condition that cannot be decided...) evaluates to
 :class:`Unknown`, which says where and why but never holds the value: the caller reports it for the keys it needs
 and guesses nothing. No code from the file is ever run.
+
+A hostile file costs bounded time and memory: a parse is cut at :data:`PARSE_SECONDS`, expressions and blocks at
+:data:`MAX_DEPTH` levels, a file at :data:`MAX_STATEMENTS` statements, strings at :data:`MAX_STRING` characters,
+and messages name identifiers only (:func:`shown`), never a string of the file.
 """
 
 from __future__ import annotations
