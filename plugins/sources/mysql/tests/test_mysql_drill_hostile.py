@@ -164,3 +164,68 @@ def test_no_library_from_backup_my_cnf(mariadb_server: MariaDB, corral_servers_r
     for done, code in ((drilled, 1), (restored, 2)):
         assert done.returncode == code and "backup-my.cnf" in done.stdout + done.stderr, done.stdout + done.stderr
         assert "`plugin_load`" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def _add_files(archive: Path, work: Path, files: dict[str, str]) -> None:
+    """The xbstream unpacked, ``files`` (path in the data directory: text) added, packed again."""
+    tree = work / "tree"
+    tree.mkdir()
+    with open(archive, "rb") as source:
+        subprocess.run(["mbstream", "-x", "-C", str(tree)], stdin=source, check=True)
+    for name, text in files.items():
+        (tree / name).write_text(text)
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    with open(archive, "wb") as out:
+        subprocess.run(["mbstream", "-c", *names], cwd=tree, stdout=out, check=True)
+
+
+_TRIGGER = ("TYPE=TRIGGERS\ntriggers='CREATE DEFINER=`root`@`localhost` TRIGGER mysql.corral_evil BEFORE UPDATE ON "
+            "mysql.global_priv FOR EACH ROW SET GLOBAL max_connections = 77'\nsql_modes=1411383296\n"
+            "definers='root@localhost'\nclient_cs_names='utf8mb3'\nconnection_cl_names='utf8mb3_general_ci'\n"
+            "db_cl_names='latin1_swedish_ci'\ncreated=1796280511129356\n")
+
+
+def test_no_trigger_of_the_archive_fires_while_its_accounts_are_demoted(mariadb_server: MariaDB,
+                                                                       corral_servers_root: Path) -> None:  # fmt: skip
+    """A trigger on `mysql.global_priv` (MariaDB creates none on its system tables, but a backup's files can
+    hold one) fired inside the demotion's UPDATE, as its DEFINER with the rights the grant tables still gave:
+    `SET GLOBAL` as root. The drill refuses a system table with a trigger before writing to it."""
+    tmp_path = instance_dir(corral_servers_root, "xt")
+    drill_tmp(tmp_path, "hot")
+    seen = tmp_path / "seen.txt"
+    checks = [{"command": f"mariadb -N -e 'SELECT @@global.max_connections' > {seen}"}]
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    assert corral("start", "-c", str(config)).returncode == 0
+    [archive] = (p for p in (tmp_path / "b" / "hot").rglob("*.xbstream") if p.is_file())
+    _add_files(archive, tmp_path, {"mysql/global_priv.TRG": _TRIGGER,
+                                   "mysql/corral_evil.TRN": "TYPE=TRIGGERNAME\ntrigger_table=global_priv\n"})
+    fix_manifest(tmp_path / "b" / "hot", archive)
+    done = corral("drill", "hot", "-c", str(config))
+    said = done.stdout + done.stderr
+    assert not seen.exists() or seen.read_text().split() != ["77"], "the archive's trigger ran SET GLOBAL: " + said
+    assert done.returncode == 1 and "corral_evil" in said and "trigger" in said, said
+
+
+def test_no_plugin_the_archive_lists_is_loaded(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
+    """The throwaway server loaded every plugin of the backup's `mysql.plugin` (and UDF of `mysql.func`): FEDERATED
+    connects out as the `mysql` user, which MariaDB's own `mysql@localhost` lets in by unix_socket as a superuser
+    of the production server. Its plugin folder is empty: the drill still counts every table."""
+    tmp_path = instance_dir(corral_servers_root, "xp")
+    drill_tmp(tmp_path, "hot")
+    seen = tmp_path / "seen.txt"
+    checks = [{"command": "mariadb -N -e \"SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = "
+                          f"'FEDERATED' AND PLUGIN_STATUS = 'ACTIVE'\" > {seen}"}]
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    execute(mariadb_server, "INSTALL SONAME 'ha_federatedx'")
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+    finally:
+        execute(mariadb_server, "UNINSTALL SONAME 'ha_federatedx'")
+    done = corral("drill", "hot", "-c", str(config))
+    said = done.stdout + done.stderr
+    assert seen.read_text().split() == ["0"], "the archive's plugin was loaded: " + said
+    assert done.returncode == 0 and "1 check(s) passed" in said, said

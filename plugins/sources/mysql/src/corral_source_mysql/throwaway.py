@@ -8,7 +8,10 @@ on its socket in the private folder (a physical backup brings the production acc
 nobody but root and ``mysql`` may reach them), writes files (``SELECT ... INTO OUTFILE``) only into an empty
 private folder of its own (``--secure-file-priv``), reads no client file (``--local-infile=0``), with no binary
 log, no replication started (a physical backup may name a primary), no event scheduler (restored events must not
-run), and
+run), no plugin or UDF library at all (``--plugin-dir`` is an empty folder of root's: a physical backup's
+``mysql.plugin`` would load FEDERATED, whose tables connect out from a process of the ``mysql`` user, which
+MariaDB's own ``mysql@localhost`` lets into a production server on the same machine by unix_socket, with all
+rights; the backup's tables of such engines are counted, not read), and
 ``innodb_fast_shutdown=3``: the data is thrown away, so stopping skips the flush. At start an ``--init-file``
 creates the login corral uses: ``USER@localhost`` (USER: who runs corral, the client's default name) with a random
 password, which only goes through a 0600 option file, never an argument; and, for a dump, the login it is loaded
@@ -204,6 +207,8 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     sock, log, files = home / "sock", home / "error.log", home / "files"
     files.mkdir(mode=0o700)
     own(files)
+    plugins = folder / "plugins"  # empty, root's: no library a backup's mysql.plugin or mysql.func names loads
+    plugins.mkdir(mode=0o711)
     account = _account(user)
     statements = [f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';",
                   f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"]
@@ -218,7 +223,7 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     init = _private(home / "init.sql", "".join(line + "\n" for line in statements), owned=True)
     _private(folder / ".my.cnf", loader.read_text())  # the checks' login (their HOME is this folder)
     argv = [program, "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--secure-file-priv={files}",
-            f"--pid-file={home / 'mariadbd.pid'}", f"--init-file={init}", *_SETTINGS]
+            f"--pid-file={home / 'mariadbd.pid'}", f"--init-file={init}", f"--plugin-dir={plugins}", *_SETTINGS]
     with open(log, "wb") as errors:
         process = run.popen(argv, cwd=home, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, **as_owner())
     try:
@@ -236,6 +241,14 @@ def demote(run: RunContext, server: Throwaway) -> None:
     grant table itself is rewritten (``REVOKE ALL`` refuses some accounts a backup may hold); rights on one
     database or table cannot reach the server or its files, so they stay."""
     program = tools.find(tools.CLIENTS, apt="mariadb-client")
+    try:  # a trigger on the table would fire inside the UPDATE, as its DEFINER with the rights not yet taken
+        found = client.query(run, program, (f"--defaults-file={server.options}",), _UNTOUCHED)
+    except client.SQLError as exc:
+        raise RestoreError(f"mysql the throwaway server at {server.socket}: reading its grant tables: {exc}") from None
+    if found:
+        shown = "".join(c if c.isprintable() else "?" for c in client.unescape(found[0]))[:200]
+        raise RestoreError(f"the backup's `mysql` schema holds {shown} (MariaDB makes none there: the archive was "
+                           "altered): its accounts cannot be demoted safely, nothing of it is run")
     own = " OR ".join(f"(User = {_quoted(user)} AND Host = 'localhost')" for user in (_user(), CHECKER))
     statement = (f"SET @reads = (SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User = "
                  f"{_quoted(CHECKER)} AND Host = 'localhost'); UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, "
@@ -245,6 +258,14 @@ def demote(run: RunContext, server: Throwaway) -> None:
     except client.SQLError as exc:
         raise RestoreError(f"mysql the throwaway server at {server.socket}: taking the archive's accounts' rights "
                            f"away: {exc}") from None
+
+
+# what would run code of the archive while demote's UPDATE writes mysql.global_priv: a trigger of the system
+# schema, or global_priv not a table (a view may call a function)
+_UNTOUCHED = ("SELECT CONCAT('the trigger `', TRIGGER_NAME, '` on `', EVENT_OBJECT_TABLE, '`') FROM "
+              "information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = 'mysql' UNION ALL SELECT CONCAT("
+              "'`global_priv` as a ', TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' "
+              "AND TABLE_NAME = 'global_priv' AND TABLE_TYPE <> 'BASE TABLE'")
 
 
 def _quoted(text: str) -> str:
