@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -165,6 +166,38 @@ def test_a_tampered_globals_archive_is_not_run(
     assert not (marks / "ran").exists(), said
 
 
+def test_no_library_the_globals_name_is_loaded(
+    pg: Postgres, corral: Any, tools: SimpleNamespace, tmp_path: Path, server_tmp_path: Path
+) -> None:
+    """`ALTER ROLE corral_admin SET session_preload_libraries` (a statement of the kinds pg_dumpall writes) made the
+    drill's next login as its superuser load any library on the machine into the server, as the OS user postgres
+    (and a restore --with-globals the production superuser's): role settings that load libraries are refused."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc builds the library")
+    tmp_dir = job_tmp(server_tmp_path)
+    marks = marks_folder(server_tmp_path)
+    source, ran = marks / "evil.c", marks / "ran"
+    source.write_text('#include <stdio.h>\n__attribute__((constructor)) static void run(void) {\n'
+                      f'  FILE *f = fopen("{ran}", "a"); if (f) {{ fputs("ran\\n", f); fclose(f); }}\n}}\n')
+    library = marks / "evil.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    library.chmod(0o755)
+    done = corral.start(dump_job(tmp_path / "b", tmp_dir, tools.connect_yaml(pg)).replace(
+        "target: [corral_shop, corral_blog]", "target: [corral_blog]"))
+    assert done.code == 0, done.stderr + done.log
+    [archive] = [p for name, p in corral.stored(tmp_path / "b").items() if name.startswith("globals_")]
+    sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
+    added = f"ALTER ROLE corral_admin SET session_preload_libraries TO '{library}';\n".encode()
+    tampered = sql.replace(b"CREATE ROLE ", added + b"CREATE ROLE ", 1)
+    store(tmp_path / "b", archive, subprocess.run(["zstd", "-c", "-q"], input=tampered, capture_output=True,
+                                                  check=True).stdout)
+    done = drill(corral, "--target", "globals")
+    said = done.stdout + done.stderr
+    assert not (marks / "ran").exists(), "the library named by the globals was loaded: " + said
+    assert done.returncode == 1 and "session_preload_libraries" in said, said
+    assert not left_under(tmp_dir)
+
+
 def test_the_globals_reading_splits_as_the_server_does() -> None:
     from corral_source_postgresql.vetted import refused, statements
 
@@ -180,5 +213,13 @@ def test_the_globals_reading_splits_as_the_server_does() -> None:
                 "CREATE ROLE a; \\! id\n",
                 "CREATE ROLE :evil;",
                 "CREATE ROLE a; SELECT 1",
-                "COMMENT ON ROLE a IS 'never closed;"):
+                "COMMENT ON ROLE a IS 'never closed;",
+                # a library loaded at every login of the role (as the OS user postgres), or where they are looked for
+                "ALTER ROLE corral_admin SET session_preload_libraries TO '/tmp/evil.so';",
+                "ALTER ROLE ALL SET \"Session_Preload_Libraries\" = '/tmp/evil';",
+                "ALTER USER a IN DATABASE b SET /* c */ local_preload_libraries TO 'evil';",
+                "ALTER ROLE a SET dynamic_library_path TO '/tmp';",
+                "ALTER ROLE a SET U&\"session\\005fpreload_libraries\" TO '/tmp/evil.so';"):
         assert refused(bad) is not None, bad
+    assert refused("ALTER ROLE a SET work_mem TO '64MB';\nALTER ROLE \"b&\" IN DATABASE c SET "
+                   "statement_timeout TO '5s';\n") is None

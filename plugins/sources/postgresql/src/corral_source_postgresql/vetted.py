@@ -6,7 +6,9 @@ altered on a storage could then add ``COPY ... TO PROGRAM`` (a shell as the OS u
 splits the script into statements as the server does (quotes, ``E''`` strings, quoted identifiers, nested
 comments) and names the first one that is not of those kinds; anything that could make the server and this
 reading disagree (a dollar quote, a psql ``:variable``, a backslash outside a string, ``standard_conforming_strings
-= off``) is refused too. None of the kinds accepted evaluates an expression: their values are literals.
+= off``, a ``U&`` name) is refused too. None of the kinds accepted evaluates an expression: their values are
+literals. A role setting that loads a library at login (``session_preload_libraries``, ``local_preload_libraries``,
+``dynamic_library_path``) is refused too: any ``.so`` on the machine would run as the OS user ``postgres``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ _ALLOWED = re.compile(
     r"|SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?on'?",
     re.IGNORECASE,
 )
+# role settings that load a library into the server at every login of the role, as the OS user postgres (the
+# production superuser's after a restore, corral's own in a drill's throwaway before confine), or say where from
+_LIBRARIES = re.compile(r"^(?:ALTER)\s+(?:ROLE|USER|GROUP)\b.*\bSET\s+(session_preload_libraries|"
+                        r"local_preload_libraries|dynamic_library_path)\b", re.IGNORECASE)
 _SHOWN = 80
 
 
@@ -47,6 +53,8 @@ def statements(sql: str) -> list[str] | str:
             current.append(" ")
             continue
         if char in "'\"":
+            if at > 0 and sql[at - 1] == "&":
+                return "a `U&` string or name (its escapes could spell what this reading does not see)"
             escapes = char == "'" and at > 0 and sql[at - 1] in "eE" and (at < 2 or not _word(sql[at - 2]))
             end = _closing(sql, at, char, escapes)
             if end < 0:
@@ -95,7 +103,10 @@ def refused(sql: str) -> str | None:
     if isinstance(found, str):
         return found
     for statement in found:
+        shown = statement if len(statement) <= _SHOWN else statement[:_SHOWN - 3] + "..."
         if not _ALLOWED.match(statement):
-            shown = statement if len(statement) <= _SHOWN else statement[:_SHOWN - 3] + "..."
             return f"`{shown}` is not a role, membership or tablespace statement"
+        library = _LIBRARIES.match(statement.replace('"', ""))  # a quoted name is the same setting
+        if library:
+            return f"`{shown}` sets {library.group(1).lower()}, a library the server would load at a login"
     return None
