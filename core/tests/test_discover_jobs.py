@@ -132,8 +132,12 @@ def test_the_command_diffs_and_refuses_a_hand_edited_file(tmp_path: Path, monkey
     assert "5 site(s), 4 enabled, 1 skipped; 5 database(s) on 2 server(s); 5 job(s)" in first.output
     assert SECRET not in first.output
 
+    assert f"note: include `{target}` from the main file" in first.output  # there is no main file
+
+    (tmp_path / "missing.conf").write_text("main: {}\njobs: !include [jobs.d/*.conf]\n")
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and f"{target}: up to date" in again.output
+    assert f"note: `{tmp_path / 'missing.conf'}` does not include `{target}`" in again.output
 
     found.pop(2)  # the blog is gone, a new site is there
     (tmp_path / "www" / "new").mkdir()
