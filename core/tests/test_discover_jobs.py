@@ -203,3 +203,10 @@ def test_incremental_jobs_validate(tmp_path: Path) -> None:
                                           "jobs: !include [conf.d/*.conf]\n")
     assert [job.type for job in load_config(tmp_path / "corral.conf").jobs] == ["inc_files"] * 3 + [
         "mysql", "postgresql"]
+
+
+def test_no_site_is_said(tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["discover", "--root", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert f"note: no site found: no nginx or Apache configuration under {tmp_path} declares one" in done.output
+    assert "\n[]\n" in done.output  # an empty list of jobs: still a job file

@@ -68,6 +68,9 @@ def discover(
     for problem in problems:
         say(f"problem: {jobs.shown(problem)}")
     say(_summary(found, plan))
+    if not found:
+        say(f"note: no site found: no nginx or Apache configuration under {root} declares one (/etc/nginx, "
+            "/etc/apache2, /etc/httpd)")
     if write is None:
         typer.echo(text, nl=False)
         say(f"passwords are left out: --write FILE writes them to FILE's credentials folder; include FILE from "
