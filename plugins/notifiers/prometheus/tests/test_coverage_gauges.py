@@ -25,6 +25,7 @@ def test_counts_written_and_kept_by_a_run_that_did_not_look(tmp_path: Path) -> N
     found = Uncovered(sites=["site a", "site b"], databases=["database c"])
     PrometheusNotifier().corral_run_finished(run=run, result=RunResult(started=run.now, jobs=[job], uncovered=found))
     assert gauges(textfile) == {"corral_uncovered_sites": 2, "corral_uncovered_databases": 1}
+    assert "\ncorral_uncovered_sites 2\n" in textfile.read_text()  # no labels, no braces
     PrometheusNotifier().corral_run_finished(run=run, result=RunResult(started=run.now, jobs=[job]))
     assert gauges(textfile) == {"corral_uncovered_sites": 2, "corral_uncovered_databases": 1}
     PrometheusNotifier().corral_run_finished(run=run, result=RunResult(started=run.now, jobs=[job],

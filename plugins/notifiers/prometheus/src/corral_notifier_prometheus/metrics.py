@@ -113,5 +113,6 @@ def render(samples: Iterable[Sample]) -> str:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
         for labels in sorted(series):
             rendered = ",".join(f'{key}="{_escape(value)}"' for key, value in labels)
-            lines.append(f"{name}{{{rendered}}} {_number(series[labels])}")
+            lines.append(f"{name}{{{rendered}}} {_number(series[labels])}" if labels
+                         else f"{name} {_number(series[labels])}")
     return "\n".join(lines) + "\n" if lines else ""
