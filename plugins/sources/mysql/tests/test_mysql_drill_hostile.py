@@ -6,6 +6,7 @@ whose ``backup-my.cnf`` asks ``mariabackup --prepare`` to load a library from th
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -229,3 +230,31 @@ def test_no_plugin_the_archive_lists_is_loaded(mariadb_server: MariaDB, corral_s
     said = done.stdout + done.stderr
     assert seen.read_text().split() == ["0"], "the archive's plugin was loaded: " + said
     assert done.returncode == 0 and "1 check(s) passed" in said, said
+
+
+def test_no_routine_of_the_archive_runs_as_corrals_own_login(mariadb_server: MariaDB,
+                                                              corral_servers_root: Path) -> None:  # fmt: skip
+    """corral's own login in the throwaway server was `USER@localhost` (USER: who runs corral, root as a rule),
+    kept with all rights by the demotion: a function of the backup `DEFINER=root@localhost`, the most common
+    production definer, that a check called ran as it and could `SET GLOBAL`. That login's name is random now."""
+    tmp_path = instance_dir(corral_servers_root, "xr")
+    drill_tmp(tmp_path, "hot")
+    seen = tmp_path / "seen.txt"
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    drop(mariadb_server, "xr_shop")
+    execute(mariadb_server, "CREATE DATABASE xr_shop",
+            f"CREATE DEFINER='{me}'@'localhost' FUNCTION xr_shop.poke() RETURNS INT NO SQL SQL SECURITY DEFINER "
+            "BEGIN SET GLOBAL max_connections = 77; RETURN 1; END")
+    checks = [{"sql": "SELECT xr_shop.poke()"},
+              {"command": f"mariadb -N -e 'SELECT @@global.max_connections' > {seen}"}]
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+    finally:
+        drop(mariadb_server, "xr_shop")
+    done = corral("drill", "hot", "-c", str(config))
+    said = done.stdout + done.stderr
+    assert seen.read_text().split() == ["20"], "the archive's function ran as corral's own login: " + said
+    assert done.returncode == 1 and "check `SELECT xr_shop.poke()` failed: " in said, said

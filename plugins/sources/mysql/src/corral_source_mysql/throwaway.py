@@ -13,8 +13,9 @@ run), no plugin or UDF library at all (``--plugin-dir`` is an empty folder of ro
 MariaDB's own ``mysql@localhost`` lets into a production server on the same machine by unix_socket, with all
 rights; the backup's tables of such engines are counted, not read), and
 ``innodb_fast_shutdown=3``: the data is thrown away, so stopping skips the flush. At start an ``--init-file``
-creates the login corral uses: ``USER@localhost`` (USER: who runs corral, the client's default name) with a random
-password, which only goes through a 0600 option file, never an argument; and, for a dump, the login it is loaded
+creates the login corral uses: ``corral_RANDOM@localhost`` (a name no routine or view of a backup can give as
+its DEFINER: ``root@localhost``, the usual one, would run as corral) with a random password, which only goes
+through a 0600 option file, never an argument; and, for a dump, the login it is loaded
 as, its rows counted as and the checks run as (``MYSQL_PWD``): ``corral_load@localhost``, with rights on the
 drill's database only: no ``SET GLOBAL`` (a dump that aims the general log at ``/root/.ssh/authorized_keys``, or a
 function of it that a check calls), no ``FILE``, no ``SET USER`` (a routine defined as root). On a physical backup
@@ -70,6 +71,7 @@ class Throwaway:
     password: str
     options: Path
     loader: Path | None = None
+    admin: str = ""  # the name of corral's own login (options')
 
     def server(self) -> Server:
         return Server(f"the throwaway server at {self.socket}", (f"--defaults-file={self.options}",),
@@ -81,13 +83,6 @@ class Throwaway:
         whose ``.my.cnf`` (the login's option file) is read last and wins."""
         found = {"HOME": str(self.options.parent), "MYSQL_UNIX_PORT": str(self.socket), "MYSQL_PWD": self.password}
         return found | ({"CORRAL_DRILL_DATABASE": database} if database is not None else {})
-
-
-def _user() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return "corral"
 
 
 def _owner() -> pwd.struct_passwd | None:
@@ -202,17 +197,17 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     """``mariadbd`` on ``data`` until the block exits, ready for logins; ``loads``: the databases a dump is
     loaded into, as the loader account that may touch them and nothing else (and the checks run as)."""
     program = tools.find(("mariadbd", "mysqld"), apt="mariadb-server")
-    user, password = _user(), secrets.token_hex(16)
+    admin, password = f"corral_{secrets.token_hex(8)}", secrets.token_hex(16)  # never a backup's DEFINER
     home = folder / SERVER
     sock, log, files = home / "sock", home / "error.log", home / "files"
     files.mkdir(mode=0o700)
     own(files)
     plugins = folder / "plugins"  # empty, root's: no library a backup's mysql.plugin or mysql.func names loads
     plugins.mkdir(mode=0o711)
-    account = _account(user)
+    account = _account(admin)
     statements = [f"CREATE OR REPLACE USER {account} IDENTIFIED BY '{password}';",
                   f"GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION;"]
-    options = _client_options(folder / "client.cnf", sock, user, password)
+    options = _client_options(folder / "client.cnf", sock, admin, password)
     user, password = (LOADER if loads else CHECKER), secrets.token_hex(16)
     statements.append(f"CREATE OR REPLACE USER {_account(user)} IDENTIFIED BY '{password}';")
     if loads:
@@ -227,7 +222,7 @@ def started(run: RunContext, folder: Path, data: Path, loads: tuple[str, ...] = 
     with open(log, "wb") as errors:
         process = run.popen(argv, cwd=home, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, **as_owner())
     try:
-        server = Throwaway(sock, user, password, options, loader)
+        server = Throwaway(sock, user, password, options, loader, admin)
         _wait_ready(run, process, server, log)
         yield server
     finally:
@@ -249,7 +244,7 @@ def demote(run: RunContext, server: Throwaway) -> None:
         shown = "".join(c if c.isprintable() else "?" for c in client.unescape(found[0]))[:200]
         raise RestoreError(f"the backup's `mysql` schema holds {shown} (MariaDB makes none there: the archive was "
                            "altered): its accounts cannot be demoted safely, nothing of it is run")
-    own = " OR ".join(f"(User = {_quoted(user)} AND Host = 'localhost')" for user in (_user(), CHECKER))
+    own = " OR ".join(f"(User = {_quoted(user)} AND Host = 'localhost')" for user in (server.admin, CHECKER))
     statement = (f"SET @reads = (SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User = "
                  f"{_quoted(CHECKER)} AND Host = 'localhost'); UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, "
                  f"'$.access', CAST(@reads AS UNSIGNED)) WHERE NOT ({own}); FLUSH PRIVILEGES;")
