@@ -20,7 +20,7 @@ from corral_testservers import MariaDB, Postgres
 
 FIXTURE = Path(__file__).parent / "data" / "discover" / "server"
 NOW = {"CORRAL_NOW": "2026-03-02T03:00:00"}
-# the fixture's sites and logins, as its files say them (the common brief's table)
+# the fixture's enabled sites and the logins its projects' settings name
 ENABLED_SITES = {"shop.example.com", "blog.example.com", "crm.example.com", "api.example.com", "portal.example.com",
                  "news.example.com", "tracker.example.com", "landing.example.com"}
 LOGINS = {  # database: engine, user, password
@@ -232,6 +232,7 @@ def test_discover_writes_jobs_that_back_up_and_restore(served: Path, mariadb_ser
     assert target.read_text() == edited
     forced = corral(*discover, "--force")
     assert forced.returncode == 0 and "- job: blog.example.com\n" not in target.read_text(), forced.stderr
+    assert len(list(credentials.iterdir())) == len(LOGINS) - 1  # the blog's password is not kept
 
 
 def _change(root: Path) -> None:
