@@ -162,7 +162,10 @@ def _run(tmp_path: Path, **main: Any) -> RunContext:
 def test_start_looks_only_where_a_web_server_is_configured_unless_told(tmp_path: Path) -> None:
     assert not coverage.wanted(_run(tmp_path).main)
     assert coverage.wanted(_run(tmp_path, coverage=True).main)
+    (tmp_path / "etc" / "apache2" / "conf-available").mkdir(parents=True)  # a package's snippet, no Apache
+    assert not coverage.wanted(_run(tmp_path).main)
     (tmp_path / "etc" / "nginx").mkdir(parents=True)
+    (tmp_path / "etc" / "nginx" / "nginx.conf").write_text("events {}\n")
     assert coverage.wanted(_run(tmp_path).main)
     assert not coverage.wanted(_run(tmp_path, coverage=False).main)
 

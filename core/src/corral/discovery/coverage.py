@@ -33,7 +33,9 @@ from corral.discovery.model import Database, Project, Site
 from corral.run import RunContext, Uncovered
 
 log = logging.getLogger("corral")
-WEB_CONFIGS = ("etc/nginx", "etc/apache2", "etc/httpd")  # below the root: where find_sites looks
+# below the root: the main files find_sites starts from (a bare /etc/apache2 that a package's conf-available
+# snippet made is no web server)
+WEB_CONFIGS = ("etc/nginx/nginx.conf", "etc/apache2/apache2.conf", "etc/httpd/conf/httpd.conf")
 ENGINES = ("mysql", "postgresql")
 
 
@@ -73,7 +75,11 @@ def wanted(main: Any) -> bool:
 
 
 def has_web_server(root: Path) -> bool:
-    return any((root / folder).is_dir() for folder in WEB_CONFIGS)
+    """An nginx or Apache main configuration file below ``root``, or nginx installed (``nginx -T``) when ``root``
+    is ``/``."""
+    if any((root / main).is_file() for main in WEB_CONFIGS):
+        return True
+    return root == Path("/") and shutil.which("nginx") is not None
 
 
 def discover(root: Path) -> tuple[list[Found], list[str]]:
