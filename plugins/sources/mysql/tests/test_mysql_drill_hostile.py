@@ -258,3 +258,49 @@ def test_no_routine_of_the_archive_runs_as_corrals_own_login(mariadb_server: Mar
     said = done.stdout + done.stderr
     assert seen.read_text().split() == ["20"], "the archive's function ran as corral's own login: " + said
     assert done.returncode == 1 and "check `SELECT xr_shop.poke()` failed: " in said, said
+
+
+def test_no_tablespace_outside_the_copy_is_opened(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
+    """An InnoDB link file (`db/t.isl`: where a `DATA DIRECTORY` table's `.ibd` is) of the archive made the
+    throwaway server open that path read-write as `mysql`, for any table: the production server's live
+    `/var/lib/mysql/shop/t.ibd`, where purging the backup's undo log writes. A drill drops the link files before
+    `--prepare`: a `DATA DIRECTORY` table is read from the copy's own folder."""
+    tmp_path = instance_dir(corral_servers_root, "xl")
+    drill_tmp(tmp_path, "hot")
+    seen, victim = tmp_path / "seen.txt", tmp_path / "victim" / "gtid_slave_pos.ibd"
+    victim.parent.mkdir(mode=0o755)
+    remote = tmp_path / "remote"
+    remote.mkdir(mode=0o777)
+    drop(mariadb_server, "xl_shop")
+    execute(mariadb_server, "CREATE DATABASE xl_shop",
+            f"CREATE TABLE xl_shop.far (id INT PRIMARY KEY) DATA DIRECTORY = '{remote}'",
+            "INSERT INTO xl_shop.far VALUES (1), (2), (3)")
+    checks = [{"sql": "SELECT 1 FROM xl_shop.far HAVING COUNT(*) = 3"},
+              {"command": f"ls -l /proc/$(cat \"$(mariadb -N -e 'SELECT @@pid_file')\")/fd > {seen}"}]
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+        execute(mariadb_server, "FLUSH TABLES xl_shop.far FOR EXPORT", "UNLOCK TABLES")  # its header on disk
+    finally:
+        drop(mariadb_server, "xl_shop")
+    [archive] = (p for p in (tmp_path / "b" / "hot").rglob("*.xbstream") if p.is_file())
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with open(archive, "rb") as source:
+        subprocess.run(["mbstream", "-x", "-C", str(tree)], stdin=source, check=True)
+    shutil.copy(tree / "mysql" / "gtid_slave_pos.ibd", victim)  # a tablespace of the server, made long ago
+    if os.geteuid() == 0:
+        shutil.chown(victim, "mysql", "mysql")
+    (tree / "mysql" / "gtid_slave_pos.ibd").unlink()
+    (tree / "mysql" / "gtid_slave_pos.isl").write_text(str(victim))
+    names = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    with open(archive, "wb") as out:
+        subprocess.run(["mbstream", "-c", *names], cwd=tree, stdout=out, check=True)
+    fix_manifest(tmp_path / "b" / "hot", archive)
+    done = corral("drill", "hot", "-c", str(config))
+    said = done.stdout + done.stderr
+    assert seen.exists() and str(victim) not in seen.read_text(), "the archive's link file was followed: " + said
+    assert str(remote) not in seen.read_text(), "the DATA DIRECTORY table was opened where the source keeps it"
+    assert done.returncode == 0 and "2 check(s) passed" in said, said

@@ -157,7 +157,7 @@ def drill_physical(storage: Any, target: str, run: RunContext, request: DrillReq
     throwaway.own(data)
     restore.restore_physical(storage, target, data, run, RestoreRequest(archive=request.archive, to=data,
                                                                         say=request.say),
-                             as_user=throwaway.as_owner(), owned=throwaway.own)  # fmt: skip
+                             as_user=throwaway.as_owner(), owned=throwaway.localized)  # fmt: skip
     program = tools.find(tools.CLIENTS, apt="mariadb-client")
     with throwaway.started(run, folder, data) as server:
         into = server.server()

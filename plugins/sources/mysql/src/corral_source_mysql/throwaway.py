@@ -114,6 +114,18 @@ def own(path: Path) -> None:
             os.lchown(os.path.join(top, name), owner.pw_uid, owner.pw_gid)
 
 
+def localized(data: Path) -> None:
+    """An unpacked physical backup before ``--prepare``: its InnoDB link files (``db/t.isl``, where a ``DATA
+    DIRECTORY`` table's ``.ibd`` is) removed, so every tablespace is read from ``data`` (an archive's link file
+    made the server open any path read-write as ``mysql``: the production server's live ``.ibd``, where purging the
+    copy's undo log writes); then :func:`own`."""
+    for top, _, files in os.walk(data):
+        for name in files:
+            if name.lower().endswith(".isl"):
+                os.unlink(os.path.join(top, name))
+    own(data)
+
+
 def _private(path: Path, text: str, owned: bool = False) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
