@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +141,26 @@ def test_coverage_off_and_a_root_without_web_server(tmp_path: Path, server: Path
     empty.mkdir()
     checked = corral("check", "--coverage", "--root", str(empty), "-c", str(main))
     assert (checked.returncode, checked.stdout) == (0, f"{main}: ok (1 job(s))\n")
+
+
+def test_what_corral_discover_writes_leaves_nothing_uncovered(tmp_path: Path) -> None:
+    """Discovery and coverage agree: the jobs `corral discover` writes for the fixture server hold every enabled
+    site and every database its sites use. Its database servers are not running here: each is one warning line
+    naming the job and the server, never a guess and never a password."""
+    root = tmp_path / "server"
+    shutil.copytree(FIXTURE, root, symlinks=True)
+    (tmp_path / "conf.d").mkdir()
+    main = tmp_path / "corral.conf"
+    main.write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path / 'tmp'}\n  coverage_root: {root}\n"
+                    "jobs: !include conf.d/*.conf\n")
+    written = corral("discover", "--root", str(root), "--write", str(tmp_path / "conf.d" / "discovered.conf"),
+                     "--backup-dir", str(tmp_path / "backups"), "-c", str(main))
+    assert written.returncode == 0, written.stderr
+    checked = corral("check", "--coverage", "-c", str(main))
+    assert checked.returncode == 0, checked.stderr
+    assert re.fullmatch(rf"{re.escape(str(main))}: ok \(\d+ job\(s\)\)\n", checked.stdout)
+    warnings = checked.stderr.splitlines()
+    assert warnings and all(line.startswith("corral: warning: coverage: job `") and ": cannot list the databases: "
+                            in line for line in warnings)
+    assert len(warnings) == len(set(warnings))
+    assert not any(secret in checked.stderr for secret in ("crm#secret", "tracker-secret", "api%40secret"))

@@ -281,7 +281,8 @@ def compute(jobs: list[JobConfig], run: RunContext, root: Path) -> Uncovered:
     sites = site_gaps(found, held_paths(files_jobs), files_jobs)
     listed, more = inventories(jobs, run)
     databases, unlisted = database_gaps(found, listed)
-    return Uncovered(sites=sites, databases=databases, problems=[*problems, *more, *unlisted])
+    # one job's sources with several logins on one server (as `corral discover` writes them) fail alike: once
+    return Uncovered(sites=sites, databases=databases, problems=list(dict.fromkeys([*problems, *more, *unlisted])))
 
 
 def at_start(jobs: list[JobConfig], run: RunContext) -> Uncovered | None:

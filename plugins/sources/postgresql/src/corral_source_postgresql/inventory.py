@@ -26,6 +26,7 @@ def inventory(run: RunContext, connect: Connect, tmp_dir: Path, dumps: Callable[
         with client_env(server, tmp_dir) as env:
             present = list_databases(run, psql, server, env)
     except (DumpError, OSError) as exc:
-        return Inventory(**{**vars(found), "error": f"cannot list the databases: {exc}"})
+        said = str(exc).removeprefix(f"{server.label}: ")  # the inventory names the server already
+        return Inventory(**{**vars(found), "error": f"cannot list the databases: {said}"})
     return Inventory(**{**vars(found), "databases": tuple(db for db in present if db not in SYSTEM_DATABASES),
                         "dumped": tuple(dumps(present))})
