@@ -141,6 +141,9 @@ def test_coverage_off_and_a_root_without_web_server(tmp_path: Path, server: Path
     empty.mkdir()
     checked = corral("check", "--coverage", "--root", str(empty), "-c", str(main))
     assert (checked.returncode, checked.stdout) == (0, f"{main}: ok (1 job(s))\n")
+    relative = corral("check", "--coverage", "--json", "--root", "empty", "-c", str(main), cwd=tmp_path)
+    assert json.loads(relative.stdout)["coverage"] == {"root": str(empty), "sites": [], "databases": [],
+                                                       "problems": []}
 
 
 def test_what_corral_discover_writes_leaves_nothing_uncovered(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def _coverage(loaded: Any, config: Path, root: Path | None) -> dict[str, Any]:
     from corral.run import RunContext, Uncovered
 
     mask = Masker(loaded.secrets)
-    where = root or loaded.main.coverage_root
+    where = (root or loaded.main.coverage_root).absolute()
     run = RunContext(now=clock.now(), main=loaded.main, config_path=config, mask=mask)
     try:
         found = compute(loaded.jobs, run, Path(where))
