@@ -198,8 +198,38 @@ def test_no_library_the_globals_name_is_loaded(
     assert not left_under(tmp_dir)
 
 
+def test_the_drill_makes_no_tablespace_folder(
+    pg: Postgres, corral: Any, tools: SimpleNamespace, tmp_path: Path, server_tmp_path: Path
+) -> None:
+    """The drill ran the globals' `CREATE TABLESPACE ... LOCATION` in its throwaway (their errors ignored): as the
+    OS user postgres that makes a folder in any folder of that user's, which it chmods 0700 (the machine's
+    `/var/run/postgresql`: no local client reaches the production server any more). The drill leaves them out."""
+    tmp_dir = job_tmp(server_tmp_path)
+    target = server_tmp_path / "socketdir"
+    target.mkdir(mode=0o755)
+    (target / ".s.PGSQL.5432.lock").write_text("")
+    if os.geteuid() == 0:
+        shutil.chown(target, "postgres", "postgres")
+    target.chmod(0o2775)
+    done = corral.start(dump_job(tmp_path / "b", tmp_dir, tools.connect_yaml(pg)).replace(
+        "target: [corral_shop, corral_blog]", "target: [corral_blog]"))
+    assert done.code == 0, done.stderr + done.log
+    [archive] = [p for name, p in corral.stored(tmp_path / "b").items() if name.startswith("globals_")]
+    sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
+    added = f"CREATE TABLESPACE corral_evil LOCATION '{target}';\n".encode()
+    tampered = sql.replace(b"CREATE ROLE ", added + b"CREATE ROLE ", 1)
+    store(tmp_path / "b", archive, subprocess.run(["zstd", "-c", "-q"], input=tampered, capture_output=True,
+                                                  check=True).stdout)
+    done = drill(corral, "--target", "globals")
+    said = done.stdout + done.stderr
+    assert sorted(os.listdir(target)) == [".s.PGSQL.5432.lock"], said
+    assert target.stat().st_mode & 0o7777 == 0o2775, said
+    assert done.returncode == 0, said
+    assert not left_under(tmp_dir)
+
+
 def test_the_globals_reading_splits_as_the_server_does() -> None:
-    from corral_source_postgresql.vetted import refused, statements
+    from corral_source_postgresql.vetted import refused, statements, without_tablespaces
 
     assert statements("SET client_encoding = 'UTF8';\n-- c; d\nCREATE ROLE \"a;b\";\nCOMMENT ON ROLE x IS "
                       "E'it\\'s; fine';\n") == ["SET client_encoding = 'UTF8'", 'CREATE ROLE "a;b"',
@@ -221,5 +251,9 @@ def test_the_globals_reading_splits_as_the_server_does() -> None:
                 "ALTER ROLE a SET dynamic_library_path TO '/tmp';",
                 "ALTER ROLE a SET U&\"session\\005fpreload_libraries\" TO '/tmp/evil.so';"):
         assert refused(bad) is not None, bad
+    assert without_tablespaces("SET x = 1;\n-- c\nCREATE TABLESPACE t OWNER a LOCATION '/var/run/postgresql';\n"
+                               "create  tablespace u LOCATION '/x'; COMMENT ON ROLE a IS 'b;\nc';\n"
+                               "ALTER TABLESPACE t OWNER TO a;\n") == \
+        "SET x = 1;\nCOMMENT ON ROLE a IS 'b; c';\nALTER TABLESPACE t OWNER TO a;\n"
     assert refused("ALTER ROLE a SET work_mem TO '64MB';\nALTER ROLE \"b&\" IN DATABASE c SET "
                    "statement_timeout TO '5s';\n") is None

@@ -26,6 +26,7 @@ _ALLOWED = re.compile(
 # production superuser's after a restore, corral's own in a drill's throwaway before confine), or say where from
 _LIBRARIES = re.compile(r"^(?:ALTER)\s+(?:ROLE|USER|GROUP)\b.*\bSET\s+(session_preload_libraries|"
                         r"local_preload_libraries|dynamic_library_path)\b", re.IGNORECASE)
+_CREATE_TABLESPACE = re.compile(r"CREATE\s+TABLESPACE\b", re.IGNORECASE)
 _SHOWN = 80
 
 
@@ -95,6 +96,17 @@ def _closing(sql: str, start: int, quote: str, escapes: bool) -> int:
             return at + 1
         at += 1
     return -1
+
+
+def without_tablespaces(sql: str) -> str:
+    """``sql`` (which :func:`refused` accepted) without its ``CREATE TABLESPACE`` statements, for a throwaway: run
+    there as the OS user ``postgres``, one makes a folder in any folder of that user's on the machine and chmods it
+    0700 (``/var/run/postgresql``: no local client reaches the production server). The statements are written
+    back one a line, comments out (runs of white space in a literal become one space: a throwaway's roles)."""
+    found = statements(sql)
+    if isinstance(found, str):
+        raise ValueError(found)
+    return "".join(f"{statement};\n" for statement in found if not _CREATE_TABLESPACE.match(statement))
 
 
 def refused(sql: str) -> str | None:
