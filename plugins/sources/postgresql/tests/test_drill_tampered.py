@@ -247,13 +247,18 @@ def test_the_globals_reading_splits_as_the_server_does() -> None:
                 # a library loaded at every login of the role (as the OS user postgres), or where they are looked for
                 "ALTER ROLE corral_admin SET session_preload_libraries TO '/tmp/evil.so';",
                 "ALTER ROLE ALL SET \"Session_Preload_Libraries\" = '/tmp/evil';",
-                "ALTER USER a IN DATABASE b SET /* c */ local_preload_libraries TO 'evil';",
+                "ALTER USER a IN DATABASE b SET /* c */ local_preload_libraries TO 'x/../../evil';",
                 "ALTER ROLE a SET dynamic_library_path TO '/tmp';",
-                "ALTER ROLE a SET U&\"session\\005fpreload_libraries\" TO '/tmp/evil.so';"):
+                "ALTER ROLE a SET U&\"session\\005fpreload_libraries\" TO '/tmp/evil.so';",
+                "ALTER ROLE a SET session_preload_libraries TO 'auto_explain', '$libdir/../../../../tmp/evil';",
+                "ALTER ROLE a SET session_preload_libraries TO 'x'\n'/tmp/evil';",  # one literal: 'x/tmp/evil'
+                "ALTER ROLE \"a SET session_preload_libraries TO 'x'\" SET session_preload_libraries TO '/tmp/e';",
+                "ALTER ROLE a SET session_preload_libraries TO E'\\x2ftmp\\x2fevil';"):
         assert refused(bad) is not None, bad
     assert without_tablespaces("SET x = 1;\n-- c\nCREATE TABLESPACE t OWNER a LOCATION '/var/run/postgresql';\n"
                                "create  tablespace u LOCATION '/x'; COMMENT ON ROLE a IS 'b;\nc';\n"
                                "ALTER TABLESPACE t OWNER TO a;\n") == \
         "SET x = 1;\nCOMMENT ON ROLE a IS 'b; c';\nALTER TABLESPACE t OWNER TO a;\n"
     assert refused("ALTER ROLE a SET work_mem TO '64MB';\nALTER ROLE \"b&\" IN DATABASE c SET "
-                   "statement_timeout TO '5s';\n") is None
+                   "statement_timeout TO '5s';\nALTER ROLE app SET session_preload_libraries TO 'auto_explain', "
+                   "'pg_stat_statements';\n") is None  # the server's own libraries, as pg_dumpall writes them

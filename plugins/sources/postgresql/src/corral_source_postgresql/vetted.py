@@ -7,8 +7,9 @@ splits the script into statements as the server does (quotes, ``E''`` strings, q
 comments) and names the first one that is not of those kinds; anything that could make the server and this
 reading disagree (a dollar quote, a psql ``:variable``, a backslash outside a string, ``standard_conforming_strings
 = off``, a ``U&`` name) is refused too. None of the kinds accepted evaluates an expression: their values are
-literals. A role setting that loads a library at login (``session_preload_libraries``, ``local_preload_libraries``,
-``dynamic_library_path``) is refused too: any ``.so`` on the machine would run as the OS user ``postgres``.
+literals. A role setting that loads a library at login by a path (``session_preload_libraries``,
+``local_preload_libraries``) or says where they are (``dynamic_library_path``) is refused too: any ``.so`` on the
+machine would run as the OS user ``postgres``; a bare name (``'auto_explain'``) is one of the server's own.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ _ALLOWED = re.compile(
 )
 # role settings that load a library into the server at every login of the role, as the OS user postgres (the
 # production superuser's after a restore, corral's own in a drill's throwaway before confine), or say where from
-_LIBRARIES = re.compile(r"^(?:ALTER)\s+(?:ROLE|USER|GROUP)\b.*\bSET\s+(session_preload_libraries|"
-                        r"local_preload_libraries|dynamic_library_path)\b", re.IGNORECASE)
+# a library of the server's own folder by its bare name (``'auto_explain'``) stays: no path, so no file elsewhere
+_LIBRARIES = re.compile(r"^ALTER\s+(?:ROLE|USER|GROUP)\b.*?\bSET\s+(session_preload_libraries|"
+                        r"local_preload_libraries|dynamic_library_path)\b(.*)$", re.IGNORECASE | re.DOTALL)
+_INSTALLED = re.compile(r"\s*(?:TO|=)\s*'[A-Za-z0-9_.-]+'(?:\s*,\s*'[A-Za-z0-9_.-]+')*\s*", re.IGNORECASE)
 _CREATE_TABLESPACE = re.compile(r"CREATE\s+TABLESPACE\b", re.IGNORECASE)
 _SHOWN = 80
 
@@ -119,6 +122,7 @@ def refused(sql: str) -> str | None:
         if not _ALLOWED.match(statement):
             return f"`{shown}` is not a role, membership or tablespace statement"
         library = _LIBRARIES.match(statement.replace('"', ""))  # a quoted name is the same setting
-        if library:
-            return f"`{shown}` sets {library.group(1).lower()}, a library the server would load at a login"
+        if library and (library.group(1).lower() == "dynamic_library_path" or not _INSTALLED.fullmatch(library[2])):
+            return (f"`{shown}` sets {library.group(1).lower()} to a library by its path, which the server would "
+                    "load at a login")
     return None
