@@ -304,3 +304,27 @@ def test_no_tablespace_outside_the_copy_is_opened(mariadb_server: MariaDB, corra
     assert seen.exists() and str(victim) not in seen.read_text(), "the archive's link file was followed: " + said
     assert str(remote) not in seen.read_text(), "the DATA DIRECTORY table was opened where the source keeps it"
     assert done.returncode == 0 and "2 check(s) passed" in said, said
+
+
+def test_no_rename_out_of_the_backup(mariadb_server: MariaDB, corral_servers_root: Path) -> None:
+    """`db/t.ren` (a table renamed while the backup ran: `--prepare` renames `db/t.ibd` to what it names, plus
+    `.ibd`) is followed as it says: `../../...` moved a file of the archive anywhere on the filesystem, replacing
+    what was there (as root with `restore --to`: `/etc/apt/apt.conf.d/99x.ibd` is read by apt). A `.ren` that names
+    anything but `db/table` is refused before `--prepare`, by the drill and the restore."""
+    tmp_path = instance_dir(corral_servers_root, "xn")
+    drill_tmp(tmp_path, "hot")
+    escaped = tmp_path / "escaped"
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")]}])
+    assert corral("start", "-c", str(config)).returncode == 0
+    [archive] = (p for p in (tmp_path / "b" / "hot").rglob("*.xbstream") if p.is_file())
+    _add_files(archive, tmp_path, {"mysql/gtid_slave_pos.ren": "../" * 40 + str(escaped).lstrip("/")})
+    fix_manifest(tmp_path / "b" / "hot", archive)
+    out = tmp_path / "out"
+    drilled = corral("drill", "hot", "-c", str(config))
+    restored = corral("restore", "hot", "--target", archive.parent.name, "--to", str(out), "-c", str(config))
+    assert not Path(f"{escaped}.ibd").exists(), "mariabackup --prepare moved a file out of the backup"
+    for done, code in ((drilled, 1), (restored, 2)):
+        said = done.stdout + done.stderr
+        assert done.returncode == code and "mysql/gtid_slave_pos.ren" in said, said
+    assert (out / "mysql" / "gtid_slave_pos.ren").exists(), "refused before --prepare"

@@ -391,6 +391,32 @@ def check_backup_cnf(dest: Path) -> None:
                                      "--prepare`, which would apply it as root")
 
 
+def check_renames(dest: Path) -> None:
+    """Refuse a ``db/t.ren`` (a table renamed while the backup ran) that names anything but ``db/table``:
+    ``--prepare`` renames ``db/t.ibd`` to ``./`` + what it says + ``.ibd`` unchecked, so an archive altered on the
+    storage could move a file of its own anywhere on the filesystem, over what was there (as root on ``restore
+    --to``: an ``/etc/apt/apt.conf.d/99x.ibd`` that apt reads; as ``mysql`` in a drill: the production server's
+    live ``.ibd``)."""
+    for top, _, files in os.walk(dest):
+        for name in sorted(files):
+            if not name.endswith(".ren"):
+                continue
+            path = Path(top) / name
+            shown = path.relative_to(dest)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as source:
+                    said = source.read(4096).decode("utf-8", errors="replace")
+            except OSError as exc:
+                raise RestoreError(f"`{path}`: {exc.strerror}: refused before `mariabackup --prepare`") from None
+            parts = said.split("/")
+            if len(parts) != 2 or any(part.strip() in ("", ".", "..") or "\0" in part for part in parts):
+                text = "".join(c if c.isprintable() else "?" for c in said)[:120]
+                raise RestoreRefused(f"`{shown}` renames a table's file to `{text}`, not `database/table` (an archive "
+                                     "altered on the storage?): refused before `mariabackup --prepare`, which would "
+                                     "move it there")
+
+
 def restore_physical(storage: Any, target: str, dest: Path | None, run: RunContext, request: RestoreRequest,
                      as_user: dict[str, Any] | None = None, owned: Callable[[Path], None] | None = None
                      ) -> list[str]:  # fmt: skip
@@ -419,6 +445,7 @@ def restore_physical(storage: Any, target: str, dest: Path | None, run: RunConte
     request.say(f"unpacked `{archive.path}` ({human_size(archive.size)}) into `{dest}` in "
                 f"{time.monotonic() - started:.1f} s")
     check_backup_cnf(dest)
+    check_renames(dest)
     if owned is not None:
         owned(dest)
     started = time.monotonic()
