@@ -326,7 +326,7 @@ def _globals(run: RunContext, job: JobConfig, place: Place, storage: Any, path: 
         sql = _stream(run, storage, path, extension, ["cat"], env)  # a few KB: the roles, to name them
         guard = _guard(locate("psql")["psql"], request)
         script = guard.feed(sql.encode(), final=True).decode()  # SQL only
-        head, body = script.split("\n", 1) if guard.key else ("", script)
+        head, _, body = script.partition("\n") if guard.key else ("", "", script)
         why = refused(body)
         if why:  # run as a superuser, here or in a drill's throwaway: what pg_dumpall writes, nothing else
             raise RestoreError(f"globals `{path}`: not run on {place.shown}: {why} (read it, then run it "
