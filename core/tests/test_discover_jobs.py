@@ -210,3 +210,15 @@ def test_no_site_is_said(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert f"note: no site found: no nginx or Apache configuration under {tmp_path} declares one" in done.output
     assert "\n[]\n" in done.output  # an empty list of jobs: still a job file
+
+
+def test_a_main_file_including_every_file_of_the_folder_skips_the_credentials_folder(tmp_path: Path) -> None:
+    """`jobs: !include [conf.d/*]` matches the credentials folder written beside the job file: a glob includes
+    files, so the folder is passed over (it made the whole configuration invalid: no job ran any more)."""
+    plan = jobs.plan(_found(tmp_path), backup_dir=tmp_path / "backups")
+    target = tmp_path / "conf.d" / "discovered.conf"
+    jobs.write(target, jobs.render(plan, root=tmp_path, credentials="discovered.credentials"), plan.secrets,
+               jobs.credentials_dir(target))
+    (tmp_path / "corral.conf").write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
+                                          "jobs: !include [conf.d/*]\n")
+    assert len(load_config(tmp_path / "corral.conf").jobs) == 5

@@ -290,10 +290,11 @@ def _matches(pattern: Any, base: Path, where: str) -> list[str]:
         shown = repr(pattern)[:60]
         raise ConfigError([f"{where}: `!include` pattern {shown} must be a file name or a glob"])
     full = pattern if os.path.isabs(pattern) else str(base / pattern)
-    matches = sorted(glob.glob(full))
-    if not matches and not glob.has_magic(pattern):
+    if glob.has_magic(pattern):  # a glob names files: `conf.d/*` passes over the folder corral discover writes there
+        return sorted(match for match in glob.glob(full) if not os.path.isdir(match))
+    if not os.path.lexists(full):
         raise ConfigError([f"{where}: `!include` file `{full}` does not exist"])
-    return matches
+    return [full]
 
 
 def _construct_env(loader: _Loader, node: yaml.Node) -> str:
