@@ -222,3 +222,18 @@ def test_a_main_file_including_every_file_of_the_folder_skips_the_credentials_fo
     (tmp_path / "corral.conf").write_text(f"main:\n  general_path_to_all_tmp_dir: {tmp_path}/tmp\n"
                                           "jobs: !include [conf.d/*]\n")
     assert len(load_config(tmp_path / "corral.conf").jobs) == 5
+
+
+def test_the_cleanup_deletes_only_password_files_the_previous_job_file_named(tmp_path: Path) -> None:
+    """A password file the admin put in the credentials folder (or another job file of the same name's) is not
+    corral discover's to delete; one its previous job file read and the new one does not is."""
+    plan = jobs.plan(_found(tmp_path))
+    target = tmp_path / "conf.d" / "discovered.conf"
+    folder = jobs.credentials_dir(target)
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "offsite-s3.password").write_text("admin's own\n")
+    jobs.write(target, jobs.render(plan, root=tmp_path, credentials=folder.name), plan.secrets, folder)
+    assert (folder / "offsite-s3.password").read_text() == "admin's own\n"
+    kept = {"mysql-127.0.0.1-3306.wp.password": "new"}
+    jobs.write(target, "[]\n", kept, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["mysql-127.0.0.1-3306.wp.password", "offsite-s3.password"]

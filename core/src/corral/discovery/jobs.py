@@ -368,13 +368,16 @@ def _write_at(folder: int, name: str, data: bytes) -> None:
 
 def write(path: Path, text: str, credentials: dict[str, str], credentials_dir: Path, job_file: bool = True) -> None:
     """The credentials first (the job file never names a missing one), then the job file (unless ``job_file`` is
-    False: it is up to date), each replaced whole; then the password files no job names any more are deleted (a
-    removed site's password is not kept)."""
+    False: it is up to date), each replaced whole; then the password files the job file there before read and no
+    job names any more are deleted (a removed site's password is not kept; a file corral did not name is not its
+    own to delete)."""
     parent = path.parent
     try:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise WriteError(f"cannot create `{parent}`: {exc.strerror}") from None
+    previous = read_existing(path)
+    stale = _secret_files(previous, credentials_dir.name) - set(credentials) if previous is not None else set()
     secrets_folder = _private_folder(credentials_dir) if credentials or os.path.lexists(credentials_dir) else None
     try:
         if secrets_folder is not None:
@@ -388,13 +391,35 @@ def write(path: Path, text: str, credentials: dict[str, str], credentials_dir: P
         if secrets_folder is not None:
             try:
                 for name in os.listdir(secrets_folder):
-                    if name.endswith(".password") and name not in credentials:
+                    if name in stale:
                         os.unlink(name, dir_fd=secrets_folder)
             except OSError as exc:
                 raise WriteError(f"cannot clean `{credentials_dir}`: {exc.strerror}") from None
     finally:
         if secrets_folder is not None:
             os.close(secrets_folder)
+
+
+def _secret_files(text: str, folder: str) -> set[str]:
+    """The names in credentials folder ``folder`` a job file reads with ``!file folder/NAME``."""
+    names: set[str] = set()
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def read_file(loader: yaml.SafeLoader, node: yaml.Node) -> None:
+        value = str(loader.construct_scalar(node)) if isinstance(node, yaml.ScalarNode) else ""
+        head, _, name = value.rpartition("/")
+        if head == folder and name.endswith(".password"):
+            names.add(name)
+
+    Loader.add_constructor("!file", read_file)
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    try:
+        yaml.load(text, Loader=Loader)  # a SafeLoader: the tags above construct nothing
+    except yaml.YAMLError:
+        return set()  # a job file that does not load names none
+    return names
 
 
 def _write_job_file(path: Path, text: str) -> None:
