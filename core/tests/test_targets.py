@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from corral.archive import target_problem
-from corral.targets import name_of, named
+from corral.targets import excluded, expand, name_of, named
 
 
 def _sites(root: Path, *names: str) -> None:
@@ -48,3 +48,21 @@ def test_deep_and_double_star_globs_and_the_path_a_user_gives(tmp_path: Path) ->
     assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/shop/2024/data/") == "shop___2024"
     assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/*/*/data") == "shop___2024"  # the glob of one match
     assert name_of([f"{tmp_path}/*/*/data"], f"{tmp_path}/elsewhere") is None
+
+
+def test_a_double_star_does_not_descend_into_links(tmp_path: Path) -> None:
+    """A site's owner links a folder into itself twice (`a -> .`, `b -> .`): Python's glob follows links under
+    `**`, 2^40 paths deep, and an exclude `**/cache` hung the files backup and every `corral start`'s coverage.
+    The links are matched, never walked; what `**` matches otherwise is glob's (hidden names only by a `.` part)."""
+    site = tmp_path / "site"
+    for folder in ("wp-content/cache", "upload/cache", ".git/cache"):
+        (site / folder).mkdir(parents=True)
+    (site / "upload" / "photo.jpg").write_text("x")
+    (site / "a").symlink_to(".")
+    (site / "upload" / "b").symlink_to("..")
+    found = sorted(str(path.relative_to(site)) for _, path in excluded(site, ["**/cache"]))
+    assert found == ["upload/cache", "wp-content/cache"]
+    assert [str(p.relative_to(site)) for p in expand(f"{site}/**")] == [
+        ".", "a", "upload", "upload/b", "upload/cache", "upload/photo.jpg", "wp-content", "wp-content/cache"]
+    assert [str(p.relative_to(site)) for p in expand(f"{site}/**/.git")] == [".git"]
+    assert [str(p.relative_to(site)) for p in expand(f"{site}/*/cache")] == ["upload/cache", "wp-content/cache"]

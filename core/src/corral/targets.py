@@ -11,6 +11,7 @@ a name and adding a site never renames another's target. Only where two matches 
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
@@ -29,7 +30,60 @@ SEPARATOR = "___"
 
 def expand(pattern: str) -> list[Path]:
     """Every existing path ``pattern`` matches (``**`` spans folders), without trailing slashes, in name order."""
-    return [Path(os.path.normpath(match)) for match in sorted(glob.glob(pattern, recursive=True))]
+    return [Path(os.path.normpath(match)) for match in sorted(matches(pattern))]
+
+
+def matches(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never walks into a linked folder (a last ``**``
+    matches the link itself): glob follows links there, and a site's owner who links a folder into itself twice
+    makes 2^40 paths (tar does not follow them either). Without ``**`` it is glob's, bounded by the pattern."""
+    if "**" not in pattern:
+        return glob.glob(pattern)
+    parts = [part for part in pattern.split("/") if part]
+    found = ["/" if pattern.startswith("/") else ""]
+    for position, part in enumerate(parts):
+        last = position == len(parts) - 1
+        if part == "**":
+            found = [path for base in found for path in _below(base, folders_only=not last)]
+        elif glob.has_magic(part):
+            found = [os.path.join(base, name) for base in found for name in _names(base)
+                     if fnmatch.fnmatchcase(name, part) and (part.startswith(".") or not name.startswith("."))]
+        else:
+            found = [os.path.join(base, part) for base in found]
+    if pattern.endswith("/"):
+        return [path for path in dict.fromkeys(found) if os.path.isdir(path)]
+    return [path for path in dict.fromkeys(found) if path and os.path.lexists(path)]
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder or ".")
+    except OSError:
+        return []
+
+
+def _below(folder: str, folders_only: bool) -> Iterator[str]:
+    """``folder`` and what is below it (its real folders only, when more parts follow), hidden names left out, a
+    link never walked into."""
+    if folder and not os.path.isdir(folder):
+        return
+    yield folder
+    todo = [folder]
+    while todo:
+        current = todo.pop()
+        try:
+            entries = sorted(os.scandir(current or "."), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.join(current, entry.name)
+            walk = entry.is_dir(follow_symlinks=False)
+            if walk:
+                todo.append(path)
+            if walk or not folders_only:
+                yield path
 
 
 def excluded(target: Path, patterns: Iterable[str]) -> Iterator[tuple[str, Path]]:
@@ -37,7 +91,7 @@ def excluded(target: Path, patterns: Iterable[str]) -> Iterator[tuple[str, Path]
     pattern applies inside the target, an absolute one names a path (both may be globs, ``**`` included)."""
     for pattern in patterns:
         full = pattern if os.path.isabs(pattern) else os.path.join(target, pattern)
-        for match in glob.glob(full, recursive=True):
+        for match in matches(full):
             path = Path(os.path.normpath(match))
             if path == target or target in path.parents:
                 yield pattern, path
