@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.discovery import php
+from corral.discovery import php, projects
 from corral.discovery.model import Database, Project
 from corral.discovery.projects import MAX_BYTES, Files, interpolate, read_env, recognise, split_host
 
@@ -690,3 +690,19 @@ def test_growth_is_bounded(tmp_path: Path) -> None:
     calls = "<?php\nforeach ($x as $y) { define('A', " + "(" * 20_000 + "f" + ")()" * 20_000 + "); }\n"
     assert isinstance(evaluate(tmp_path, calls, "calls.php").constants["A"], php.Unknown)
     assert time.monotonic() - started < 10
+
+
+def test_a_site_owner_cannot_flood_the_log_or_stall_the_night(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Drupal with thousands of `sites/*/settings.php`, each with a problem, made that many warnings at every
+    `corral start` (10,000 lines and 5 s for 5,000 folders): a project says at most MAX_PROBLEMS problems and the
+    count of the rest, and reads at most MAX_DRUPAL_SITES settings files."""
+    monkeypatch.setattr(projects, "MAX_DRUPAL_SITES", 40)
+    files = {"d/includes/bootstrap.inc": "<?php\n"}
+    for number in range(60):
+        files[f"d/sites/s{number:02}/settings.php"] = (
+            f"<?php\n$databases['default']['default'] = ['database' => 'db{number}', 'username' => getenv('U')];\n")
+    project = recognise(make(tmp_path, files) / "d", root=tmp_path)
+    assert len(project.databases) == 40
+    assert len(project.problems) == projects.MAX_PROBLEMS + 1
+    assert project.problems[-1] == f"{tmp_path}/www/d: {40 + 1 - projects.MAX_PROBLEMS} more problem(s) not shown"
+    assert f"{tmp_path}/www/d/sites: more than 40 sites: the settings of the others are not read" in project.problems

@@ -35,6 +35,10 @@ MAX_BYTES = 1 << 20
 """The largest settings file read (1 MiB): a real one is a few KiB."""
 LEVELS = 2
 """How many folders above the document root are looked at."""
+MAX_PROBLEMS = 20
+"""The most problem lines one project says (then how many more): its owner must not fill every run's log."""
+MAX_DRUPAL_SITES = 1000
+"""The most ``sites/*/settings.php`` of one Drupal read (a multisite has dozens; a second each 1,000)."""
 SHARED_PARENTS = ("var/www", "var/www/vhosts", "srv", "srv/www", "home", "usr/share/nginx", "var/lib")
 """Folders (under the filesystem root) that hold many projects: never taken as, or looked above for, a project."""
 
@@ -519,9 +523,11 @@ def _drupal(root: Path, reading: _Reading, drupal_root: Path) -> None:
         names = sorted(os.listdir(reading.files.resolve(sites)))
     except OSError:
         names = []
-    for path in (sites / name / "settings.php" for name in names):
-        if not reading.files.lexists(path):
-            continue
+    paths = [path for path in (sites / name / "settings.php" for name in names) if reading.files.lexists(path)]
+    if len(paths) > MAX_DRUPAL_SITES:
+        reading.problems.append(f"{sites}: more than {MAX_DRUPAL_SITES} sites: the settings of the others are not read")
+        paths = paths[:MAX_DRUPAL_SITES]
+    for path in paths:
         site = path.parent
 
         def may_include(target: Path, site: Path = site) -> bool:
@@ -705,6 +711,9 @@ def _levels(document_root: Path, root: Path, fs: Files) -> list[Path]:
 
 def _project(kind: str, root: Path, reading: _Reading, excludes: tuple[str, ...] | None = None) -> Project:
     reading.problems.extend(note for note in reading.files.notes if note not in reading.problems)
+    if len(reading.problems) > MAX_PROBLEMS:
+        more = len(reading.problems) - MAX_PROBLEMS
+        reading.problems[MAX_PROBLEMS:] = [f"{root}: {more} more problem(s) not shown"]
     return Project(
         kind=kind,
         root=root,
