@@ -706,3 +706,27 @@ def test_a_site_owner_cannot_flood_the_log_or_stall_the_night(tmp_path: Path, mo
     assert len(project.problems) == projects.MAX_PROBLEMS + 1
     assert project.problems[-1] == f"{tmp_path}/www/d: {40 + 1 - projects.MAX_PROBLEMS} more problem(s) not shown"
     assert f"{tmp_path}/www/d/sites: more than 40 sites: the settings of the others are not read" in project.problems
+
+
+def test_evaluating_past_the_parse_deadline_does_not_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parse deadline is the parse's: a string's text read after it (a big array of a site's owner takes longer
+    than 5 s to evaluate) went through the read callback, which then gave nothing, and tree-sitter asked forever:
+    every `corral start` hung holding its lock, so the next night's run did not start either."""
+    clock = [0.0]
+    monkeypatch.setattr(php, "time", type("Clock", (), {"monotonic": staticmethod(lambda: clock[0])}))
+    real = php._parser
+
+    class Parser:
+        def parse(self, read: object) -> object:
+            tree = real().parse(read)  # type: ignore[arg-type]
+            clock[0] = 1e9  # the evaluation starts after the deadline
+            return tree
+
+    monkeypatch.setattr(php, "_parser", Parser)
+    outcome: list[php.PhpFile] = []
+    source = "<?php\ndefine('DB_NAME', 'shop');\n"
+    thread = threading.Thread(target=lambda: outcome.append(evaluate(tmp_path, source)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert outcome, "evaluate hung"
+    assert outcome[0].error is None and outcome[0].constants == {"DB_NAME": "shop"}

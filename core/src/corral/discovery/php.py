@@ -117,16 +117,17 @@ PARSE_SECONDS = 5.0
 def parse(source: bytes) -> tuple[Node, str | None]:
     """The syntax tree and the first syntax error (``line N: ...``) or a parse cut at :data:`PARSE_SECONDS`."""
     deadline = time.monotonic() + PARSE_SECONDS
-    cut = False
+    cut = parsed = False
 
     def read(offset: int, point: object) -> bytes:
         nonlocal cut
-        if time.monotonic() > deadline:
+        if not parsed and time.monotonic() > deadline:
             cut = True
             return b""
-        return source[offset : offset + 16384]
+        return source[offset : offset + 16384]  # after the parse, a node's text is read here too: never cut
 
     root = _parser().parse(read).root_node
+    parsed = True
     if cut:
         return root, f"took longer than {PARSE_SECONDS:g} s to parse"
     return root, syntax_error(root)
