@@ -124,7 +124,7 @@ def parse(source: bytes) -> tuple[Node, str | None]:
         if not parsed and time.monotonic() > deadline:
             cut = True
             return b""
-        return source[offset : offset + 16384]  # after the parse, a node's text is read here too: never cut
+        return source[offset : offset + (1024 if parsed else 16384)]  # after the parse: a node's text, never cut
 
     root = _parser().parse(read).root_node
     parsed = True
