@@ -730,3 +730,15 @@ def test_evaluating_past_the_parse_deadline_does_not_hang(tmp_path: Path, monkey
     thread.join(10)
     assert outcome, "evaluate hung"
     assert outcome[0].error is None and outcome[0].constants == {"DB_NAME": "shop"}
+
+
+def test_env_values_doubling_through_interpolation_are_cut(tmp_path: Path) -> None:
+    """`K1=${K0}${K0}`, `K2=${K1}${K1}`...: 40 lines asked for 4 TiB (the OOM killer, at every `corral start`);
+    and a 1 MiB value repeated by 10,000 keys for 10 GiB. A file's values hold at most 4 MiB together."""
+    doubling = "K0=abcdefgh\n" + "".join(f"K{i}=${{K{i - 1}}}${{K{i - 1}}}\n" for i in range(1, 40))
+    repeated = "K0=" + "x" * 500_000 + "\n" + "".join(f"K{i}=${{K0}}\n" for i in range(1, 10_000))
+    for text in (doubling, repeated):
+        site = make(tmp_path, {"app/artisan": "", "app/.env": text + "DB_CONNECTION=mysql\nDB_DATABASE=x\n"}) / "app"
+        project = recognise(site, root=tmp_path)
+        assert project.problems == (f"{site / '.env'}: its values grow beyond 4 MiB with `${{...}}`: the rest is not "
+                                    "read",)

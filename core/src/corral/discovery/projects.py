@@ -181,28 +181,41 @@ MAX_ENV_LINES = 10_000
 """How many ``.env`` entries are read (a real one has dozens); python-dotenv takes ~30 µs an entry."""
 
 
-def interpolate(value: str, values: Mapping[str, str]) -> str:
+MAX_ENV_CHARS = 4 * MAX_BYTES
+"""The most characters a ``.env`` file's values hold together once ``${...}`` is resolved (``K2=${K1}${K1}`` doubles
+at each line)."""
+
+
+def interpolate(value: str, values: Mapping[str, str], limit: int = MAX_ENV_CHARS) -> str:
     """``${NAME}`` and ``${NAME:-default}`` as python-dotenv resolves them, in one pass (its regular expression
-    takes quadratic time on a value of many unclosed ``${``: hours for 1 MiB)."""
+    takes quadratic time on a value of many unclosed ``${``: hours for 1 MiB). Raises ValueError past ``limit``
+    characters."""
     out: list[str] = []
+    length = 0
     position = 0
     end = 0  # the next "}" after the current "${", found again only once passed (linear time)
     while True:
+        if length > limit:
+            raise ValueError(f"longer than {limit} characters")
         start = value.find("${", position)
         if start >= 0 and end < start + 2:
             end = value.find("}", start + 2)
         if start < 0 or end < 0:
             out.append(value[position:])
+            if length + len(value) - position > limit:
+                raise ValueError(f"longer than {limit} characters")
             return "".join(out)
         colon = value.find(":", start + 2, end)
         if colon >= 0 and not value.startswith(":-", colon):  # not a variable: left as written, as python-dotenv
             out.append(value[position : start + 2])
+            length += start + 2 - position
             position = start + 2
             continue
         name = value[start + 2 : colon if colon >= 0 else end]
         default = value[colon + 2 : end] if colon >= 0 else ""
         out.append(value[position:start])
         out.append(values.get(name, default))
+        length += start - position + len(out[-1])
         position = end + 1
 
 
@@ -220,6 +233,7 @@ def read_env(path: Path, files: Files, problems: list[str], base: Mapping[str, s
     values: dict[str, str] = dict(base or {})
     own: dict[str, str] = {}
     bad: list[int] = []
+    budget = MAX_ENV_CHARS
     for count, binding in enumerate(parse_stream(io.StringIO(text))):
         if count >= MAX_ENV_LINES:
             problems.append(f"{path}: more than {MAX_ENV_LINES} entries: the rest is not read")
@@ -227,7 +241,13 @@ def read_env(path: Path, files: Files, problems: list[str], base: Mapping[str, s
         if binding.error:
             bad.append(binding.original.line)
         elif binding.key is not None and binding.value is not None:
-            values[binding.key] = own[binding.key] = interpolate(binding.value, values)
+            try:
+                values[binding.key] = own[binding.key] = interpolate(binding.value, values, budget)
+            except ValueError:
+                problems.append(f"{path}: its values grow beyond {MAX_ENV_CHARS >> 20} MiB with `${{...}}`: the rest "
+                                "is not read")
+                break
+            budget -= len(own[binding.key])
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         problems.append(f"{path}:{bad[0]}: not a `KEY=value` line{more}: ignored")
