@@ -742,3 +742,15 @@ def test_env_values_doubling_through_interpolation_are_cut(tmp_path: Path) -> No
         project = recognise(site, root=tmp_path)
         assert project.problems == (f"{site / '.env'}: its values grow beyond 4 MiB with `${{...}}`: the rest is not "
                                     "read",)
+
+
+def test_php_strings_built_are_bounded_per_file(tmp_path: Path) -> None:
+    """Each string is at most MAX_STRING, but 19,000 copies of a 512 KiB one asked for 9 GiB (MemoryError or the
+    OOM killer at every `corral start`): one evaluation builds at most MAX_BUILT characters."""
+    source = "<?php\n$a = 'x';\n" + "$a = $a . $a;\n" * 19
+    source += "".join(f"$v{i} = \"{{$a}}y\" . 'z';\n" for i in range(19_000))
+    result = evaluate(tmp_path, source + "define('DB_NAME', 'shop' . 'x');\n")
+    assert result.variables["v1"] == "x" * (1 << 19) + "yz"
+    last = result.variables["v18999"]
+    assert isinstance(last, php.Unknown)
+    assert last.why == f"the file builds more than {php.MAX_BUILT} characters of strings"

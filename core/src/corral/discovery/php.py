@@ -39,6 +39,8 @@ MAX_STATEMENTS = 20_000
 """How many statements one evaluation looks at, includes and branches counted."""
 MAX_STRING = 1 << 20
 """The longest string built (``$a = $a . $a`` twenty times over is a mebibyte; sixty, an exabyte)."""
+MAX_BUILT = 16 * MAX_STRING
+"""The most characters one evaluation builds, every string counted (19,000 copies of a 512 KiB one are 9 GiB)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,7 @@ class _Evaluator:
         self.dotenv_pending: dict[str, Node] = {}
         self.statements = 0
         self.nesting = 0
+        self.built = 0
         self.file = result.path
 
     # -- statements -----------------------------------------------------------------------------------------------
@@ -581,6 +584,13 @@ class _Evaluator:
                 length += len(value)
                 if length > MAX_STRING:
                     return Unknown(child.start_point.row + 1, f"a string longer than {MAX_STRING} characters")
+        return self.build(parts, node)
+
+    def build(self, parts: list[str], node: Node) -> Value:
+        """``parts`` joined, unless the file would then have built more than :data:`MAX_BUILT` characters."""
+        self.built += sum(len(part) for part in parts)
+        if self.built > MAX_BUILT:
+            return Unknown(node.start_point.row + 1, f"the file builds more than {MAX_BUILT} characters of strings")
         return "".join(parts)
 
     def expr_nowdoc(self, node: Node, depth: int) -> Value:
@@ -752,7 +762,7 @@ class _Evaluator:
                 return part if part.line else Unknown(node.start_point.row + 1, part.why)
         if len(left_text) + len(right_text) > MAX_STRING:  # type: ignore[arg-type]
             return Unknown(node.start_point.row + 1, f"a string longer than {MAX_STRING} characters")
-        return f"{left_text}{right_text}"
+        return self.build([left_text, right_text], node)  # type: ignore[list-item]
 
     def expr_unary_op_expression(self, node: Node, depth: int) -> Value:
         operator = node.child_by_field_name("operator")
