@@ -754,3 +754,13 @@ def test_php_strings_built_are_bounded_per_file(tmp_path: Path) -> None:
     last = result.variables["v18999"]
     assert isinstance(last, php.Unknown)
     assert last.why == f"the file builds more than {php.MAX_BUILT} characters of strings"
+
+
+def test_a_project_names_at_most_max_databases(tmp_path: Path) -> None:
+    """A settings file's owner could name 10,000 databases (one coverage line each, at every `corral start`)."""
+    keys = "".join(f"$databases['k{i}']['default'] = ['database' => 'db{i}', 'username' => 'u'];\n" for i in range(300))
+    site = make(tmp_path, {"d/includes/bootstrap.inc": "<?php\n", "d/sites/default/settings.php": "<?php\n" + keys})
+    project = recognise(site / "d", root=tmp_path)
+    assert len(project.databases) == projects.MAX_DATABASES
+    assert project.problems == (f"{site}/d/sites/default/settings.php: more than {projects.MAX_DATABASES} databases: "
+                                "the others are not added",)

@@ -37,6 +37,8 @@ LEVELS = 2
 """How many folders above the document root are looked at."""
 MAX_PROBLEMS = 20
 """The most problem lines one project says (then how many more): its owner must not fill every run's log."""
+MAX_DATABASES = 100
+"""The most databases one project names (a real one names one to a few; each is a coverage line when missed)."""
 MAX_DRUPAL_SITES = 1000
 """The most ``sites/*/settings.php`` of one Drupal read (a multisite has dozens; a second each 1,000)."""
 SHARED_PARENTS = ("var/www", "var/www/vhosts", "srv", "srv/www", "home", "usr/share/nginx", "var/lib")
@@ -347,6 +349,11 @@ class _Reading:
         port_key: str = "port",
     ) -> None:
         """Normalise as the client library connects and add (see the module docstring)."""
+        if len(self.databases) >= MAX_DATABASES:
+            problem = f"{path}: more than {MAX_DATABASES} databases: the others are not added"
+            if problem not in self.problems:
+                self.problems.append(problem)
+            return
         if any(value and not value.isprintable() for value in (name, host, socket, user)):
             self.problems.append(f"{path}: a database name, host, socket or user holds a control character: "
                                  "not added")
