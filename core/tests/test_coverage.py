@@ -233,3 +233,17 @@ def test_names_a_database_user_chose_cannot_forge_log_lines(tmp_path: Path) -> N
     lines, _ = database_gaps([], listed)
     assert lines == ["database `x?2026-01-31 03:00:00 [INFO] run finished?[2K` on mysql 127.0.0.1:3306 is dumped by "
                      "no job: add it to the target of job `dbs` (or take it out of its excludes)"]
+
+
+def test_start_logs_at_most_max_logged_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A database user who creates 10,000 databases made 10,000 warnings in every night's log: the first
+    MAX_LOGGED are logged, then how many more; the result (Prometheus, the e-mail's section) keeps them all."""
+    many = [f"database `d{i}` is dumped by no job" for i in range(coverage.MAX_LOGGED + 50)]
+    monkeypatch.setattr(coverage, "compute", lambda jobs, run, root: Uncovered([], many, []))
+    with caplog.at_level(logging.INFO, logger="corral"):
+        result = coverage.at_start([], _run(tmp_path, coverage=True))
+    assert result is not None and len(result.databases) == coverage.MAX_LOGGED + 50
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == coverage.MAX_LOGGED + 2
+    assert messages[-2] == "not backed up: 50 more (`corral check --coverage` lists them all)"

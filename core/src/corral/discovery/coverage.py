@@ -38,6 +38,8 @@ log = logging.getLogger("corral")
 # snippet made is no web server)
 WEB_CONFIGS = ("etc/nginx/nginx.conf", "etc/apache2/apache2.conf", "etc/httpd/conf/httpd.conf")
 ENGINES = ("mysql", "postgresql")
+MAX_LOGGED = 100
+"""The most gap lines and problem lines ``corral start`` logs each (a database user can create 10,000 databases)."""
 
 
 @dataclass(frozen=True)
@@ -322,10 +324,15 @@ def at_start(jobs: list[JobConfig], run: RunContext) -> Uncovered | None:
     except Exception as exc:
         log.warning("coverage: could not be looked at: %s", one_line(exc))
         return None
-    for problem in found.problems:
+    for problem in found.problems[:MAX_LOGGED]:
         log.warning("coverage: %s", problem)
-    for line in found.lines:
+    if len(found.problems) > MAX_LOGGED:
+        log.warning("coverage: %d more problem(s) (`corral check --coverage` lists them all)",
+                    len(found.problems) - MAX_LOGGED)
+    for line in found.lines[:MAX_LOGGED]:
         log.warning("not backed up: %s", line)
+    if len(found.lines) > MAX_LOGGED:
+        log.warning("not backed up: %d more (`corral check --coverage` lists them all)", len(found.lines) - MAX_LOGGED)
     log.info("coverage: %d site(s) and %d database(s) not backed up", len(found.sites), len(found.databases))
     return found
 
