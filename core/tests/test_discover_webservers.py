@@ -560,3 +560,20 @@ def test_nginx_T_gives_what_the_files_give(server: Path, tmp_path_factory: pytes
     assert "/etc/nginx/sites-enabled/crm.example.com.conf" not in found["dumped"]
     assert [(s[0], tuple(s[1]), s[2].lstrip("/"), s[3].lstrip("/"), s[4], s[5]) for s in found["sites"]] == expected
     assert [site[5] for site in expected] == [True, True, True, True, False]
+
+
+def test_a_fan_out_of_big_files_is_cut_by_statements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 includes of a file that includes 300 times one of 300 servers stayed under MAX_INCLUDES and made 27
+    million statements: 4 GB and 106 s. One server's configuration yields at most MAX_STATEMENTS statements."""
+    monkeypatch.setattr(webservers, "MAX_STATEMENTS", 5000)
+    write(tmp_path, "etc/nginx/nginx.conf", "http {\n" + "include b.conf;\n" * 30 + "}\n")
+    write(tmp_path, "etc/nginx/b.conf", "include c.conf;\n" * 30)
+    write(tmp_path, "etc/nginx/c.conf", "".join(f"server {{ server_name s{i}; root /srv/s{i}; }}\n" for i in range(30)))
+    write(tmp_path, "etc/apache2/apache2.conf", "Include b.conf\n" * 30)
+    write(tmp_path, "etc/apache2/b.conf", "Include c.conf\n" * 30)
+    write(tmp_path, "etc/apache2/c.conf", "".join(f"<VirtualHost *:80>\nServerName a{i}\nDocumentRoot /srv/a{i}\n"
+                                                  "</VirtualHost>\n" for i in range(30)))
+    sites, problems = find_sites(tmp_path)
+    assert len(sites) == 60
+    assert problems == [f"{tmp_path}/etc/nginx/c.conf: more than 5000 nginx statements: the rest skipped",
+                        f"{tmp_path}/etc/apache2/c.conf: more than 5000 Apache statements: the rest skipped"]

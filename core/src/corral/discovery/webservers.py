@@ -34,6 +34,10 @@ MAX_INCLUDES = 100_000
 """The most includes one server's configuration may follow (a file read once however often it is included; an
 exponential fan-out of includes is cut there)."""
 
+MAX_STATEMENTS = 300_000
+"""The most statements one server's configuration yields, includes expanded (a thousand vhosts with their snippets
+are tens of thousands; a fan-out of includes of big files, millions: gigabytes)."""
+
 MAX_DEPTH = 32
 """The deepest chain of includes followed (nginx and Apache have no limit; a deeper one is not a real server's)."""
 
@@ -146,6 +150,14 @@ class _Reader:
         self.reached: set[Path] = set()  # an enabled file that cannot be read is not a disabled site either
         self.texts: dict[Path, str | None] = {}
         self.includes = 0
+        self.statements = 0
+
+    def counted(self, file: Path) -> bool:
+        """Count one statement; False (said once) past :data:`MAX_STATEMENTS`."""
+        self.statements += 1
+        if self.statements == MAX_STATEMENTS + 1:
+            self.problems.append(f"{file}: more than {MAX_STATEMENTS} {self.server} statements: the rest skipped")
+        return self.statements <= MAX_STATEMENTS
 
     def text(self, path: str, stack: tuple[Path, ...], origin: str) -> tuple[Path, str] | None:
         """The on-disk file and text of ``path`` (as the server names it), or None (and a problem line)."""
@@ -215,6 +227,8 @@ class _NginxReader(_Reader):
     def _convert(self, parsed: list[dict[str, Any]], file: Path, stack: tuple[Path, ...]) -> list[_Stmt]:
         statements: list[_Stmt] = []
         for item in parsed:
+            if not self.counted(file):
+                break
             directive, args, line = item["directive"], item["args"], item["line"]
             if directive == "include" and args:
                 pattern = rooted.config_path(args[0], self.prefix)
@@ -472,6 +486,8 @@ class _ApacheReader(_Reader):
         sections: list[tuple[str, int]] = []
         lines = iter(lines)
         for number, line in lines:
+            if not self.counted(file):
+                return self._abandon(sections)
             if line.startswith("<"):
                 match = _SECTION.match(line)
                 if match is None:
