@@ -247,3 +247,12 @@ def test_start_logs_at_most_max_logged_gaps(tmp_path: Path, monkeypatch: pytest.
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == coverage.MAX_LOGGED + 2
     assert messages[-2] == "not backed up: 50 more (`corral check --coverage` lists them all)"
+
+
+def test_a_linked_exclude_does_not_exclude_the_site(www: Path) -> None:
+    """tar leaves out an excluded link, not what it points to: a site owner's `bitrix/cache -> ../..` made
+    coverage say every night that the site is excluded (and, pointed at another site, that one)."""
+    (www / "shop" / "bitrix").mkdir()
+    (www / "shop" / "bitrix" / "cache").symlink_to("../..")
+    job = files_job("www", f"{www}/*", excludes=("bitrix/cache",))
+    assert gaps([found(www / "shop", "shop.example.com"), found(www / "blog", "blog.example.com")], job) == []

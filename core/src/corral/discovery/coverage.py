@@ -136,6 +136,12 @@ class _Paths:
         """``path`` is ``folder`` or below it, as written or with links resolved."""
         return _below(str(path), str(folder)) or _below(self.resolved(path), self.resolved(folder))
 
+    def excluded_by(self, path: Path, excluded: Path) -> bool:
+        """``path`` is ``excluded`` or below it: tar leaves out a link, not what it points to, so only the
+        folders above ``excluded`` are resolved."""
+        real = os.path.join(self.resolved(excluded.parent), excluded.name)
+        return _below(str(path), str(excluded)) or _below(self.resolved(path), real)
+
     def resolved(self, path: Path) -> str:
         if path not in self.real:
             self.real[path] = os.path.realpath(path)
@@ -174,7 +180,7 @@ def _site_gap(item: Found, held: list[Held], files_jobs: list[JobConfig], paths:
     partly: Held | None = None
     for one in held:
         if paths.within(root, one.path):
-            pattern = next((pattern for pattern, path in paths.excludes(one) if paths.within(root, path)), None)
+            pattern = next((pattern for pattern, path in paths.excludes(one) if paths.excluded_by(root, path)), None)
             if pattern is None:
                 return None
             excluded = excluded or (one, pattern)
