@@ -3,6 +3,7 @@ the credentials folder, the hand-edit guard and the re-run diff (corral.discover
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,13 @@ def test_the_cleanup_deletes_only_password_files_the_previous_job_file_named(tmp
     kept = {"mysql-127.0.0.1-3306.wp.password": "new"}
     jobs.write(target, "[]\n", kept, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["mysql-127.0.0.1-3306.wp.password", "offsite-s3.password"]
+
+
+def test_a_job_file_named_like_its_credentials_folder_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """`--write conf.d/x.credentials`: the credentials folder of that file is the file itself. The folder was made
+    and a password written into it, then the job file failed as `Is a directory`."""
+    plan = jobs.plan(_found(tmp_path))
+    target = tmp_path / "conf.d" / "x.credentials"
+    with pytest.raises(jobs.WriteError, match="is the name of its own credentials folder"):
+        jobs.write(target, "[]\n", plan.secrets, jobs.credentials_dir(target))
+    assert not os.path.lexists(target)

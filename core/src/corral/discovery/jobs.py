@@ -371,6 +371,8 @@ def write(path: Path, text: str, credentials: dict[str, str], credentials_dir: P
     False: it is up to date), each replaced whole; then the password files the job file there before read and no
     job names any more are deleted (a removed site's password is not kept; a file corral did not name is not its
     own to delete)."""
+    if credentials_dir == path:
+        raise WriteError(f"`{path}` is the name of its own credentials folder: name the job file `.conf`")
     parent = path.parent
     try:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
