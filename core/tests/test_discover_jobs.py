@@ -248,3 +248,14 @@ def test_a_job_file_named_like_its_credentials_folder_is_refused_before_anything
     with pytest.raises(jobs.WriteError, match="is the name of its own credentials folder"):
         jobs.write(target, "[]\n", plan.secrets, jobs.credentials_dir(target))
     assert not os.path.lexists(target)
+
+
+def test_the_diff_hides_a_password_written_into_the_job_file_by_hand(tmp_path: Path) -> None:
+    """An admin who replaced a `!file` by the password itself saw it printed in the next run's diff (a terminal,
+    a cron mail, a CI log); `!file` and `!env` references stay as they are."""
+    old = "- job: db\n  sources:\n  - connect:\n      db_password: hunter2-secret\n      smtp_password: 'x y'\n"
+    new = "- job: db\n  sources:\n  - connect:\n      db_password: !file 'discovered.credentials/db.u.password'\n"
+    diff = jobs.unified(old, new, "conf.d/discovered.conf")
+    assert "hunter2-secret" not in diff and "x y" not in diff
+    assert "-      db_password: (hidden)\n" in diff
+    assert "+      db_password: !file 'discovered.credentials/db.u.password'\n" in diff

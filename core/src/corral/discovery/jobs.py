@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable
@@ -260,11 +261,17 @@ def body_of(text: str) -> str:
     return body if head.startswith(HEADER) else text
 
 
+_SECRET_LINE = re.compile(r"^([-+ ][\s-]*[\w.-]*(?:password|passphrase|secret|token)[\w.-]*\s*:\s*)(?![!\s]|$).*$",
+                          re.IGNORECASE | re.MULTILINE)
+
+
 def unified(old: str, new: str, path: str) -> str:
-    """What a re-run would change, as ``diff -u`` shows it (header lines left out: a hash says nothing)."""
-    return "".join(difflib.unified_diff(body_of(old).splitlines(keepends=True),
+    """What a re-run would change, as ``diff -u`` shows it (header lines left out: a hash says nothing); a password
+    written into the file by hand shows as ``(hidden)``, a ``!file`` or ``!env`` reference as it is."""
+    diff = "".join(difflib.unified_diff(body_of(old).splitlines(keepends=True),
                                         body_of(new).splitlines(keepends=True), f"{path} (now)",
                                         f"{path} (discovered)"))
+    return _SECRET_LINE.sub(r"\1(hidden)", diff)
 
 
 class _TagsAsText(yaml.SafeLoader):
