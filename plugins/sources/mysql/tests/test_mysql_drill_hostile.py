@@ -96,6 +96,20 @@ def test_a_check_runs_no_function_of_the_archive_with_more_rights(mariadb_server
     assert seen.read_text().split() == ["20", "corral_load@localhost"]
 
 
+def _physical_drill(server: MariaDB, tmp_path: Path, database: str,
+                    checks: list[dict[str, str]]) -> tuple[str, subprocess.CompletedProcess[str]]:  # fmt: skip
+    """A hot backup of the whole instance (``database`` dropped after it), drilled with ``checks``."""
+    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
+        "connect": _connect(server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
+        "drill": {"checks": checks}}])  # fmt: skip
+    try:
+        assert corral("start", "-c", str(config)).returncode == 0
+    finally:
+        drop(server, database)
+    done = corral("drill", "hot", "-c", str(config))
+    return done.stdout + done.stderr, done
+
+
 def test_a_physical_backups_checks_run_no_routine_with_more_rights(mariadb_server: MariaDB,
                                                                    corral_servers_root: Path) -> None:  # fmt: skip
     """A physical backup brings its accounts: a DEFINER function (defined by the production admin) or an INVOKER
@@ -111,15 +125,7 @@ def test_a_physical_backups_checks_run_no_routine_with_more_rights(mariadb_serve
             f"CREATE FUNCTION xd_shop.as_invoker() {body.format('INVOKER')}")
     checks = [{"sql": "SELECT xd_shop.as_definer()"}, {"sql": "SELECT xd_shop.as_invoker()"},
               {"command": f"mariadb -N -e 'SELECT @@global.max_connections, CURRENT_USER()' > {seen}"}]
-    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
-        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
-        "drill": {"checks": checks}}])  # fmt: skip
-    try:
-        assert corral("start", "-c", str(config)).returncode == 0
-    finally:
-        drop(mariadb_server, "xd_shop")
-    done = corral("drill", "hot", "-c", str(config))
-    said = done.stdout + done.stderr
+    said, done = _physical_drill(mariadb_server, tmp_path, "xd_shop", checks)
     assert seen.exists() and seen.read_text().split() == ["20", "corral_check@localhost"], said
     assert done.returncode == 1 and "FAILED" in said, said
     for name in ("as_definer", "as_invoker"):
@@ -247,15 +253,7 @@ def test_no_routine_of_the_archive_runs_as_corrals_own_login(mariadb_server: Mar
             "BEGIN SET GLOBAL max_connections = 77; RETURN 1; END")
     checks = [{"sql": "SELECT xr_shop.poke()"},
               {"command": f"mariadb -N -e 'SELECT @@global.max_connections' > {seen}"}]
-    config = write_config(tmp_path, [{"job": "hot", "type": "mysql_xtradb", "sources": [{
-        "connect": _connect(mariadb_server), "compression": "none"}], "storages": [local_storage(tmp_path / "b")],
-        "drill": {"checks": checks}}])  # fmt: skip
-    try:
-        assert corral("start", "-c", str(config)).returncode == 0
-    finally:
-        drop(mariadb_server, "xr_shop")
-    done = corral("drill", "hot", "-c", str(config))
-    said = done.stdout + done.stderr
+    said, done = _physical_drill(mariadb_server, tmp_path, "xr_shop", checks)
     assert seen.read_text().split() == ["20"], "the archive's function ran as corral's own login: " + said
     assert done.returncode == 1 and "check `SELECT xr_shop.poke()` failed: " in said, said
 

@@ -80,6 +80,20 @@ def rewrite(archive: Path, payload: str, custom: bool) -> bytes:
     return subprocess.run(["zstd", "-c", "-q"], input=data, capture_output=True, check=True).stdout
 
 
+def globals_with(corral: Any, pg: Postgres, tools: SimpleNamespace, tmp_path: Path, tmp_dir: Path,
+                 added: bytes) -> None:  # fmt: skip
+    """Back up `corral_blog` with its globals, then put ``added`` before the archive's first CREATE ROLE."""
+    done = corral.start(dump_job(tmp_path / "b", tmp_dir, tools.connect_yaml(pg)).replace(
+        "target: [corral_shop, corral_blog]", "target: [corral_blog]"))
+    assert done.code == 0, done.stderr + done.log
+    [archive] = [p for name, p in corral.stored(tmp_path / "b").items() if name.startswith("globals_")]
+    sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
+    assert b"CREATE ROLE " in sql
+    tampered = sql.replace(b"CREATE ROLE ", added + b"CREATE ROLE ", 1)
+    store(tmp_path / "b", archive, subprocess.run(["zstd", "-c", "-q"], input=tampered, capture_output=True,
+                                                  check=True).stdout)
+
+
 def store(backups: Path, archive: Path, data: bytes) -> None:
     """Write the altered archive and fix up its manifest entry, so the bytes check passes."""
     archive.write_bytes(data)
@@ -182,15 +196,8 @@ def test_no_library_the_globals_name_is_loaded(
     library = marks / "evil.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
     library.chmod(0o755)
-    done = corral.start(dump_job(tmp_path / "b", tmp_dir, tools.connect_yaml(pg)).replace(
-        "target: [corral_shop, corral_blog]", "target: [corral_blog]"))
-    assert done.code == 0, done.stderr + done.log
-    [archive] = [p for name, p in corral.stored(tmp_path / "b").items() if name.startswith("globals_")]
-    sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
-    added = f"ALTER ROLE corral_admin SET session_preload_libraries TO '{library}';\n".encode()
-    tampered = sql.replace(b"CREATE ROLE ", added + b"CREATE ROLE ", 1)
-    store(tmp_path / "b", archive, subprocess.run(["zstd", "-c", "-q"], input=tampered, capture_output=True,
-                                                  check=True).stdout)
+    globals_with(corral, pg, tools, tmp_path, tmp_dir,
+                 f"ALTER ROLE corral_admin SET session_preload_libraries TO '{library}';\n".encode())
     done = drill(corral, "--target", "globals")
     said = done.stdout + done.stderr
     assert not (marks / "ran").exists(), "the library named by the globals was loaded: " + said
@@ -211,15 +218,7 @@ def test_the_drill_makes_no_tablespace_folder(
     if os.geteuid() == 0:
         shutil.chown(target, "postgres", "postgres")
     target.chmod(0o2775)
-    done = corral.start(dump_job(tmp_path / "b", tmp_dir, tools.connect_yaml(pg)).replace(
-        "target: [corral_shop, corral_blog]", "target: [corral_blog]"))
-    assert done.code == 0, done.stderr + done.log
-    [archive] = [p for name, p in corral.stored(tmp_path / "b").items() if name.startswith("globals_")]
-    sql = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
-    added = f"CREATE TABLESPACE corral_evil LOCATION '{target}';\n".encode()
-    tampered = sql.replace(b"CREATE ROLE ", added + b"CREATE ROLE ", 1)
-    store(tmp_path / "b", archive, subprocess.run(["zstd", "-c", "-q"], input=tampered, capture_output=True,
-                                                  check=True).stdout)
+    globals_with(corral, pg, tools, tmp_path, tmp_dir, f"CREATE TABLESPACE corral_evil LOCATION '{target}';\n".encode())
     done = drill(corral, "--target", "globals")
     said = done.stdout + done.stderr
     assert sorted(os.listdir(target)) == [".s.PGSQL.5432.lock"], said
