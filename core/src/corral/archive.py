@@ -23,6 +23,7 @@ NAME_MAX = 255  # bytes in one file name on every filesystem corral writes to
 _NAME_OVERHEAD = len("._YYYY-MM-DD_HH-MM-SS..partial-") + 8
 COMPRESSIONS = ("", ".gz", ".zst")
 MANIFEST_DIR = ".manifests"  # the job folder's folder of checksum manifests (corral.manifest), never a target
+RECORDS_DIR = ".runs"  # the job folder's folder of run records (corral.records), never a target
 
 
 def with_compressions(*bases: str) -> tuple[str, ...]:
@@ -73,6 +74,8 @@ def target_problem(target: str, extension: str = "") -> str | None:
         return f"archive target {shown(target)} is not usable as a file name"
     if target == MANIFEST_DIR:
         return f"archive target {shown(target)} is the folder of corral's manifests (docs/verify.md)"
+    if target == RECORDS_DIR:
+        return f"archive target {shown(target)} is the folder of corral's run records (docs/run-records.md)"
     if size + len(extension) + _NAME_OVERHEAD > NAME_MAX:
         return f"archive target {shown(target)} is too long: the stored file name would exceed {NAME_MAX} bytes"
     return None

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import pluggy
 
-from corral.archive import Archive, DumpFailure, StreamedArchive, archive_name, own_backup
+from corral.archive import STAMP_FORMAT, Archive, DumpFailure, StreamedArchive, archive_name, own_backup
 from corral.checksum import Checksum, Digest, file_digest
 from corral.config.models import JobConfig, StorageConfig
 from corral.config.validate import Config
@@ -33,6 +33,7 @@ from corral.fanout import STALL, Leg, SpoolFile, Upload, commit_all, fan_out
 from corral.logs import current_job
 from corral.manifest_sync import sync_manifests
 from corral.plugins import Driver, broadcast, load_driver
+from corral.records import expired_records, start_record, write_everywhere
 from corral.remote import is_transient
 from corral.retention import expired
 from corral.run import ArchiveOutcome, JobResult, RunContext, StorageOutcome, StoredFile, human_size
@@ -184,6 +185,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     broadcast(events, "corral_job_started", run=run, job=job)
     work_dir: Path | None = None
     storages: list[Storage] = []
+    interrupted = False
     try:
         storages = _open_storages(job, result)
         outcomes = {outcome.label: outcome for outcome in result.storages}
@@ -197,6 +199,7 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
             result.errors.append("no enabled storage")
             log.error("no enabled storage: nothing to do")
     except Interrupted as exc:
+        interrupted = True
         result.errors.append("interrupted")
         for storage in storages:
             storage.closed = True
@@ -209,12 +212,14 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
     except Exception as exc:  # a bug or an unforeseen failure fails this job, never the run and the jobs after it
         _fail(result, f"unexpected error: {explain(exc)}")
     finally:
+        result.seconds = time.monotonic() - started
+        result.finished = datetime.now()
+        if not interrupted:  # a SIGTERM ends the run now: no more storage round trips
+            _write_record(job, run, storages, work_dir, result)
         if work_dir is not None:
             shutil.rmtree(work_dir, ignore_errors=True)
         for storage in storages:
             storage.close()
-        result.seconds = time.monotonic() - started
-        result.finished = datetime.now()
         if result.ok:
             log.info("job finished successfully in %.1f s", result.seconds)
         else:
@@ -223,6 +228,22 @@ def run_job(job: JobConfig, run: RunContext, events: pluggy.PluginManager) -> Jo
         broadcast(events, "corral_job_finished", run=run, job=job, result=result)
         current_job.reset(token)
     return result
+
+
+def _write_record(job: JobConfig, run: RunContext, storages: list[Storage], work_dir: Path | None,
+                  result: JobResult) -> None:
+    """The job's run record on each storage that still answers (docs/run-records.md); one that does not take it
+    is a warning: the job's outcome stays what its archives made it."""
+    try:
+        record = start_record(job, run, result)
+        warnings = write_everywhere([s for s in storages if not s.out], record, str(run.main.server_name), work_dir)
+    except Interrupted:
+        raise
+    except Exception as exc:  # a bug in the record must not fail a job whose archives are stored
+        warnings = [f"the run record could not be made: {explain(exc)}"]
+    for warning in warnings:
+        result.warnings.append(warning)
+        log.warning("%s", warning)
 
 
 def _open_storages(job: JobConfig, result: JobResult) -> list[Storage]:
@@ -279,7 +300,11 @@ def _rotate(
     doomed = [f.path for f in files if orphaned_upload(f, storage.root, extensions)]
     if storage.config.store.enabled:
         backups = [b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None]
-        doomed += [b.path for b in expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)]
+        gone = expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)
+        doomed += [b.path for b in gone]
+        staying = {b.made.strftime(STAMP_FORMAT) for b in set(backups) - set(gone)}
+        doomed += expired_records(files, storage.root, storage.config.store, run.now, run.main.weekly_backup_day,
+                                  str(run.main.server_name), staying)
     for path in doomed:
         if storage.out:
             break

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from corral.archive import RemoteFile, own_backup
 from corral.hookspecs import hookimpl
 from corral.manifest import manifest_stamp
+from corral.records import parse_record
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -53,13 +54,14 @@ def partial_pattern(remote_path: str) -> str:
 def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> bool:
     """``remote`` is the temp file of an upload to ``root`` that never finished: exactly a name
     :func:`partial_name` makes, beside where one of the job's archives or manifests goes (see :func:`own_backup`,
-    :func:`corral.manifest.manifest_stamp`)."""
+    :func:`corral.manifest.manifest_stamp`, :func:`corral.records.parse_record`)."""
     parent, name = posixpath.split(remote.path)
     match = _PARTIAL.fullmatch(name)
     if match is None or remote.link:
         return False
     final = RemoteFile(posixpath.join(parent, match["name"]), remote.size)
-    return own_backup(final, root, extensions) is not None or manifest_stamp(final, root) is not None
+    return (own_backup(final, root, extensions) is not None or manifest_stamp(final, root) is not None
+            or parse_record(final, root) is not None)
 
 
 @hookimpl(trylast=True)

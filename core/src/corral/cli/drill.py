@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -69,11 +69,23 @@ def drill(
                    err=True)
         raise typer.Exit(EXIT_USAGE)
     mask.scrub(result)
+    if code == EXIT_OK:  # not when another run held the lock or a signal stopped the drill
+        _record(loaded, names, run, result)
     _show(result)
     broadcast(loaded.notifiers or new_manager(), "corral_drill_finished", run=run, result=result)
     if code == EXIT_OK and not result.ok:
         code = EXIT_FAILED
     raise typer.Exit(code)
+
+
+def _record(loaded: Any, names: set[str], run: Any, result: DrillResult) -> None:
+    """Each drilled job's run record on each of its enabled storages (docs/run-records.md): a warning when
+    one cannot be written, never another exit code."""
+    from corral.records import drill_record, write_for_jobs
+
+    jobs = [job for job in loaded.jobs if job.name in names]
+    for line in write_for_jobs("drill", jobs, run, lambda job: drill_record(job, run, result)):
+        typer.echo(f"corral: warning: {line}", err=True)
 
 
 def _show(result: DrillResult) -> None:

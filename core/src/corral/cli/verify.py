@@ -55,6 +55,7 @@ def verify(
 
     result.finished = datetime.now()
     mask.scrub(result)
+    _record(loaded, names, run, result)
     _show(result, verbose)
     broadcast(loaded.notifiers or new_manager(), "corral_verify_finished", run=run, result=result)
     if not result.storages:
@@ -91,6 +92,17 @@ def _verify_jobs(loaded: Any, names: set[str], storage: str | None, every: bool,
             finally:
                 if opened is not None:
                     opened.close()
+
+
+def _record(loaded: Any, names: set[str], run: Any, result: VerifyResult) -> None:
+    """Each verified job's run record on each of its enabled storages (docs/run-records.md): a warning when
+    one cannot be written, never another exit code."""
+    from corral.records import verify_record, write_for_jobs
+
+    checked = {check.job for check in result.storages}
+    jobs = [job for job in loaded.jobs if job.name in names and job.name in checked]
+    for line in write_for_jobs("verify", jobs, run, lambda job: verify_record(job, run, result)):
+        typer.echo(f"corral: warning: {line}", err=True)
 
 
 def _show(result: VerifyResult, verbose: bool) -> None:
