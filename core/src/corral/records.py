@@ -156,19 +156,29 @@ def _head(kind: str, job: JobConfig, run: RunContext, started: datetime | None, 
 def start_record(job: JobConfig, run: RunContext, result: JobResult) -> dict[str, Any]:
     """The record of one job of ``corral start``."""
     targets: dict[str, dict[str, Any]] = {}
-    for archive in result.archives:
-        entry = targets.setdefault(archive.target, {"target": archive.target, "archives": [], "errors": []})
-        entry["archives"].append({"size": archive.size, "sha256": archive.sha256, "extension": archive.extension,
-                                  "stored": sorted(archive.stored), "failed": dict(sorted(archive.failed.items()))})
+
+    def target(name: str) -> dict[str, Any]:
+        return targets.setdefault(name, {"target": name, "outcome": "", "archives": 0, "size": 0, "stored": None,
+                                         "failed": {}, "errors": []})
+
+    for archive in result.archives:  # one per target, or several (a chain's levels, a source's subdirs)
+        entry = target(archive.target)
+        entry["archives"] += 1
+        entry["size"] += archive.size
+        labels = set(archive.stored)
+        entry["stored"] = labels if entry["stored"] is None else entry["stored"] & labels
+        for label, cause in archive.failed.items():
+            entry["failed"].setdefault(label, cause)
     for line in result.errors:
         match = _TARGET_IN_LINE.search(line)
         if match is not None:
-            targets.setdefault(match["target"], {"target": match["target"], "archives": [], "errors": []})
-            targets[match["target"]]["errors"].append(line)
+            target(match["target"])["errors"].append(line)
     for entry in targets.values():
+        entry["stored"] = sorted(entry["stored"] or ())
+        entry["failed"] = dict(sorted(entry["failed"].items()))
         entry["errors"] = _lines(entry["errors"])
-        entry["outcome"] = "ok" if entry["archives"] and not entry["errors"] and all(
-            archive["stored"] and not archive["failed"] for archive in entry["archives"]) else "failed"
+        entry["outcome"] = "ok" if entry["archives"] and entry["stored"] and not entry["errors"] \
+            and not entry["failed"] else "failed"
     storages = [{"label": storage.label, "storage": storage.name, "backup_dir": storage.backup_dir,
                  "enabled": storage.enabled, "outcome": "ok" if storage.ok else ("disabled" if not storage.enabled
                                                                                   else "failed"),
@@ -233,7 +243,8 @@ def drill_record(job: JobConfig, run: RunContext, result: DrillResult) -> dict[s
 
 
 def render(record: dict[str, Any]) -> str:
-    return json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n"
+    """Compact JSON on one line (a few hundred bytes for a job of a few targets), UTF-8."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
 
 def write_record(storage: Storage, record: dict[str, Any], server: str, work_dir: Path | None = None) -> str:
