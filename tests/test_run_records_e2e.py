@@ -20,6 +20,26 @@ DAY = "2026-01-31"
 NOW = {"CORRAL_NOW": f"{DAY}T03:00:00"}
 STAMP = f"{DAY}_03-00-00"
 SERVER = "web-1.example.org"
+DOC = (Path(__file__).parents[1] / "docs" / "run-records.md").read_text()
+
+
+def _keys(value: Any, free: bool = False) -> set[str]:
+    """Every key of a record, but those of the maps keyed by the user's names (plugins, failed, statuses)."""
+    if isinstance(value, list):
+        return set().union(*(_keys(item) for item in value)) if value else set()
+    if not isinstance(value, dict) or free:
+        return set()
+    found = set(value)
+    for key, item in value.items():
+        found |= _keys(item, free=key in ("plugins", "failed", "statuses"))
+    return found
+
+
+def _documented(record: dict[str, Any]) -> None:
+    """The format is promised: every key a record holds is named in docs/run-records.md."""
+    for key in _keys(record):
+        named = (f"`{key}`", f"`{key}[]`", f"`targets[].{key}`")
+        assert any(name in DOC for name in named), f"`{key}` is missing from docs/run-records.md"
 
 
 def s3(server: S3Server, prefix: str) -> dict[str, Any]:
@@ -89,6 +109,8 @@ def test_start_verify_and_drill_leave_a_record_on_each_storage(
         assert [(s["label"], s["statuses"]) for s in verify["storages"]] == [
             ("local", {"ok": 2}), ("sftp", {"ok": 2}), ("s3", {"ok": 2})], label
         drill = records[f"{DAY}_05-00-00.{SERVER}.drill.json"]
+        for record in records.values():
+            _documented(record)
         assert drill["outcome"] == "ok", (label, drill)
         assert [(t["target"], t["outcome"], t["storage"]) for t in drill["targets"]] == [
             ("alpha", "ok", "local"), ("beta", "ok", "local")], label
@@ -117,6 +139,7 @@ def test_a_failing_jobs_record_holds_its_error_masked(
         text = json.dumps(record)
         assert secret not in text, (label, text)
         assert record["outcome"] == "failed", label
+        _documented(record)
         assert any(f"access denied for app:{MASK}@db" in line for line in record["errors"]), (label, record["errors"])
     raw = (tmp_path / "local" / job / ".runs" / f"{STAMP}.{SERVER}.start.json").read_text()
     assert secret not in raw and MASK in raw
@@ -172,3 +195,37 @@ def test_a_storage_refusing_the_record_leaves_the_run_ok(
     drilled = corral("verify", job, "-c", str(main), env={"CORRAL_NOW": f"{DAY}T04:00:00"})
     assert drilled.returncode == 0, drilled.stdout + drilled.stderr
     assert "storage local: the run record could not be written" in drilled.stderr
+
+
+def test_record_names_retention_rule_and_caps() -> None:
+    from datetime import datetime
+
+    from corral.archive import RemoteFile
+    from corral.config.models import Store
+    from corral.records import MAX_LINES, _lines, expired_records, parse_record, record_path, server_part
+
+    root = "/b/job"
+    assert server_part("web 1/ü") == "web_1__" and server_part("..") == "server"
+    named = record_path(root, "2026-01-02_03-00-00", "web 1", "start")
+    assert named == "/b/job/.runs/2026-01-02_03-00-00.web_1.start.json", named
+    made = parse_record(RemoteFile("/b/job/.runs/2026-01-02_03-00-00.a.b.verify.json", 10), root)
+    assert made is not None and (made.server, made.kind, made.stamp) == ("a.b", "verify", "2026-01-02_03-00-00")
+    for path, link in (("/b/job/.runs/2026-01-02_03-00-00.a.start.json", True),  # a link: never ours
+                       ("/b/job/x/.runs/2026-01-02_03-00-00.a.start.json", False),  # another folder
+                       ("/b/job/.runs/2026-02-30_03-00-00.a.start.json", False),  # no such day
+                       ("/b/job/.runs/2026-01-02_03-00-00.a.restore.json", False)):  # no such kind
+        assert parse_record(RemoteFile(path, 10, link), root) is None, path
+    files = [RemoteFile(f"/b/job/.runs/2026-01-0{day}_03-00-00.{server}.{kind}.json", 10)
+             for day in (1, 2, 3) for server in ("web1", "web2") for kind in ("start", "drill")]
+    files = [f for f in files if not (".drill." in f.path and "-03_" in f.path)]  # the drill ran on days 1 and 2
+    now = datetime(2026, 1, 3, 3, 0)
+    doomed = expired_records(files, root, Store(days=1), now, 7, "web1", kept_stamps=set())
+    assert sorted(doomed) == ["/b/job/.runs/2026-01-01_03-00-00.web1.drill.json",  # the newest drill stays
+                              "/b/job/.runs/2026-01-01_03-00-00.web1.start.json",
+                              "/b/job/.runs/2026-01-02_03-00-00.web1.start.json"], doomed  # web2's: never
+    assert expired_records(files, root, Store(), now, 7, "web1", set()) == []  # no store: nothing deleted
+    kept = expired_records(files, root, Store(days=1), now, 7, "web1", kept_stamps={"2026-01-01_03-00-00"})
+    assert not any("2026-01-01" in path for path in kept)  # an archive of that run is still stored
+    capped = _lines([f"line {n} " + "x" * 900 for n in range(80)])
+    assert len(capped) == MAX_LINES and capped[-1].startswith("... and 31 more line(s)")
+    assert all(len(line) <= 500 for line in capped)
