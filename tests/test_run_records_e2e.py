@@ -229,3 +229,27 @@ def test_record_names_retention_rule_and_caps() -> None:
     capped = _lines([f"line {n} " + "x" * 900 for n in range(80)])
     assert len(capped) == MAX_LINES and capped[-1].startswith("... and 31 more line(s)")
     assert all(len(line) <= 500 for line in capped)
+
+
+def test_a_storage_that_failed_every_upload_is_named_per_target(tmp_path: Path, sites: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the second storage's folder goes\n")
+    main = write_main(tmp_path, [{"job": "sites", "type": "desc_files", "sources": [{"target": [f"{sites}/*/"]}],
+                                  "storages": [local_storage(tmp_path / "b"), local_storage(blocker / "backups")]}],
+                      server_name=SERVER)  # fmt: skip
+    done = corral("start", "-c", str(main), env=NOW)
+    assert done.returncode == 1, done.stderr
+    [name] = [p.name for p in (tmp_path / "b" / "sites" / ".runs").iterdir()]
+    record = json.loads((tmp_path / "b" / "sites" / ".runs" / name).read_text())
+    assert record["outcome"] == "failed"
+    for target in record["targets"]:
+        assert target["outcome"] == "failed" and target["stored"] == ["local"], target
+        assert list(target["failed"]) == ["local#2"] and "Not a directory" in target["failed"]["local#2"], target
+        assert len(target["errors"]) == 1 and "storage local#2: target " in target["errors"][0], target
+    assert [(s["label"], s["outcome"], s["stored"]) for s in record["storages"]] == [
+        ("local", "ok", 2), ("local#2", "failed", 0)]
+    assert len(record["errors"]) == 2
+    assert not [w for w in record["warnings"] if "run record" in w]  # a record cannot tell of its own failure
+    logged = (tmp_path / "log" / "corral.log").read_text()
+    assert "storage local#2: the run record could not be written (the run's outcome is unchanged)" in logged
+    _documented(record)

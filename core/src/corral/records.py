@@ -23,7 +23,7 @@ import logging
 import posixpath
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -278,9 +278,11 @@ def write_everywhere(storages: Iterable[Storage], record: dict[str, Any], server
 
 
 def write_for_jobs(kind: str, jobs: Iterable[JobConfig], run: RunContext,
-                   build: Callable[[JobConfig], dict[str, Any] | None]) -> list[str]:  # fmt: skip
+                   build: Callable[[JobConfig], dict[str, Any] | None],
+                   unreadable: Collection[tuple[str, str]] = ()) -> list[str]:  # fmt: skip
     """``corral verify`` and ``corral drill``: each job's record on each of its enabled storages, each opened
-    for it; the warnings (a storage that cannot be opened or written), masked."""
+    for it; the warnings (a storage that cannot be opened or written), masked. ``unreadable``: (job, label) of
+    the storages the command could not read: not tried again (they would wait for the same timeouts)."""
     from corral.debugging import explain
     from corral.errors import Interrupted
     from corral.runner import Storage, storage_labels
@@ -291,7 +293,7 @@ def write_for_jobs(kind: str, jobs: Iterable[JobConfig], run: RunContext,
         if record is None:
             continue
         for config, label in zip(job.storages, storage_labels(job), strict=True):
-            if not config.enable:
+            if not config.enable or (job.name, label) in unreadable:
                 continue
             storage = None
             try:

@@ -101,7 +101,8 @@ def _record(loaded: Any, names: set[str], run: Any, result: VerifyResult) -> Non
 
     checked = {check.job for check in result.storages}
     jobs = [job for job in loaded.jobs if job.name in names and job.name in checked]
-    for line in write_for_jobs("verify", jobs, run, lambda job: verify_record(job, run, result)):
+    unreadable = {(check.job, check.storage) for check in result.storages if check.error}
+    for line in write_for_jobs("verify", jobs, run, lambda job: verify_record(job, run, result), unreadable):
         typer.echo(f"corral: warning: {line}", err=True)
 
 
