@@ -65,12 +65,13 @@ def _plant(folder: Path, outside: Path, names: list[str]) -> None:
 
 
 def _tree(folder: Path) -> set[str]:
-    """Every entry below ``folder``, links not followed; the jobs' checksum manifests aside (test_verify_e2e)."""
+    """Every entry below ``folder``, links not followed; the jobs' checksum manifests (test_verify_e2e) and run
+    records (test_run_records_e2e) aside."""
     found = set()
     for parent, dirs, files in os.walk(folder):
         for name in dirs + files:
             found.add(os.path.relpath(os.path.join(parent, name), folder))
-    return {path for path in found if ".manifests" not in path.split(os.sep)[1:2]}
+    return {path for path in found if not {".manifests", ".runs"} & set(path.split(os.sep)[1:2])}
 
 
 def test_rotation_deletes_only_files_corral_wrote(tmp_path: Path) -> None:

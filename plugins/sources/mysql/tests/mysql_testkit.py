@@ -70,7 +70,7 @@ def stored(backup_dir: Path, job: str) -> dict[str, Path]:
     """Stored archives of a job by target name (``<dir>/<job>/<target>/<target>_<stamp>.<ext>``)."""
     found = {}
     for path in sorted((backup_dir / job).glob("*/*")):
-        if path.parent.name == ".manifests":  # the checksums beside the archives
+        if path.parent.name in (".manifests", ".runs"):  # the checksums and run records beside the archives
             continue
         assert path.name.startswith(f"{path.parent.name}_{STAMP}."), path
         found[path.parent.name] = path

@@ -107,8 +107,10 @@ class Corral:
         return self.last
 
     def stored(self, backup_dir: Path) -> dict[str, Path]:
-        """Every stored archive below ``backup_dir``, by file name (not the checksum manifests beside them)."""
-        return {path.name: path for path in backup_dir.rglob("*") if path.is_file() and ".manifests" not in path.parts}
+        """Every stored archive below ``backup_dir``, by file name (not the checksum manifests and run records
+        beside them)."""
+        return {path.name: path for path in backup_dir.rglob("*")
+                if path.is_file() and not {".manifests", ".runs"} & set(path.parts)}
 
 
 @pytest.fixture
