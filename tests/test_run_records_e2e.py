@@ -145,17 +145,20 @@ def test_a_failing_jobs_record_holds_its_error_masked(
     assert secret not in raw and MASK in raw
 
 
-def test_retention_removes_records_with_their_run_never_the_last(tmp_path: Path, sites: Path) -> None:
-    job = "sites"
+def test_retention_removes_records_with_their_run_never_the_last(
+    tmp_path: Path, sites: Path, sshd_server: SSHServer, s3_server: S3Server
+) -> None:
+    job = f"keep-{tmp_path.name[-10:]}"
+    storages = [{**storage, "store": {"days": 1}} for storage in _three(tmp_path, job, sshd_server, s3_server)]
     main = write_main(tmp_path, [{"job": job, "type": "desc_files", "sources": [{"target": [f"{sites}/*/"]}],
-                                  "storages": [local_storage(tmp_path / "local", store={"days": 1})]}],
-                      server_name=SERVER)  # fmt: skip
+                                  "storages": storages}], server_name=SERVER)  # fmt: skip
+    foreign = "2026-01-01_03-00-00.web-2.start.json"  # another server sharing the folder: never ours to delete
     runs = tmp_path / "local" / job / ".runs"
     runs.mkdir(parents=True)
-    foreign = runs / "2026-01-01_03-00-00.web-2.start.json"  # another server sharing the folder: never ours
-    foreign.write_text('{"format": 1}\n')
-    stray = runs / "notes.txt"  # not a record's name: left alone
-    stray.write_text("mine\n")
+    (runs / foreign).write_text('{"format": 1}\n')
+    (runs / "notes.txt").write_text("mine\n")  # not a record's name: left alone
+    s3fs = fsspec.filesystem("s3", skip_instance_cache=True, **s3_server.storage_options())
+    s3fs.pipe_file(f"{s3_server.bucket}/records-{tmp_path.name[-12:]}/{job}/.runs/{foreign}", b'{"format": 1}\n')
     for day, verify in (("2026-01-01", True), ("2026-01-02", True), ("2026-01-03", False)):
         env = {"CORRAL_NOW": f"{day}T03:00:00"}
         assert (done := corral("start", "-c", str(main), env=env)).returncode == 0, done.stderr
@@ -164,13 +167,13 @@ def test_retention_removes_records_with_their_run_never_the_last(tmp_path: Path,
             assert (done := corral("verify", job, "-c", str(main), env=env)).returncode == 0, done.stdout
     archives = sorted(p.name for p in (tmp_path / "local" / job / "alpha").iterdir())
     assert archives == ["alpha_2026-01-02_03-00-00.tar", "alpha_2026-01-03_03-00-00.tar"], archives
-    assert sorted(p.name for p in runs.iterdir()) == [
-        foreign.name,
-        f"2026-01-02_03-00-00.{SERVER}.start.json",
-        f"2026-01-02_04-00-00.{SERVER}.verify.json",  # the last verify record stays, however old
-        f"2026-01-03_03-00-00.{SERVER}.start.json",
-        "notes.txt",
-    ]
+    ours = [f"2026-01-02_03-00-00.{SERVER}.start.json",
+            f"2026-01-02_04-00-00.{SERVER}.verify.json",  # the last verify record stays, however old
+            f"2026-01-03_03-00-00.{SERVER}.start.json"]  # fmt: skip
+    readers = _readers(tmp_path, job, sshd_server, s3_server)
+    assert sorted(p.name for p in runs.iterdir()) == sorted([foreign, *ours, "notes.txt"])
+    assert sorted(readers["sftp"]()) == ours
+    assert sorted(readers["s3"]()) == sorted([foreign, *ours])
 
 
 def test_a_storage_refusing_the_record_leaves_the_run_ok(
@@ -195,40 +198,6 @@ def test_a_storage_refusing_the_record_leaves_the_run_ok(
     drilled = corral("verify", job, "-c", str(main), env={"CORRAL_NOW": f"{DAY}T04:00:00"})
     assert drilled.returncode == 0, drilled.stdout + drilled.stderr
     assert "storage local: the run record could not be written" in drilled.stderr
-
-
-def test_record_names_retention_rule_and_caps() -> None:
-    from datetime import datetime
-
-    from corral.archive import RemoteFile
-    from corral.config.models import Store
-    from corral.records import MAX_LINES, _lines, expired_records, parse_record, record_path, server_part
-
-    root = "/b/job"
-    assert server_part("web 1/ü") == "web_1__" and server_part("..") == "server"
-    named = record_path(root, "2026-01-02_03-00-00", "web 1", "start")
-    assert named == "/b/job/.runs/2026-01-02_03-00-00.web_1.start.json", named
-    made = parse_record(RemoteFile("/b/job/.runs/2026-01-02_03-00-00.a.b.verify.json", 10), root)
-    assert made is not None and (made.server, made.kind, made.stamp) == ("a.b", "verify", "2026-01-02_03-00-00")
-    for path, link in (("/b/job/.runs/2026-01-02_03-00-00.a.start.json", True),  # a link: never ours
-                       ("/b/job/x/.runs/2026-01-02_03-00-00.a.start.json", False),  # another folder
-                       ("/b/job/.runs/2026-02-30_03-00-00.a.start.json", False),  # no such day
-                       ("/b/job/.runs/2026-01-02_03-00-00.a.restore.json", False)):  # no such kind
-        assert parse_record(RemoteFile(path, 10, link), root) is None, path
-    files = [RemoteFile(f"/b/job/.runs/2026-01-0{day}_03-00-00.{server}.{kind}.json", 10)
-             for day in (1, 2, 3) for server in ("web1", "web2") for kind in ("start", "drill")]
-    files = [f for f in files if not (".drill." in f.path and "-03_" in f.path)]  # the drill ran on days 1 and 2
-    now = datetime(2026, 1, 3, 3, 0)
-    doomed = expired_records(files, root, Store(days=1), now, 7, "web1", kept_stamps=set())
-    assert sorted(doomed) == ["/b/job/.runs/2026-01-01_03-00-00.web1.drill.json",  # the newest drill stays
-                              "/b/job/.runs/2026-01-01_03-00-00.web1.start.json",
-                              "/b/job/.runs/2026-01-02_03-00-00.web1.start.json"], doomed  # web2's: never
-    assert expired_records(files, root, Store(), now, 7, "web1", set()) == []  # no store: nothing deleted
-    kept = expired_records(files, root, Store(days=1), now, 7, "web1", kept_stamps={"2026-01-01_03-00-00"})
-    assert not any("2026-01-01" in path for path in kept)  # an archive of that run is still stored
-    capped = _lines([f"line {n} " + "x" * 900 for n in range(80)])
-    assert len(capped) == MAX_LINES and capped[-1].startswith("... and 31 more line(s)")
-    assert all(len(line) <= 500 for line in capped)
 
 
 def test_a_storage_that_failed_every_upload_is_named_per_target(tmp_path: Path, sites: Path) -> None:
