@@ -52,3 +52,14 @@ def test_an_interrupted_records_temp_file_is_rotations_to_remove() -> None:
 
 def test_no_target_takes_the_records_folder() -> None:
     assert target_problem(".runs") is not None
+
+
+def test_a_job_of_many_targets_lists_the_failed_first_and_counts_the_rest() -> None:
+    from corral.records import MAX_TARGETS, _targets
+
+    many = [{"target": f"site{n:03}", "outcome": "failed" if n in (7, 250) else "ok"} for n in range(300)]
+    kept = _targets(many)
+    assert kept["targets_left_out"] == 300 - MAX_TARGETS and len(kept["targets"]) == MAX_TARGETS
+    names = [t["target"] for t in kept["targets"]]
+    assert "site250" in names and "site007" in names and names == sorted(names)
+    assert _targets(many[:3]) == {"targets": many[:3], "targets_left_out": 0}

@@ -44,6 +44,7 @@ FORMAT = 1
 KINDS = ("start", "verify", "drill")
 MAX_LINES = 50  # error or warning lines kept in a record; the count of the others is said
 MAX_LINE = 500  # characters of one line
+MAX_TARGETS = 100  # targets listed in a record; the failed first, the others counted in `targets_left_out`
 _NAME = re.compile(r"(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<server>[A-Za-z0-9._-]+)\."
                    r"(?P<kind>start|verify|drill)\.json")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -123,6 +124,16 @@ def _lines(lines: Iterable[str]) -> list[str]:
     return kept
 
 
+def _targets(targets: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``targets`` (sorted by name, the failed ones kept first when there are too many) and ``targets_left_out``:
+    a job of 300 sites keeps its record at a few KB; its totals still count every target."""
+    every = sorted(targets, key=lambda t: t["target"])
+    if len(every) <= MAX_TARGETS:
+        return {"targets": every, "targets_left_out": 0}
+    kept = sorted(every, key=lambda t: t["outcome"] == "ok")[:MAX_TARGETS]  # stable: by name within each kind
+    return {"targets": sorted(kept, key=lambda t: t["target"]), "targets_left_out": len(every) - len(kept)}
+
+
 def _masked(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return mask(value)
@@ -186,7 +197,7 @@ def start_record(job: JobConfig, run: RunContext, result: JobResult) -> dict[str
                  "errors": _lines(storage.failures)} for storage in result.storages]  # fmt: skip
     record = _head("start", job, run, result.started, result.finished, result.ok)
     record |= {"seconds": round(result.seconds, 1), "size": sum(archive.size for archive in result.archives),
-               "targets": sorted(targets.values(), key=lambda t: t["target"]), "storages": storages,
+               **_targets(targets.values()), "storages": storages,
                "errors": _lines(result.errors), "warnings": _lines(result.warnings)}
     return _masked(record, run.mask)
 
@@ -221,7 +232,7 @@ def verify_record(job: JobConfig, run: RunContext, result: VerifyResult) -> dict
                if not check.error and not check.archives]  # fmt: skip
     ok = bool(checks) and all(check.ok for check in checks)
     record = _head("verify", job, run, result.started, result.finished, ok)
-    record |= {"deep": result.deep, "targets": sorted(targets.values(), key=lambda t: t["target"]),
+    record |= {"deep": result.deep, **_targets(targets.values()),
                "storages": storages, "errors": _lines(errors)}
     return _masked(record, run.mask)
 
@@ -238,7 +249,7 @@ def drill_record(job: JobConfig, run: RunContext, result: DrillResult) -> dict[s
     errors += [f"target {target.target}: {problem}" for target in drilled for problem in target.problems]
     ok = any(not target.skipped for target in drilled) and not errors
     record = _head("drill", job, run, result.started, result.finished, ok)
-    record |= {"targets": targets, "errors": _lines(errors)}
+    record |= {**_targets(targets), "errors": _lines(errors)}
     return _masked(record, run.mask)
 
 
