@@ -63,3 +63,13 @@ def test_a_job_of_many_targets_lists_the_failed_first_and_counts_the_rest() -> N
     names = [t["target"] for t in kept["targets"]]
     assert "site250" in names and "site007" in names and names == sorted(names)
     assert _targets(many[:3]) == {"targets": many[:3], "targets_left_out": 0}
+
+
+def test_a_record_stays_under_its_byte_cap() -> None:
+    from corral.records import MAX_BYTES, render
+
+    line = "x" * 500
+    record = {"format": 1, "errors": [line] * 50,
+              "targets": [{"target": f"t{n}", "errors": [line] * 50} for n in range(100)]}  # fmt: skip
+    text = render(record)
+    assert len(text.encode()) <= MAX_BYTES and record["errors"] == [line] * 50

@@ -45,6 +45,7 @@ KINDS = ("start", "verify", "drill")
 MAX_LINES = 50  # error or warning lines kept in a record; the count of the others is said
 MAX_LINE = 500  # characters of one line
 MAX_TARGETS = 100  # targets listed in a record; the failed first, the others counted in `targets_left_out`
+MAX_BYTES = 64 * 1024  # beyond, each target keeps its first error line only (the job's `errors` have them all)
 _NAME = re.compile(r"(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<server>[A-Za-z0-9._-]+)\."
                    r"(?P<kind>start|verify|drill)\.json")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -179,7 +180,7 @@ def start_record(job: JobConfig, run: RunContext, result: JobResult) -> dict[str
         labels = set(archive.stored)
         entry["stored"] = labels if entry["stored"] is None else entry["stored"] & labels
         for label, cause in archive.failed.items():
-            entry["failed"].setdefault(label, cause)
+            entry["failed"].setdefault(label, _lines([cause])[0])
     for line in result.errors:
         match = _TARGET_IN_LINE.search(line)
         if match is not None:
@@ -254,7 +255,19 @@ def drill_record(job: JobConfig, run: RunContext, result: DrillResult) -> dict[s
 
 
 def render(record: dict[str, Any]) -> str:
-    """Compact JSON on one line (a few hundred bytes for a job of a few targets), UTF-8."""
+    """Compact JSON on one line (a few hundred bytes for a job of a few targets), UTF-8; past :data:`MAX_BYTES`
+    (a hundred targets failing with long messages), each target keeps its first error line, then none."""
+    text = _json(record)
+    for keep in (1, 0):
+        if len(text.encode()) <= MAX_BYTES:
+            break
+        for target in record.get("targets", []):
+            target["errors"] = target["errors"][:keep]
+        text = _json(record)
+    return text
+
+
+def _json(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
 
 
