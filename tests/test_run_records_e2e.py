@@ -222,3 +222,27 @@ def test_a_storage_that_failed_every_upload_is_named_per_target(tmp_path: Path, 
     logged = (tmp_path / "log" / "corral.log").read_text()
     assert "storage local#2: the run record could not be written (the run's outcome is unchanged)" in logged
     _documented(record)
+
+
+def test_a_failed_drill_and_verify_are_recorded_as_failed(tmp_path: Path, sites: Path) -> None:
+    main = write_main(tmp_path, [{"job": "sites", "type": "desc_files", "sources": [{"target": [f"{sites}/*/"]}],
+                                  "storages": [local_storage(tmp_path / "b")]}], server_name=SERVER)  # fmt: skip
+    assert (done := corral("start", "-c", str(main), env=NOW)).returncode == 0, done.stderr
+    archive = tmp_path / "b" / "sites" / "alpha" / f"alpha_{STAMP}.tar"
+    data = bytearray(archive.read_bytes())
+    data[600] ^= 0xFF  # a flipped byte inside a member: tar extracts it without a word, the checksum does not
+    archive.write_bytes(bytes(data))
+    verified = corral("verify", "sites", "-c", str(main), env={"CORRAL_NOW": f"{DAY}T04:00:00"})
+    drilled = corral("drill", "sites", "-c", str(main), env={"CORRAL_NOW": f"{DAY}T05:00:00"})
+    assert verified.returncode == 1 and drilled.returncode == 1, verified.stdout + drilled.stdout
+    runs = tmp_path / "b" / "sites" / ".runs"
+    verify = json.loads((runs / f"{DAY}_04-00-00.{SERVER}.verify.json").read_text())
+    drill = json.loads((runs / f"{DAY}_05-00-00.{SERVER}.drill.json").read_text())
+    assert verify["outcome"] == "failed" and drill["outcome"] == "failed"
+    assert {t["target"]: t["outcome"] for t in verify["targets"]} == {"alpha": "failed", "beta": "ok"}
+    assert verify["storages"][0]["statuses"] == {"mismatch": 1, "ok": 1}
+    assert any("mismatch" in line and "alpha" in line for line in verify["errors"]), verify["errors"]
+    assert {t["target"]: t["outcome"] for t in drill["targets"]} == {"alpha": "failed", "beta": "ok"}
+    assert drill["errors"] and all(line.startswith("target alpha: ") for line in drill["errors"]), drill["errors"]
+    for record in (verify, drill):
+        _documented(record)
