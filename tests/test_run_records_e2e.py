@@ -5,6 +5,7 @@ refuses the record leaving the run's outcome alone."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,19 @@ def test_a_failed_drill_and_verify_are_recorded_as_failed(tmp_path: Path, sites:
     assert drill["errors"] and all(line.startswith("target alpha: ") for line in drill["errors"]), drill["errors"]
     for record in (verify, drill):
         _documented(record)
+
+
+def test_a_records_folder_that_is_a_link_is_never_written_through(tmp_path: Path, sites: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "b" / "sites").mkdir(parents=True)
+    (tmp_path / "b" / "sites" / ".runs").symlink_to(outside)  # planted by someone who can write the backup folder
+    main = write_main(tmp_path, [{"job": "sites", "type": "desc_files", "sources": [{"target": [f"{sites}/*/"]}],
+                                  "storages": [local_storage(tmp_path / "b", store={"days": 1})]}],
+                      server_name=SERVER)  # fmt: skip
+    (outside / f"2026-01-01_03-00-00.{SERVER}.start.json").write_text("{}\n")  # what rotation would delete
+    done = corral("start", "-c", str(main), env=NOW)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(outside) == [f"2026-01-01_03-00-00.{SERVER}.start.json"]
+    logged = (tmp_path / "log" / "corral.log").read_text()
+    assert "storage local: the run record could not be written (the run's outcome is unchanged)" in logged, logged
