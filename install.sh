@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 # The core's tools (systemd for systemd-analyze, which checks `corral schedule`'s units in the tests), plus what each
 # plugin and the test servers list in their requirements-system.txt.
 SYSTEM_PACKAGES=(tar gzip zstd pigz age util-linux python3-venv systemd zsh bash-completion sqlite3)
-for list in plugins/*/*/requirements-system.txt testing/*/requirements-system.txt; do
+for list in plugins/*/*/requirements-system.txt testing/*/requirements-system.txt console/requirements-system.txt; do
   [ -f "$list" ] || continue
   mapfile -t -O "${#SYSTEM_PACKAGES[@]}" SYSTEM_PACKAGES < <(sed 's/#.*//; /^\s*$/d; s/\s//g' "$list")
 done
@@ -47,7 +47,7 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip hatchling editables setuptools wheel
 "${PIP[@]}" -r requirements-dev.txt
 # Every distribution of the monorepo, editable, without build isolation (hatchling is already here).
-projects=(core)
+projects=(core console)
 for dir in plugins/*/*/ testing/*/; do
   case "$dir" in plugins/_*) continue;; esac
   [ -f "$dir/pyproject.toml" ] && projects+=("$dir")
@@ -58,5 +58,5 @@ for project in "${projects[@]}"; do args+=(-e "$project"); done
 "${PIP[@]}" --no-build-isolation "${args[@]}" boto3
 # Editable sources get no bytecode from pip: compile them once, so a shell with PYTHONDONTWRITEBYTECODE set does
 # not compile them again at every run of corral (0.2 s of each start here)
-.venv/bin/python -m compileall -q -j 0 core/src plugins/*/*/src testing/*/src >/dev/null
+.venv/bin/python -m compileall -q -j 0 core/src console/src plugins/*/*/src testing/*/src >/dev/null
 echo "install.sh: ready: .venv/bin/corral, tests: .venv/bin/pytest"

@@ -77,17 +77,25 @@ class RecordName:
     made: datetime
 
 
-def parse_record(remote: RemoteFile, root: str) -> RecordName | None:
-    """``remote`` as a run record of the job whose folder is ``root``, or None (a link, another name or place)."""
-    parent, name = posixpath.split(posixpath.normpath(remote.path))
+def parse_name(name: str) -> tuple[str, str, str, datetime] | None:
+    """A record's file name as (stamp, server part, kind, time), or None when it is not one."""
     match = _NAME.fullmatch(name)
-    if remote.link or match is None or parent != posixpath.normpath(folder(root)):
+    if match is None:
         return None
     try:
         made = datetime.strptime(match["stamp"], STAMP_FORMAT)
     except ValueError:
         return None
-    return RecordName(remote.path, match["stamp"], match["server"], match["kind"], made)
+    return match["stamp"], match["server"], match["kind"], made
+
+
+def parse_record(remote: RemoteFile, root: str) -> RecordName | None:
+    """``remote`` as a run record of the job whose folder is ``root``, or None (a link, another name or place)."""
+    parent, name = posixpath.split(posixpath.normpath(remote.path))
+    parts = parse_name(name)
+    if remote.link or parts is None or parent != posixpath.normpath(folder(root)):
+        return None
+    return RecordName(remote.path, *parts)
 
 
 def expired_records(files: Iterable[RemoteFile], root: str, store: Store, now: datetime, weekly_day: int,

@@ -14,6 +14,7 @@ import typer
 
 from corral.cli import (
     check,
+    console,
     discover,
     doctor,
     drill,
@@ -52,6 +53,7 @@ for name, command, short_help in (
     ("drill", drill.drill, "Test-restore the newest backups into throwaway places."),
     ("doctor", doctor.doctor, "Check what the jobs need on this server before their first run."),
     ("discover", discover.discover, "Find the sites and databases of this server and write their jobs."),
+    ("console", console.console, "Serve a web page of every server's backups, from their run records."),
 ):
     extra = {"allow_extra_args": True} if name == "generate" else None
     app.command(name, short_help=short_help, context_settings=extra)(command)

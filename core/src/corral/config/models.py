@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 DRILL_TIMEOUT = 4 * 3600.0  # seconds: a target's drill that takes longer is stopped (main: drill_timeout)
@@ -417,6 +417,64 @@ class MainCore(BaseModel):
     @classmethod
     def _io_limit(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+
+class ConsoleCore(BaseModel):
+    """The ``console:`` section: how ``corral console`` serves the fleet page (docs/console.md)."""
+
+    model_config = _STRICT
+
+    listen: str = Field(default="127.0.0.1:8640", description="HOST:PORT to serve on (`[::1]:8640` for IPv6)")
+    storages: list[Any] = Field(default=[], description="where the fleet's run records are: storages as in a job, "
+                                "`backup_dir` being the folder that holds the jobs' folders (default: every "
+                                "storage of this file's jobs)")
+    users: dict[str, SecretStr] = Field(default={}, description="login name: password hash (argon2 or bcrypt, "
+                                        "from `corral console --hash-password`)")
+    proxy_header: str | None = Field(default=None, description="a reverse proxy authenticates: the header naming "
+                                     "the user (`X-Remote-User`), believed only from `trusted_proxies`")
+    trusted_proxies: list[str] = Field(default=["127.0.0.1", "::1"], description="addresses of the reverse proxy")
+    hosts: list[str] = Field(default=[], description="host names the page is reached by, besides the listen "
+                             "address and localhost (any other Host header is refused)")
+    refresh: float = Field(default=300, ge=5, description="seconds between two readings of the storages")
+    stale_hours: float = Field(default=26, gt=0, description="a job whose last success is older is stale")
+    session_hours: float = Field(default=12, gt=0, description="a login lasts this long")
+    cache_dir: Path = Field(default=Path("/var/cache/corral/console"), description="the console's cache of "
+                            "records read (0700)")
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return absolute_path(value)
+
+    @field_validator("users")
+    @classmethod
+    def _hashes(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, hashed in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
+                raise ValueError(f"user name `{name[:64]}` must be 1-64 of A-Z a-z 0-9 . _ @ -")
+            if not hashed.get_secret_value().startswith(("$argon2id$", "$argon2i$", "$2b$", "$2a$", "$2y$")):
+                raise ValueError(f"user `{name}`: not an argon2 or bcrypt hash; make one with "
+                                 "`corral console --hash-password`")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) as (host, port); ValueError naming what is wrong."""
+    match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<port>\d{1,5})|(?P<host>[^\s:\[\]]+):(?P<port4>\d{1,5})",
+                         value.strip())
+    if match is None:
+        raise ValueError(f"`{value}` is not HOST:PORT (or [IPV6]:PORT)")
+    host = match["v6"] or match["host"]
+    port = int(match["port"] or match["port4"])
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    return host, port
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pydantic import BaseModel, SecretStr, ValidationError, create_model
 
 from corral.config.loader import BrokenFile, Located, LocatedList, load_yaml
 from corral.config.models import (
+    ConsoleCore,
     JobConfig,
     JobCore,
     MainCore,
@@ -32,7 +33,7 @@ from corral.errors import ConfigError, PluginError, PluginMissing, one_line
 from corral.masking import Masker
 from corral.plugins import load_driver, load_notifiers
 
-TOP_KEYS = ("main", "jobs")
+TOP_KEYS = ("main", "jobs", "console")
 # the password of a URL's `user:password@`: no configured secret masks it, and a job's problem reaches the notifiers
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*):\S*@")
 
@@ -55,6 +56,17 @@ class Config:
     secrets: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     notifiers: pluggy.PluginManager | None = None
+    console: ConsoleConfig | None = None  # the `console:` section, when the file has one
+
+
+@dataclass
+class ConsoleConfig:
+    """The validated ``console:`` section: its settings and the storages it reads (``corral console``)."""
+
+    settings: ConsoleCore
+    storages: list[StorageConfig]
+    file: str
+    line: int
 
 
 def load_config(path: Path, *, partial: bool = False) -> Config:
@@ -88,9 +100,12 @@ def load_config(path: Path, *, partial: bool = False) -> Config:
         line = raw.line_of("jobs") if "jobs" in raw else raw.line
         warnings.append(f"{raw.file}:{line}: no job is configured (`jobs` is empty or its `!include` matched no file)")
     job_problems = _validate_jobs(jobs_raw, main, config, str(path))
+    config.console = _validate_console(raw, problems)
     if problems or (job_problems and not partial):
         raise ConfigError(problems + job_problems)
-    config.secrets = _secrets([main, *[_models_of(job) for job in config.jobs]])
+    console_models = [] if config.console is None else [config.console.settings,
+                                                       *[storage.options for storage in config.console.storages]]
+    config.secrets = _secrets([main, *[_models_of(job) for job in config.jobs], *console_models])
     config.warnings.extend(config_warnings(config, f"{raw.file}:{raw.line_of('main')}"))
     return config
 
@@ -164,6 +179,33 @@ def _validate_main(
     except Exception as exc:  # a notifier's validator has a bug
         problems.append(_validator_bug(exc, main_raw, "main", model, data))
     return MainCore.model_construct()
+
+
+def _validate_console(raw: Located, problems: list[str]) -> ConsoleConfig | None:
+    """The ``console:`` section (docs/console.md), its storages validated as a job's are."""
+    if "console" not in raw:
+        return None
+    console_raw = raw.get("console")
+    if console_raw is None:
+        console_raw = Located()
+        console_raw.file, console_raw.line = raw.file, raw.line_of("console")
+    if not isinstance(console_raw, Located):
+        problems.append(f"{raw.file}:{raw.line_of('console')}: `console` must be a mapping of settings")
+        return None
+    before = len(problems)
+    try:
+        settings = ConsoleCore.model_validate({k: v for k, v in console_raw.items() if k != "storages"})
+    except ValidationError as exc:
+        problems.extend(_explain(exc, console_raw, "console", ConsoleCore, ()))
+        settings = ConsoleCore()
+    storages_raw = console_raw.get("storages")
+    if storages_raw is not None and not isinstance(storages_raw, LocatedList):
+        problems.append(f"{console_raw.file}:{console_raw.line_of('storages')}: console: `storages` must be a list "
+                        "of storages (`- storage: NAME`)")
+    storages = _validate_storages(console_raw, "console", problems) if storages_raw is not None else []
+    if len(problems) > before:
+        return None
+    return ConsoleConfig(settings, storages, str(console_raw.file), console_raw.line)
 
 
 # -------------------------------------------------------------------------------------------------- jobs

@@ -260,6 +260,29 @@ class LocalFolder:
                                    "or the running user wrote")
             os.unlink(name, dir_fd=folder)
 
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """The entries of one folder (fsspec's ``ls``: a link is type ``link``, never followed): the console's
+        listing of the job folders (docs/console.md)."""
+        try:
+            top = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "no such folder", path) from None
+        entries = []
+        try:
+            with os.scandir(top) as found:
+                for entry in found:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    kind = ("directory" if stat.S_ISDIR(info.st_mode) else "link" if stat.S_ISLNK(info.st_mode)
+                            else "file" if stat.S_ISREG(info.st_mode) else "other")  # fmt: skip
+                    entries.append({"name": os.path.join(path, entry.name), "size": info.st_size, "type": kind,
+                                    "islink": kind == "link", "mtime": info.st_mtime})  # fmt: skip
+        finally:
+            os.close(top)
+        return entries if detail else [entry["name"] for entry in entries]
+
     def find(self, path: str, detail: bool = False, on_error: str = "omit", **kwargs: Any) -> Any:
         """Every file under ``path``; a folder that cannot be read raises (fsspec's ``on_error="raise"``)."""
         try:

@@ -1,0 +1,371 @@
+"""The console's pages (Starlette, Jinja2 templates): the fleet, a server, a job, a run, and the login."""
+
+from __future__ import annotations
+
+import posixpath
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from corral import __version__
+from corral.archive import own_backup
+from corral.debugging import explain
+from corral.run import human_size
+
+from .auth import COOKIE, LOGIN_COOKIE, Auth
+from .fleet import Row, build, sparkline
+from .index import Index
+
+STATIC = Path(__file__).parent / "static"
+LISTING_TTL = 60.0  # seconds a job folder's listing of archives is reused
+HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+@dataclass
+class Settings:
+    """What the pages need of the ``console:`` section."""
+
+    stale_hours: float
+    refresh: float
+    allowed_hosts: set[str] | None  # None: any Host header (a login protects the pages)
+    mask: Callable[[str], str]
+    secure_cookies: bool = False
+    storages: list[str] = field(default_factory=list)
+
+
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    """Every text a template prints goes through the config's secrets mask; Markup was rendered (masked) here."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return mask(value)
+
+
+def _age(hours: float | None) -> str:
+    if hours is None:
+        return "never"
+    if hours < 1:
+        return f"{int(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} d"
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _size(size: Any) -> str:
+    return human_size(size) if isinstance(size, int) and size >= 0 else ""
+
+
+class HostAndHeaders:
+    """Refuses a Host header that is not the console's (a DNS-rebinding page reading a console without a login)
+    and adds the security headers to every answer."""
+
+    def __init__(self, app: ASGIApp, allowed: set[str] | None) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.allowed is not None:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").strip().lower()
+            name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+            if name not in self.allowed:
+                response = PlainTextResponse("corral console: this host name is not the console's "
+                                             "(console.hosts)\n", status_code=400)
+                await response(scope, receive, self._with_headers(send))
+                return
+        await self.app(scope, receive, self._with_headers(send))
+
+    @staticmethod
+    def _with_headers(send: Send) -> Send:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *HEADERS]
+            await send(message)
+
+        return sending
+
+
+class Console:
+    """The pages, their cache, and the thread that reads the storages every ``refresh`` seconds."""
+
+    def __init__(self, index: Index, auth: Auth, settings: Settings) -> None:
+        self.index, self.auth, self.settings = index, auth, settings
+        self.env = Environment(loader=PackageLoader("corral_console"), autoescape=select_autoescape(default=True),
+                               finalize=lambda value: _masked(value, settings.mask))
+        self.env.filters.update(size=_size, age=_age, when=_when, q=lambda v: quote(str(v), safe=""),
+                                masked=lambda v: settings.mask(str(v)))  # fmt: skip
+        self.env.globals.update(version=__version__, sparkline=sparkline)
+        self._rows: tuple[tuple[int, int], list[Row]] | None = None
+        self._table: tuple[tuple[int, int], Markup] | None = None
+        self._listings: dict[tuple[str, str], tuple[float, list[dict[str, Any]], str | None]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.reader: threading.Thread | None = None
+
+    # --------------------------------------------------------------------------------------- reading
+
+    def start_reading(self) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.index.read()
+                except Exception as exc:  # a bug must not end the readings
+                    self.index.last.errors.append(f"reading failed: {explain(exc)}")
+                self._stop.wait(self.settings.refresh)
+
+        self.reader = threading.Thread(target=loop, name="corral-console-reader", daemon=True)
+        self.reader.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def rows(self) -> list[Row]:
+        now = datetime.now(UTC)
+        key = (self.index.generation, int(time.time() // 60))
+        with self._lock:
+            if self._rows is None or self._rows[0] != key:
+                self._rows = (key, build(self.index.fleet_rows(), self.index.listed_names(), now,
+                                         self.settings.stale_hours))
+            return self._rows[1]
+
+    # ----------------------------------------------------------------------------------------- pages
+
+    def page(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        session = request.scope.get("corral_session")
+        html = self.env.get_template(template).render(
+            user=request.scope.get("corral_user"), csrf=session.csrf if session else "", mode=self.auth.mode,
+            reading=self.index.last, records=self.index.count(), **values)  # fmt: skip
+        return HTMLResponse(html, status_code=status)
+
+    def fleet(self, request: Request) -> Response:
+        rows = self.rows()
+        key = (self.index.generation, int(time.time() // 60))
+        with self._lock:
+            if self._table is None or self._table[0] != key:
+                body = self.env.get_template("_fleet_rows.html").render(rows=rows)
+                self._table = (key, Markup(body))
+            table = self._table[1]
+        counts = {status: sum(1 for row in rows if row.status == status) for status in ("failed", "stale", "ok")}
+        return self.page(request, "fleet.html", table=table, counts=counts, total=len(rows),
+                         stale_hours=self.settings.stale_hours)
+
+    def server(self, request: Request) -> Response:
+        name = request.path_params["server"]
+        rows = [row for row in self.rows() if row.server == name]
+        if not rows:
+            return self.page(request, "missing.html", status=404, what=f"server {name}")
+        return self.page(request, "server.html", server=name, rows=rows, stale_hours=self.settings.stale_hours)
+
+    def job(self, request: Request) -> Response:
+        server, job = request.path_params["server"], request.path_params["job"]
+        self.index.fetch_job(server, job)
+        runs = self.index.summaries(server=server, job=job)
+        if not runs:
+            return self.page(request, "missing.html", status=404, what=f"job {job} of server {server}")
+        row = next((r for r in self.rows() if r.server == server and r.job == job), None)
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for run in runs:
+            entry = merged.setdefault((run.kind, run.stamp), {"kind": run.kind, "stamp": run.stamp, "outcome": "",
+                                                              "size": run.size, "finished": run.finished,
+                                                              "storages": [], "problems": []})  # fmt: skip
+            entry["storages"].append(run.source)
+            if run.outcome and entry["outcome"] in ("", "unreadable"):
+                entry["outcome"] = run.outcome
+            if run.problem:
+                entry["problems"].append(f"storage {run.source}: {run.problem}")
+        failed = next((e for e in merged.values() if e["kind"] == "start" and e["outcome"] == "failed"), None)
+        errors = self._errors(server, job, failed) if failed else []
+        sources = sorted({run.source for run in runs})
+        backups = {label: self.backups(label, job) for label in sources}
+        return self.page(request, "job.html", server=server, job=job, row=row, runs=list(merged.values()),
+                         failed=failed, errors=errors, backups=backups)
+
+    def _errors(self, server: str, job: str, run: dict[str, Any]) -> list[str]:
+        found, _ = self.index.body(server, job, run["kind"], run["stamp"])
+        return [str(line) for line in (found[0][1].get("errors") or [])][:50] if found else []
+
+    def run(self, request: Request) -> Response:
+        p = request.path_params
+        found, problems = self.index.body(p["server"], p["job"], p["kind"], p["stamp"])
+        if not found and not problems:
+            self.index.fetch_job(p["server"], p["job"])
+            found, problems = self.index.body(p["server"], p["job"], p["kind"], p["stamp"])
+        if not found and not problems:
+            return self.page(request, "missing.html", status=404, what=f"run {p['stamp']} of job {p['job']}")
+        return self.page(request, "run.html", server=p["server"], job=p["job"], kind=p["kind"], stamp=p["stamp"],
+                         copies=found, problems=problems, record=found[0][1] if found else {},
+                         view=_record_view(found[0][1]) if found else {})
+
+    def backups(self, label: str, job: str) -> dict[str, Any]:
+        """The archives of a job folder on one storage, per target (listed at most once a minute)."""
+        cached = self._listings.get((label, job))
+        if cached is None or time.monotonic() - cached[0] > LISTING_TTL:
+            from corral.plugins import load_driver
+
+            source = self.index.sources[label]
+            root = posixpath.join(source.config.backup_dir, job)
+            try:
+                driver = load_driver("storage", source.config.name)
+                files = driver.hook.corral_storage_list(fs=self.index.filesystem(label), root=root)
+                archives = []
+                for remote in files:
+                    backup = own_backup(remote, root, None)
+                    if backup is not None:
+                        archives.append({"target": backup.target, "made": backup.made, "size": remote.size,
+                                         "name": posixpath.relpath(remote.path, root)})
+                cached = (time.monotonic(), archives, None)
+            except Exception as exc:
+                cached = (time.monotonic(), [], f"cannot be listed: {explain(exc)}")
+            if len(self._listings) > 1000:
+                self._listings.clear()
+            self._listings[(label, job)] = cached
+        _, archives, error = cached
+        targets: dict[str, dict[str, Any]] = {}
+        for archive in sorted(archives, key=lambda a: a["made"], reverse=True):
+            entry = targets.setdefault(archive["target"], {"count": 0, "size": 0, "newest": archive["made"],
+                                                           "oldest": archive["made"], "recent": []})  # fmt: skip
+            entry["count"] += 1
+            entry["size"] += archive["size"]
+            entry["oldest"] = archive["made"]
+            if len(entry["recent"]) < 5:
+                entry["recent"].append(archive)
+        return {"error": error, "targets": dict(sorted(targets.items()))}
+
+    # ----------------------------------------------------------------------------------------- login
+
+    def login_form(self, request: Request, status: int = 200, message: str = "") -> Response:
+        browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        response = self.page(request, "login.html", status=status, token=self.auth.login_token(browser),
+                             message=message)
+        response.set_cookie(LOGIN_COOKIE, browser, httponly=True, samesite="strict",
+                            secure=self.settings.secure_cookies, max_age=3600)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.login_form(request)
+        if not _same_origin(request):
+            return PlainTextResponse("corral console: cross-site request refused\n", status_code=403)
+        form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+        address = request.client.host if request.client else "?"
+        if not self.auth.login_token_ok(request.cookies.get(LOGIN_COOKIE), str(form.get("token", ""))):
+            return self.login_form(request, 403, "The form expired; log in again.")
+        if self.auth.throttled(address):
+            return self.login_form(request, 429, "Too many wrong passwords: wait a few minutes.")
+        token = self.auth.login(str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024], address)
+        if token is None:
+            return self.login_form(request, 401, "Wrong user name or password.")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.settings.secure_cookies,
+                            max_age=int(self.auth.lifetime))
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = request.scope.get("corral_session")
+        form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+        if not _same_origin(request) or session is None or not secrets.compare_digest(
+                str(form.get("csrf", "")), session.csrf):  # fmt: skip
+            return PlainTextResponse("corral console: cross-site request refused\n", status_code=403)
+        self.auth.logout(request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+
+def _same_origin(request: Request) -> bool:
+    """A POST's Origin (or Referer) names this console, when the browser sends one."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin:
+        return True  # not a browser, or one that sends neither: the CSRF token decides
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1].split("/", 1)[0] == host
+
+
+def _record_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a record the run page shows, each checked for its type (records are untrusted)."""
+
+    def lines(value: Any) -> list[str]:
+        return [str(item) for item in value][:100] if isinstance(value, list) else []
+
+    def dicts(value: Any) -> list[dict[str, Any]]:
+        return [item for item in value if isinstance(item, dict)][:200] if isinstance(value, list) else []
+
+    return {"errors": lines(record.get("errors")), "warnings": lines(record.get("warnings")),
+            "targets": dicts(record.get("targets")), "storages": dicts(record.get("storages")),
+            "plugins": record.get("plugins") if isinstance(record.get("plugins"), dict) else {},
+            "left_out": record.get("targets_left_out") if isinstance(record.get("targets_left_out"), int) else 0}
+
+
+class Gate:
+    """Lets a request through when its user is known: a session (``users``), a trusted proxy's header
+    (``proxy_header``), or anyone (no users: only this machine can reach the console)."""
+
+    OPEN = ("/login", "/static/")
+
+    def __init__(self, app: ASGIApp, auth: Auth) -> None:
+        self.app, self.auth = app, auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if self.auth.mode == "proxy":
+            user = self.auth.proxy_user(request.client.host if request.client else None, dict(request.headers))
+            if user is None:
+                await PlainTextResponse("corral console: only through the authenticating proxy\n",
+                                        status_code=403)(scope, receive, send)
+                return
+            scope["corral_user"] = user
+        elif self.auth.mode == "users":
+            session = self.auth.session(request.cookies.get(COOKIE))
+            if session is not None:
+                scope["corral_user"], scope["corral_session"] = session.user, session
+            elif not scope["path"].startswith(self.OPEN):
+                response: Response = (RedirectResponse("/login", status_code=303) if scope["method"] == "GET"
+                                      else PlainTextResponse("corral console: log in first\n", status_code=403))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def make_app(console: Console) -> ASGIApp:
+    routes = [
+        Route("/", console.fleet),
+        Route("/server/{server}", console.server),
+        Route("/job/{server}/{job}", console.job),
+        Route("/run/{server}/{job}/{kind:str}/{stamp}", console.run),
+        Route("/login", console.login, methods=["GET", "POST"]),
+        Route("/logout", console.logout, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    return HostAndHeaders(Gate(app, console.auth), console.settings.allowed_hosts)

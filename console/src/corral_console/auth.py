@@ -1,0 +1,151 @@
+"""Who may see the console: password logins (argon2 or bcrypt hashes), a reverse proxy's header, or nobody
+but this machine (docs/console.md#access)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import bcrypt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+COOKIE = "corral_session"
+LOGIN_COOKIE = "corral_login"  # before a login: binds the form's CSRF token to this browser
+FAILURES = 5  # wrong passwords from one address within WINDOW seconds before it must wait
+WINDOW = 300.0
+_HASHER = PasswordHasher()
+_DUMMY = _HASHER.hash(secrets.token_hex(16))  # an unknown user costs as much time as a known one
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (argon2-cffi's defaults) for ``console.users``."""
+    return _HASHER.hash(password)
+
+
+def password_matches(hashed: str, password: str) -> bool:
+    if hashed.startswith("$2"):
+        try:
+            return bcrypt.checkpw(password.encode(), hashed.encode())
+        except ValueError:
+            return False
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) reaches this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Session:
+    user: str
+    expires: float
+    csrf: str
+
+
+class Auth:
+    """Sessions in memory (a restart logs everyone out), CSRF tokens, and a limit on wrong passwords."""
+
+    def __init__(self, users: dict[str, str], proxy_header: str | None, trusted_proxies: list[str],
+                 session_hours: float) -> None:  # fmt: skip
+        self.users = users
+        self.proxy_header = proxy_header
+        self.trusted = trusted_proxies
+        self.lifetime = session_hours * 3600
+        self._key = secrets.token_bytes(32)
+        self._sessions: dict[str, Session] = {}
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        return "proxy" if self.proxy_header else ("users" if self.users else "none")
+
+    # -------------------------------------------------------------------------------------- passwords
+
+    def throttled(self, address: str) -> bool:
+        with self._lock:
+            recent = self._failures.get(address)
+            now = time.monotonic()
+            while recent and now - recent[0] > WINDOW:
+                recent.popleft()
+            return bool(recent) and len(recent) >= FAILURES
+
+    def login(self, user: str, password: str, address: str) -> str | None:
+        """A new session's token when the password is right; None (and one failure counted) otherwise."""
+        hashed = self.users.get(user)
+        matches = password_matches(hashed or _DUMMY, password) and hashed is not None
+        if not matches:
+            with self._lock:
+                if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
+                    self._failures.pop(next(iter(self._failures)))
+                self._failures.setdefault(address, deque(maxlen=FAILURES)).append(time.monotonic())
+            return None
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            now = time.time()
+            for old in [t for t, s in self._sessions.items() if s.expires < now]:
+                del self._sessions[old]
+            self._sessions[token] = Session(user, now + self.lifetime, secrets.token_urlsafe(24))
+            self._failures.pop(address, None)
+        return token
+
+    def session(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self._lock:
+            found = self._sessions.get(token)
+            if found is None or found.expires < time.time():
+                self._sessions.pop(token, None)
+                return None
+            return found
+
+    def logout(self, token: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(token or "", None)
+
+    # ------------------------------------------------------------------------------------------ CSRF
+
+    def login_token(self, browser: str) -> str:
+        """The login form's CSRF token, bound to the browser's pre-login cookie."""
+        return hmac.new(self._key, browser.encode(), hashlib.sha256).hexdigest()
+
+    def login_token_ok(self, browser: str | None, token: str | None) -> bool:
+        return bool(browser and token) and hmac.compare_digest(self.login_token(str(browser)), str(token))
+
+    # ----------------------------------------------------------------------------------------- proxy
+
+    def proxy_user(self, client: str | None, headers: dict[str, str]) -> str | None:
+        """The user a trusted reverse proxy names, or None (not from the proxy, or no header)."""
+        if not self.proxy_header or client is None or not self._trusted(client):
+            return None
+        user = headers.get(self.proxy_header.lower(), "").strip()
+        return user[:64] or None
+
+    def _trusted(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        for item in self.trusted:
+            try:
+                if address in ipaddress.ip_network(item, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False

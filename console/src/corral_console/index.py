@@ -1,0 +1,400 @@
+"""The fleet's run records, read from the storages into a private SQLite cache (docs/console.md).
+
+A reading lists each storage's job folders and their ``.runs/`` folders, remembers every record's name, and
+fetches only what the fleet page needs and has not read before: per (server, job), the newest ``TREND`` starts
+(the size trend) and further back to its last success, its newest verify and its newest drill. A job's page
+fetches the rest of that job's records when it is opened. A record is immutable but for a second run in the same
+second: a listed size or time that changed fetches it again. Records are untrusted input (any server sharing the
+storage writes them): size-capped, parsed defensively, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corral.archive import RECORDS_DIR
+from corral.config.models import StorageConfig
+from corral.debugging import explain
+from corral.records import FORMAT, parse_name
+
+log = logging.getLogger("corral")
+TREND = 10  # start records per (server, job) read for the size trend
+MAX_RECORD = 256 * 1024  # bytes: a record is at most 64 KiB as corral writes it; a bigger file is not read
+BATCH = 256  # records fetched at once from a storage that reads concurrently (S3)
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS record (
+  source TEXT NOT NULL, job TEXT NOT NULL, name TEXT NOT NULL,
+  server TEXT NOT NULL, kind TEXT NOT NULL, stamp TEXT NOT NULL,
+  version TEXT NOT NULL,      -- size and time as listed: a change fetches the record again
+  fetched TEXT,               -- the version that was read, NULL until read
+  body BLOB,                  -- the record as read (zlib), or NULL
+  outcome TEXT, size INTEGER, finished TEXT, problem TEXT,
+  seen INTEGER NOT NULL,      -- the reading that last listed it
+  PRIMARY KEY (source, job, name));
+CREATE INDEX IF NOT EXISTS by_run ON record (server, job, kind, stamp);
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One storage the console reads: its label (from ``--storage`` / ``console.storages``) and settings."""
+
+    label: str
+    config: StorageConfig
+
+
+@dataclass
+class Reading:
+    """What the last reading of the storages found."""
+
+    started: float = 0.0
+    seconds: float = 0.0
+    listed: int = 0
+    fetched: int = 0
+    errors: list[str] = field(default_factory=list)  # one line per storage or folder that could not be read
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One record as the pages show it (from the cache, never the raw file)."""
+
+    source: str
+    job: str
+    server: str
+    kind: str
+    stamp: str
+    read: bool
+    outcome: str  # ok, failed, or "" (not read yet), unreadable
+    size: int | None
+    finished: str | None
+    problem: str | None  # why it could not be read
+
+
+def open_filesystem(config: StorageConfig) -> Any:
+    """The storage's fsspec filesystem, as its plugin opens it for a job."""
+    from corral.plugins import load_driver
+
+    return load_driver("storage", config.name).hook.corral_storage_filesystem(config=config)
+
+
+def _version(info: dict[str, Any]) -> str:
+    moment = next((info[key] for key in ("ETag", "mtime", "LastModified", "modified", "created") if info.get(key)),
+                  "")  # fmt: skip
+    return f"{info.get('size')}:{moment}"
+
+
+def _name_of(entry: dict[str, Any]) -> str:
+    return posixpath.basename(str(entry.get("name", "")).rstrip("/"))
+
+
+def summarize(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A fetched record's JSON, or why it is not one corral can show (a storage writer is not trusted)."""
+    if len(raw) > MAX_RECORD:
+        return None, f"larger than {MAX_RECORD // 1024} KiB"
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"not JSON: {str(exc)[:120]}"
+    if not isinstance(body, dict):
+        return None, "not a JSON object"
+    if body.get("format") != FORMAT:
+        return None, f"format {str(body.get('format'))[:20]} (this console reads format {FORMAT})"
+    return body, None
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(value: Any) -> str | None:
+    return value[:40] if isinstance(value, str) else None
+
+
+class Index:
+    """The cache and the readings that fill it; safe to use from the web server's threads."""
+
+    def __init__(self, sources: list[Source], cache_file: Path) -> None:
+        self.sources = {source.label: source for source in sources}
+        self._db = sqlite3.connect(cache_file, check_same_thread=False, isolation_level=None)
+        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + SCHEMA)
+        self._lock = threading.RLock()
+        self._reading = threading.Lock()  # one reading at a time
+        self._filesystems: dict[str, Any] = {}
+        self.generation = 0  # grows with every reading that changed something
+        self.last = Reading()
+        row = self._db.execute("SELECT max(seen) FROM record").fetchone()
+        self._seen = int(row[0] or 0)
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def filesystem(self, label: str) -> Any:
+        with self._lock:
+            if label not in self._filesystems:
+                self._filesystems[label] = open_filesystem(self.sources[label].config)
+            return self._filesystems[label]
+
+    def read(self) -> Reading:
+        """List every storage and fetch the records the fleet page needs; one line per storage that failed."""
+        with self._reading:
+            reading = Reading(started=time.time())
+            begun = time.monotonic()
+            self._seen += 1
+            changed = False
+            for label in self.sources:
+                try:
+                    listed, new = self._list(label, reading)
+                    reading.listed += listed
+                    changed |= new
+                except Exception as exc:
+                    with self._lock:  # a broken connection: open it again next time
+                        self._filesystems.pop(label, None)
+                    reading.errors.append(f"storage {label}: cannot be listed: {explain(exc)}")
+            fetched = self._fetch_needed()
+            reading.fetched = fetched
+            if changed or fetched:
+                self.generation += 1
+            reading.seconds = time.monotonic() - begun
+            self.last = reading
+            for line in reading.errors:
+                log.warning("console: %s", line)
+            return reading
+
+    def _list(self, label: str, reading: Reading) -> tuple[int, bool]:
+        """Remember the names in every ``<backup_dir>/<job>/.runs/`` of one storage; forget the ones gone."""
+        source = self.sources[label]
+        fs = self.filesystem(label)
+        root = source.config.backup_dir
+        try:
+            entries = fs.ls(root, detail=True)
+        except FileNotFoundError:
+            entries = []
+        jobs = sorted({_name_of(e) for e in entries if e.get("type") == "directory"} - {""})
+        workers = 16 if getattr(fs, "async_impl", False) or hasattr(fs, "fs") else 1
+
+        def listing(job: str) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+            try:
+                return job, fs.ls(posixpath.join(root, job, RECORDS_DIR), detail=True), None
+            except FileNotFoundError:
+                return job, [], None
+            except Exception as exc:
+                return job, None, explain(exc)
+
+        listed, changed = 0, False
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for job, found, error in pool.map(listing, jobs):
+                if found is None:
+                    reading.errors.append(f"storage {label}: job folder `{job}`: cannot be listed: {error}")
+                    self._touch(label, job)  # keep what was known: a failed listing is no deletion
+                    continue
+                rows = []
+                for entry in found:
+                    name = _name_of(entry)
+                    parts = parse_name(name)
+                    if parts is None or entry.get("type") not in (None, "file") or entry.get("islink"):
+                        continue
+                    stamp, server, kind, _ = parts
+                    rows.append((label, job, name, server, kind, stamp, _version(entry), self._seen))
+                listed += len(rows)
+                changed |= self._store_listing(label, job, rows)
+        with self._lock:  # job folders that are gone
+            gone = self._db.execute("DELETE FROM record WHERE source=? AND seen<?", (label, self._seen)).rowcount
+        return listed, changed or gone > 0
+
+    def _touch(self, label: str, job: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE record SET seen=? WHERE source=? AND job=?", (self._seen, label, job))
+
+    def _store_listing(self, label: str, job: str, rows: list[tuple[Any, ...]]) -> bool:
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO record (source, job, name, server, kind, stamp, version, seen) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (source, job, name) DO UPDATE SET seen=excluded.seen, version=excluded.version",
+                rows)  # fmt: skip
+            self._db.execute("COMMIT")
+            inserted = self._db.total_changes - before - len(rows)  # an update counts too: see versions below
+            stale = self._db.execute("SELECT count(*) FROM record WHERE source=? AND job=? AND seen=? AND "
+                                     "fetched IS NOT NULL AND fetched<>version", (label, job, self._seen)).fetchone()[0]
+            return inserted != 0 or stale != 0 or self._db.execute(
+                "SELECT count(*) FROM record WHERE source=? AND job=? AND seen=? AND fetched IS NULL",
+                (label, job, self._seen)).fetchone()[0] > 0  # fmt: skip
+
+    def _wanted(self, depth: int) -> list[tuple[str, str, str]]:
+        """(source, job, name) of the records the fleet page needs and has not read (or that changed): one copy
+        of each run (the first storage's), the newest of each kind, the newest TREND starts, and older starts
+        down to ``depth`` runs for a (server, job) whose last success has not shown up yet."""
+        query = """
+        WITH ranked AS (
+          SELECT source, job, name, server, kind, fetched, version, outcome,
+                 dense_rank() OVER (PARTITION BY server, job, kind ORDER BY stamp DESC) AS run,
+                 row_number() OVER (PARTITION BY server, job, kind, stamp ORDER BY source) AS copy
+          FROM record),
+        runs AS (
+          SELECT server, job, kind, min(CASE WHEN outcome='ok' THEN run END) AS ok_run
+          FROM ranked GROUP BY server, job, kind)
+        SELECT r.source, r.job, r.name FROM ranked r JOIN runs g USING (server, job, kind)
+        WHERE r.copy=1 AND (r.fetched IS NULL OR r.fetched<>r.version)
+          AND (r.run=1 OR (r.kind='start' AND (r.run<=? OR (r.run<=? AND (g.ok_run IS NULL OR r.run<g.ok_run)))))"""
+        with self._lock:
+            return [tuple(row) for row in self._db.execute(query, (TREND, depth))]  # type: ignore[misc]
+
+    def _fetch_needed(self) -> int:
+        """Read what the fleet needs, going back further (TREND runs, then twice as many...) for the jobs whose
+        last success is not among the runs read yet."""
+        fetched, depth = 0, TREND
+        while True:
+            wanted = self._wanted(depth)
+            fetched += self._fetch(wanted)
+            with self._lock:
+                deepest = self._db.execute("SELECT count(DISTINCT stamp) AS runs FROM record WHERE kind='start' "
+                                           "GROUP BY server, job ORDER BY runs DESC LIMIT 1").fetchone()
+            if deepest is None or depth >= deepest[0]:
+                return fetched
+            depth *= 2
+
+    def fetch_job(self, server: str, job: str) -> int:
+        """Read every record of one (server, job) not read yet: its page shows them all."""
+        with self._lock:
+            wanted = [tuple(row) for row in self._db.execute(
+                "SELECT source, job, name FROM record WHERE server=? AND job=? AND (fetched IS NULL OR "
+                "fetched<>version)", (server, job))]  # fmt: skip
+        fetched = self._fetch(wanted)  # type: ignore[arg-type]
+        if fetched:
+            self.generation += 1
+        return fetched
+
+    def _fetch(self, wanted: Iterable[tuple[str, str, str]]) -> int:
+        by_source: dict[str, list[tuple[str, str]]] = {}
+        for source, job, name in wanted:
+            by_source.setdefault(source, []).append((job, name))
+        count = 0
+        for label, names in by_source.items():
+            try:
+                fs = self.filesystem(label)
+            except Exception as exc:
+                self.last.errors.append(f"storage {label}: cannot be opened: {explain(exc)}")
+                continue
+            root = self.sources[label].config.backup_dir
+            for start in range(0, len(names), BATCH):
+                batch = names[start : start + BATCH]
+                paths = {posixpath.join(root, job, RECORDS_DIR, name): (job, name) for job, name in batch}
+                for path, raw in self._cat(fs, list(paths)):
+                    job, name = paths[path]
+                    self._store_body(label, job, name, raw)
+                    count += 1
+        return count
+
+    @staticmethod
+    def _cat(fs: Any, paths: list[str]) -> Iterator[tuple[str, bytes | Exception]]:
+        """Each path's content (at most MAX_RECORD + 1 bytes), or the exception that reading it raised."""
+        if getattr(fs, "async_impl", False) or hasattr(getattr(fs, "fs", None), "_cat_file"):
+            try:
+                found = fs.cat(paths, on_error="return")
+            except Exception as exc:
+                found = {path: exc for path in paths}
+            for path in paths:
+                value = found.get(path, FileNotFoundError(path)) if isinstance(found, dict) else found
+                yield path, value if isinstance(value, bytes | Exception) else ValueError("unexpected reply")
+            return
+        for path in paths:
+            try:
+                with fs.open(path, "rb") as file:
+                    yield path, file.read(MAX_RECORD + 1)
+            except Exception as exc:
+                yield path, exc
+
+    def _store_body(self, label: str, job: str, name: str, raw: bytes | Exception) -> None:
+        if isinstance(raw, FileNotFoundError):  # deleted since the listing (rotation): forget it
+            with self._lock:
+                self._db.execute("DELETE FROM record WHERE source=? AND job=? AND name=?", (label, job, name))
+            return
+        if isinstance(raw, Exception):
+            body, problem = None, f"cannot be read: {explain(raw)}"
+        else:
+            body, problem = summarize(raw)
+        outcome = "unreadable" if body is None else ("ok" if body.get("outcome") == "ok" else "failed")
+        size = _number(body.get("size")) if body else None
+        finished = _text(body.get("finished")) if body else None
+        packed = zlib.compress(json.dumps(body).encode()) if body is not None else None
+        with self._lock:
+            self._db.execute("UPDATE record SET fetched=version, body=?, outcome=?, size=?, finished=?, problem=? "
+                             "WHERE source=? AND job=? AND name=?",
+                             (packed, outcome, size, finished, problem, label, job, name))  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------- queries
+
+    def summaries(self, server: str | None = None, job: str | None = None) -> list[Summary]:
+        """Every record known (newest first), one per run and storage; of one server or one job."""
+        where, args = [], []
+        if server is not None:
+            where.append("server=?")
+            args.append(server)
+        if job is not None:
+            where.append("job=?")
+            args.append(job)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT source, job, server, kind, stamp, fetched IS NOT NULL, coalesce(outcome, ''), size, finished, "
+                f"problem FROM record {clause} ORDER BY stamp DESC, kind, source", args).fetchall()  # fmt: skip
+        return [Summary(*row[:5], bool(row[5]), *row[6:]) for row in rows]
+
+    def fleet_rows(self) -> list[tuple[Any, ...]]:
+        """Per (server, job, kind): the read records, newest first, as (server, job, kind, stamp, outcome, size,
+        finished, source) rows, at most TREND of them but for the newest successful start."""
+        query = """
+        WITH ranked AS (
+          SELECT server, job, kind, stamp, outcome, size, finished, source,
+                 row_number() OVER (PARTITION BY server, job, kind ORDER BY stamp DESC, source) AS n
+          FROM record WHERE fetched IS NOT NULL)
+        SELECT server, job, kind, stamp, outcome, size, finished, source, n FROM ranked
+        WHERE n<=? OR (kind='start' AND outcome='ok')
+        ORDER BY server, job, kind, stamp DESC"""
+        with self._lock:
+            return self._db.execute(query, (TREND * 3,)).fetchall()
+
+    def listed_names(self) -> list[tuple[str, str, str]]:
+        """(server, job, newest stamp) of every (server, job) seen in a listing, read or not."""
+        with self._lock:
+            return self._db.execute("SELECT server, job, max(stamp) FROM record GROUP BY server, job").fetchall()
+
+    def body(self, server: str, job: str, kind: str, stamp: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+        """The record of one run as each storage holds it: [(source, record)], and the problems of unreadable ones."""
+        with self._lock:
+            rows = self._db.execute("SELECT source, body, problem FROM record WHERE server=? AND job=? AND kind=? "
+                                    "AND stamp=? ORDER BY source", (server, job, kind, stamp)).fetchall()
+        found, problems = [], []
+        for source, packed, problem in rows:
+            if packed is not None:
+                found.append((source, json.loads(zlib.decompress(packed))))
+            elif problem:
+                problems.append(f"storage {source}: {problem}")
+        return found, problems
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM record").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            for fs in self._filesystems.values():
+                close = getattr(fs, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception as exc:
+                        log.debug("closing a storage: %s", explain(exc))
+            self._filesystems.clear()
+            self._db.close()
