@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import sqlite3
 import threading
@@ -126,6 +127,10 @@ class Index:
 
     def __init__(self, sources: list[Source], cache_file: Path) -> None:
         self.sources = {source.label: source for source in sources}
+        # 0600 before SQLite opens it (its -wal and -shm files take the same mode); never through a link
+        fd = os.open(cache_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
         self._db = sqlite3.connect(cache_file, check_same_thread=False, isolation_level=None)
         self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + SCHEMA)
         self._lock = threading.RLock()

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from corral.config.models import Encrypt, JobCore, MainCore, SourceSchema, StorageCore, Store
+from corral.config.models import ConsoleCore, Encrypt, JobCore, MainCore, SourceSchema, StorageCore, Store
 from corral.config.schema_rules import STRING, UNSET, add_before_inputs, describe_core, loosen, polish, ref, unused
 from corral.config.validate import TOP_KEYS
 from corral.debugging import explain
@@ -33,7 +33,7 @@ def config_schema(report: Report) -> dict[str, Any]:
     sources: dict[str, SourceSchema] = _plugins("source", report)
     storages: dict[str, type[BaseModel]] = _plugins("storage", report)
     notifiers = [model for model in load_notifiers(report).hook.corral_main_schema() if _describable(model, report)]
-    models = [MainCore, JobCore, StorageCore, Store, Encrypt, *notifiers, *storages.values()]
+    models = [MainCore, ConsoleCore, JobCore, StorageCore, Store, Encrypt, *notifiers, *storages.values()]
     models += [model for schema in sources.values() for model in (schema.job, schema.source) if model is not None]
     refs, top = models_json_schema([(model, "validation") for model in dict.fromkeys(models)],
                                    ref_template=ref("{model}"))
@@ -70,6 +70,10 @@ def _composed(defs: dict[str, Any], name: dict[Any, str], sources: dict[str, Sou
     mine = {
         "main": _merged("the `main:` section", [defs[name[MainCore]], *(defs[name[model]] for model in notifiers)]),
         "main_file": _main_file(),
+        "console": _merged("the `console:` section (corral console, docs/console.md)",
+                           [defs.pop(name[ConsoleCore])],
+                           storages={"description": "where the fleet's run records are, as a job's storages",
+                                     "type": "array", "items": {"$ref": ref("storage")}}),
         "jobs": {"type": "array", "items": {"$ref": ref("job")}},
         "job": _dispatch("type", "job", sorted(sources), "the source plugin that makes this job's backups"),
         "storage": _dispatch("storage", "storage", sorted(storages), "the storage plugin that keeps the backups"),
@@ -160,6 +164,8 @@ def _dispatch(key: str, prefix: str, names: list[str], description: str) -> dict
 
 _TOP_KEYS = {
     "main": {"description": "the settings of the whole server", "anyOf": [{"$ref": ref("main")}, *UNSET]},
+    "console": {"description": "the fleet console's settings (corral console)",
+                "anyOf": [{"$ref": ref("console")}, *UNSET]},
     "jobs": {"description": "the jobs, or `!include [conf.d/*.conf]`: the jobs of every matching file",
              "anyOf": [{"$ref": ref("jobs")}, STRING, {"type": "array", "items": STRING}, {"type": "null"}]},
 }

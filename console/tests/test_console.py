@@ -1,0 +1,295 @@
+"""`corral console` through its real app (Starlette's test client) over records that real `corral start` runs
+wrote on a local storage: the fleet's order, access (login, CSRF, proxy header, Host), records that are not
+corral's (broken, huge, hostile), incremental readings, and the refusals of a bad configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from corral.config import load_config
+from corral.testing.cli import corral
+from corral_console.auth import hash_password
+from corral_console.serve import build
+
+PASSWORD = "correct horse battery"
+SECRET = "s3cr3t-T0ken-for-the-console"
+
+
+def _server(tmp_path: Path, name: str, store: Path, jobs: list[dict[str, Any]]) -> Path:
+    """A simulated server: its own main file and tmp dir, the shared backup folder ``store``."""
+    home = tmp_path / name
+    (home / "tmp").mkdir(parents=True)
+    for job in jobs:
+        job.setdefault("storages", [{"storage": "local", "backup_dir": str(store), "store": {"days": 5}}])
+    path = home / "corral.conf"
+    path.write_text(yaml.safe_dump({"main": {"server_name": name, "general_path_to_all_tmp_dir": str(home / "tmp"),
+                                             "coverage": False}, "jobs": jobs}))
+    return path
+
+
+def _console(tmp_path: Path, store: Path, **settings: Any) -> Path:
+    path = tmp_path / "console.conf"
+    console = {"cache_dir": str(tmp_path / "cache"), "storages": [{"storage": "local", "backup_dir": str(store)}],
+               **settings}
+    path.write_text(yaml.safe_dump({"main": {"general_path_to_all_tmp_dir": str(tmp_path / "ctmp")},
+                                    "console": console}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two servers' real runs on one local storage: web-1 backs up two sites (ok), web-2's job fails."""
+    tmp_path = tmp_path_factory.mktemp("fleet")
+    store = tmp_path / "store"
+    www = tmp_path / "www"
+    for site in ("alpha", "beta"):
+        (www / site).mkdir(parents=True)
+        (www / site / "index.html").write_text(site * 1000)
+    one = _server(tmp_path, "web-1", store, [
+        {"job": "sites", "type": "desc_files", "sources": [{"target": [f"{www}/*/"], "gzip": True}]}])
+    two = _server(tmp_path, "web-2", store, [
+        {"job": "shop", "type": "desc_files", "sources": [{"target": [f"{tmp_path}/gone/"]}]}])
+    for config, code in ((one, 0), (two, 1)):
+        done = corral("start", "all", "-c", str(config))
+        assert done.returncode == code, done.stderr
+    return store
+
+
+@pytest.fixture
+def client(tmp_path: Path, fleet: Path) -> Iterator[TestClient]:
+    config = load_config(_console(tmp_path, fleet), partial=True)
+    console, app, _host, _port = build(config, None, [])
+    console.index.read()
+    with TestClient(app, base_url="http://127.0.0.1:8640") as test_client:
+        test_client.console = console  # type: ignore[attr-defined]
+        yield test_client
+    console.index.close()
+
+
+def _rows(html: str) -> list[str]:
+    """The fleet table's rows as `status server job`."""
+    import re
+
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    found = []
+    for row in re.findall(r"<tr class=\"(\w+)\">(.*?)</tr>", body, re.S):
+        links = re.findall(r">([^<>]+)</a>", row[1])
+        found.append(" ".join([row[0], *links[:2]]))
+    return found
+
+
+def test_the_fleet_lists_every_servers_jobs_failed_first(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert _rows(page.text) == ["failed web-2 shop", "ok web-1 sites"]
+    assert "1 failed" in page.text and "1 ok" in page.text
+    job = client.get("/job/web-2/shop")
+    assert "Errors of the failed run" in job.text and "target matches no file or folder" in job.text
+    ok = client.get("/job/web-1/sites")
+    assert "alpha" in ok.text and "beta" in ok.text  # its backups per storage, by target
+    run = client.get(job.text.split('href="/run/', 1)[1].split('"', 1)[0].join(["/run/", ""]))
+    assert run.status_code == 200 and "target matches no file or folder" in run.text
+    assert client.get("/server/web-1").status_code == 200
+    assert client.get("/server/nobody").status_code == 404
+
+
+def test_every_page_carries_a_strict_content_security_policy(client: TestClient) -> None:
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in page.text and "style=" not in page.text  # nothing inline: the CSP would block it
+    assert client.get("/static/console.js").status_code == 200
+
+
+def test_a_host_name_that_is_not_the_consoles_is_refused_without_a_login(client: TestClient) -> None:
+    """A DNS-rebinding page (evil.example resolving to 127.0.0.1) must not read a console that has no login."""
+    assert client.get("/", headers={"host": "evil.example:8640"}).status_code == 400
+    assert client.get("/", headers={"host": "localhost:8640"}).status_code == 200
+
+
+def test_records_that_are_not_corrals_are_shown_as_such_never_rendered_as_html(tmp_path: Path, fleet: Path) -> None:
+    store = tmp_path / "hostile"
+    runs = store / "evil" / ".runs"
+    runs.mkdir(parents=True)
+    good = {"format": 1, "kind": "start", "server": "web-9", "job": "evil", "type": "desc_files",
+            "stamp": "2026-11-30_03-00-00", "outcome": "failed", "targets": [{"target": "<b>x</b>"}],
+            "errors": [f"<script>alert(1)</script> password {SECRET}"], "size": "not a number"}
+    (runs / "2026-11-30_03-00-00.web-9.start.json").write_text(json.dumps(good))
+    (runs / "2026-11-29_03-00-00.web-9.start.json").write_text("{not json")
+    (runs / "2026-11-28_03-00-00.web-9.start.json").write_text(json.dumps({**good, "format": 99}))
+    (runs / "2026-11-27_03-00-00.web-9.start.json").write_bytes(b" " * 300_000)
+    (runs / "2026-11-26_03-00-00.web-9.start.json").symlink_to("/etc/passwd")
+    (runs / "notes.txt").write_text("hello")
+    path = tmp_path / "console.conf"
+    path.write_text(yaml.safe_dump({"main": {"general_path_to_all_tmp_dir": str(tmp_path / "t")}, "console": {
+        "cache_dir": str(tmp_path / "cache"), "storages": [{"storage": "local", "backup_dir": str(store)}]},
+        "jobs": [{"job": "x", "type": "external", "dump_cmd": "true", "storages": [
+            {"storage": "sftp", "enable": False, "backup_dir": "/b", "host": "h", "user": "u",
+             "password": SECRET, "host_key_check": False}]}]}))
+    console, app, _, _ = build(load_config(path, partial=True), None, [])
+    console.index.read()
+    with TestClient(app, base_url="http://127.0.0.1:8640") as client:
+        job = client.get("/job/web-9/evil").text
+        run = client.get("/run/web-9/evil/start/2026-11-30_03-00-00").text
+    console.index.close()
+    for page in (job, run):
+        assert "<script>alert" not in page and "&lt;script&gt;" in page
+        assert SECRET not in page and "*****" in page  # a secret of the console's own config, masked
+    assert "not JSON" in job and "format 99" in job and "larger than 256 KiB" in job
+    assert "root:" not in job and "2026-11-26" not in job  # the link is no record: never read
+    assert "<b>x</b>" not in run
+
+
+def test_readings_are_incremental_and_follow_retention(tmp_path: Path, fleet: Path) -> None:
+    store = tmp_path / "store"
+    runs = store / "job" / ".runs"
+    runs.mkdir(parents=True)
+
+    def record(day: int) -> Path:
+        stamp = f"2026-11-{day:02d}_03-00-00"
+        path = runs / f"{stamp}.web-5.start.json"
+        path.write_text(json.dumps({"format": 1, "kind": "start", "server": "web-5", "job": "job", "stamp": stamp,
+                                    "outcome": "ok", "size": day * 1000, "finished": f"2026-11-{day:02d}T03:00:09Z"}))
+        return path
+
+    paths = [record(day) for day in range(1, 26)]
+    config = load_config(_console(tmp_path, store), partial=True)
+    console, _app, _, _ = build(config, None, [])
+    first = console.index.read()
+    assert first.listed == 25 and first.fetched == 10  # the fleet needs the newest 10 (the size trend)
+    assert console.index.read().fetched == 0  # nothing new: nothing fetched again
+    record(26)
+    paths[0].unlink()  # rotation removed the oldest
+    again = console.index.read()
+    assert again.fetched == 1 and again.listed == 25
+    assert {s.stamp for s in console.index.summaries(job="job")} == {f"2026-11-{d:02d}_03-00-00" for d in range(2, 27)}
+    cache = tmp_path / "cache"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in cache.iterdir())
+    console.index.close()
+
+
+def test_a_job_without_a_success_is_read_back_until_its_last_success(tmp_path: Path, fleet: Path) -> None:
+    store = tmp_path / "store"
+    runs = store / "db" / ".runs"
+    runs.mkdir(parents=True)
+    for day in range(1, 31):
+        stamp = f"2026-11-{day:02d}_03-00-00"
+        (runs / f"{stamp}.web-6.start.json").write_text(json.dumps(
+            {"format": 1, "kind": "start", "server": "web-6", "job": "db", "stamp": stamp, "size": 5,
+             "outcome": "ok" if day == 3 else "failed", "finished": f"2026-11-{day:02d}T03:00:09Z"}))
+    console, app, _, _ = build(load_config(_console(tmp_path, store), partial=True), None, [])
+    console.index.read()
+    with TestClient(app, base_url="http://127.0.0.1:8640") as client:
+        page = client.get("/").text
+    console.index.close()
+    assert "2026-11-03 03:00 UTC" in page  # its last success, 27 runs back
+    assert _rows(page) == ["failed web-6 db"]
+
+
+def test_a_login_is_required_and_a_wrong_password_refused(tmp_path: Path, fleet: Path) -> None:
+    config = load_config(_console(tmp_path, fleet, users={"ops": hash_password(PASSWORD)}), partial=True)
+    console, app, _, _ = build(config, None, [])
+    console.index.read()
+    with TestClient(app, base_url="http://127.0.0.1:8640", follow_redirects=False) as client:
+        assert client.get("/").headers["location"] == "/login"
+        assert client.get("/job/web-2/shop").status_code == 303
+        form = client.get("/login")
+        token = form.text.split('name="token" value="', 1)[1].split('"', 1)[0]
+        refused = client.post("/login", data={"user": "ops", "password": "wrong", "token": token})
+        assert refused.status_code == 401 and "Wrong user name or password" in refused.text
+        assert "web-2" not in refused.text
+        assert client.post("/login", data={"user": "ops", "password": PASSWORD, "token": "forged"}).status_code == 403
+        cross = client.post("/login", data={"user": "ops", "password": PASSWORD, "token": token},
+                            headers={"origin": "https://evil.example"})
+        assert cross.status_code == 403
+        done = client.post("/login", data={"user": "ops", "password": PASSWORD, "token": token})
+        assert done.status_code == 303 and "corral_session" in done.cookies
+        cookie = done.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = client.get("/")
+        assert page.status_code == 200 and "web-2" in page.text and "ops" in page.text
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
+        assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+        assert client.get("/").status_code == 303  # logged out
+    console.index.close()
+
+
+def test_wrong_passwords_from_one_address_are_throttled(tmp_path: Path, fleet: Path) -> None:
+    config = load_config(_console(tmp_path, fleet, users={"ops": hash_password(PASSWORD)}), partial=True)
+    console, app, _, _ = build(config, None, [])
+    with TestClient(app, base_url="http://127.0.0.1:8640", follow_redirects=False) as client:
+        token = client.get("/login").text.split('name="token" value="', 1)[1].split('"', 1)[0]
+        codes = [client.post("/login", data={"user": "ops", "password": f"guess{n}", "token": token}).status_code
+                 for n in range(6)]
+        assert codes == [401] * 5 + [429]
+        # the right password waits too: a guesser cannot tell it found it
+        assert client.post("/login", data={"user": "ops", "password": PASSWORD, "token": token}).status_code == 429
+    console.index.close()
+
+
+def test_behind_a_proxy_only_the_trusted_proxys_header_lets_in(tmp_path: Path, fleet: Path) -> None:
+    config = load_config(_console(tmp_path, fleet, proxy_header="X-Remote-User", trusted_proxies=["127.0.0.1"]),
+                         partial=True)  # fmt: skip
+    console, app, _, _ = build(config, None, [])
+    with TestClient(app, base_url="http://127.0.0.1:8640", client=("127.0.0.1", 5000)) as proxy:
+        assert proxy.get("/").status_code == 403  # the proxy named nobody
+        page = proxy.get("/", headers={"X-Remote-User": "alice"})
+        assert page.status_code == 200 and "alice" in page.text
+    with TestClient(app, base_url="http://127.0.0.1:8640", client=("10.0.0.9", 5000)) as direct:
+        assert direct.get("/", headers={"X-Remote-User": "alice"}).status_code == 403
+    console.index.close()
+
+
+def test_a_public_listen_without_auth_is_refused_in_one_line(tmp_path: Path, fleet: Path) -> None:
+    config = _console(tmp_path, fleet)
+    done = corral("console", "-c", str(config), "--listen", "0.0.0.0:8640", timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "without `users` or `proxy_header`" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = corral("console", "-c", str(config), "--storage", "nosuch", timeout=60)
+    assert done.returncode == 2 and "no storage named `nosuch` (storages: local)" in done.stderr
+
+
+def test_bad_console_settings_are_one_line_each_naming_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "console.conf"
+    path.write_text("main: {}\njobs: []\nconsole:\n  listen: 127.0.0.1:99999\n  users: {ops: hunter2-plain}\n"
+                    "  refres: 10\n")
+    done = corral("check", "-c", str(path), timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert f"{path}:4: console: `listen`: port 99999 is out of range" in lines[0]
+    assert f"{path}:5: console: `users`: user `ops`: not an argon2 or bcrypt hash" in lines[1]
+    assert "hunter2-plain" not in done.stderr
+    assert f"{path}:6: console: unknown key `refres`" in lines[2]
+
+
+def test_hash_password_makes_a_hash_the_console_accepts(tmp_path: Path) -> None:
+    done = corral("console", "--hash-password", input=f"{PASSWORD}\n", timeout=60)
+    assert done.returncode == 0, done.stderr
+    hashed = done.stdout.strip()
+    assert hashed.startswith("$argon2id$") and PASSWORD not in done.stdout
+    from corral_console.auth import password_matches
+
+    assert password_matches(hashed, PASSWORD) and not password_matches(hashed, PASSWORD + "x")
+    assert corral("console", "--hash-password", input="short\n", timeout=60).returncode == 2
+
+
+def test_the_cache_folder_must_be_private(tmp_path: Path, fleet: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    config = _console(tmp_path, fleet, cache_dir=str(shared / "cache"))
+    done = corral("console", "-c", str(config), timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "not safe" in done.stderr or "writable" in done.stderr
