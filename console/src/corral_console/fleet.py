@@ -57,7 +57,7 @@ def moment(finished: str | None, stamp: str) -> datetime | None:
         return None
 
 
-def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str]], now: datetime,
+def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str, str]], now: datetime,
           stale_hours: float) -> list[Row]:  # fmt: skip
     """Rows from the index's ``fleet_rows`` and ``listed_names``; the failed and stale first, the oldest
     success first among them."""
@@ -79,9 +79,10 @@ def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str]
                 row.trend.insert(0, size)
         elif kind in ("verify", "drill") and getattr(row, kind) is None:
             setattr(row, kind, Check(outcome, when))
-    for server, job, newest in listed:
+    for server, job, newest, sources in listed:
         row = table.setdefault((server, job), Row(server, job))
         row.newest_stamp = newest
+        row.storages.update(sources.split(",") if sources else ())
     for row in table.values():
         if row.last_success is not None:
             row.age_hours = max(0.0, (now - row.last_success).total_seconds() / 3600)

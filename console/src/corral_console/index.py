@@ -309,8 +309,11 @@ class Index:
                 found = fs.cat(paths, on_error="return")
             except Exception as exc:
                 found = {path: exc for path in paths}
+            if not isinstance(found, dict):  # one path: fsspec answers with its bytes
+                found = {paths[0]: found} if len(paths) == 1 else {}
+            by_key = {str(key).lstrip("/"): value for key, value in found.items()}  # a bucket's keys lose the "/"
             for path in paths:
-                value = found.get(path, FileNotFoundError(path)) if isinstance(found, dict) else found
+                value = by_key.get(path.lstrip("/"), OSError(f"no answer for `{path}`"))
                 yield path, value if isinstance(value, bytes | Exception) else ValueError("unexpected reply")
             return
         for path in paths:
@@ -370,10 +373,12 @@ class Index:
         with self._lock:
             return self._db.execute(query, (TREND * 3,)).fetchall()
 
-    def listed_names(self) -> list[tuple[str, str, str]]:
-        """(server, job, newest stamp) of every (server, job) seen in a listing, read or not."""
+    def listed_names(self) -> list[tuple[str, str, str, str]]:
+        """(server, job, newest stamp, the storages holding its records, comma-separated) of every (server, job)
+        seen in a listing, read or not."""
         with self._lock:
-            return self._db.execute("SELECT server, job, max(stamp) FROM record GROUP BY server, job").fetchall()
+            return self._db.execute("SELECT server, job, max(stamp), group_concat(DISTINCT source) FROM record "
+                                    "GROUP BY server, job").fetchall()
 
     def body(self, server: str, job: str, kind: str, stamp: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         """The record of one run as each storage holds it: [(source, record)], and the problems of unreadable ones."""
