@@ -38,7 +38,7 @@ HEADERS = [
      b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make the login POST's Origin "null"
     (b"cache-control", b"no-store"),
 ]
 
