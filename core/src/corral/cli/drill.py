@@ -56,6 +56,10 @@ def drill(
             for job_config in loaded.jobs:
                 if job_config.name in names:
                     drill_job(job_config, run, result, storage, identity, target, say)
+            if target is None or result.targets:  # a typo of a target is a usage error (below), no drill
+                result.finished = datetime.now()
+                mask.scrub(result)
+                _record(loaded, names, run, result)  # under the lock: no rotation runs meanwhile
     except AlreadyRunning as exc:
         result.errors.append(str(exc))
         code = exc.exit_code
@@ -69,8 +73,6 @@ def drill(
                    err=True)
         raise typer.Exit(EXIT_USAGE)
     mask.scrub(result)
-    if code == EXIT_OK:  # not when another run held the lock or a signal stopped the drill
-        _record(loaded, names, run, result)
     _show(result)
     broadcast(loaded.notifiers or new_manager(), "corral_drill_finished", run=run, result=result)
     if code == EXIT_OK and not result.ok:

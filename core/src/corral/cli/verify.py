@@ -30,6 +30,8 @@ def verify(
 ) -> None:
     """Re-read archives from each storage and check their size and SHA-256 against the manifests corral wrote
     beside them. Exit 0 only when every archive checked is ok; one line per bad or unverifiable archive."""
+    from datetime import datetime
+
     from corral import clock
     from corral.lock import run_lock
     from corral.masking import Masker
@@ -48,14 +50,12 @@ def verify(
     try:
         with lock:  # one run at a time: an archive being written has no manifest yet
             _verify_jobs(loaded, names, storage, every, deep, identity, result)
+            result.finished = datetime.now()
+            mask.scrub(result)
+            _record(loaded, names, run, result)  # under the lock: no rotation runs meanwhile
     except AlreadyRunning as exc:
         typer.echo(f"corral: error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    from datetime import datetime
-
-    result.finished = datetime.now()
-    mask.scrub(result)
-    _record(loaded, names, run, result)
     _show(result, verbose)
     broadcast(loaded.notifiers or new_manager(), "corral_verify_finished", run=run, result=result)
     if not result.storages:
