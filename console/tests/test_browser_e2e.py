@@ -71,12 +71,18 @@ def _script(path: Path, body: str) -> str:
     return str(path)
 
 
-def _server(base: Path, name: str, jobs: list[dict[str, Any]], **main: Any) -> None:
-    """One simulated server: its own main file, run once by the real `corral start`."""
+def _server(base: Path, name: str, jobs: list[dict[str, Any]], grow: Path | None = None, **main: Any) -> None:
+    """One simulated server: its own main file, run by the real `corral start`; with ``grow``, a file is added
+    there and it runs once more (a size trend)."""
     base.mkdir()
-    done = corral("start", "-c", str(write_main(base, jobs, server_name=name, **main)), timeout=120)
+    config = str(write_main(base, jobs, server_name=name, **main))
     failed = any(job["type"] == "external" for job in jobs)
-    assert done.returncode == (1 if failed else 0), done.stdout + done.stderr
+    for run in range(2 if grow else 1):
+        if run:
+            time.sleep(1)  # a new stamp: a run in the same second replaces the record
+            (grow / "new.bin").write_bytes(os.urandom(20_000))  # type: ignore[operator]
+        done = corral("start", "-c", config, timeout=120)
+        assert done.returncode == (1 if failed else 0), done.stdout + done.stderr
 
 
 def _forged_record(server: S3Server, backup_dir: str) -> None:
@@ -136,7 +142,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server, playwri
     ]
     with ThreadPoolExecutor(3) as pool:  # the two servers run at the same time, as a fleet's cron jobs do
         runs = [
-            pool.submit(_server, tmp / "web-1", "web-1", web1),
+            pool.submit(_server, tmp / "web-1", "web-1", web1, grow=www1 / "alpha"),
             pool.submit(_server, tmp / "web-2", "web-2", web2, smtp_password=SMTP_SECRET),
         ]
         hashing = pool.submit(corral, "console", "--hash-password", input=PASSWORD + "\n")
@@ -237,6 +243,11 @@ def _wait_for_fleet(page: Any, rows: int, timeout: float = 60) -> None:
         page.reload()
 
 
+def _arrow(header: Any) -> str:
+    """The sort arrow a column header shows (its ``::after``)."""
+    return str(header.evaluate("th => getComputedStyle(th, '::after').content")).strip('" ')
+
+
 def _assert_no_secret(page: Any, fleet: Fleet) -> None:
     html = page.content()
     for secret in fleet.secrets:
@@ -268,15 +279,21 @@ def test_the_fleet_shows_the_failed_jobs_first_sorts_and_filters(page: Any, flee
     assert rows[1] == ("failed", "web-3", "legacy"), rows  # the forged record, older and of a later name
     assert sorted(rows[2:]) == [("ok", "web-1", "sites"), ("ok", "web-1", "uploads"), ("ok", "web-2", "sites")]
     assert page.locator(".counts").inner_text().split()[:2] == ["2", "failed"]
+    grown = page.locator("#fleet tbody tr", has=page.locator("a[href='/job/web-1/sites']"))
+    assert grown.locator("svg.spark polyline").count() == 1  # two runs: a size trend
+    assert grown.locator("td").nth(7).inner_text().startswith("+"), grown.inner_text()  # the second is bigger
     _assert_no_secret(page, fleet)
     _screenshot(page, "fleet.png")
 
-    page.click("#fleet th:has-text('Server')")
+    server = page.locator("#fleet th:has-text('Server')")
+    server.click()
     servers = [row[1] for row in _fleet_rows(page)]
     assert servers == sorted(servers) and servers[0] == "web-1", servers
-    page.click("#fleet th:has-text('Server')")
+    assert _arrow(server) == "\u25b2"
+    server.click()
     servers = [row[1] for row in _fleet_rows(page)]
     assert servers == sorted(servers, reverse=True) and servers[0] == "web-3", servers
+    assert _arrow(server) == "\u25bc"
     page.click("#fleet th:has-text('Status')")
     assert [row[0] for row in _fleet_rows(page)] == ["failed", "failed", "ok", "ok", "ok"]
 
