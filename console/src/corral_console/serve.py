@@ -101,6 +101,7 @@ def build(config: Config, listen: str | None, wanted: list[str]) -> tuple[Consol
 
 def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
     """Serve until SIGINT or SIGTERM."""
+    import signal
     import socket
 
     import uvicorn
@@ -121,8 +122,11 @@ def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=3,
                                            lifespan="off"))  # fmt: skip
+    for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises the signal again once it has shut down:
+        signal.signal(signum, lambda *_: None)  # here it then ends the run, and the cache is closed orderly
     try:
         server.run(sockets=[sock])
+        log.info("console: stopped")
     finally:
         console.stop()
         console.index.close()
