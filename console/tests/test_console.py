@@ -293,3 +293,21 @@ def test_the_cache_folder_must_be_private(tmp_path: Path, fleet: Path) -> None:
     done = corral("console", "-c", str(config), timeout=60)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "not safe" in done.stderr or "writable" in done.stderr
+
+
+def test_a_job_folder_shared_by_two_servers_shows_each_its_own_targets(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for server, site in (("web-1", "alpha"), ("web-2", "gamma")):
+        (tmp_path / server / "www" / site).mkdir(parents=True)
+        (tmp_path / server / "www" / site / "index.html").write_text(site)
+        config = _server(tmp_path / "servers", server, store, [
+            {"job": "www", "type": "desc_files", "sources": [{"target": [f"{tmp_path / server / 'www'}/*/"]}]}])
+        assert corral("start", "all", "-c", str(config)).returncode == 0
+    console, app, _, _ = build(load_config(_console(tmp_path, store), partial=True), None, [])
+    console.index.read()
+    with TestClient(app, base_url="http://127.0.0.1:8640") as client:
+        page = client.get("/job/web-1/www").text
+    console.index.close()
+    backups = page.split("Backups per storage", 1)[1].split("<h2>Runs", 1)[0]
+    assert "<td>alpha</td>" in backups and "<td>gamma</td>" not in backups
+    assert "also holds 1 target(s) no record of web-1 names" in backups and "gamma" in backups

@@ -204,8 +204,27 @@ class Console:
         errors = self._errors(server, job, failed) if failed else []
         sources = sorted({run.source for run in runs})
         backups = {label: self.backups(label, job) for label in sources}
+        mine = self._targets(server, job, [e for e in merged.values() if e["kind"] == "start"])
+        for listing in backups.values():  # servers sharing a job folder: another's targets are set apart
+            if mine is not None:
+                listing["others"] = sorted(t for t in listing["targets"] if t not in mine)
+                listing["targets"] = {t: v for t, v in listing["targets"].items() if t in mine}
         return self.page(request, "job.html", server=server, job=job, row=row, runs=list(merged.values()),
                          failed=failed, errors=errors, backups=backups)
+
+    def _targets(self, server: str, job: str, starts: list[dict[str, Any]]) -> set[str] | None:
+        """The targets this server's start records name (the newest 10 runs), or None when a record leaves some
+        out or none could be read: then every archive of the folder is shown."""
+        names: set[str] = set()
+        for run in starts[:10]:
+            found, _ = self.index.body(server, job, "start", run["stamp"])
+            if not found:
+                continue
+            record = found[0][1]
+            if record.get("targets_left_out") or not isinstance(record.get("targets"), list):
+                return None
+            names.update(str(t.get("target")) for t in record["targets"] if isinstance(t, dict))
+        return names or None
 
     def _errors(self, server: str, job: str, run: dict[str, Any]) -> list[str]:
         found, _ = self.index.body(server, job, run["kind"], run["stamp"])
