@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import posixpath
+from datetime import UTC, datetime
 from typing import Any
 
+from aiobotocore.session import AioSession
 from botocore.handlers import add_expect_header
+from botocore.utils import parse_timestamp
 from fsspec.asyn import sync, sync_wrapper
 from fsspec.implementations.dirfs import DirFileSystem
 from s3fs import S3FileSystem
@@ -13,6 +16,16 @@ from s3fs import S3FileSystem
 from corral import RemoteFile
 from corral_storage_s3.errors import error_code
 from corral_storage_s3.upload import Uploader
+
+
+def listed_time(value: str) -> datetime:
+    """A listing's ``LastModified``: ``fromisoformat`` (C) first. botocore's default is dateutil's parser, about
+    0.1 ms per listed object: most of the time of listing a folder of records or archives."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return parse_timestamp(value)  # type: ignore[no-any-return]
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class CorralS3FileSystem(S3FileSystem):
@@ -27,6 +40,10 @@ class CorralS3FileSystem(S3FileSystem):
                                  retries=retries, extra=extra)
 
     async def set_session(self, refresh: bool = False, kwargs: dict[str, Any] | None = None) -> Any:
+        if self.session is None:  # ours, with the fast parser of listed times; kept on a refresh
+            self.session = AioSession(**self.kwargs)
+            self.session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=listed_time)
+            self._session_is_owned = False
         client = await super().set_session(refresh, kwargs or {})
         # No "Expect: 100-continue": aiohttp applies no read timeout while it waits for the "100 Continue", so a
         # hung server would hold every PUT until the uploader's watchdog instead of botocore's timeout and retry.
