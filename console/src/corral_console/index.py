@@ -10,6 +10,7 @@ storage writes them): size-capped, parsed defensively, never executed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fsspec.asyn import sync
+
 from corral.archive import RECORDS_DIR
 from corral.config.models import StorageConfig
 from corral.debugging import explain
@@ -32,7 +35,8 @@ from corral.records import FORMAT, parse_name
 log = logging.getLogger("corral")
 TREND = 10  # start records per (server, job) read for the size trend
 MAX_RECORD = 256 * 1024  # bytes: a record is at most 64 KiB as corral writes it; a bigger file is not read
-BATCH = 256  # records fetched at once from a storage that reads concurrently (S3)
+BATCH = 256  # records fetched at once from a storage that reads concurrently (S3, SFTP)
+READERS = 32  # of those, requests in flight
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS record (
   source TEXT NOT NULL, job TEXT NOT NULL, name TEXT NOT NULL,
@@ -304,16 +308,26 @@ class Index:
     @staticmethod
     def _cat(fs: Any, paths: list[str]) -> Iterator[tuple[str, bytes | Exception]]:
         """Each path's content (at most MAX_RECORD + 1 bytes), or the exception that reading it raised."""
-        if getattr(fs, "async_impl", False) or hasattr(getattr(fs, "fs", None), "_cat_file"):
+        if getattr(getattr(fs, "fs", fs), "async_impl", False):  # s3fs, sshfs, or a DirFileSystem over one
+            # _cat_file itself, READERS at a time: fsspec's cat() expands (and s3fs's _cat_file without a range
+            # HEADs) every path first, two requests per record; the range also caps what a hostile file costs
+            async def read_all() -> list[bytes | BaseException]:
+                limit = asyncio.Semaphore(READERS)
+
+                async def read(path: str) -> bytes | BaseException:
+                    async with limit:
+                        try:
+                            return bytes(await fs._cat_file(path, start=0, end=MAX_RECORD + 1))
+                        except Exception as exc:
+                            return exc
+
+                return await asyncio.gather(*(read(path) for path in paths))
+
             try:
-                found = fs.cat(paths, on_error="return")
+                found = sync(fs.loop, read_all)
             except Exception as exc:
-                found = {path: exc for path in paths}
-            if not isinstance(found, dict):  # one path: fsspec answers with its bytes
-                found = {paths[0]: found} if len(paths) == 1 else {}
-            by_key = {str(key).lstrip("/"): value for key, value in found.items()}  # a bucket's keys lose the "/"
-            for path in paths:
-                value = by_key.get(path.lstrip("/"), OSError(f"no answer for `{path}`"))
+                found = [exc] * len(paths)
+            for path, value in zip(paths, found, strict=True):
                 yield path, value if isinstance(value, bytes | Exception) else ValueError("unexpected reply")
             return
         for path in paths:
