@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
-_NAME = re.compile(r"^(?P<target>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})\.(?P<ext>[A-Za-z0-9.]+)$")
+# the seconds are optional: nxs-backup named its archives `<target>_<YYYY-MM-DD_HH-MM>.<ext>`, and a job migrated
+# from it (docs/migrating-from-nxs-backup.md) rotates, lists and restores those copies as its own
+_NAME = re.compile(r"^(?P<target>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}(?:-\d{2})?)\.(?P<ext>[A-Za-z0-9.]+)$")
 # a separator, a control character or line break, `.`, `..`, nothing
 _BAD_PART = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\u2028\u2029]|^\.{1,2}$|^$")
 _EXTENSION = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*")
@@ -192,7 +194,7 @@ def parse_backup(remote: RemoteFile) -> Backup | None:
         return None
     stamp = match["stamp"]
     try:  # fromisoformat is C; strptime parses in Python and a listing may hold thousands of names
-        made = datetime.fromisoformat(f"{stamp[:10]}T{stamp[11:].replace('-', ':')}")
+        made = datetime.fromisoformat(f"{stamp[:10]}T{stamp[11:].replace('-', ':')}")  # HH:MM or HH:MM:SS
     except ValueError:  # a date that does not exist: not one of ours
         return None
     return Backup(made=made, target=match["target"], path=remote.path, size=remote.size)
@@ -212,7 +214,8 @@ def own_backup(remote: RemoteFile, root: str, extensions: Collection[str] | None
     backup = parse_backup(remote)
     if backup is None or not folders or folders[0] != backup.target:
         return None
-    extension = posixpath.basename(remote.path)[len(backup.target) + len("_YYYY-MM-DD_HH-MM-SS.") :]
+    named = _NAME.fullmatch(posixpath.basename(remote.path).rstrip("/"))
+    extension = named["ext"] if named else ""
     known = valid_extension(extension) if extensions is None else extension in extensions
     if not known or any(_BAD_PART.search(part) for part in folders[1:]):
         return None
