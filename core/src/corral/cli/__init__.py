@@ -20,6 +20,7 @@ from corral.cli import (
     drill,
     generate,
     listing,
+    migrate,
     plugins,
     restore,
     schedule,
@@ -54,6 +55,7 @@ for name, command, short_help in (
     ("doctor", doctor.doctor, "Check what the jobs need on this server before their first run."),
     ("discover", discover.discover, "Find the sites and databases of this server and write their jobs."),
     ("console", console.console, "Serve a web page of every server's backups, from their run records."),
+    ("migrate", migrate.migrate, "Turn an nxs-backup 2.x or 3.x configuration into corral's."),
 ):
     extra = {"allow_extra_args": True} if name == "generate" else None
     app.command(name, short_help=short_help, context_settings=extra)(command)

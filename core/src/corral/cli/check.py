@@ -34,6 +34,11 @@ def check(
         loaded = load_config(config)
     except CorralError as error:
         report["errors"] = str(error).splitlines() or [type(error).__name__]
+        from corral.migrate.detect import hint
+
+        nxs = hint(config)  # an nxs-backup file: what to run, not a list of unknown keys
+        if nxs is not None:
+            report["errors"] = [nxs]
         _finish(report, error.exit_code or EXIT_USAGE, as_json, config)
         return
     report["jobs"] = [{"name": job.name, "type": job.type} for job in loaded.jobs]

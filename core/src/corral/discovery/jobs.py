@@ -64,6 +64,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(FileRef, lambda dumper, value: dumper.represent_scalar("!file", str(value)))
+Dumper = _Dumper  # for corral.migrate, which writes job files the same way
 
 
 def shown(text: object) -> str:
@@ -371,6 +372,10 @@ def _write_at(folder: int, name: str, data: bytes) -> None:
     except BaseException:
         os.unlink(temp, dir_fd=folder)
         raise
+
+
+write_at = _write_at  # for corral.migrate: a file replaced whole, mode 0600
+private_folder = _private_folder  # for corral.migrate: a folder of the running user's alone
 
 
 def write(path: Path, text: str, credentials: dict[str, str], credentials_dir: Path, job_file: bool = True) -> None:

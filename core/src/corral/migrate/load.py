@@ -1,0 +1,123 @@
+"""nxs-backup files read with the line of every key, their ``!include`` kept as the patterns it names.
+
+Reading goes through :func:`corral.config.loader.read_trusted`, as every configuration file corral reads: a
+regular file, at most 16 MiB, that only root or the running user can change.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corral.config.loader import MAX_FILE_BYTES, read_trusted
+from corral.errors import ConfigError
+
+
+class MigrateError(Exception):
+    """A file ``corral migrate`` cannot read or write: one line, naming it."""
+
+
+class Map(dict[str, Any]):
+    """A mapping that knows its file and the line of each key."""
+
+    file: str = "?"
+    line: int = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, int] = {}
+
+    def at(self, key: str | None = None) -> str:
+        """``FILE:LINE`` of ``key`` (of the mapping itself without one)."""
+        return f"{self.file}:{self.lines.get(key, self.line) if key is not None else self.line}"
+
+
+@dataclass(frozen=True)
+class Include:
+    """``!include [globs]`` of a 2.x main file: the patterns, relative to the including file."""
+
+    patterns: tuple[str, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with located mappings; ``!include`` kept; other tags read as their plain value."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:
+    loader.flatten_mapping(node)
+    result = Map()
+    result.file, result.line = loader.name, node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = str(loader.construct_object(key_node, deep=True))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _include(loader: _Loader, node: yaml.Node) -> Include:
+    if isinstance(node, yaml.SequenceNode):
+        return Include(tuple(str(loader.construct_scalar(child)) for child in node.value
+                             if isinstance(child, yaml.ScalarNode)))
+    return Include((str(loader.construct_scalar(node)),))  # type: ignore[arg-type]
+
+
+def _other_tag(loader: _Loader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return _mapping(loader, node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor("!include", _include)
+_Loader.add_multi_constructor("!", _other_tag)
+
+
+def read(path: Path) -> Any:
+    """The value of one YAML file, located; a problem is a MigrateError naming the file (and line)."""
+    try:
+        data = read_trusted(path, MAX_FILE_BYTES)
+    except ConfigError as exc:
+        raise MigrateError("; ".join(exc.problems)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MigrateError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a configuration")
+    try:
+        loader = _Loader(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MigrateError(f"{path}: not a UTF-8 text file") from None
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise MigrateError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise MigrateError(f"{path}: invalid YAML: {type(exc).__name__}") from None
+    finally:
+        loader.dispose()
+
+
+def comments(path: Path) -> int:
+    """How many comment lines ``path`` holds (PyYAML drops them: the report says so)."""
+    try:
+        text = read_trusted(path, MAX_FILE_BYTES).decode("utf-8", "replace")
+    except ConfigError:
+        return 0
+    return sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
+
+
+def matches(patterns: list[str] | tuple[str, ...], base: Path) -> list[Path]:
+    """The files the include patterns name, relative to ``base``, in name order (folders left out)."""
+    found: list[Path] = []
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        names = sorted(glob.glob(full)) if glob.has_magic(pattern) else [full]
+        found.extend(Path(name) for name in names if not os.path.isdir(name) and Path(name) not in found)
+    return found

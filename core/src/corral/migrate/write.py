@@ -1,0 +1,113 @@
+"""The files of a migrated configuration: ``corral.conf``, ``conf.d/<job>.conf``, ``credentials/<name>``.
+
+Everything is written as ``corral discover`` writes (its helpers): the YAML by the safe dumper, each file
+replaced whole with mode 0600, each folder 0700 and never through a link; the passwords first, so that no file
+names a missing one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corral.discovery import jobs as discovered
+from corral.discovery.jobs import FileRef, WriteError, shown
+from corral.migrate.load import MigrateError
+from corral.migrate.mapping import EnvRef, Secret
+from corral.migrate.report import Plan
+from corral.targets import safe
+
+MAIN = "corral.conf"
+JOBS = "conf.d"
+CREDENTIALS = "credentials"
+
+
+class _Dumper(discovered.Dumper):
+    """The discover dumper (``!file``), with ``!env``."""
+
+
+_Dumper.add_representer(EnvRef, lambda dumper, value: dumper.represent_scalar("!env", str(value)))
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file to write: its path below the target folder and its text."""
+
+    name: str
+    text: str
+
+
+def _resolved(value: Any, prefix: str) -> Any:
+    """``value`` with every :class:`Secret` as ``!file <prefix><name>``."""
+    if isinstance(value, Secret):
+        return FileRef(f"{prefix}{value}")
+    if isinstance(value, dict):
+        return {key: _resolved(item, prefix) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, prefix) for item in value]
+    return value
+
+
+def _dump(value: Any) -> str:
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=120)
+
+
+def render(plan: Plan, source: Path) -> list[Output]:
+    """The main file and one job file per job (names made file-safe and unique)."""
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    head = [f"# Written by `corral migrate` on {stamp} from {shown(source)} (nxs-backup {plan.version}.x).",
+            "# Passwords are in credentials/ (mode 0600), read with `!file`; comments of the nxs-backup files are",
+            "# not carried over (PyYAML drops them). docs/migrating-from-nxs-backup.md says what differs."]
+    main = _dump({"main": _resolved(plan.main, f"{CREDENTIALS}/")}) if plan.main else "main: {}\n"
+    outputs = [Output(MAIN, "\n".join(head) + "\n" + main + f"jobs: !include [{JOBS}/*.conf]\n")]
+    used: set[str] = set()
+    for job in plan.jobs:
+        name = base = safe(job.name)
+        count = 1
+        while name in used:
+            count += 1
+            name = f"{base}-{count}"
+        used.add(name)
+        text = (f"# From {shown(job.where)} (nxs-backup {plan.version}.x), by `corral migrate`.\n"
+                + _dump([_resolved(job.data, f"../{CREDENTIALS}/")]))
+        outputs.append(Output(f"{JOBS}/{name}.conf", text))
+    return outputs
+
+
+def write(plan: Plan, outputs: list[Output], to_dir: Path, force: bool) -> None:
+    """Write ``outputs`` and the passwords into ``to_dir`` (0700 folders, 0600 files); an existing main file
+    stays unless ``force``."""
+    main = to_dir / MAIN
+    if os.path.lexists(main) and not force:
+        raise MigrateError(f"`{main}` exists: not overwritten (--force overwrites it and the job files "
+                           "migrate writes; other files of conf.d stay)")
+    try:
+        for folder in (to_dir, to_dir / JOBS):
+            os.close(discovered.private_folder(folder))
+        secrets = discovered.private_folder(to_dir / CREDENTIALS) if plan.secrets else None
+        try:
+            for name, password in sorted(plan.secrets.items()):
+                if password.splitlines() != [password]:
+                    raise MigrateError(f"the password for `{name}` holds a line break, which `!file` cannot read: "
+                                       "write that key by hand")
+                assert secrets is not None
+                discovered.write_at(secrets, name, password.encode("utf-8", "surrogateescape") + b"\n")
+        finally:
+            if secrets is not None:
+                os.close(secrets)
+        for output in sorted(outputs, key=lambda o: o.name == MAIN):  # the main file last
+            fd = discovered.private_folder(to_dir / os.path.dirname(output.name))
+            try:
+                discovered.write_at(fd, os.path.basename(output.name), output.text.encode("utf-8"))
+            finally:
+                os.close(fd)
+    except WriteError as exc:
+        raise MigrateError(str(exc)) from None
+    except OSError as exc:
+        raise MigrateError(f"cannot write into `{to_dir}`: {exc.strerror}") from None
