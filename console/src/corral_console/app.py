@@ -228,7 +228,7 @@ class Console:
 
     def _errors(self, server: str, job: str, run: dict[str, Any]) -> list[str]:
         found, _ = self.index.body(server, job, run["kind"], run["stamp"])
-        return [str(line) for line in (found[0][1].get("errors") or [])][:50] if found else []
+        return _record_view(found[0][1])["errors"][:50] if found else []  # checked: `"errors": 5` was a 500
 
     def run(self, request: Request) -> Response:
         p = request.path_params
@@ -302,8 +302,8 @@ class Console:
         if token is None:
             return self.login_form(request, 401, "Wrong user name or password.")
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.settings.secure_cookies,
-                            max_age=int(self.auth.lifetime))
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=int(self.auth.lifetime),
+                            secure=self.settings.secure_cookies or _over_https(request))
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
@@ -326,6 +326,13 @@ def _same_origin(request: Request) -> bool:
         return True  # not a browser, or one that sends neither: the CSRF token decides
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1].split("/", 1)[0] == host
+
+
+def _over_https(request: Request) -> bool:
+    """Whether the browser reached the console over HTTPS (a TLS proxy in front): its form was posted from an
+    https:// page. Its session cookie is then Secure, never sent to an http:// page of the same host."""
+    origin = request.headers.get("origin") or request.headers.get("referer") or ""
+    return request.url.scheme == "https" or origin.lower().startswith("https://")
 
 
 def _record_view(record: dict[str, Any]) -> dict[str, Any]:

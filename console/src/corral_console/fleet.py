@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.archive import STAMP_FORMAT
 
 RANK = {"failed": 0, "stale": 1, "unknown": 2, "ok": 3}
+AHEAD = timedelta(days=1)  # a run that ended later than now + AHEAD (a clock ahead, or a forged record) is not counted
 
 
 @dataclass
@@ -49,7 +50,7 @@ def moment(finished: str | None, stamp: str) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(finished)
             return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59:59-12:00 is past datetime.max in UTC
             pass
     try:
         return datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
@@ -70,6 +71,8 @@ def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str,
             continue
         seen_runs.add((server, job, kind, stamp))
         when = moment(finished, stamp)
+        if any(t is not None and t > now + AHEAD for t in (when, moment(None, stamp))):  # else it stays the newest
+            continue  # run (by stamp), its outcome the row's for good: retention keeps the newest of a kind
         if kind == "start":
             if row.last_run is None and not row.last_outcome:
                 row.last_run, row.last_outcome, row.size = when, outcome, size

@@ -109,7 +109,7 @@ def summarize(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"larger than {MAX_RECORD // 1024} KiB"
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[... 100,000 deep
         return None, f"not JSON: {str(exc)[:120]}"
     if not isinstance(body, dict):
         return None, "not a JSON object"
@@ -119,7 +119,7 @@ def summarize(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _number(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None  # SQLite
 
 
 def _text(value: Any) -> str | None:

@@ -1,0 +1,141 @@
+"""`corral console` against hostile input: records a server sharing the storage crafted to stop the readings or
+break a page, a server's clock far ahead, and the session cookie behind a TLS proxy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from corral.config import load_config
+from corral_console.auth import hash_password
+from corral_console.serve import build
+
+PASSWORD = "correct horse battery"
+
+
+def _record(runs: Path, stamp: str, server: str = "web-1", **values: Any) -> Path:
+    runs.mkdir(parents=True, exist_ok=True)
+    body = {"format": 1, "kind": "start", "server": server, "job": runs.parent.name, "stamp": stamp,
+            "outcome": "ok", "size": 1000, "finished": stamp[:10] + "T" + stamp[11:].replace("-", ":") + "Z",
+            **values}
+    path = runs / f"{stamp}.{server}.start.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[Any]:
+    """A console over the local folder ``tmp_path/store`` (filled by the test before ``open``)."""
+    opened: list[Any] = []
+
+    def open_console(**settings: Any) -> tuple[Any, TestClient]:
+        path = tmp_path / "console.conf"
+        path.write_text(yaml.safe_dump({"main": {"general_path_to_all_tmp_dir": str(tmp_path / "t")}, "console": {
+            "cache_dir": str(tmp_path / "cache"), **settings,
+            "storages": [{"storage": "local", "backup_dir": str(tmp_path / "store")}]}}))
+        made, app, _, _ = build(load_config(path, partial=True), None, [])
+        opened.append(made)
+        return made, TestClient(app, base_url="http://127.0.0.1:8640")
+
+    yield open_console
+    for made in opened:
+        made.index.close()
+
+
+def test_a_deeply_nested_record_is_unreadable_and_the_readings_go_on(tmp_path: Path, console: Any) -> None:
+    """JSON nested 100,000 deep made json.loads raise RecursionError (no ValueError): every reading failed on it,
+    and the records after it were never read."""
+    runs = tmp_path / "store" / "site" / ".runs"
+    (runs / "2026-11-30_03-00-00.web-6.start.json").parent.mkdir(parents=True)
+    (runs / "2026-11-30_03-00-00.web-6.start.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    _record(runs, "2026-11-29_03-00-00")
+    made, client = console()
+    reading = made.index.read()
+    assert reading.fetched == 2 and not reading.errors
+    page = client.get("/job/web-6/site").text
+    assert "not JSON" in page
+    assert '<a href="/job/web-1/site">' in client.get("/").text
+
+
+def test_a_record_nested_just_below_the_limit_does_not_break_its_pages(tmp_path: Path, console: Any) -> None:
+    runs = tmp_path / "store" / "site" / ".runs"
+    deep: Any = "x"
+    for _ in range(950):
+        deep = [deep]
+    _record(runs, "2026-11-30_03-00-00", outcome="failed", errors=deep, targets=deep, plugins={"a": deep})
+    made, client = console()
+    made.index.read()
+    assert client.get("/job/web-1/site").status_code == 200
+    assert client.get("/run/web-1/site/start/2026-11-30_03-00-00").status_code == 200
+
+
+def test_a_size_past_sqlites_integers_is_no_size_and_the_readings_go_on(tmp_path: Path, console: Any) -> None:
+    """A size of 10**20 raised OverflowError storing it in the cache: every reading failed on that record."""
+    runs = tmp_path / "store" / "site" / ".runs"
+    _record(runs, "2026-11-30_03-00-00", size=10**20)
+    _record(runs, "2026-11-29_03-00-00", server="web-2")
+    made, client = console()
+    reading = made.index.read()
+    assert reading.fetched == 2 and not reading.errors
+    assert client.get("/job/web-1/site").status_code == 200
+
+
+@pytest.mark.parametrize("finished", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+12:00"])
+def test_a_finished_time_out_of_pythons_range_does_not_break_the_fleet_page(tmp_path: Path, console: Any,
+                                                                           finished: str) -> None:  # fmt: skip
+    """``astimezone`` raised OverflowError: the fleet page was a 500 for everyone."""
+    runs = tmp_path / "store" / "site" / ".runs"
+    _record(runs, "2026-11-30_03-00-00", finished=finished)
+    _record(tmp_path / "store" / "other" / ".runs", "2026-11-30_03-00-00", server="web-2")
+    made, client = console()
+    made.index.read()
+    page = client.get("/")
+    assert page.status_code == 200 and "web-2" in page.text
+
+
+@pytest.mark.parametrize("errors", [5, True, 1.5])
+def test_a_failed_records_errors_that_are_no_list_do_not_break_the_job_page(tmp_path: Path, console: Any,
+                                                                           errors: Any) -> None:  # fmt: skip
+    runs = tmp_path / "store" / "site" / ".runs"
+    _record(runs, "2026-11-30_03-00-00", outcome="failed", errors=errors)
+    made, client = console()
+    made.index.read()
+    page = client.get("/job/web-1/site")
+    assert page.status_code == 200 and "Errors of the failed run" in page.text
+
+
+@pytest.mark.parametrize("finished", ["2099-01-01T03:00:09Z", "2026-11-30T03:00:09Z"])
+def test_a_record_dated_far_ahead_does_not_hide_the_jobs_failures(tmp_path: Path, console: Any,
+                                                                  finished: str) -> None:  # fmt: skip
+    """A server whose clock once jumped to 2099 (or a hostile one) wrote an ok record: it stayed the newest run,
+    the job showed ok for good however its real runs failed (and retention keeps the newest of a kind)."""
+    runs = tmp_path / "store" / "site" / ".runs"
+    _record(runs, "2099-01-01_03-00-00", finished=finished)
+    _record(runs, "2026-11-29_03-00-00", outcome="failed")
+    made, client = console()
+    made.index.read()
+    page = client.get("/").text
+    assert '<tr class="failed">' in page and "1 failed" in page
+
+
+def test_the_session_cookie_is_secure_when_the_login_page_was_reached_over_https(tmp_path: Path,
+                                                                                 console: Any) -> None:  # fmt: skip
+    """Behind the TLS proxy the docs ask for, the session cookie lacked Secure: a browser sent it in clear to any
+    http:// page of the same host name (a port-80 redirect, a network attacker's injected request)."""
+    _record(tmp_path / "store" / "site" / ".runs", "2026-11-30_03-00-00")
+    _made, client = console(users={"ops": hash_password(PASSWORD)}, hosts=["console.example"])
+    with client:
+        form = client.get("/login", headers={"host": "console.example"}).text
+        token = form.split('name="token" value="', 1)[1].split('"', 1)[0]
+        done = client.post("/login", data={"token": token, "user": "ops", "password": PASSWORD},
+                           headers={"host": "console.example", "origin": "https://console.example"},
+                           follow_redirects=False)
+    assert done.status_code == 303
+    cookie = next(v for k, v in done.headers.multi_items() if k == "set-cookie" and v.startswith("corral_session="))
+    assert "secure" in cookie.lower()
