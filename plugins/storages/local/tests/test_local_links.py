@@ -229,3 +229,34 @@ def test_rotation_never_deletes_an_archive_another_user_planted(tmp_path: Path) 
     assert planted.read_text() == "the user's own file\n"
     assert f"rotation cannot delete `{planted}`: `{planted}` belongs to uid {NOBODY}, another user" in done.stderr
     assert (backups / "sites" / "alpha" / f"alpha_{STAMP}.tar").exists()  # tonight's backup still made
+
+
+@pytest.mark.parametrize("read", ["open_read", "get"])
+def test_a_fifo_planted_as_an_archive_is_refused_instead_of_hanging_the_read(tmp_path: Path, read: str) -> None:
+    """Another user who can write in the backup folder planted a FIFO named like an archive (or a run record): it
+    is listed like a file, and opening it to read (verify, drill, restore, the console) waited for a writer for
+    good; a verify holding the run lock stopped every later backup."""
+    import threading
+
+    fifo = tmp_path / "backups" / "sites" / "alpha" / "alpha_2026-01-30_03-00-00.tar"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    storage = open_storage(local_storage(tmp_path / "backups"), "sites")
+    outcome: list[BaseException | None] = []
+
+    def reading() -> None:
+        try:
+            result = getattr(storage, read)(str(fifo), *([tmp_path / "out"] if read == "get" else []))
+            outcome.append(None)
+            getattr(result, "close", lambda: None)()
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=reading, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():
+        with open(fifo, "wb"):  # let the blocked open go
+            pass
+        raise AssertionError("reading a FIFO planted as an archive blocked")
+    assert outcome and "not a regular file" in str(outcome[0])

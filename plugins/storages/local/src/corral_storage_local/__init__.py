@@ -145,6 +145,17 @@ class LocalFolder:
                     raise _link_refused(path, self.root or "") from None
                 raise
 
+    def _open_to_read(self, path: str) -> int:
+        """A stored file opened to read, never a FIFO or a device: another user who can write in the folder could
+        plant a FIFO named like an archive or a run record, and opening it waited for good (a verify holding the
+        run lock, the console's reading)."""
+        fd = self._open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StorageError(f"`{path}` is not a regular file (a FIFO, a device or a folder): corral reads none")
+        os.set_blocking(fd, True)
+        return fd
+
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         parts = self._below(path)
         if parts is None or self.root is None:
@@ -214,7 +225,7 @@ class LocalFolder:
     def get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
         """Copy a stored file out, only when root or the running user owns it: a restore extracts it as root, and
         an archive another user planted in a folder they can write could hold a root-owned setuid file."""
-        with open(self._open(rpath, os.O_RDONLY), "rb") as source:
+        with open(self._open_to_read(rpath), "rb") as source:
             owner = os.fstat(source.fileno()).st_uid
             if owner not in self.trusted:
                 raise StorageError(f"`{rpath}` belongs to uid {owner}, another user: corral reads back only files "
@@ -226,7 +237,7 @@ class LocalFolder:
         """A stored file to read, or a new one to write (never an existing one, never through a link) with
         ``file_mode`` set before its first byte; the caller closes it, as with fsspec."""
         if mode.startswith("r"):
-            return open(self._open(path, os.O_RDONLY), mode)
+            return open(self._open_to_read(path), mode)
         fd = self._open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if file_mode is None else file_mode)
         if file_mode is not None:
             os.fchmod(fd, file_mode)  # the umask may have taken bits of `file_mode` away
