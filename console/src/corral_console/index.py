@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS record (
   outcome TEXT, size INTEGER, finished TEXT, problem TEXT,
   seen INTEGER NOT NULL,      -- the reading that last listed it
   PRIMARY KEY (source, job, name));
-CREATE INDEX IF NOT EXISTS by_run ON record (server, job, kind, stamp);
+DROP INDEX IF EXISTS by_run;
+CREATE INDEX IF NOT EXISTS by_job ON record (job, server, kind, stamp DESC);  -- the newest first, unsorted
 """
 
 
@@ -141,9 +142,11 @@ class Index:
         self._reading = threading.Lock()  # one reading at a time
         self._filesystems: dict[str, Any] = {}
         self.generation = 0  # grows with every reading that changed something
+        self._read_once = False
         self.last = Reading()
         row = self._db.execute("SELECT max(seen) FROM record").fetchone()
         self._seen = int(row[0] or 0)
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (job TEXT PRIMARY KEY)")
 
     # ------------------------------------------------------------------------------------------- reading
 
@@ -158,8 +161,9 @@ class Index:
         with self._reading:
             reading = Reading(started=time.time())
             begun = time.monotonic()
+            first, self._read_once = not self._read_once, True  # the first looks at all a last process left
             self._seen += 1
-            changed = False
+            changed: set[str] = set()
             for label in self.sources:
                 try:
                     listed, new = self._list(label, reading)
@@ -169,7 +173,7 @@ class Index:
                     with self._lock:  # a broken connection: open it again next time
                         self._filesystems.pop(label, None)
                     reading.errors.append(f"storage {label}: cannot be listed: {explain(exc)}")
-            fetched = self._fetch_needed()
+            fetched = self._fetch_needed(None if first else changed)
             reading.fetched = fetched
             if changed or fetched:
                 self.generation += 1
@@ -179,8 +183,9 @@ class Index:
                 log.warning("console: %s", line)
             return reading
 
-    def _list(self, label: str, reading: Reading) -> tuple[int, bool]:
-        """Remember the names in every ``<backup_dir>/<job>/.runs/`` of one storage; forget the ones gone."""
+    def _list(self, label: str, reading: Reading) -> tuple[int, set[str]]:
+        """Remember the names in every ``<backup_dir>/<job>/.runs/`` of one storage; forget the ones gone. The
+        count of records listed, and the job folders whose records changed."""
         source = self.sources[label]
         fs = self.filesystem(label)
         root = source.config.backup_dir
@@ -191,87 +196,99 @@ class Index:
         jobs = sorted({_name_of(e) for e in entries if e.get("type") == "directory"} - {""})
         workers = 16 if getattr(fs, "async_impl", False) or hasattr(fs, "fs") else 1
 
-        def listing(job: str) -> tuple[str, list[dict[str, Any]] | None, str | None]:
+        def listing(job: str) -> tuple[str, dict[str, str] | None, str | None]:
             try:
-                return job, fs.ls(posixpath.join(root, job, RECORDS_DIR), detail=True), None
+                found = fs.ls(posixpath.join(root, job, RECORDS_DIR), detail=True)
             except FileNotFoundError:
-                return job, [], None
+                return job, {}, None
             except Exception as exc:
                 return job, None, explain(exc)
+            return job, {_name_of(entry): _version(entry) for entry in found
+                         if entry.get("type") in (None, "file") and not entry.get("islink")}, None  # fmt: skip
 
-        listed, changed = 0, False
+        listed, changed, kept = 0, set(), set()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for job, found, error in pool.map(listing, jobs):
-                if found is None:
+                kept.add(job)
+                if found is None:  # keep what was known: a failed listing is no deletion
                     reading.errors.append(f"storage {label}: job folder `{job}`: cannot be listed: {error}")
-                    self._touch(label, job)  # keep what was known: a failed listing is no deletion
                     continue
-                rows = []
-                for entry in found:
-                    name = _name_of(entry)
-                    parts = parse_name(name)
-                    if parts is None or entry.get("type") not in (None, "file") or entry.get("islink"):
-                        continue
-                    stamp, server, kind, _ = parts
-                    rows.append((label, job, name, server, kind, stamp, _version(entry), self._seen))
-                listed += len(rows)
-                changed |= self._store_listing(label, job, rows)
+                count, new = self._store_listing(label, job, found)
+                listed += count
+                if new:
+                    changed.add(job)
         with self._lock:  # job folders that are gone
-            gone = self._db.execute("DELETE FROM record WHERE source=? AND seen<?", (label, self._seen)).rowcount
-        return listed, changed or gone > 0
+            known = {row[0] for row in self._db.execute("SELECT DISTINCT job FROM record WHERE source=?", (label,))}
+            for job in known - kept:
+                self._db.execute("DELETE FROM record WHERE source=? AND job=?", (label, job))
+                changed.add(job)
+        return listed, changed
 
-    def _touch(self, label: str, job: str) -> None:
+    def _store_listing(self, label: str, job: str, found: dict[str, str]) -> tuple[int, bool]:
+        """Compare one job folder's listing (name: version) with the cache: only new names are parsed and
+        stored, only changed or gone ones written. The count of records in it, and whether any changed."""
         with self._lock:
-            self._db.execute("UPDATE record SET seen=? WHERE source=? AND job=?", (self._seen, label, job))
+            known = dict(self._db.execute("SELECT name, version FROM record WHERE source=? AND job=?",
+                                          (label, job)).fetchall())  # fmt: skip
+        new, moved = [], []
+        for name, version in found.items():
+            if name in known:
+                if known[name] != version:
+                    moved.append((version, label, job, name))
+                continue
+            parts = parse_name(name)
+            if parts is not None:
+                stamp, server, kind, _ = parts
+                new.append((label, job, name, server, kind, stamp, version, self._seen))
+        gone = [(label, job, name) for name in known if name not in found]
+        if new or moved or gone:
+            with self._lock:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT INTO record (source, job, name, server, kind, stamp, version, seen) "
+                                     "VALUES (?,?,?,?,?,?,?,?)", new)  # fmt: skip
+                self._db.executemany("UPDATE record SET version=? WHERE source=? AND job=? AND name=?", moved)
+                self._db.executemany("DELETE FROM record WHERE source=? AND job=? AND name=?", gone)
+                self._db.execute("COMMIT")
+        return len(known) + len(new) - len(gone), bool(new or moved or gone)
 
-    def _store_listing(self, label: str, job: str, rows: list[tuple[Any, ...]]) -> bool:
-        with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO record (source, job, name, server, kind, stamp, version, seen) VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (source, job, name) DO UPDATE SET seen=excluded.seen, version=excluded.version",
-                rows)  # fmt: skip
-            self._db.execute("COMMIT")
-            inserted = self._db.total_changes - before - len(rows)  # an update counts too: see versions below
-            stale = self._db.execute("SELECT count(*) FROM record WHERE source=? AND job=? AND seen=? AND "
-                                     "fetched IS NOT NULL AND fetched<>version", (label, job, self._seen)).fetchone()[0]
-            return inserted != 0 or stale != 0 or self._db.execute(
-                "SELECT count(*) FROM record WHERE source=? AND job=? AND seen=? AND fetched IS NULL",
-                (label, job, self._seen)).fetchone()[0] > 0  # fmt: skip
+    def _choose(self, jobs: set[str] | None) -> str:
+        """A WHERE clause for the records of ``jobs`` (None: every job), through a temporary table."""
+        if jobs is None:
+            return ""
+        self._db.execute("DELETE FROM chosen")
+        self._db.executemany("INSERT INTO chosen VALUES (?)", [(job,) for job in jobs])
+        return "WHERE job IN (SELECT job FROM chosen)"
 
-    def _wanted(self, depth: int) -> list[tuple[str, str, str]]:
-        """(source, job, name) of the records the fleet page needs and has not read (or that changed): one copy
-        of each run (the first storage's), the newest of each kind, the newest TREND starts, and older starts
-        down to ``depth`` runs for a (server, job) whose last success has not shown up yet."""
+    def _wanted(self, depth: int, jobs: set[str] | None) -> list[tuple[str, str, str]]:
+        """(source, job, name) of the records the fleet page needs and has not read (or that changed), in the
+        job folders ``jobs`` (None: all): one copy of each run (the first storage's), the newest of each kind
+        and the newest ``depth`` starts. One pass over the index in its order: no sort of a million rows."""
         query = """
-        WITH ranked AS (
-          SELECT source, job, name, server, kind, fetched, version, outcome,
-                 dense_rank() OVER (PARTITION BY server, job, kind ORDER BY stamp DESC) AS run,
-                 row_number() OVER (PARTITION BY server, job, kind, stamp ORDER BY source) AS copy
-          FROM record),
-        runs AS (
-          SELECT server, job, kind, min(CASE WHEN outcome='ok' THEN run END) AS ok_run
-          FROM ranked GROUP BY server, job, kind)
-        SELECT r.source, r.job, r.name FROM ranked r JOIN runs g USING (server, job, kind)
-        WHERE r.copy=1 AND (r.fetched IS NULL OR r.fetched<>r.version)
-          AND (r.run=1 OR (r.kind='start' AND (r.run<=? OR (r.run<=? AND (g.ok_run IS NULL OR r.run<g.ok_run)))))"""
+        SELECT source, job, name FROM (
+          SELECT source, job, name, server, kind, stamp, fetched, version,
+                 dense_rank() OVER (PARTITION BY job, server, kind ORDER BY stamp DESC) AS run
+          FROM record {where}) r
+        WHERE (fetched IS NULL OR fetched<>version) AND (run=1 OR (kind='start' AND run<=?))
+          AND NOT EXISTS (SELECT 1 FROM record o WHERE o.job=r.job AND o.server=r.server AND o.kind=r.kind
+                          AND o.stamp=r.stamp AND o.source<r.source)"""
         with self._lock:
-            return [tuple(row) for row in self._db.execute(query, (TREND, depth))]  # type: ignore[misc]
+            where = self._choose(jobs)
+            return [tuple(row) for row in self._db.execute(query.format(where=where), (depth,))]  # type: ignore[misc]
 
-    def _fetch_needed(self) -> int:
-        """Read what the fleet needs, going back further (TREND runs, then twice as many...) for the jobs whose
+    def _fetch_needed(self, jobs: set[str] | None) -> int:
+        """Read what the fleet needs in the job folders ``jobs`` (None: all; a reading passes the folders whose
+        listing changed), going back further (TREND runs, then twice as many...) for the (server, job) whose
         last success is not among the runs read yet."""
         fetched, depth = 0, TREND
-        while True:
-            wanted = self._wanted(depth)
-            fetched += self._fetch(wanted)
-            with self._lock:
-                deepest = self._db.execute("SELECT count(DISTINCT stamp) AS runs FROM record WHERE kind='start' "
-                                           "GROUP BY server, job ORDER BY runs DESC LIMIT 1").fetchone()
-            if deepest is None or depth >= deepest[0]:
-                return fetched
+        while jobs is None or jobs:
+            fetched += self._fetch(self._wanted(depth, jobs))  # TREND for all, deeper for those without success
+            with self._lock:  # the folders of a (server, job) without a success read, and with older runs
+                where = self._choose(jobs)
+                jobs = {row[0] for row in self._db.execute(
+                    f"SELECT job FROM record {where} {'AND' if where else 'WHERE'} kind='start' GROUP BY job, server "
+                    "HAVING count(DISTINCT stamp)>? AND coalesce(max(outcome='ok'), 0)=0", (depth,))}  # fmt: skip
             depth *= 2
+        return fetched
 
     def fetch_job(self, server: str, job: str) -> int:
         """Read every record of one (server, job) not read yet: its page shows them all."""
