@@ -50,6 +50,14 @@ def test_an_interrupted_records_temp_file_is_rotations_to_remove() -> None:
     assert not orphaned_upload(RemoteFile(partial_name(record), 10, link=True), "/b/job", None)
 
 
+def test_rotation_leaves_the_records_temp_file_of_another_server_sharing_the_folder() -> None:
+    """Servers sharing a job folder rotate at the start of their jobs and write their records at the end: one
+    server's rotation deleted the temp file of the record another was writing that moment (its record lost)."""
+    record = RemoteFile(partial_name("/b/job/.runs/2026-01-02_03-00-00.web_2.start.json"), 10)
+    assert not orphaned_upload(record, "/b/job", None, "web-1")
+    assert orphaned_upload(record, "/b/job", None, "web 2")  # its own (as server_part names it)
+
+
 def test_no_target_takes_the_records_folder() -> None:
     assert target_problem(".runs") is not None
 

@@ -297,7 +297,7 @@ def _rotate(
             storage.take_out("it did not answer the listing")
         return
     extensions = source_extensions(job)
-    doomed = [f.path for f in files if orphaned_upload(f, storage.root, extensions)]
+    doomed = [f.path for f in files if orphaned_upload(f, storage.root, extensions, str(run.main.server_name))]
     if storage.config.store.enabled:
         backups = [b for b in (own_backup(f, storage.root, extensions) for f in files) if b is not None]
         gone = expired(backups, storage.config.store, run.now, run.main.weekly_backup_day)

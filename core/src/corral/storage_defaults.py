@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from corral.archive import RemoteFile, own_backup
 from corral.hookspecs import hookimpl
 from corral.manifest import manifest_stamp
-from corral.records import parse_record
+from corral.records import parse_record, server_part
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -51,17 +51,20 @@ def partial_pattern(remote_path: str) -> str:
     return posixpath.join(parent, f".{name}{PARTIAL_MARK}*")
 
 
-def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None) -> bool:
+def orphaned_upload(remote: RemoteFile, root: str, extensions: Collection[str] | None,
+                    server: str | None = None) -> bool:  # fmt: skip
     """``remote`` is the temp file of an upload to ``root`` that never finished: exactly a name
     :func:`partial_name` makes, beside where one of the job's archives or manifests goes (see :func:`own_backup`,
-    :func:`corral.manifest.manifest_stamp`, :func:`corral.records.parse_record`)."""
+    :func:`corral.manifest.manifest_stamp`, :func:`corral.records.parse_record`). With ``server``, a run record's
+    only when it is that server's: another server sharing the job folder may be writing its record right now."""
     parent, name = posixpath.split(remote.path)
     match = _PARTIAL.fullmatch(name)
     if match is None or remote.link:
         return False
     final = RemoteFile(posixpath.join(parent, match["name"]), remote.size)
+    record = parse_record(final, root)
     return (own_backup(final, root, extensions) is not None or manifest_stamp(final, root) is not None
-            or parse_record(final, root) is not None)
+            or (record is not None and (server is None or record.server == server_part(server))))
 
 
 @hookimpl(trylast=True)
