@@ -197,7 +197,7 @@ def archives(plan: Plan, job: dict[str, Any], where: str, folder: str) -> None:
         plan.note(where, f"job `{name}`: nxs-backup's incremental chains in {', '.join(dirs)} are not continued: "
                   "corral starts its own chain (a full level); keep the old folders until it covers a year")
         return
-    inner = "/<database>" if folder == "<source name>" else ""
+    inner = "/<target>" if folder == "<source name>" else ""
     moves = "; ".join(f"`mkdir -p {posixpath.join(d, name)} && mv {posixpath.join(d, folder)}{'/*' if inner else ''} "
                       f"{posixpath.join(d, name)}/`" for d in dirs)
     plan.note(where, f"job `{name}`: nxs-backup's archives are in `<backup_dir>/{folder}{inner}/daily|weekly|monthly/`"

@@ -233,7 +233,7 @@ def _job(plan: Plan, raw: Map, connects: dict[str, dict[str, Any]], taken: set[s
             if storage is not None:
                 storages.append(storage)
     data["storages"] = storages
-    archives(plan, data, raw.at("job_name"), "<target>" if kind in ("desc_files", "external") else "<source name>")
+    archives(plan, data, raw.at("job_name"), "<target>" if kind == "external" else "<source name>")
     return Job(name, data, raw.at("job_name"))
 
 
