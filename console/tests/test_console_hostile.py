@@ -139,3 +139,32 @@ def test_the_session_cookie_is_secure_when_the_login_page_was_reached_over_https
     assert done.status_code == 303
     cookie = next(v for k, v in done.headers.multi_items() if k == "set-cookie" and v.startswith("corral_session="))
     assert "secure" in cookie.lower()
+
+
+def test_behind_a_proxy_on_this_machine_a_rebinding_page_cannot_name_its_own_user(tmp_path: Path,
+                                                                                  console: Any) -> None:  # fmt: skip
+    """With the default trusted_proxies (127.0.0.1, ::1) every browser on this machine is "the proxy": a web page
+    that rebinds evil.example to 127.0.0.1 sent X-Remote-User itself (a same-origin fetch may) and read the fleet.
+    The Host check that protects a console without a login applies there too."""
+    _record(tmp_path / "store" / "site" / ".runs", "2026-11-30_03-00-00")
+    made, _ = console(proxy_header="X-Remote-User")
+    from corral_console.app import make_app
+
+    with TestClient(make_app(made), base_url="http://127.0.0.1:8640", client=("127.0.0.1", 5000)) as browser:
+        assert browser.get("/", headers={"X-Remote-User": "eve", "host": "evil.example:8640"}).status_code == 400
+        assert browser.get("/", headers={"X-Remote-User": "alice"}).status_code == 200  # nginx's default Host
+    remote, _ = console(proxy_header="X-Remote-User", trusted_proxies=["10.0.0.5"])
+    with TestClient(make_app(remote), base_url="http://127.0.0.1:8640", client=("10.0.0.5", 5000)) as proxy:
+        page = proxy.get("/", headers={"X-Remote-User": "alice", "host": "console.example"})
+        assert page.status_code == 200  # a proxy elsewhere: no browser here can pass for it
+
+
+def test_wrong_passwords_from_one_ipv6_network_are_throttled_together() -> None:
+    """A host holds a whole /64: counted per address, each of its 2^64 addresses had five guesses."""
+    from corral_console.auth import FAILURES, Auth
+
+    auth = Auth({"ops": hash_password(PASSWORD)}, None, [], 1)
+    for n in range(FAILURES):
+        assert auth.login("ops", f"guess{n}", f"2001:db8:1:2::{n + 1:x}") is None
+    assert auth.throttled("2001:db8:1:2:ffff::9")
+    assert not auth.throttled("2001:db8:1:3::1") and not auth.throttled("192.0.2.1")

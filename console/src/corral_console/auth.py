@@ -51,6 +51,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _source(address: str) -> str:
+    """Who the wrong passwords are counted for: an IPv4 address, or an IPv6 address's /64 (one host holds a whole
+    /64: counted per address, it had 2^64 times five guesses)."""
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return str(found.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{found}/64", strict=False))
+    return str(found)
+
+
 @dataclass
 class Session:
     user: str
@@ -80,7 +94,7 @@ class Auth:
 
     def throttled(self, address: str) -> bool:
         with self._lock:
-            recent = self._failures.get(address)
+            recent = self._failures.get(_source(address))
             now = time.monotonic()
             while recent and now - recent[0] > WINDOW:
                 recent.popleft()
@@ -94,7 +108,7 @@ class Auth:
             with self._lock:
                 if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
                     self._failures.pop(next(iter(self._failures)))
-                self._failures.setdefault(address, deque(maxlen=FAILURES)).append(time.monotonic())
+                self._failures.setdefault(_source(address), deque(maxlen=FAILURES)).append(time.monotonic())
             return None
         token = secrets.token_urlsafe(32)
         with self._lock:
@@ -102,7 +116,7 @@ class Auth:
             for old in [t for t, s in self._sessions.items() if s.expires < now]:
                 del self._sessions[old]
             self._sessions[token] = Session(user, now + self.lifetime, secrets.token_urlsafe(24))
-            self._failures.pop(address, None)
+            self._failures.pop(_source(address), None)
         return token
 
     def session(self, token: str | None) -> Session | None:
@@ -136,6 +150,11 @@ class Auth:
             return None
         user = headers.get(self.proxy_header.lower(), "").strip()
         return user[:64] or None
+
+    def trusts_this_machine(self) -> bool:
+        """Whether ``trusted_proxies`` holds a loopback address: then any browser on this machine passes for the
+        proxy, and may send the header itself."""
+        return any(self._trusted(address) for address in ("127.0.0.1", "::1"))
 
     def _trusted(self, client: str) -> bool:
         try:

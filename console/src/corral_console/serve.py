@@ -88,7 +88,7 @@ def build(config: Config, listen: str | None, wanted: list[str]) -> tuple[Consol
     users = {name: hashed.get_secret_value() for name, hashed in settings.users.items()}
     auth = Auth(users, settings.proxy_header, settings.trusted_proxies, settings.session_hours)
     allowed: set[str] | None = None
-    if auth.mode == "none" or settings.hosts:
+    if auth.mode == "none" or settings.hosts or (auth.mode == "proxy" and auth.trusts_this_machine()):
         allowed = {host.lower().strip("[]"), "localhost", "127.0.0.1", "::1", *(h.lower() for h in settings.hosts)}
     console = Console(index, auth, Settings(stale_hours=settings.stale_hours, refresh=settings.refresh,
                                             allowed_hosts=allowed, mask=Masker(config.secrets),
