@@ -33,6 +33,7 @@ from .index import Index
 
 STATIC = Path(__file__).parent / "static"
 LISTING_TTL = 60.0  # seconds a job folder's listing of archives is reused
+FRESH = 60.0  # seconds before the fleet table's ages are brought up to date (in the background)
 HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
      b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -41,6 +42,18 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),  # no-referrer would make the login POST's Origin "null"
     (b"cache-control", b"no-store"),
 ]
+
+
+@dataclass
+class Table:
+    """The fleet rows and their rendered table, as of one state of the index."""
+
+    generation: int  # the index's, when it was built
+    more: int  # the index's records fetched beyond what the fleet needs (job pages), when it was built
+    made: float  # time.monotonic()
+    rows: list[Row]
+    html: Markup
+    counts: dict[str, int]
 
 
 @dataclass
@@ -122,8 +135,9 @@ class Console:
         self.env.filters.update(size=_size, age=_age, when=_when, q=lambda v: quote(str(v), safe=""),
                                 masked=lambda v: settings.mask(str(v)))  # fmt: skip
         self.env.globals.update(version=__version__, sparkline=sparkline)
-        self._rows: tuple[tuple[int, int], list[Row]] | None = None
-        self._table: tuple[tuple[int, int], Markup] | None = None
+        self._table: Table | None = None
+        self._building = threading.Lock()  # one build of the table at a time
+        self._rebuilding = False  # a background build is under way
         self._listings: dict[tuple[str, str], tuple[float, list[dict[str, Any]], str | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,6 +150,7 @@ class Console:
             while not self._stop.is_set():
                 try:
                     self.index.read()
+                    self.table()  # built here, after the reading, so that no page waits for it
                 except Exception as exc:  # a bug must not end the readings
                     self.index.last.errors.append(f"reading failed: {explain(exc)}")
                 self._stop.wait(self.settings.refresh)
@@ -147,13 +162,44 @@ class Console:
         self._stop.set()
 
     def rows(self) -> list[Row]:
-        now = datetime.now(UTC)
-        key = (self.index.generation, int(time.time() // 60))
+        return self.table().rows
+
+    def table(self) -> Table:
+        """The fleet table: built at once when a reading changed the index (the reader builds it right after its
+        reading), in the background when only its ages are older than FRESH or a job page read more records:
+        meanwhile the pages show the one built before (10,000 rows take seconds to build)."""
         with self._lock:
-            if self._rows is None or self._rows[0] != key:
-                self._rows = (key, build(self.index.fleet_rows(), self.index.listed_names(), now,
-                                         self.settings.stale_hours))
-            return self._rows[1]
+            current = self._table
+            if current is not None and current.generation == self.index.generation:
+                if not self._rebuilding and (current.more != self.index.more
+                                             or time.monotonic() - current.made > FRESH):  # fmt: skip
+                    self._rebuilding = True
+                    threading.Thread(target=self._rebuild, name="corral-console-table", daemon=True).start()
+                return current
+        with self._building:
+            current = self._table
+            if current is None or current.generation != self.index.generation:
+                current = self._build()
+            return current
+
+    def _rebuild(self) -> None:
+        try:
+            with self._building:
+                self._build()
+        except Exception as exc:  # the old table stays; the next page tries again
+            self.index.last.errors.append(f"fleet table: {explain(exc)}")
+        finally:
+            self._rebuilding = False
+
+    def _build(self) -> Table:
+        generation, more = self.index.generation, self.index.more  # before: a reading meanwhile makes it stale
+        rows = build(self.index.fleet_rows(), self.index.listed_names(), datetime.now(UTC), self.settings.stale_hours)
+        html = Markup(self.env.get_template("_fleet_rows.html").render(rows=rows))
+        counts = {status: sum(1 for row in rows if row.status == status) for status in ("failed", "stale", "ok")}
+        table = Table(generation, more, time.monotonic(), rows, html, counts)
+        with self._lock:
+            self._table = table
+        return table
 
     # ----------------------------------------------------------------------------------------- pages
 
@@ -165,15 +211,8 @@ class Console:
         return HTMLResponse(html, status_code=status)
 
     def fleet(self, request: Request) -> Response:
-        rows = self.rows()
-        key = (self.index.generation, int(time.time() // 60))
-        with self._lock:
-            if self._table is None or self._table[0] != key:
-                body = self.env.get_template("_fleet_rows.html").render(rows=rows)
-                self._table = (key, Markup(body))
-            table = self._table[1]
-        counts = {status: sum(1 for row in rows if row.status == status) for status in ("failed", "stale", "ok")}
-        return self.page(request, "fleet.html", table=table, counts=counts, total=len(rows),
+        table = self.table()
+        return self.page(request, "fleet.html", table=table.html, counts=table.counts, total=len(table.rows),
                          stale_hours=self.settings.stale_hours)
 
     def server(self, request: Request) -> Response:

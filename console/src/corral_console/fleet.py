@@ -52,8 +52,8 @@ def moment(finished: str | None, stamp: str) -> datetime | None:
             return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59:59-12:00 is past datetime.max in UTC
             pass
-    try:
-        return datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=UTC)
+    try:  # fromisoformat is C: strptime took most of the time of building 10,000 rows
+        return datetime.fromisoformat(f"{stamp[:10]}T{stamp[11:].replace('-', ':')}").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -64,6 +64,7 @@ def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str,
     success first among them."""
     table: dict[tuple[str, str], Row] = {}
     seen_runs: set[tuple[str, str, str, str]] = set()
+    ahead = (now + AHEAD).strftime(STAMP_FORMAT)  # stamps compare as text
     for server, job, kind, stamp, outcome, size, finished, source, _n in rows:
         row = table.setdefault((server, job), Row(server, job))
         row.storages.add(source)
@@ -71,7 +72,7 @@ def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str,
             continue
         seen_runs.add((server, job, kind, stamp))
         when = moment(finished, stamp)
-        if any(t is not None and t > now + AHEAD for t in (when, moment(None, stamp))):  # else it stays the newest
+        if stamp > ahead or (when is not None and when > now + AHEAD):  # else it stays the newest
             continue  # run (by stamp), its outcome the row's for good: retention keeps the newest of a kind
         if kind == "start":
             if row.last_run is None and not row.last_outcome:
