@@ -77,6 +77,16 @@ JOBS_2 = """\
     port: 2222
     user: backup
     password: 'ssh-Secret-2x'
+  - storage: webdav
+    backup_dir: /dav
+    host: https://dav.example.com
+    port: 8443
+    user: u
+    password: 'dav-Secret-2x'
+  - storage: nfs
+    backup_dir: /var/nxs-backup/dump
+    host: nfs2.example.com
+    remote_mount_point: /exports/backup
 - job: hot
   type: postgresql_basebackup
   sources:
@@ -179,7 +189,7 @@ storages_options:
   backup_path: /var/nxs-backup/inc
   retention: {months: 12}
 """
-SECRETS = ["smtp-Secret-2x", "mongo-Secret-2x", "s3-Secret-2x", "ssh-Secret-2x", "token-Secret-3x",
+SECRETS = ["dav-Secret-2x", "smtp-Secret-2x", "mongo-Secret-2x", "s3-Secret-2x", "ssh-Secret-2x", "token-Secret-3x",
            "sftp-Secret-3x", "dav-Secret-3x", "smb-Secret-3x", "ftp-Secret-3x", "mysql-Secret-3x"]
 
 
@@ -244,7 +254,9 @@ def test_2x_job_source_and_storage_keys(two: Path, tmp_path: Path) -> None:
     assert source["target"] == ["all"] and source["excludes"] == ["admin"]
     assert source["exclude_collections"] == ["sessions"] and "extra_keys" not in source
     assert source["connect"]["db_port"] == "27017" and isinstance(source["connect"]["db_password"], Secret)
-    s3, nfs, scp = mongo["storages"]
+    s3, nfs, scp, dav, nfs2 = mongo["storages"]
+    assert (dav["url"], "host" in dav, "port" in dav) == ("https://dav.example.com:8443", False, False)
+    assert (nfs2["host"], nfs2["export"], nfs2["backup_dir"]) == ("nfs2.example.com", "/exports/backup", "/")
     assert s3 == {"storage": "s3", "enable": True, "backup_dir": "/dump", "bucket": "backups",
                   "access_key_id": "AKIAEXAMPLE", "secret_access_key": s3["secret_access_key"],
                   "endpoint_url": "https://minio.example.com", "store": {"days": 6, "weeks": 4, "months": 6}}
@@ -257,7 +269,7 @@ def test_2x_job_source_and_storage_keys(two: Path, tmp_path: Path) -> None:
     assert _lines(result, f"{file}:16:", "`extra_keys` dropped")
     assert _lines(result, f"{file}:24:", "`s3fs_opts` dropped", "endpoint_url")
     assert _lines(result, f"{file}:30:", "storage `nfs`: `extra_keys` has no corral counterpart: dropped")
-    assert _lines(result, f"{file}:29:", "NFS mount", "export")
+    assert _lines(result, f"{file}:29:", "2.x mounted `nfs.example.com:/srv/backups`", "`export: /srv/backups`")
     needs = [line for line in result.needs_user if "ssh-keyscan -p 2222 ssh.example.com" in line]
     assert len(needs) == 1 and needs[0].startswith(f"{two.parent / file}:")
     hot = _job(result, "hot")
@@ -268,6 +280,16 @@ def test_2x_job_source_and_storage_keys(two: Path, tmp_path: Path) -> None:
     assert [line for line in result.needs_user if "no job type `lotus_notes`" in line]
     assert _lines(result, "job `all-job`: nxs-backup's archives are in `<backup_dir>/<target>/daily|weekly|monthly/`",
                   "mkdir -p /dump/all-job && mv /dump/<target> /dump/all-job/")
+
+
+def test_a_url_password_never_reaches_the_report(tmp_path: Path) -> None:
+    main = _write(tmp_path / "n", "server_name: a\nstorage_connects:\n- name: dav\n  webdav_params:\n"
+                  "    url: dav.example.com/u:Url-Secret@x\n    username: u\n", "job_name: j\ntype: redis\n"
+                  "storages_options:\n- storage_name: dav\n  backup_path: /b\n")
+    main.write_text(main.read_text().replace("dav.example.com/u:Url-Secret@x", "ftp://u:Url-Secret@x"))
+    result = plan(main, tmp_path / "out")
+    assert not [line for line in result.lines if "Url-Secret" in line]
+    assert _lines(result, "`url: ftp://u:***@x` is no http:// or https:// URL")
 
 
 def test_2x_retention_is_reported_once(two: Path, tmp_path: Path) -> None:
@@ -338,7 +360,7 @@ def test_written_files_modes_secrets_and_report(two: Path, tmp_path: Path) -> No
     credentials = out / "credentials"
     assert (credentials / "main.smtp_password").read_text() == "smtp-Secret-2x\n"
     texts = "".join(path.read_text() for path in [out / "corral.conf", *(out / "conf.d").glob("*.conf")])
-    for secret in SECRETS[:4]:
+    for secret in SECRETS[:5]:
         assert secret not in texts
     assert "smtp_password: !file 'credentials/main.smtp_password'" in (out / "corral.conf").read_text()
     assert "jobs: !include [conf.d/*.conf]" in (out / "corral.conf").read_text()
@@ -352,7 +374,7 @@ def test_env_values_become_env_tags(three: Path, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "smtp_password: !env 'SMTP_PASSWORD'" in (out / "corral.conf").read_text()
     assert "secret_access_key: !env 'S3_SECRET'" in (out / "conf.d" / "shop-db.conf").read_text()
-    for secret in SECRETS[4:]:
+    for secret in SECRETS[5:]:
         assert secret not in done.output
 
 
@@ -361,7 +383,7 @@ def test_dry_run_writes_nothing_and_prints_no_secret(two: Path, tmp_path: Path) 
     done = CliRunner().invoke(app, ["migrate", "--from", str(two), "--to", str(out), "--dry-run"])
     assert done.exit_code == 0 and not out.exists()
     assert f"# ---- {out / 'corral.conf'}" in done.output and "would write" in done.output
-    for secret in SECRETS[:4]:
+    for secret in SECRETS[:5]:
         assert secret not in done.output
 
 

@@ -189,7 +189,7 @@ def ssh_known_hosts(plan: Plan, out: dict[str, Any], where: str, label: str) -> 
 
 def archives(plan: Plan, job: dict[str, Any], where: str, folder: str) -> None:
     """Where nxs-backup left the job's archives and how corral takes them over (one line per job)."""
-    dirs = sorted({str(s["backup_dir"]).rstrip("/") or "/" for s in job.get("storages", []) if s.get("backup_dir")})
+    dirs = sorted({_folder(storage) for storage in job.get("storages", []) if storage.get("backup_dir")})
     if not dirs:
         return
     name = job["job"]
@@ -203,3 +203,11 @@ def archives(plan: Plan, job: dict[str, Any], where: str, folder: str) -> None:
     plan.note(where, f"job `{name}`: nxs-backup's archives are in `<backup_dir>/{folder}{inner}/daily|weekly|monthly/`"
               f", corral's in `<backup_dir>/{name}/<target>/`: move them ({moves}, for each {folder[1:-1]}) and "
               "corral rotates, lists and restores the old copies too")
+
+
+def _folder(storage: dict[str, Any]) -> str:
+    """A storage's backup_dir as the user finds it to move archives: on an NFS server, inside the export."""
+    folder = str(storage["backup_dir"])
+    if storage.get("storage") == "nfs" and storage.get("export"):
+        folder = posixpath.join(str(storage["export"]), folder.lstrip("/"))
+    return folder.rstrip("/") or "/"

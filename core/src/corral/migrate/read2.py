@@ -31,11 +31,12 @@ _SOURCE = {key: key for key in ("target", "excludes", "gzip", "is_slave", "extra
 _STORAGE_COMMON = {"storage": "storage", "enable": "enable", "backup_dir": "backup_dir"}
 _STORAGES: dict[str, dict[str, str | None]] = {
     "local": {},
-    "scp": {"user": "user", "host": "host", "port": "port", "password": "password", "path_to_key": "path_to_key"},
+    "scp": {"user": "user", "host": "host", "port": "port", "password": "password", "path_to_key": "path_to_key",
+            "remote_mount_point": ""},
     "ftp": {"host": "host", "port": "port", "user": "user", "password": "password"},
     "smb": {"host": "host", "port": "port", "share": "share", "user": "user", "password": "password"},
     "webdav": {"host": "host", "port": "port", "user": "user", "password": "password"},
-    "nfs": {"host": "host", "extra_keys": None},
+    "nfs": {"host": "host", "extra_keys": None, "remote_mount_point": ""},
     "s3": {"bucket_name": "bucket", "access_key_id": "access_key_id", "secret_access_key": "secret_access_key",
            "s3fs_opts": None},
 }
@@ -154,6 +155,10 @@ def _storage(plan: Plan, raw: Map, kind: str, job: str, label: str) -> dict[str,
         ssh_known_hosts(plan, out, raw.at("storage"), f"{label}: storage `scp`")
     if storage == "nfs":
         _nfs(plan, raw, out, label)
+    if storage == "scp":
+        _scp_folder(plan, raw, out, label)
+    if storage == "webdav":
+        _webdav(plan, raw, out, label)
     if kind == "inc_files":
         if "store" in raw and store(plan, raw.get("store"), raw.at("store"), label):
             plan.note(raw.at("store"), f"{label}: `store` dropped: corral's inc_files keeps its yearly chains "
@@ -176,20 +181,34 @@ def _s3fs(plan: Plan, options: Any, where: str, label: str, out: dict[str, Any])
 
 
 def _nfs(plan: Plan, raw: Map, out: dict[str, Any], label: str) -> None:
-    """2.x mounted ``HOST:PATH`` (``host: nfs.example.com:/srv/backups``) or ``HOST:backup_dir``; corral's nfs
-    plugin talks to the export and writes ``backup_dir`` inside it."""
+    """2.x ran ``mount -t nfs HOST:REMOTE_MOUNT_POINT /mnt/nfs`` (``remote_mount_point`` defaults to backup_dir)
+    and wrote below the mount; corral's nfs plugin talks to that export and writes into it (``backup_dir: /``)."""
     host = str(out.get("host", ""))
     where = raw.at("host")
-    if ":" in host and host.split(":", 1)[1].startswith("/"):
-        out["host"], out["export"] = host.split(":", 1)
-        out["backup_dir"] = "/"
-        plan.note(where, f"{label}: NFS mount `{host}` is corral's `host` and `export`; 2.x's backup_dir was "
-                  "where it mounted it: corral writes into the export itself (`backup_dir: /`)")
-    elif host:
-        export = str(out.get("backup_dir") or "/")
-        out["export"], out["backup_dir"] = export, "/"
-        plan.note(where, f"{label}: 2.x mounted `{host}:{export}` on backup_dir: corral writes into export "
-                  f"`{export}` directly; if the export is another path, set `export` to it and `backup_dir` "
-                  "to the folder inside it")
-    else:
+    if not host:
         plan.note(where, f"{label}: NFS storage without `host`: set `host` and `export`", user=True)
+        return
+    remote = raw.get("remote_mount_point") or out.get("backup_dir") or "/"
+    if ":" in host and host.split(":", 1)[1].startswith("/"):  # a whole `HOST:/PATH` in `host`
+        host, remote = host.split(":", 1)
+    out["host"], out["export"], out["backup_dir"] = host, str(remote), "/"
+    plan.note(where, f"{label}: 2.x mounted `{host}:{remote}` and wrote into it: corral's `export: {remote}`, "
+              "`backup_dir: /`")
+
+
+def _scp_folder(plan: Plan, raw: Map, out: dict[str, Any], label: str) -> None:
+    """2.x mounted ``HOST:REMOTE_MOUNT_POINT`` with sshfs and wrote below it: that is corral's backup_dir."""
+    remote = raw.get("remote_mount_point")
+    if remote:
+        out["backup_dir"] = str(remote)
+        plan.note(raw.at("remote_mount_point"), f"{label}: 2.x wrote below `remote_mount_point` `{remote}` on "
+                  "the server: corral's `backup_dir`")
+
+
+def _webdav(plan: Plan, raw: Map, out: dict[str, Any], label: str) -> None:
+    """2.x mounted ``HOST:PORT`` with davfs2, HOST being a URL: corral's ``url``."""
+    host = str(out.get("host", ""))
+    if host.startswith(("http://", "https://")):
+        out["url"] = f"{host}:{out.pop('port')}" if out.get("port") else host
+        del out["host"]
+        plan.note(raw.at("host"), f"{label}: davfs2's `host:port` is corral's `url: {out['url']}`")

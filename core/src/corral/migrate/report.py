@@ -3,9 +3,13 @@ does not map one to one (``FILE:LINE: decision``)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^@\s]*@")  # a URL's `user:password@`, never in a report line
 
 
 @dataclass
@@ -35,7 +39,7 @@ class Plan:
     def note(self, where: str, decision: str, *, user: bool = False) -> None:
         """Report an item that does not map one to one; ``user``: the user must act before ``corral check``
         passes."""
-        line = f"{where}: {decision}"
+        line = _URL_PASSWORD.sub(r"\1:***@", f"{where}: {decision}")
         self.lines.append(line)
         if user:
             self.needs_user.append(line)
