@@ -242,15 +242,19 @@ def worker(args: argparse.Namespace) -> None:
     from corral_console.auth import Auth
     from corral_console.index import Index, Source
 
-    server = json.loads(os.environ["BENCH_S3"])
-    kwargs = server["client_kwargs"]
-    driver = load_driver("storage", "s3")
-    options = driver.hook.corral_storage_schema().model_validate({
-        "bucket": server["bucket"], "endpoint_url": kwargs["endpoint_url"], "region": kwargs["region_name"],
-        "access_key_id": kwargs["aws_access_key_id"], "secret_access_key": kwargs["aws_secret_access_key"]})
-    index = Index([Source("s3", StorageConfig("s3", True, BACKUP_DIR, Store(), options))], Path(args.cache))
+    if args.storage == "local":
+        options = load_driver("storage", "local").hook.corral_storage_schema().model_validate({})
+        storage = StorageConfig("local", True, os.environ["BENCH_LOCAL"], Store(), options)
+    else:
+        server = json.loads(os.environ["BENCH_S3"])
+        kwargs = server["client_kwargs"]
+        options = load_driver("storage", "s3").hook.corral_storage_schema().model_validate({
+            "bucket": server["bucket"], "endpoint_url": kwargs["endpoint_url"], "region": kwargs["region_name"],
+            "access_key_id": kwargs["aws_access_key_id"], "secret_access_key": kwargs["aws_secret_access_key"]})
+        storage = StorageConfig("s3", True, BACKUP_DIR, Store(), options)
+    index = Index([Source(storage.name, storage)], Path(args.cache))
     console = Console(index, Auth({}, None, [], 12), Settings(stale_hours=36, refresh=3600, allowed_hosts=None,
-                                                               mask=lambda text: text, storages=["s3"]))
+                                                               mask=lambda text: text, storages=[storage.name]))
     client = TestClient(make_app(console), base_url="http://127.0.0.1")
     figures: dict[str, Any] = {}
     profiler = None
@@ -327,12 +331,18 @@ def main() -> None:
     parser.add_argument("--regenerate", action="store_true", help="generate the records again")
     parser.add_argument("--profile", help="write a cProfile of the console's process to this file")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--storage", choices=["s3", "local"], default="s3",
+                        help="s3 (SeaweedFS, default) or local: the same records in a local folder under "
+                             f"{KEEP} (the console's code the same; generation in a minute or two at full scale)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     DAYS_OF_ARCHIVES = args.days - 3
     if args.worker:
         worker(args)
+        return
+    if args.storage == "local":
+        local_run(args)
         return
 
     from corral_testservers import start_s3
@@ -364,24 +374,80 @@ def main() -> None:
         new_day = list(all_objects(args.servers, args.jobs, range(args.days, args.days + 1), first))
         delete(server, [key for key, _ in new_day])  # left over by an interrupted run
         env = {**os.environ, "BENCH_S3": json.dumps(server)}
-        argv = [sys.executable, __file__, "--worker", "--servers", str(args.servers), "--jobs", str(args.jobs),
-                "--days", str(args.days), "--rounds", str(args.rounds), "--cache", f"{tmp}/cache/records.sqlite"]
-        if args.profile:
-            argv += ["--profile", args.profile]
-        os.makedirs(f"{tmp}/cache", mode=0o700)
-        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert child.stdout is not None and child.stdin is not None
-        try:
-            assert child.stdout.readline().strip() == "new-day", "the console's process failed"
-            upload(server, iter(new_day), args.threads, "one new day")
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            figures = json.loads(child.stdout.readline())
-        finally:
-            child.wait()
-            delete(server, [key for key, _ in new_day])
+        figures = measure(args, Path(tmp), env, lambda: upload(server, iter(new_day), args.threads, "one new day"),
+                          lambda: delete(server, [key for key, _ in new_day]))
     figures |= {"servers": args.servers, "jobs": args.jobs, "days": args.days, "objects": state["objects"],
                 "generation_seconds": state["seconds"], "new_day_objects": len(new_day)}
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    report(figures)
+
+
+def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str], add_day: Any, remove_day: Any) -> dict[str, Any]:
+    """Run the console's process; add the new day when it asks; its figures."""
+    argv = [sys.executable, __file__, "--worker", "--servers", str(args.servers), "--jobs", str(args.jobs),
+            "--days", str(args.days), "--rounds", str(args.rounds), "--storage", args.storage,
+            "--cache", f"{tmp}/cache/records.sqlite"]  # fmt: skip
+    if args.profile:
+        argv += ["--profile", args.profile]
+    os.makedirs(f"{tmp}/cache", mode=0o700)
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None and child.stdin is not None
+    try:
+        assert child.stdout.readline().strip() == "new-day", "the console's process failed"
+        add_day()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        figures: dict[str, Any] = json.loads(child.stdout.readline())
+    finally:
+        child.wait()
+        remove_day()
+    return figures
+
+
+def local_run(args: argparse.Namespace) -> None:
+    """The same records in a local folder, read through the ``local`` storage (no SeaweedFS)."""
+    kept = KEEP / f"local-j{args.jobs}-d{args.days}-l{LAYOUT}"
+    made = kept / "made.json"
+    state = json.loads(made.read_text()) if made.exists() else None
+    if args.regenerate or (state is not None and state["servers"] > args.servers):
+        shutil.rmtree(kept, ignore_errors=True)
+        state = None
+    root = kept / BACKUP_DIR.strip("/")
+    if state is None:
+        first = (datetime.now(UTC) - timedelta(days=args.days - 1)).replace(hour=0, minute=0, second=0,
+                                                                         microsecond=0, tzinfo=None)
+        state = {"first": first.isoformat(), "servers": 0, "objects": 0, "seconds": 0}
+    first = datetime.fromisoformat(state["first"])
+    if state["servers"] < args.servers:
+        started, count = time.monotonic(), 0
+        for key, body in all_objects(args.servers, args.jobs, range(args.days), first):
+            if int(key[4:7]) < state["servers"]:
+                continue
+            path = root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            count += 1
+        state = {**state, "servers": args.servers, "objects": state["objects"] + count,
+                 "seconds": state["seconds"] + round(time.monotonic() - started)}
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.write_text(json.dumps(state))
+    new_day = list(all_objects(args.servers, args.jobs, range(args.days, args.days + 1), first))
+
+    def add_day() -> None:
+        for key, body in new_day:
+            (root / key).parent.mkdir(parents=True, exist_ok=True)
+            (root / key).write_bytes(body)
+
+    def remove_day() -> None:
+        for key, _ in new_day:
+            (root / key).unlink(missing_ok=True)
+
+    remove_day()
+    with tempfile.TemporaryDirectory(prefix="corral-bench-console-") as tmp:
+        figures = measure(args, Path(tmp), {**os.environ, "BENCH_LOCAL": str(root)}, add_day, remove_day)
+    figures |= {"servers": args.servers, "jobs": args.jobs, "days": args.days, "objects": state["objects"],
+                "generation_seconds": state["seconds"], "new_day_objects": len(new_day), "storage": "local"}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     report(figures)
