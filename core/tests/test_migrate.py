@@ -442,3 +442,20 @@ def test_every_example_detects_and_plans(tmp_path: Path) -> None:
         result = plan(main, tmp_path / main.parent.name)
         assert result.version == main.parts[-3] and result.jobs, main
         assert all(LINE.match(line) for line in result.lines), main
+
+
+def test_every_key_migrate_knows_is_in_the_docs() -> None:
+    """docs/migrating-from-nxs-backup.md names every nxs-backup key the migration maps or drops."""
+    from corral.migrate import read2, read3
+    from corral.migrate.mapping import DROPPED
+
+    text = (Path(__file__).parents[2] / "docs" / "migrating-from-nxs-backup.md").read_text()
+    keys = {*read2._MAIN, *read2._CONNECT, *read2._SOURCE, *read2._JOB, *read3._CONNECT, *read3._SOURCE,
+            *read3._JOB, *read3._TOP, *DROPPED}
+    for _, table in read3._CONNECTS.values():
+        keys.update(table)
+    for table in read2._STORAGES.values():
+        keys.update(table)
+    keys.update(f"{params}" for params in read3._CONNECTS)
+    missing = sorted(key for key in keys if not re.search(rf"[`.]{re.escape(key)}[`:.\[]", text))
+    assert not missing, missing
