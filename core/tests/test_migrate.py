@@ -398,6 +398,9 @@ def test_refusals_are_one_line(two: Path, tmp_path: Path) -> None:
     for args, words in (([str(tmp_path / "none.conf")], "cannot read"), ([str(two), "--format", "4"], "give 2 or 3")):
         done = runner.invoke(app, ["migrate", "--from", *args[:1], "--to", str(tmp_path / "d"), *args[1:]])
         assert done.exit_code == 2 and words in done.output and len(done.output.splitlines()) == 1
+    done = runner.invoke(app, ["migrate", "--from", str(two), "--to", str(two.parent)])
+    assert done.exit_code == 2 and "holds the nxs-backup files" in done.output and len(done.output.splitlines()) == 1
+    assert not (two.parent / "corral.conf").exists()
     broken = tmp_path / "broken.conf"
     broken.write_text("main:\n  a: [\n")
     done = runner.invoke(app, ["migrate", "--from", str(broken), "--to", str(tmp_path / "d")])

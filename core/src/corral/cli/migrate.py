@@ -34,6 +34,10 @@ def migrate(
         raise typer.Exit(EXIT_USAGE)
     try:
         result = plan(source, to_dir, version)
+        read_from = {Path(file).resolve().parent for file in result.files}
+        if {to_dir.resolve(), (to_dir / "conf.d").resolve()} & read_from:
+            raise MigrateError(f"`{to_dir}` holds the nxs-backup files: write corral's configuration into "
+                               "another folder (`--to /etc/corral`)")
         outputs = render(result, source)
         if not dry_run:
             write(result, outputs, to_dir, force)
