@@ -168,3 +168,16 @@ def test_wrong_passwords_from_one_ipv6_network_are_throttled_together() -> None:
         assert auth.login("ops", f"guess{n}", f"2001:db8:1:2::{n + 1:x}") is None
     assert auth.throttled("2001:db8:1:2:ffff::9")
     assert not auth.throttled("2001:db8:1:3::1") and not auth.throttled("192.0.2.1")
+
+
+def test_behind_a_proxy_a_users_header_sent_twice_names_nobody(tmp_path: Path, console: Any) -> None:
+    """A proxy that adds its header to the client's (Apache's `RequestHeader add`, a proxy chain) forwarded both:
+    the client's own, first, was believed."""
+    _record(tmp_path / "store" / "site" / ".runs", "2026-11-30_03-00-00")
+    made, _ = console(proxy_header="X-Remote-User")
+    from corral_console.app import make_app
+
+    with TestClient(make_app(made), base_url="http://127.0.0.1:8640", client=("127.0.0.1", 5000)) as proxy:
+        twice = proxy.get("/", headers=[("X-Remote-User", "eve"), ("X-Remote-User", "alice")])
+        assert twice.status_code == 403
+        assert proxy.get("/", headers={"X-Remote-User": "alice"}).status_code == 200

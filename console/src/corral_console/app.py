@@ -404,7 +404,7 @@ class Gate:
             return
         request = Request(scope)
         if self.auth.mode == "proxy":
-            user = self.auth.proxy_user(request.client.host if request.client else None, dict(request.headers))
+            user = self.auth.proxy_user(request.client.host if request.client else None, request.headers.items())
             if user is None:
                 await PlainTextResponse("corral console: only through the authenticating proxy\n",
                                         status_code=403)(scope, receive, send)

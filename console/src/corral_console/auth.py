@@ -144,12 +144,13 @@ class Auth:
 
     # ----------------------------------------------------------------------------------------- proxy
 
-    def proxy_user(self, client: str | None, headers: dict[str, str]) -> str | None:
-        """The user a trusted reverse proxy names, or None (not from the proxy, or no header)."""
+    def proxy_user(self, client: str | None, headers: list[tuple[str, str]]) -> str | None:
+        """The user a trusted reverse proxy names, or None (not from the proxy, no header, or the header twice: a
+        proxy that adds its own to the client's would forward both)."""
         if not self.proxy_header or client is None or not self._trusted(client):
             return None
-        user = headers.get(self.proxy_header.lower(), "").strip()
-        return user[:64] or None
+        found = [value for name, value in headers if name.lower() == self.proxy_header.lower()]
+        return found[0].strip()[:64] or None if len(found) == 1 else None
 
     def trusts_this_machine(self) -> bool:
         """Whether ``trusted_proxies`` holds a loopback address: then any browser on this machine passes for the
