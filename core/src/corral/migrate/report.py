@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 _URL_PASSWORD = re.compile(r"(://[^/@:\s]*):[^@\s]*@")  # a URL's `user:password@`, never in a report line
 
 
