@@ -181,3 +181,17 @@ def test_behind_a_proxy_a_users_header_sent_twice_names_nobody(tmp_path: Path, c
         twice = proxy.get("/", headers=[("X-Remote-User", "eve"), ("X-Remote-User", "alice")])
         assert twice.status_code == 403
         assert proxy.get("/", headers={"X-Remote-User": "alice"}).status_code == 200
+
+
+def test_trusted_proxies_that_trust_everyone_or_nothing_are_refused(tmp_path: Path) -> None:
+    """`0.0.0.0/0` let anyone name the user; a host name or a typo was skipped in silence (every request a 403)."""
+    from corral.testing.cli import corral
+
+    path = tmp_path / "console.conf"
+    path.write_text("main: {}\njobs: []\nconsole:\n  proxy_header: X-Remote-User\n  trusted_proxies: [0.0.0.0/0]\n")
+    done = corral("check", "-c", str(path), timeout=60)
+    assert done.returncode == 2 and f"{path}:5: console: `trusted_proxies`" in done.stderr
+    assert "every address" in done.stderr
+    path.write_text("main: {}\njobs: []\nconsole:\n  proxy_header: X-Remote-User\n  trusted_proxies: [proxy.lan]\n")
+    done = corral("check", "-c", str(path), timeout=60)
+    assert done.returncode == 2 and "`proxy.lan` is not an address or a network" in done.stderr

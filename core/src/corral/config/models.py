@@ -463,6 +463,20 @@ class ConsoleCore(BaseModel):
         split_listen(value)
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"`{item}` is not an address or a network (10.0.0.5, 10.0.0.0/24)") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"`{item}` is every address: anyone could send the user's header")
+        return value
+
 
 def split_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT``) as (host, port); ValueError naming what is wrong."""
