@@ -67,5 +67,9 @@ def test_a_dump_stopped_half_way_leaves_nothing_anywhere(tmp_path: Path) -> None
     assert done.returncode == 1, done.stderr
     assert ("[web] source 1: target site: dump timed out after 0.5 s (dump_timeout) and was stopped; nothing was "
             "stored") in done.stderr
-    for folder in (tmp_path / "streamed", tmp_path / "spooled", tmp_path / "tmp"):
-        assert not [p for p in folder.rglob("*") if p.is_file() and p.name != "corral.lock"], folder
+    for folder in (tmp_path / "streamed", tmp_path / "spooled", tmp_path / "tmp"):  # but the failed run's record
+        left = [p for p in folder.rglob("*") if p.is_file() and p.name != "corral.lock" and ".runs" not in p.parts]
+        assert not left, folder
+    for folder in (tmp_path / "streamed", tmp_path / "spooled"):
+        [record] = (folder / "web" / ".runs").iterdir()
+        assert '"outcome":"failed"' in record.read_text()

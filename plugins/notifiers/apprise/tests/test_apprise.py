@@ -30,12 +30,14 @@ def test_failed_run_reaches_a_json_service(workspace: Workspace, http_sink: HTTP
     message = json.loads(request.body)
     assert message["type"] == "failure"
     assert message["title"] == "corral on web1: backup FAILED: blog-db (1 of 2 job(s))"
-    shop, blog, error = message["message"].splitlines()
+    shop, blog, error, warning = message["message"].splitlines()
     assert shop.startswith("ok shop-db (external): 1 archive(s), 16 B, ")
     assert blog.startswith("FAILED blog-db (external): 1 archive(s), 16 B, ")
     # the second local storage of the job failed, named by its label; the first one worked
     assert error.startswith("  - storage local#2: target blog-db: upload failed: NotADirectoryError: [Errno 20] "
                             f"Not a directory: '{workspace.blocker / 'backups'}")
+    # nor could its run record be written there (docs/run-records.md): a warning, the outcome unchanged
+    assert warning.startswith("  - warning: storage local#2: the run record could not be written")
     assert "apprise: notified 1 service(s)" in run.log
     assert run.hides(TOKEN)
 

@@ -25,8 +25,11 @@ def _report_job(tmp_path: Path, name: str, report: dict, storages: list[dict]) -
 
 
 def _outside(tmp_path: Path) -> dict[str, tuple]:
-    """Everything under ``tmp_path`` but corral's work area and log."""
-    return {k: v for k, v in snapshot(tmp_path).items() if k.split("/")[0] not in ("tmp", "log")}
+    """Everything under ``tmp_path`` but corral's work area and log, and the run records of the failed jobs
+    (docs/run-records.md) with the folders made for them: a record is no archive."""
+    found = {k: v for k, v in snapshot(tmp_path).items() if k.split("/")[0] not in ("tmp", "log")}
+    records = [k for k in found if "/.runs/" in k and k.endswith(".start.json")]
+    return {k: v for k, v in found.items() if "/.runs" not in k and not any(r.startswith(k + "/") for r in records)}
 
 
 def test_hostile_names_write_nothing_and_fail_their_job_in_one_line(tmp_path: Path) -> None:
