@@ -195,3 +195,22 @@ def test_trusted_proxies_that_trust_everyone_or_nothing_are_refused(tmp_path: Pa
     path.write_text("main: {}\njobs: []\nconsole:\n  proxy_header: X-Remote-User\n  trusted_proxies: [proxy.lan]\n")
     done = corral("check", "-c", str(path), timeout=60)
     assert done.returncode == 2 and "`proxy.lan` is not an address or a network" in done.stderr
+
+
+def test_a_reading_that_keeps_failing_says_so_once_and_first(tmp_path: Path, console: Any) -> None:
+    """Each failed reading appended its line to the last good reading's errors: the list grew for good (288 lines a
+    day), and past the 20 the pages show, a new failure was not seen."""
+    _record(tmp_path / "store" / "site" / ".runs", "2026-11-30_03-00-00")
+    made, _ = console()
+    made.index.read()
+    made.index.last.errors = [f"storage local: job folder `j{n}`: cannot be listed" for n in range(25)]
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    made.index.read = broken
+    for _ in range(3):
+        made.read_once()
+    errors = made.index.last.errors
+    assert errors[0].startswith("reading failed: ") and "a bug" in errors[0]
+    assert len(errors) == 26

@@ -148,15 +148,19 @@ class Console:
     def start_reading(self) -> None:
         def loop() -> None:
             while not self._stop.is_set():
-                try:
-                    self.index.read()
-                    self.table()  # built here, after the reading, so that no page waits for it
-                except Exception as exc:  # a bug must not end the readings
-                    self.index.last.errors.append(f"reading failed: {explain(exc)}")
+                self.read_once()
                 self._stop.wait(self.settings.refresh)
 
         self.reader = threading.Thread(target=loop, name="corral-console-reader", daemon=True)
         self.reader.start()
+
+    def read_once(self) -> None:
+        try:
+            self.index.read()
+            self.table()  # built here, after the reading, so that no page waits for it
+        except Exception as exc:  # a bug must not end the readings; its line first (the pages show 20), once
+            others = [line for line in self.index.last.errors if not line.startswith("reading failed: ")]
+            self.index.last.errors = [f"reading failed: {explain(exc)}", *others]
 
     def stop(self) -> None:
         self._stop.set()
