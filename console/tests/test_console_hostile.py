@@ -214,3 +214,23 @@ def test_a_reading_that_keeps_failing_says_so_once_and_first(tmp_path: Path, con
     errors = made.index.last.errors
     assert errors[0].startswith("reading failed: ") and "a bug" in errors[0]
     assert len(errors) == 26
+
+
+def test_a_huge_login_body_is_refused_before_it_is_parsed(tmp_path: Path, console: Any) -> None:
+    """50 MB of '&' posted to /login (no password needed) held the event loop, every page with it, for 50 s:
+    python-multipart parses it there, and empty fields count against no limit."""
+    import time
+
+    _record(tmp_path / "store" / "site" / ".runs", "2026-11-30_03-00-00")
+    _made, client = console(users={"ops": hash_password(PASSWORD)})
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with client:
+        begun = time.monotonic()
+        assert client.post("/login", content=b"&" * 5_000_000, headers=form).status_code == 413
+        chunks = (b"&" * 1_000_000 for _ in range(5))  # no stated length: chunked
+        assert client.post("/login", content=chunks, headers=form).status_code == 413
+        assert time.monotonic() - begun < 3
+        token = client.get("/login").text.split('name="token" value="', 1)[1].split('"', 1)[0]
+        done = client.post("/login", data={"token": token, "user": "ops", "password": PASSWORD},
+                           follow_redirects=False)
+        assert done.status_code == 303
