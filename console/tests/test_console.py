@@ -311,3 +311,24 @@ def test_a_job_folder_shared_by_two_servers_shows_each_its_own_targets(tmp_path:
     backups = page.split("Backups per storage", 1)[1].split("<h2>Runs", 1)[0]
     assert "<td>alpha</td>" in backups and "<td>gamma</td>" not in backups
     assert "also holds 1 target(s) no record of web-1 names" in backups and "gamma" in backups
+
+
+def test_a_record_the_storage_did_not_give_is_asked_again_not_marked_unreadable(
+    tmp_path: Path, fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage that times out while records are fetched (fault injected into the read) is asked again at the next
+    reading: the fleet must not show good records as unreadable for good."""
+    from corral_console.index import Index
+
+    config = load_config(_console(tmp_path, fleet), partial=True)
+    console, app, _, _ = build(config, None, [])
+    real = Index._cat
+    monkeypatch.setattr(Index, "_cat", staticmethod(lambda fs, paths: ((p, TimeoutError("timed out")) for p in paths)))
+    first = console.index.read()
+    assert first.fetched == 0 and any("cannot be read now" in line for line in first.errors)
+    monkeypatch.setattr(Index, "_cat", staticmethod(real))
+    again = console.index.read()
+    assert again.fetched == again.listed == 2 and again.errors == []
+    with TestClient(app, base_url="http://127.0.0.1:8640") as client:
+        assert _rows(client.get("/").text) == ["failed web-2 shop", "ok web-1 sites"]
+    console.index.close()

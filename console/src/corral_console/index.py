@@ -147,6 +147,8 @@ class Index:
         self.more = 0  # grows when a job page read more of a job's records
         self._read_once = False
         self.last = Reading()
+        self._current = self.last  # the reading going on, which a failed fetch reports to
+        self.down: set[str] = set()  # storages that gave no record in this reading: not asked again in it
         row = self._db.execute("SELECT max(seen) FROM record").fetchone()
         self._seen = int(row[0] or 0)
         self._db.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (job TEXT PRIMARY KEY)")
@@ -166,6 +168,7 @@ class Index:
             begun = time.monotonic()
             first, self._read_once = not self._read_once, True  # the first looks at all a last process left
             self._seen += 1
+            self.down.clear()
             changed: set[str] = set()
             for label in self.sources:
                 try:
@@ -176,6 +179,11 @@ class Index:
                     with self._lock:  # a broken connection: open it again next time
                         self._filesystems.pop(label, None)
                     reading.errors.append(f"storage {label}: cannot be listed: {explain(exc)}")
+                    self.down.add(label)
+            with self._lock:  # folders whose records a storage did not give last time: asked again
+                changed |= {row[0] for row in self._db.execute(
+                    "SELECT DISTINCT job FROM record WHERE fetched IS NULL AND problem IS NOT NULL")}
+            self._current = reading
             fetched = self._fetch_needed(None if first else changed)
             reading.fetched = fetched
             if changed or fetched:
@@ -313,16 +321,25 @@ class Index:
             try:
                 fs = self.filesystem(label)
             except Exception as exc:
-                self.last.errors.append(f"storage {label}: cannot be opened: {explain(exc)}")
+                self._current.errors.append(f"storage {label}: cannot be opened: {explain(exc)}")
+                self.down.add(label)
                 continue
             root = self.sources[label].config.backup_dir
             for start in range(0, len(names), BATCH):
+                if label in self.down:
+                    break
                 batch = names[start : start + BATCH]
                 paths = {posixpath.join(root, job, RECORDS_DIR, name): (job, name) for job, name in batch}
+                failed = 0
                 for path, raw in self._cat(fs, list(paths)):
                     job, name = paths[path]
                     self._store_body(label, job, name, raw)
-                    count += 1
+                    failed += isinstance(raw, Exception) and not isinstance(raw, FileNotFoundError)
+                    count += not isinstance(raw, Exception)
+                if failed == len(paths):  # not one answer: the storage is down, its other records wait
+                    self.down.add(label)
+                    self._current.errors.append(f"storage {label}: its records cannot be read now; tried again at the "
+                                            "next reading")
         return count
 
     @staticmethod
@@ -362,10 +379,12 @@ class Index:
             with self._lock:
                 self._db.execute("DELETE FROM record WHERE source=? AND job=? AND name=?", (label, job, name))
             return
-        if isinstance(raw, Exception):
-            body, problem = None, f"cannot be read: {explain(raw)}"
-        else:
-            body, problem = summarize(raw)
+        if isinstance(raw, Exception):  # the storage did not answer: said, and tried again at the next reading
+            with self._lock:
+                self._db.execute("UPDATE record SET problem=? WHERE source=? AND job=? AND name=?",
+                                 (f"cannot be read: {explain(raw)}", label, job, name))
+            return
+        body, problem = summarize(raw)
         outcome = "unreadable" if body is None else ("ok" if body.get("outcome") == "ok" else "failed")
         size = _number(body.get("size")) if body else None
         finished = _text(body.get("finished")) if body else None
