@@ -332,3 +332,49 @@ def test_a_record_the_storage_did_not_give_is_asked_again_not_marked_unreadable(
     with TestClient(app, base_url="http://127.0.0.1:8640") as client:
         assert _rows(client.get("/").text) == ["failed web-2 shop", "ok web-1 sites"]
     console.index.close()
+
+
+def test_an_error_inside_the_web_server_is_one_masked_line_in_corrals_log(tmp_path: Path, fleet: Path) -> None:
+    """uvicorn's own error report (a page that raised) goes through corral's log: one line, the secret masked,
+    no traceback on stderr."""
+    import socket
+    import subprocess
+    import sys
+
+    config = tmp_path / "console.conf"
+    config.write_text(yaml.safe_dump({"main": {"general_path_to_all_tmp_dir": str(tmp_path / "t")}, "console": {
+        "cache_dir": str(tmp_path / "cache"), "storages": [{"storage": "local", "backup_dir": str(fleet)}]},
+        "jobs": [{"job": "x", "type": "external", "dump_cmd": "true", "storages": [
+            {"storage": "sftp", "enable": False, "backup_dir": "/b", "host": "h", "user": "u", "password": SECRET,
+             "host_key_check": False}]}]}))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = f"""
+import os, signal, sys, threading, time, urllib.request
+from pathlib import Path
+import corral_console.app as app
+from corral import logs
+from corral.config import load_config
+from corral_console.serve import serve
+def broken(self, request):
+    raise ValueError("the page broke near {SECRET}")
+app.Console.fleet = broken
+config = load_config(Path({str(config)!r}), partial=True)
+logs.setup(None, config.secrets)
+def visit():
+    time.sleep(1.5)
+    try:
+        urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=10)
+    except Exception as exc:
+        print("visit:", exc)
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=visit, daemon=True).start()
+serve(config, "127.0.0.1:{port}", [])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "visit: HTTP Error 500" in done.stdout
+    [line] = [line for line in done.stderr.splitlines() if "[ERROR]" in line]
+    assert "console: Exception in ASGI application: ValueError: the page broke near *****" in line
+    assert SECRET not in done.stderr and "Traceback" not in done.stderr

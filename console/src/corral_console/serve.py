@@ -21,6 +21,30 @@ from .index import Index, Source
 log = logging.getLogger("corral")
 
 
+class _ToCorralLog(logging.Handler):
+    """uvicorn's warnings and errors into corral's log: one line, masked like corral's own (its default handler
+    printed tracebacks on stderr, past the secrets' mask)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from corral.debugging import explain
+
+        try:
+            text = record.getMessage()
+        except Exception:
+            text = str(record.msg)
+        text = (text.strip().splitlines() or [record.levelname])[0]
+        if record.exc_info and record.exc_info[1] is not None:
+            text = f"{text}: {explain(record.exc_info[1])}"
+        log.log(record.levelno, "console: %s", text)
+
+
+def _uvicorn_logs() -> None:
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers = [_ToCorralLog(logging.WARNING)] if name == "uvicorn" else []
+        logger.propagate = name != "uvicorn"
+
+
 def _labelled(storages: list[StorageConfig]) -> list[Source]:
     seen: dict[str, int] = {}
     sources = []
@@ -119,7 +143,8 @@ def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
     console.start_reading()
     log.info("console: serving http://%s:%d/ from %s", host if ":" not in host else f"[{host}]", port,
              ", ".join(console.settings.storages))
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+    _uvicorn_logs()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=3,
                                            lifespan="off"))  # fmt: skip
     for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises the signal again once it has shut down:
