@@ -10,11 +10,11 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from corral.config.loader import MAX_FILE_BYTES, read_trusted
+from corral.config.loader import MAX_FILE_BYTES, MAX_VALUES, read_trusted
 from corral.errors import ConfigError
 
 
@@ -45,7 +45,37 @@ class Include:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with located mappings; ``!include`` kept; other tags read as their plain value."""
+    """SafeLoader with located mappings; ``!include`` kept; other tags read as their plain value; at most
+    MAX_VALUES values with every alias expanded (an alias bomb is refused before anything is built)."""
+
+    values = 0
+    sizes: dict[int, int]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose as PyYAML does, counting each value as often as aliases repeat it."""
+        if not hasattr(self, "sizes"):
+            self.sizes = {}
+        alias = isinstance(self.peek_event(), yaml.AliasEvent)
+        node = cast(yaml.Node, super().compose_node(parent, index))
+        if alias:
+            size = self.sizes.get(id(node), 1)
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else (
+                [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
+            size = self.sizes[id(node)] = 1 + sum(self.sizes.get(id(child), 1) for child in children)
+        self.values += size if alias else 1
+        if self.values > MAX_VALUES:
+            raise MigrateError(f"{self.name}:{node.start_mark.line + 1}: more than {MAX_VALUES:,} values with "
+                               "the aliases expanded: not an nxs-backup configuration")
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value PyYAML cannot build (``!!int ''``, ``!!timestamp 2024-13-01``) is one line (not the value)."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, ArithmeticError, LookupError):
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise MigrateError(f"{self.name}:{node.start_mark.line + 1}: invalid {tag} value") from None
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:

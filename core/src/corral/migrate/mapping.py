@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from corral.config.models import RESERVED_JOB_NAMES
-from corral.migrate.load import Map
+from corral.migrate.load import Include, Map
 from corral.migrate.report import Plan
 from corral.targets import safe
 
@@ -79,6 +80,10 @@ def carry(plan: Plan, src: Map, table: Mapping[str, str | None], out: dict[str, 
     goes to its function (value, where); any other is reported as dropped."""
     for key, raw in src.items():
         where = src.at(key)
+        if isinstance(raw, Include) or (isinstance(raw, list) and any(isinstance(item, Include) for item in raw)):
+            plan.note(where, f"{label}: `{key}`: `!include` names job files only (`jobs:`): dropped; write the "
+                      "value", user=True)
+            continue
         if special and key in special:
             if not unset(raw):
                 special[key](raw, where)
@@ -112,17 +117,22 @@ def job_type(plan: Plan, raw: Any, where: str, label: str) -> str:
 
 
 def job_name(plan: Plan, raw: Any, where: str, taken: set[str]) -> str:
-    """A unique job name; the names ``corral start`` reserves get ``-job`` (reported)."""
+    """A unique job name; the names ``corral start`` reserves get ``-job``, a name that cannot name the job's
+    folder (``..``, ``a/b``, a line break) is made file-safe (reported)."""
     name = str(raw or "job")
     new = name
+    folder = name in (".", "..") or any(char in name for char in "/\\\0") or not name.isprintable()
+    if folder:
+        new = safe(name)
     if new in RESERVED_JOB_NAMES:
         new = f"{name}-job"
-    count = 1
+    base, count = new, 1
     while new in taken:
         count += 1
-        new = f"{name}-{count}"
+        new = f"{base}-{count}"
     if new != name:
-        why = "is a name `corral start` reserves" if name in RESERVED_JOB_NAMES else "is taken by another job"
+        why = ("cannot name a folder" if folder else "is a name `corral start` reserves"
+               if name in RESERVED_JOB_NAMES else "is taken by another job")
         plan.note(where, f"job `{name}` {why}: named `{new}`; its archives go to `<backup_dir>/{new}/`")
     taken.add(new)
     return new
@@ -183,8 +193,9 @@ def ssh_known_hosts(plan: Plan, out: dict[str, Any], where: str, label: str) -> 
     known_hosts = str(plan.to_dir.absolute() / "known_hosts")
     out["known_hosts"] = known_hosts
     host, port = out.get("host", "HOST"), out.get("port", 22)
+    keyscan = f"ssh-keyscan -p {shlex.quote(str(port))} {shlex.quote(str(host))} >> {shlex.quote(known_hosts)}"
     plan.note(where, f"{label}: nxs-backup did not check the SSH host key, corral does: create `{known_hosts}` "
-              f"with `ssh-keyscan -p {port} {host} >> {known_hosts}` (check the fingerprint)", user=True)
+              f"with `{keyscan}` (check the fingerprint)", user=True)
 
 
 def archives(plan: Plan, job: dict[str, Any], where: str, folder: str) -> None:
@@ -198,8 +209,8 @@ def archives(plan: Plan, job: dict[str, Any], where: str, folder: str) -> None:
                   "corral starts its own chain (a full level); keep the old folders until it covers a year")
         return
     inner = "/<target>" if folder == "<source name>" else ""
-    moves = "; ".join(f"`mkdir -p {posixpath.join(d, name)} && mv {posixpath.join(d, folder)}{'/*' if inner else ''} "
-                      f"{posixpath.join(d, name)}/`" for d in dirs)
+    moves = "; ".join(f"`mkdir -p {shlex.quote(posixpath.join(d, name))} && mv {shlex.quote(posixpath.join(d, ''))}"
+                      f"{folder}{'/*' if inner else ''} {shlex.quote(posixpath.join(d, name, ''))}`" for d in dirs)
     plan.note(where, f"job `{name}`: nxs-backup's archives are in `<backup_dir>/{folder}{inner}/daily|weekly|monthly/`"
               f", corral's in `<backup_dir>/{name}/<target>/`: move them ({moves}, for each {folder[1:-1]}) and "
               "corral rotates, lists and restores the old copies too")

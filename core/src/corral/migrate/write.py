@@ -81,28 +81,33 @@ def render(plan: Plan, source: Path) -> list[Output]:
 
 
 def write(plan: Plan, outputs: list[Output], to_dir: Path, force: bool) -> None:
-    """Write ``outputs`` and the passwords into ``to_dir`` (0700 folders, 0600 files); an existing main file
-    stays unless ``force``."""
-    main = to_dir / MAIN
-    if os.path.lexists(main) and not force:
-        raise MigrateError(f"`{main}` exists: not overwritten (--force overwrites it and the job files "
-                           "migrate writes; other files of conf.d stay)")
+    """Write ``outputs`` and the passwords into ``to_dir`` (conf.d/ and credentials/ 0700, files 0600; ``to_dir``
+    made 0700 when missing, an existing one keeps its mode); a file already there stays unless ``force``.
+    Everything is checked before the first folder is made: an error writes nothing."""
+    for name, password in sorted(plan.secrets.items()):
+        if password.splitlines() != [password]:
+            raise MigrateError(f"the password for `{name}` holds a line break, which `!file` cannot read: "
+                               "write that key by hand")
+    if not force:
+        names = [MAIN, *(output.name for output in outputs), *(f"{CREDENTIALS}/{name}" for name in plan.secrets)]
+        for name in names:
+            if os.path.lexists(to_dir / name):
+                raise MigrateError(f"`{to_dir / name}` exists: not overwritten (--force overwrites it, the main "
+                                   "file and the job files migrate writes; other files of conf.d stay)")
     try:
-        for folder in (to_dir, to_dir / JOBS):
-            os.close(discovered.private_folder(folder))
+        os.close(_target_folder(to_dir))
+        os.close(discovered.private_folder(to_dir / JOBS))
         secrets = discovered.private_folder(to_dir / CREDENTIALS) if plan.secrets else None
         try:
             for name, password in sorted(plan.secrets.items()):
-                if password.splitlines() != [password]:
-                    raise MigrateError(f"the password for `{name}` holds a line break, which `!file` cannot read: "
-                                       "write that key by hand")
                 assert secrets is not None
                 discovered.write_at(secrets, name, password.encode("utf-8", "surrogateescape") + b"\n")
         finally:
             if secrets is not None:
                 os.close(secrets)
         for output in sorted(outputs, key=lambda o: o.name == MAIN):  # the main file last
-            fd = discovered.private_folder(to_dir / os.path.dirname(output.name))
+            folder = os.path.dirname(output.name)
+            fd = discovered.private_folder(to_dir / folder) if folder else _target_folder(to_dir)
             try:
                 discovered.write_at(fd, os.path.basename(output.name), output.text.encode("utf-8"))
             finally:
@@ -111,3 +116,22 @@ def write(plan: Plan, outputs: list[Output], to_dir: Path, force: bool) -> None:
         raise MigrateError(str(exc)) from None
     except OSError as exc:
         raise MigrateError(f"cannot write into `{to_dir}`: {exc.strerror}") from None
+
+
+def _target_folder(path: Path) -> int:
+    """An fd of ``--to``: made 0700 when missing; an existing one (``/etc``, ``/root``) keeps its mode, but must be
+    the running user's, not a link, and writable by nobody else (who could put a conf.d of theirs there)."""
+    if not os.path.lexists(path):
+        return discovered.private_folder(path)  # WriteError when it cannot be made
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MigrateError(f"`{path}` is not a folder (a link is not followed): {exc.strerror}") from None
+    info = os.fstat(fd)
+    problem = (f"belongs to uid {info.st_uid}, not to the user running corral" if info.st_uid != os.geteuid()
+               else "is a folder others can write to" if info.st_mode & 0o022 else None)
+    if problem:
+        os.close(fd)
+        raise MigrateError(f"`{path}` {problem}: write corral's configuration into a folder of your own "
+                           "(`--to /etc/corral`)")
+    return fd

@@ -1,0 +1,113 @@
+"""`corral migrate` against broken and crafted nxs-backup files and output folders: one line and nothing written
+for a user's mistake, no shell command in the report that a crafted name turns into another, no folder's mode
+changed that migrate did not make."""
+
+from __future__ import annotations
+
+import shlex
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corral.cli import app
+
+JOB = """\
+- job: {name}
+  type: desc_files
+  sources: [{{target: [/srv]}}]
+  storages: [{{storage: local, backup_dir: '{backup_dir}', store: {{days: 1}}}}]
+"""
+
+
+def _migrate(tmp_path: Path, text: str, *args: str) -> tuple[int, str, Path]:
+    source = tmp_path / "nxs" / "nxs-backup.conf"
+    source.parent.mkdir(exist_ok=True)
+    source.write_text(text)
+    out = tmp_path / "corral"
+    done = CliRunner().invoke(app, ["migrate", "--from", str(source), "--to", str(out), *args])
+    return done.exit_code, done.output, out
+
+
+def test_an_alias_bomb_is_one_line_not_a_hang(tmp_path: Path) -> None:
+    levels = ["  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)]
+    text = "x:\n" + "\n".join(levels) + "\nmain: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b").replace(
+        "[/srv]", "*a7")
+    code, output, _ = _migrate(tmp_path, text, "--dry-run")
+    assert code == 2 and "aliases" in output and len(output.splitlines()) == 1, output
+
+
+@pytest.mark.parametrize("value", ["!!timestamp 2024-13-01", "!!int ''", "!!float x"])
+def test_a_value_yaml_cannot_build_is_one_line(tmp_path: Path, value: str) -> None:
+    code, output, _ = _migrate(tmp_path, f"main:\n  server_name: {value}\njobs: []\n", "--dry-run")
+    assert code == 2 and "nxs-backup.conf:2: invalid" in output and len(output.splitlines()) == 1, output
+
+
+def test_an_include_outside_jobs_is_reported_not_a_crash(tmp_path: Path) -> None:
+    text = "main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b") + "  tmp_dir: !include x.conf\n"
+    code, output, _ = _migrate(tmp_path, text, "--dry-run")
+    assert code == 0, output
+    assert "nxs-backup.conf:7: job `a`: `tmp_dir`: `!include` names job files only" in output
+
+
+def test_a_password_with_a_line_break_writes_nothing(tmp_path: Path) -> None:
+    text = ("main: {smtp_password: fine}\njobs:\n- job: a\n  type: mysql\n  sources: [{connect: {db_password: ok}, "
+            "target: [all]}]\n  storages: [{storage: ftp, host: h, password: \"x\\ny\", backup_dir: /b}]\n")
+    code, output, out = _migrate(tmp_path, text)
+    assert code == 2 and "holds a line break" in output, output
+    assert not out.exists()
+
+
+def test_an_existing_folder_keeps_its_mode(tmp_path: Path) -> None:
+    out = tmp_path / "corral"
+    out.mkdir(mode=0o755)
+    out.chmod(0o755)  # /etc, /root or /tmp given as --to: never made private (or public) by migrate
+    code, output, _ = _migrate(tmp_path, "main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b"))
+    assert code == 0, output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "conf.d").stat().st_mode) == 0o700
+
+
+def test_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "corral"
+    out.mkdir()
+    out.chmod(0o777)  # another user could put a conf.d or credentials of theirs there before migrate does
+    code, output, _ = _migrate(tmp_path, "main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b"))
+    assert code == 2 and "others can write" in output and len(output.splitlines()) == 1, output
+    assert not (out / "corral.conf").exists() and not (out / "conf.d").exists()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777
+
+
+def test_a_job_file_not_written_by_migrate_needs_force(tmp_path: Path) -> None:
+    out = tmp_path / "corral"
+    (out / "conf.d").mkdir(parents=True, mode=0o700)
+    (out / "conf.d" / "a.conf").write_text("# mine\n")
+    code, output, _ = _migrate(tmp_path, "main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b"))
+    assert code == 2 and "conf.d/a.conf` exists" in output and len(output.splitlines()) == 1, output
+    assert (out / "conf.d" / "a.conf").read_text() == "# mine\n" and not (out / "corral.conf").exists()
+
+
+@pytest.mark.parametrize("name", ["'../etc'", "a/b", "'.'", "'..'", "'a\\\\b'", '"a\\0b"', '"a\\nb"'])
+def test_a_job_name_corral_refuses_is_renamed_and_reported(tmp_path: Path, name: str) -> None:
+    code, output, out = _migrate(tmp_path, "main: {}\njobs:\n" + JOB.format(name=name, backup_dir="/b"))
+    assert code == 0, output
+    assert "cannot name a folder" in output, output
+    written = next((out / "conf.d").glob("*.conf")).read_text()
+    check = CliRunner().invoke(app, ["check", "-c", str(out / "corral.conf")])
+    assert "job" in written and "String should match" not in check.output and "no folder" not in check.output, (
+        check.output)
+
+
+def test_the_commands_in_the_report_are_quoted(tmp_path: Path) -> None:
+    text = "main: {}\njobs:\n" + JOB.format(name="'x;touch pwned'", backup_dir="/b $(id)") + (
+        "- job: s\n  type: desc_files\n  sources: [{target: [/srv]}]\n"
+        "  storages: [{storage: scp, host: 'h;touch pwned', port: '22;id', backup_dir: /b}]\n")
+    code, output, _ = _migrate(tmp_path, text, "--dry-run")
+    assert code == 0, output
+    moves = [line for line in output.splitlines() if "`mkdir -p" in line]
+    keyscan = [line for line in output.splitlines() if "ssh-keyscan" in line]
+    assert moves and keyscan
+    assert f"mkdir -p {shlex.quote('/b $(id)/x;touch pwned')} && mv" in moves[0], moves[0]
+    assert f"ssh-keyscan -p {shlex.quote('22;id')} {shlex.quote('h;touch pwned')} >>" in keyscan[0], keyscan[0]
