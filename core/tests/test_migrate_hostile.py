@@ -111,3 +111,22 @@ def test_the_commands_in_the_report_are_quoted(tmp_path: Path) -> None:
     assert moves and keyscan
     assert f"mkdir -p {shlex.quote('/b $(id)/x;touch pwned')} && mv" in moves[0], moves[0]
     assert f"ssh-keyscan -p {shlex.quote('22;id')} {shlex.quote('h;touch pwned')} >>" in keyscan[0], keyscan[0]
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_a_password_in_a_webdav_url_goes_into_credentials(tmp_path: Path, version: str) -> None:
+    if version == "2":
+        text = ("main: {}\njobs:\n- job: a\n  type: desc_files\n  sources: [{target: [/srv]}]\n  storages:\n"
+                "  - {storage: webdav, host: 'https://u:dav%40Secret@dav.example.com', port: 8443, backup_dir: /b}\n")
+    else:
+        text = ("server_name: s\nstorage_connects:\n- name: dav\n  webdav_params: {url: "
+                "'https://u:dav%40Secret@dav.example.com/dav'}\njobs:\n- job_name: a\n  type: desc_files\n"
+                "  sources: [{name: www, targets: [/srv]}]\n"
+                "  storages_options: [{storage_name: dav, backup_path: /b}]\n")
+    code, output, _ = _migrate(tmp_path, text, "--dry-run")
+    assert code == 0 and "Secret" not in output, output
+    assert "url: https://dav.example.com" in output and "user: u" in output and "password: !file" in output
+    code, output, out = _migrate(tmp_path, text, "--force")
+    assert code == 0, output
+    assert "Secret" not in "".join(path.read_text() for path in [out / "corral.conf", *out.glob("conf.d/*")])
+    assert [path.read_text() for path in (out / "credentials").iterdir()] == ["dav@Secret\n"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -179,6 +180,23 @@ def extra_keys_hot(plan: Plan, raw: Any, where: str, label: str) -> str | None:
         dropped = " ".join(word for word in words if word in _HOT_OWN_OPTIONS)
         plan.note(where, f"{label}: `extra_keys`: `{dropped}` left out: corral's plugin streams the backup itself")
     return " ".join(kept) or None
+
+
+def url_login(plan: Plan, out: dict[str, Any], owner: str, where: str, label: str) -> None:
+    """``url``'s ``user:password@`` taken out: the password into the credentials folder (``!file``), the user into
+    ``user``, unless the storage gives them itself."""
+    try:
+        parts = urllib.parse.urlsplit(str(out.get("url", "")))
+    except ValueError:
+        return
+    if parts.password is None:
+        return
+    out["url"] = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if "user" not in out and parts.username:
+        out["user"] = urllib.parse.unquote(parts.username)
+    if "password" not in out:
+        out["password"] = value(plan, urllib.parse.unquote(parts.password), "password", owner)
+    plan.note(where, f"{label}: the password in `url` moved into credentials/ (`password: !file`)")
 
 
 def s3_endpoint(options: str) -> str | None:

@@ -16,6 +16,7 @@ from corral.migrate.mapping import (
     s3_endpoint,
     ssh_known_hosts,
     store,
+    url_login,
 )
 from corral.migrate.report import Job, Plan
 
@@ -158,7 +159,7 @@ def _storage(plan: Plan, raw: Map, kind: str, job: str, label: str) -> dict[str,
     if storage == "scp":
         _scp_folder(plan, raw, out, label)
     if storage == "webdav":
-        _webdav(plan, raw, out, label)
+        _webdav(plan, raw, out, label, job)
     if kind == "inc_files":
         if "store" in raw and store(plan, raw.get("store"), raw.at("store"), label):
             plan.note(raw.at("store"), f"{label}: `store` dropped: corral's inc_files keeps its yearly chains "
@@ -205,10 +206,11 @@ def _scp_folder(plan: Plan, raw: Map, out: dict[str, Any], label: str) -> None:
                   "the server: corral's `backup_dir`")
 
 
-def _webdav(plan: Plan, raw: Map, out: dict[str, Any], label: str) -> None:
+def _webdav(plan: Plan, raw: Map, out: dict[str, Any], label: str, job: str) -> None:
     """2.x mounted ``HOST:PORT`` with davfs2, HOST being a URL: corral's ``url``."""
     host = str(out.get("host", ""))
     if host.startswith(("http://", "https://")):
         out["url"] = f"{host}:{out.pop('port')}" if out.get("port") else host
         del out["host"]
         plan.note(raw.at("host"), f"{label}: davfs2's `host:port` is corral's `url: {out['url']}`")
+        url_login(plan, out, f"{job}.webdav", raw.at("host"), f"{label}: storage `webdav`")

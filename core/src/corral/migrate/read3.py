@@ -17,6 +17,7 @@ from corral.migrate.mapping import (
     ssh_known_hosts,
     store,
     unset,
+    url_login,
     value,
 )
 from corral.migrate.read2 import _comments
@@ -172,6 +173,8 @@ def _connects(plan: Plan, raw: Map) -> dict[str, dict[str, Any]]:
                 label = f"storage `{name}`"
                 carry(plan, params, kind[1], out, name, label, _special(plan, kind[0], params, out, label))
                 out[_WHERE] = params.at()
+                if kind[0] == "webdav":
+                    url_login(plan, out, name, params.at("url"), label)
                 if kind[0] == "nfs":
                     out["version"] = "3"
                     plan.note(params.at(), f"{label}: nxs-backup 3.x speaks NFSv3: `version: '3'`")
