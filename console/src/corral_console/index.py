@@ -218,16 +218,20 @@ class Index:
                          if entry.get("type") in (None, "file") and not entry.get("islink")}, None  # fmt: skip
 
         listed, changed, kept = 0, set(), set()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for job, found, error in pool.map(listing, jobs):
-                kept.add(job)
-                if found is None:  # keep what was known: a failed listing is no deletion
-                    reading.errors.append(f"storage {label}: job folder `{job}`: cannot be listed: {error}")
-                    continue
-                count, new = self._store_listing(label, job, found)
-                listed += count
-                if new:
-                    changed.add(job)
+        def listings() -> Iterator[tuple[str, dict[str, str] | None, str | None]]:
+            with ThreadPoolExecutor(max_workers=workers) as pool:  # a few at a time: map() alone would hold all
+                for start in range(0, len(jobs), workers * 4):  # 10,000 folders' listings in memory at once
+                    yield from pool.map(listing, jobs[start : start + workers * 4])
+
+        for job, found, error in listings():
+            kept.add(job)
+            if found is None:  # keep what was known: a failed listing is no deletion
+                reading.errors.append(f"storage {label}: job folder `{job}`: cannot be listed: {error}")
+                continue
+            count, new = self._store_listing(label, job, found)
+            listed += count
+            if new:
+                changed.add(job)
         with self._lock:  # job folders that are gone
             known = {row[0] for row in self._db.execute("SELECT DISTINCT job FROM record WHERE source=?", (label,))}
             for job in known - kept:
