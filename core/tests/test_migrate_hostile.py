@@ -39,7 +39,7 @@ def test_an_alias_bomb_is_one_line_not_a_hang(tmp_path: Path) -> None:
     assert code == 2 and "aliases" in output and len(output.splitlines()) == 1, output
 
 
-@pytest.mark.parametrize("value", ["!!timestamp 2024-13-01", "!!int ''", "!!float x"])
+@pytest.mark.parametrize("value", ["!!timestamp 2024-13-01", "!!int ''", "!!float x", '"a\\ud800"'])
 def test_a_value_yaml_cannot_build_is_one_line(tmp_path: Path, value: str) -> None:
     code, output, _ = _migrate(tmp_path, f"main:\n  server_name: {value}\njobs: []\n", "--dry-run")
     assert code == 2 and "nxs-backup.conf:2: invalid" in output and len(output.splitlines()) == 1, output

@@ -72,8 +72,11 @@ class _Loader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         """A value PyYAML cannot build (``!!int ''``, ``!!timestamp 2024-13-01``) is one line (not the value)."""
         try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, ArithmeticError, LookupError):
+            value = super().construct_object(node, deep)
+            if isinstance(value, str):
+                value.encode("utf-8")  # `"\ud800"`: a lone surrogate, which no file and no name can hold
+            return value
+        except (ValueError, TypeError, ArithmeticError, LookupError):  # UnicodeEncodeError is a ValueError
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise MigrateError(f"{self.name}:{node.start_mark.line + 1}: invalid {tag} value") from None
 
