@@ -130,3 +130,12 @@ def test_a_password_in_a_webdav_url_goes_into_credentials(tmp_path: Path, versio
     assert code == 0, output
     assert "Secret" not in "".join(path.read_text() for path in [out / "corral.conf", *out.glob("conf.d/*")])
     assert [path.read_text() for path in (out / "credentials").iterdir()] == ["dav@Secret\n"]
+
+
+def test_a_corral_file_with_an_nxs_backup_word_keeps_its_errors(tmp_path: Path) -> None:
+    main = tmp_path / "corral.conf"
+    main.write_text("main:\n  log_file: /var/log/corral.log\n  dump_timeout: 3600\njobs:\n- job: db\n  type: mysql\n"
+                    "  encrypt: {recipients: [age1example]}\n  sources: [{target: [all]}]\n"
+                    "  storages: [{storage: s3, bucket_name: b, backup_dir: /b}]\n")
+    done = CliRunner().invoke(app, ["check", "-c", str(main)])
+    assert done.exit_code == 2 and "nxs-backup" not in done.output and "log_file" in done.output, done.output

@@ -45,8 +45,6 @@ def nxs_only(raw: Any, base: Path) -> str | None:
     if not isinstance(raw, Map):
         return None
     main = raw.get("main")
-    if isinstance(main, Map) and _MAIN2 & set(main):
-        return "2"
     jobs = raw.get("jobs")
     items: list[Any] = list(jobs) if isinstance(jobs, list) else []
     if isinstance(jobs, Include):
@@ -56,7 +54,22 @@ def nxs_only(raw: Any, base: Path) -> str | None:
             except load.MigrateError:
                 continue
             items.extend(loaded if isinstance(loaded, list) else [loaded])
+    if _corral_own(main, items):  # corral's file with a key nxs-backup also knows (`bucket_name`): its errors
+        return None
+    if isinstance(main, Map) and _MAIN2 & set(main):
+        return "2"
     return "2" if any(_nxs_job(item) for item in items) else None
+
+
+def _corral_own(main: Any, jobs: list[Any]) -> bool:
+    """``main`` or a job holds a key only corral has (``encrypt``, ``coverage``, ``drill``...)."""
+    from corral.config.models import JobCore, MainCore
+    from corral.migrate.read2 import _JOB, _MAIN
+
+    main_keys = set(MainCore.model_fields) - set(_MAIN) - _MAIN2
+    job_keys = set(JobCore.model_fields) - set(_JOB)
+    return ((isinstance(main, Map) and bool(main_keys & set(main)))
+            or any(isinstance(job, Map) and job_keys & set(job) for job in jobs))
 
 
 def _nxs_job(job: Any) -> bool:
