@@ -139,3 +139,14 @@ def test_a_corral_file_with_an_nxs_backup_word_keeps_its_errors(tmp_path: Path) 
                     "  storages: [{storage: s3, bucket_name: b, backup_dir: /b}]\n")
     done = CliRunner().invoke(app, ["check", "-c", str(main)])
     assert done.exit_code == 2 and "nxs-backup" not in done.output and "log_file" in done.output, done.output
+
+
+def test_a_password_yaml_reads_as_a_number_or_a_boolean_is_kept_as_written(tmp_path: Path) -> None:
+    text = ("main: {smtp_password: 0123}\njobs:\n- job: a\n  type: mysql\n  sources: [{connect: {db_password: 12:30}, "
+            "target: [all]}]\n  storages: [{storage: ftp, host: h, password: 1_000, backup_dir: /b}, "
+            "{storage: smb, host: h, share: s, password: yes, backup_dir: /c}]\n")
+    code, output, out = _migrate(tmp_path, text)
+    assert code == 0, output
+    written = {path.name: path.read_text() for path in (out / "credentials").iterdir()}
+    assert written == {"main.smtp_password": "0123\n", "a.db_password": "12:30\n", "a.ftp.password": "1_000\n",
+                       "a.smb.password": "yes\n"}

@@ -31,6 +31,7 @@ class Map(dict[str, Any]):
     def __init__(self) -> None:
         super().__init__()
         self.lines: dict[str, int] = {}
+        self.texts: dict[str, str] = {}  # a plain scalar YAML 1.1 read as no string (`0123`, `yes`): as written
 
     def at(self, key: str | None = None) -> str:
         """``FILE:LINE`` of ``key`` (of the mapping itself without one)."""
@@ -89,6 +90,8 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:
         key = str(loader.construct_object(key_node, deep=True))
         result[key] = loader.construct_object(value_node, deep=True)
         result.lines[key] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.ScalarNode) and value_node.style is None and not isinstance(result[key], str):
+            result.texts[key] = value_node.value
     return result
 
 

@@ -97,8 +97,8 @@ def carry(plan: Plan, src: Map, table: Mapping[str, str | None], out: dict[str, 
                 if not unset(raw):
                     plan.note(where, f"{label}: `{key}` {DROPPED.get(key) or 'has no corral counterpart: dropped'}")
                 continue
-            if not unset(raw):
-                out[target] = value(plan, raw, target, owner)
+            if not unset(raw):  # a password as written: `0123` is no octal 83, `yes` no True
+                out[target] = value(plan, src.texts.get(key, raw) if target in SECRET_KEYS else raw, target, owner)
             continue
         if not unset(raw):
             plan.note(where, f"{label}: unknown key `{key}` dropped (not an nxs-backup key corral migrate knows)")
