@@ -150,3 +150,12 @@ def test_a_password_yaml_reads_as_a_number_or_a_boolean_is_kept_as_written(tmp_p
     written = {path.name: path.read_text() for path in (out / "credentials").iterdir()}
     assert written == {"main.smtp_password": "0123\n", "a.db_password": "12:30\n", "a.ftp.password": "1_000\n",
                        "a.smb.password": "yes\n"}
+
+
+def test_a_job_named_with_a_leading_dot_is_in_a_file_the_main_file_includes(tmp_path: Path) -> None:
+    text = "main: {}\njobs:\n" + "".join(JOB.format(name=name, backup_dir="/b") for name in (".hidden", "hidden"))
+    code, output, out = _migrate(tmp_path, text)
+    assert code == 0, output
+    assert sorted(path.name for path in (out / "conf.d").iterdir()) == ["hidden-2.conf", "hidden.conf"]
+    check = CliRunner().invoke(app, ["check", "-c", str(out / "corral.conf")])
+    assert check.exit_code == 0 and "ok (2 job(s))" in check.output, check.output

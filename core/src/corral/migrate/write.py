@@ -68,7 +68,7 @@ def render(plan: Plan, source: Path) -> list[Output]:
     outputs = [Output(MAIN, "\n".join(head) + "\n" + main + f"jobs: !include [{JOBS}/*.conf]\n")]
     used: set[str] = set()
     for job in plan.jobs:
-        name = base = safe(job.name)
+        name = base = safe(job.name).lstrip(".") or "job"  # `.x.conf`: a name `conf.d/*.conf` does not match
         count = 1
         while name in used:
             count += 1
