@@ -45,11 +45,20 @@ def test_a_value_yaml_cannot_build_is_one_line(tmp_path: Path, value: str) -> No
     assert code == 2 and "nxs-backup.conf:2: invalid" in output and len(output.splitlines()) == 1, output
 
 
-def test_an_include_outside_jobs_is_reported_not_a_crash(tmp_path: Path) -> None:
-    text = "main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b") + "  tmp_dir: !include x.conf\n"
+@pytest.mark.parametrize(("text", "line"), [
+    ("main: {}\njobs:\n" + JOB.format(name="a", backup_dir="/b") + "  tmp_dir: !include x.conf\n", 7),
+    ("main: {}\njobs:\n- job: a\n  type: mysql\n  sources: !include x.conf\n", 5),
+    ("main: !include x.conf\njobs: []\n", 1),
+    ("storage_connects: !include x.conf\n", 1),
+    ("storage_connects: []\nnotifications:\n  webhooks: !include x.conf\n", 3),
+    ("storage_connects: []\nlogfile: !include [x.conf]\n", 2),
+    ("storage_connects: []\njobs:\n- job_name: a\n  type: mysql\n  storages_options: !include x.conf\n", 5),
+    ("storage_connects: []\njobs: !include [x.conf]\n", 2),
+])
+def test_an_include_elsewhere_than_2x_jobs_is_one_line(tmp_path: Path, text: str, line: int) -> None:
     code, output, _ = _migrate(tmp_path, text, "--dry-run")
-    assert code == 0, output
-    assert "nxs-backup.conf:7: job `a`: `tmp_dir`: `!include` names job files only" in output
+    assert code == 2 and len(output.splitlines()) == 1, output
+    assert f"nxs-backup.conf:{line}: " in output and "include" in output, output
 
 
 def test_a_password_with_a_line_break_writes_nothing(tmp_path: Path) -> None:

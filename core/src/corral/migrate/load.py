@@ -43,6 +43,7 @@ class Include:
     """``!include [globs]`` of a 2.x main file: the patterns, relative to the including file."""
 
     patterns: tuple[str, ...]
+    line: int = 0
 
 
 class _Loader(yaml.SafeLoader):
@@ -98,8 +99,8 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:
 def _include(loader: _Loader, node: yaml.Node) -> Include:
     if isinstance(node, yaml.SequenceNode):
         return Include(tuple(str(loader.construct_scalar(child)) for child in node.value
-                             if isinstance(child, yaml.ScalarNode)))
-    return Include((str(loader.construct_scalar(node)),))  # type: ignore[arg-type]
+                             if isinstance(child, yaml.ScalarNode)), node.start_mark.line + 1)
+    return Include((str(loader.construct_scalar(node)),), node.start_mark.line + 1)  # type: ignore[arg-type]
 
 
 def _other_tag(loader: _Loader, suffix: str, node: yaml.Node) -> Any:
@@ -129,7 +130,7 @@ def read(path: Path) -> Any:
         raise MigrateError(f"{path}: not a UTF-8 text file") from None
     loader.name = str(path)
     try:
-        return loader.get_single_data()
+        return _no_stray_include(loader.get_single_data(), path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -138,6 +139,19 @@ def read(path: Path) -> Any:
         raise MigrateError(f"{path}: invalid YAML: {type(exc).__name__}") from None
     finally:
         loader.dispose()
+
+
+def _no_stray_include(data: Any, path: Path) -> Any:
+    """``data``, unless it holds an ``!include`` elsewhere than as the value of a top-level ``jobs:`` (2.x's)."""
+    stack = [item for key, item in data.items() if key != "jobs" or not isinstance(item, Include)] if isinstance(
+        data, Map) else [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Include):
+            raise MigrateError(f"{path}:{item.line}: `!include` names job files only, as 2.x's `jobs: !include "
+                               "[conf.d/*.conf]`: write the value itself there")
+        stack.extend(item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+    return data
 
 
 def comments(path: Path) -> int:

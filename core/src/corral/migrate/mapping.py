@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from corral.config.models import RESERVED_JOB_NAMES
-from corral.migrate.load import Include, Map
+from corral.migrate.load import Map
 from corral.migrate.report import Plan
 from corral.targets import safe
 
@@ -81,10 +81,6 @@ def carry(plan: Plan, src: Map, table: Mapping[str, str | None], out: dict[str, 
     goes to its function (value, where); any other is reported as dropped."""
     for key, raw in src.items():
         where = src.at(key)
-        if isinstance(raw, Include) or (isinstance(raw, list) and any(isinstance(item, Include) for item in raw)):
-            plan.note(where, f"{label}: `{key}`: `!include` names job files only (`jobs:`): dropped; write the "
-                      "value", user=True)
-            continue
         if special and key in special:
             if not unset(raw):
                 special[key](raw, where)

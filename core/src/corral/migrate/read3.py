@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.migrate import load
-from corral.migrate.load import Map
+from corral.migrate.load import Include, Map
 from corral.migrate.mapping import (
     archives,
     carry,
@@ -62,6 +62,9 @@ def convert(raw: Any, path: Path, plan: Plan) -> Plan:
     if "job_name" in raw:  # a conf.d file given alone
         plan.jobs.append(_job(plan, raw, {}, set()))
         return plan
+    if isinstance(raw.get("jobs"), Include):
+        raise load.MigrateError(f"{raw.at('jobs')}: nxs-backup 3.x has no `!include`: name the job files in "
+                                "`include_jobs_configs`")
     _main(plan, raw)
     connects = _connects(plan, raw)
     taken: set[str] = set()
