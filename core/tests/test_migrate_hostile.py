@@ -168,3 +168,17 @@ def test_a_job_named_with_a_leading_dot_is_in_a_file_the_main_file_includes(tmp_
     assert sorted(path.name for path in (out / "conf.d").iterdir()) == ["hidden-2.conf", "hidden.conf"]
     check = CliRunner().invoke(app, ["check", "-c", str(out / "corral.conf")])
     assert check.exit_code == 0 and "ok (2 job(s))" in check.output, check.output
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("storage_connects: 5\njobs: []\n", "nxs-backup.conf:1: `storage_connects` is no list"),
+    ("storage_connects: []\njobs: true\n", "nxs-backup.conf:2: `jobs` is no list"),
+    ("storage_connects: []\nnotifications: {webhooks: 5}\n", "nxs-backup.conf:2: notifications: `webhooks` is no list"),
+    ("storage_connects: []\njobs: [{job_name: a, type: mysql, storages_options: 5}]\n",
+     "nxs-backup.conf:2: job `a`: `storages_options` is no list"),
+    ("main: {}\njobs: [{job: a, type: mysql, storages: {storage: local, backup_dir: /b}}]\n",
+     "nxs-backup.conf:2: job `a`: `storages` is no list"),
+])
+def test_a_list_written_as_something_else_is_reported(tmp_path: Path, text: str, said: str) -> None:
+    code, output, _ = _migrate(tmp_path, text, "--dry-run")
+    assert code == 0 and said in output, output

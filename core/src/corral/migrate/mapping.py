@@ -75,6 +75,16 @@ def value(plan: Plan, raw: Any, key: str, owner: str) -> Any:
     return raw
 
 
+def listed(plan: Plan, src: Map, key: str, label: str) -> list[Any]:
+    """``src[key]``, a list in nxs-backup; anything else (``storages: 5``, a mapping without its ``-``) is
+    reported and read as no item."""
+    raw = src.get(key)
+    if isinstance(raw, list) or unset(raw):
+        return raw or []
+    plan.note(src.at(key), f"{label}`{key}` is no list (`- ...` items): left out", user=True)
+    return []
+
+
 def carry(plan: Plan, src: Map, table: Mapping[str, str | None], out: dict[str, Any], owner: str, label: str,
           special: dict[str, Callable[[Any, str], None]] | None = None) -> None:
     """Copy the keys of ``src`` that ``table`` maps into ``out`` (empty ones left out); a key ``special`` handles

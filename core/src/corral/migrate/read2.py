@@ -13,6 +13,7 @@ from corral.migrate.mapping import (
     carry,
     extra_keys_hot,
     job_head,
+    listed,
     s3_endpoint,
     ssh_known_hosts,
     store,
@@ -98,9 +99,8 @@ def _job(plan: Plan, raw: Map, taken: set[str]) -> Job:
         data["sources"] = [_source(plan, item, kind, name, label) for item in sources if isinstance(item, Map)]
     if "tmp_dir" in data:  # put it after type, as the templates do
         data = {"job": name, "type": kind, "tmp_dir": data.pop("tmp_dir"), **data}
-    storages = raw.get("storages")
-    data["storages"] = [_storage(plan, item, kind, name, label) for item in storages or []
-                        if isinstance(item, Map)]
+    data["storages"] = [_storage(plan, item, kind, name, label)
+                        for item in listed(plan, raw, "storages", f"{label}: ") if isinstance(item, Map)]
     archives(plan, data, raw.at("job"), "<target>")
     return Job(name, data, raw.at("job"))
 

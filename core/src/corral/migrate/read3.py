@@ -14,6 +14,7 @@ from corral.migrate.mapping import (
     carry,
     extra_keys_hot,
     job_head,
+    listed,
     ssh_known_hosts,
     store,
     unset,
@@ -68,7 +69,7 @@ def convert(raw: Any, path: Path, plan: Plan) -> Plan:
     _main(plan, raw)
     connects = _connects(plan, raw)
     taken: set[str] = set()
-    for item in raw.get("jobs") or []:
+    for item in listed(plan, raw, "jobs", ""):
         if isinstance(item, Map):
             plan.jobs.append(_job(plan, item, connects, taken))
     for key in ("include_jobs_configs", "include_job_configs"):
@@ -130,9 +131,8 @@ def _notifications(plan: Plan, raw: Map) -> None:
                       "failed); add `client_mail` for the full log")
         elif any(not unset(item) for key, item in mail.items() if key != "enabled"):
             plan.note(mail.at(), "notifications.mail is disabled: not carried over")
-    hooks = raw.get("webhooks")
     urls: list[Any] = []
-    for hook in hooks or []:
+    for hook in listed(plan, raw, "webhooks", "notifications: "):
         if not isinstance(hook, Map) or unset(hook.get("webhook_url")):
             continue
         urls.append(value(plan, hook.get("webhook_url"), "webhook_url", "main"))
@@ -157,7 +157,7 @@ def _connects(plan: Plan, raw: Map) -> dict[str, dict[str, Any]]:
     """storage_connects (or storage_connections): name -> corral storage keys, without backup_dir and store."""
     found: dict[str, dict[str, Any]] = {}
     for key in ("storage_connects", "storage_connections"):
-        for item in raw.get(key) or []:
+        for item in listed(plan, raw, key, ""):
             if not isinstance(item, Map):
                 continue
             name = str(item.get("name") or "")
@@ -233,7 +233,7 @@ def _job(plan: Plan, raw: Map, connects: dict[str, dict[str, Any]], taken: set[s
     elif isinstance(sources, list):
         data["sources"] = [_source(plan, item, kind, name, label) for item in sources if isinstance(item, Map)]
     storages = []
-    for item in raw.get("storages_options") or []:
+    for item in listed(plan, raw, "storages_options", f"{label}: "):
         if isinstance(item, Map):
             storage = _storage(plan, item, kind, connects, label)
             if storage is not None:
