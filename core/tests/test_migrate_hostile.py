@@ -30,6 +30,10 @@ def _migrate(tmp_path: Path, text: str, *args: str) -> tuple[int, str, Path]:
     return done.exit_code, done.output, out
 
 
+def _credentials(out: Path) -> dict[str, str]:
+    return {path.name: path.read_text() for path in (out / "credentials").iterdir()}
+
+
 def test_an_alias_bomb_is_one_line_not_a_hang(tmp_path: Path) -> None:
     levels = ["  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
     levels += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 8)]
@@ -138,7 +142,7 @@ def test_a_password_in_a_webdav_url_goes_into_credentials(tmp_path: Path, versio
     code, output, out = _migrate(tmp_path, text, "--force")
     assert code == 0, output
     assert "Secret" not in "".join(path.read_text() for path in [out / "corral.conf", *out.glob("conf.d/*")])
-    assert [path.read_text() for path in (out / "credentials").iterdir()] == ["dav@Secret\n"]
+    assert list(_credentials(out).values()) == ["dav@Secret\n"]
 
 
 def test_a_corral_file_with_an_nxs_backup_word_keeps_its_errors(tmp_path: Path) -> None:
@@ -156,9 +160,8 @@ def test_a_password_yaml_reads_as_a_number_or_a_boolean_is_kept_as_written(tmp_p
             "{storage: smb, host: h, share: s, password: yes, backup_dir: /c}]\n")
     code, output, out = _migrate(tmp_path, text)
     assert code == 0, output
-    written = {path.name: path.read_text() for path in (out / "credentials").iterdir()}
-    assert written == {"main.smtp_password": "0123\n", "a.db_password": "12:30\n", "a.ftp.password": "1_000\n",
-                       "a.smb.password": "yes\n"}
+    assert _credentials(out) == {"main.smtp_password": "0123\n", "a.db_password": "12:30\n",
+                                 "a.ftp.password": "1_000\n", "a.smb.password": "yes\n"}
 
 
 def test_a_job_named_with_a_leading_dot_is_in_a_file_the_main_file_includes(tmp_path: Path) -> None:
@@ -182,3 +185,12 @@ def test_a_job_named_with_a_leading_dot_is_in_a_file_the_main_file_includes(tmp_
 def test_a_list_written_as_something_else_is_reported(tmp_path: Path, text: str, said: str) -> None:
     code, output, _ = _migrate(tmp_path, text, "--dry-run")
     assert code == 0 and said in output, output
+
+
+def test_the_password_of_a_storage_no_job_uses_is_not_written(tmp_path: Path) -> None:
+    text = ("storage_connects:\n- name: old\n  ftp_params: {host: h, user: u, password: \"p\\nw\"}\n- name: new\n"
+            "  ftp_params: {host: h, user: u, password: used}\njobs:\n- job_name: a\n  type: desc_files\n"
+            "  sources: [{name: www, targets: [/srv]}]\n  storages_options: [{storage_name: new, backup_path: /b}]\n")
+    code, output, out = _migrate(tmp_path, text)
+    assert code == 0 and "1 password file(s)" in output, output
+    assert _credentials(out) == {"new.password": "used\n"}

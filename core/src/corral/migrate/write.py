@@ -42,14 +42,15 @@ class Output:
     text: str
 
 
-def _resolved(value: Any, prefix: str) -> Any:
-    """``value`` with every :class:`Secret` as ``!file <prefix><name>``."""
+def _resolved(value: Any, prefix: str, used: set[str]) -> Any:
+    """``value`` with every :class:`Secret` as ``!file <prefix><name>`` (its name added to ``used``)."""
     if isinstance(value, Secret):
+        used.add(str(value))
         return FileRef(f"{prefix}{value}")
     if isinstance(value, dict):
-        return {key: _resolved(item, prefix) for key, item in value.items()}
+        return {key: _resolved(item, prefix, used) for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolved(item, prefix) for item in value]
+        return [_resolved(item, prefix, used) for item in value]
     return value
 
 
@@ -59,12 +60,14 @@ def _dump(value: Any) -> str:
 
 
 def render(plan: Plan, source: Path) -> list[Output]:
-    """The main file and one job file per job (names made file-safe and unique)."""
+    """The main file and one job file per job (names made file-safe and unique); ``plan.secrets`` keeps the
+    passwords they read (not those of a 3.x storage no job uses)."""
+    read: set[str] = set()
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     head = [f"# Written by `corral migrate` on {stamp} from {shown(source)} (nxs-backup {plan.version}.x).",
             "# Passwords are in credentials/ (mode 0600), read with `!file`; comments of the nxs-backup files are",
             "# not carried over (PyYAML drops them). docs/migrating-from-nxs-backup.md says what differs."]
-    main = _dump({"main": _resolved(plan.main, f"{CREDENTIALS}/")}) if plan.main else "main: {}\n"
+    main = _dump({"main": _resolved(plan.main, f"{CREDENTIALS}/", read)}) if plan.main else "main: {}\n"
     outputs = [Output(MAIN, "\n".join(head) + "\n" + main + f"jobs: !include [{JOBS}/*.conf]\n")]
     used: set[str] = set()
     for job in plan.jobs:
@@ -75,8 +78,9 @@ def render(plan: Plan, source: Path) -> list[Output]:
             name = f"{base}-{count}"
         used.add(name)
         text = (f"# From {shown(job.where)} (nxs-backup {plan.version}.x), by `corral migrate`.\n"
-                + _dump([_resolved(job.data, f"../{CREDENTIALS}/")]))
+                + _dump([_resolved(job.data, f"../{CREDENTIALS}/", read)]))
         outputs.append(Output(f"{JOBS}/{name}.conf", text))
+    plan.secrets = {name: password for name, password in plan.secrets.items() if name in read}
     return outputs
 
 
