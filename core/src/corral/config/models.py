@@ -444,7 +444,8 @@ class ConsoleCore(BaseModel):
     @field_validator("cache_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return absolute_path(value)
+        absolute_path(value)
+        return value
 
     @field_validator("users")
     @classmethod
