@@ -17,6 +17,6 @@ def test_ruff() -> None:
 
 def test_mypy_core() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy", "core/src", "plugins/sources/files/src",
-                           "plugins/sources/external/src", "plugins/storages/local/src"],
+                           "plugins/sources/external/src", "plugins/storages/local/src", "console/src"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -98,7 +98,7 @@ class Auth:
             now = time.monotonic()
             while recent and now - recent[0] > WINDOW:
                 recent.popleft()
-            return bool(recent) and len(recent) >= FAILURES
+            return recent is not None and len(recent) >= FAILURES
 
     def login(self, user: str, password: str, address: str) -> str | None:
         """A new session's token when the password is right; None (and one failure counted) otherwise."""

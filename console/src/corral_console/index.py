@@ -288,7 +288,7 @@ class Index:
                           AND o.stamp=r.stamp AND o.source<r.source)"""
         with self._lock:
             where = self._choose(jobs)
-            return [tuple(row) for row in self._db.execute(query.format(where=where), (depth,))]  # type: ignore[misc]
+            return [tuple(row) for row in self._db.execute(query.format(where=where), (depth,))]
 
     def _fetch_needed(self, jobs: set[str] | None) -> int:
         """Read what the fleet needs in the job folders ``jobs`` (None: all; a reading passes the folders whose
@@ -311,7 +311,7 @@ class Index:
             wanted = [tuple(row) for row in self._db.execute(
                 "SELECT source, job, name FROM record WHERE server=? AND job=? AND (fetched IS NULL OR "
                 "fetched<>version)", (server, job))]  # fmt: skip
-        fetched = self._fetch(wanted)  # type: ignore[arg-type]
+        fetched = self._fetch(wanted)
         if fetched:
             self.more += 1
         return fetched
@@ -414,7 +414,8 @@ class Index:
             rows = self._db.execute(
                 f"SELECT source, job, server, kind, stamp, fetched IS NOT NULL, coalesce(outcome, ''), size, finished, "
                 f"problem FROM record {clause} ORDER BY stamp DESC, kind, source", args).fetchall()  # fmt: skip
-        return [Summary(*row[:5], bool(row[5]), *row[6:]) for row in rows]
+        return [Summary(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], row[9])
+                for row in rows]
 
     def fleet_rows(self) -> Iterator[tuple[Any, ...]]:
         """Per (server, job, kind): the read records, newest first, as (server, job, kind, stamp, outcome, size,
