@@ -213,7 +213,8 @@ def _wait_for_pg_dump(parent: int, timeout: float = 60) -> dict[str, Any]:
                 continue
             if cmdline and cmdline[0].endswith(b"pg_dump") and _descends_from(proc, parent):
                 env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
-                return {"cmdline": cmdline, "environ": env}
+                if env:  # read in the middle of its exec, the environment is empty: look again
+                    return {"cmdline": cmdline, "environ": env}
         time.sleep(0.05)
     raise AssertionError("pg_dump never started")
 
