@@ -82,11 +82,17 @@ def job_name(text: str, taken: set[str]) -> str:
     base = safe(text.strip(".") or "site")
     if base in _RESERVED:
         base = f"{base}-site"
+    name = unique(base, taken)
+    taken.add(name)
+    return name
+
+
+def unique(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... the first that ``taken`` does not hold (it is not added)."""
     name, count = base, 1
     while name in taken:
         count += 1
         name = f"{base}-{count}"
-    taken.add(name)
     return name
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from corral.config.models import RESERVED_JOB_NAMES
+from corral.discovery.jobs import unique
 from corral.migrate.load import Map
 from corral.migrate.report import Plan
 from corral.targets import safe
@@ -133,10 +134,7 @@ def job_name(plan: Plan, raw: Any, where: str, taken: set[str]) -> str:
         new = safe(name)
     if new in RESERVED_JOB_NAMES:
         new = f"{name}-job"
-    base, count = new, 1
-    while new in taken:
-        count += 1
-        new = f"{base}-{count}"
+    new = unique(new, taken)
     if new != name:
         why = ("cannot name a folder" if folder else "is a name `corral start` reserves"
                if name in RESERVED_JOB_NAMES else "is taken by another job")
