@@ -16,7 +16,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from corral.config import load_config
-from corral.testing.cli import corral
+from corral.testing.cli import CORRAL, corral
 from corral_console.auth import hash_password
 from corral_console.serve import build
 
@@ -378,3 +378,65 @@ serve(config, "127.0.0.1:{port}", [])
     [line] = [line for line in done.stderr.splitlines() if "[ERROR]" in line]
     assert "console: Exception in ASGI application: ValueError: the page broke near *****" in line
     assert SECRET not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sighup_reads_the_storages_now_and_each_reading_is_one_info_line(tmp_path: Path, fleet: Path) -> None:
+    """The real `corral console` process: a reading at its start, one log line each; a record added later is on
+    the fleet page after SIGHUP, long before `refresh`; SIGTERM still ends it with exit 0."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    store = tmp_path / "store"
+    runs = store / "night" / ".runs"
+    runs.mkdir(parents=True)
+
+    def record(server: str) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
+        (runs / f"{stamp}.{server}.start.json").write_text(json.dumps({
+            "format": 1, "kind": "start", "server": server, "job": "night", "stamp": stamp, "outcome": "ok",
+            "size": 1000, "finished": now.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+
+    record("web-7")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _console(tmp_path, store, refresh=3600, listen=f"127.0.0.1:{port}")
+    logged = tmp_path / "console.log"  # its log: stderr (journald under systemd)
+    with logged.open("w") as err:
+        process = subprocess.Popen([*CORRAL, "console", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=err)
+
+    def readings(count: int) -> list[str]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lines = re.findall(r".*console: read \d+ records.*", logged.read_text())
+            if len(lines) >= count:
+                return lines
+            assert process.poll() is None, logged.read_text()
+            time.sleep(0.2)
+        pytest.fail(f"no reading #{count}: {logged.read_text()}")
+
+    def page() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+            return answer.read().decode()
+
+    try:
+        [first] = readings(1)
+        assert "[INFO]" in first and "read 1 records, 1 fetched, 1 job(s) in the fleet table" in first
+        assert _rows(page()) == ["ok web-7 night"]
+        record("web-8")
+        process.send_signal(signal.SIGHUP)
+        second = readings(2)[1]
+        assert "read 2 records, 1 fetched, 2 job(s) in the fleet table" in second
+        assert sorted(_rows(page())) == ["ok web-7 night", "ok web-8 night"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0, logged.read_text()
+    assert "Traceback" not in logged.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import secrets
 import threading
@@ -31,6 +32,7 @@ from .auth import COOKIE, LOGIN_COOKIE, Auth
 from .fleet import Row, build, sparkline
 from .index import Index
 
+log = logging.getLogger("corral")
 STATIC = Path(__file__).parent / "static"
 LISTING_TTL = 60.0  # seconds a job folder's listing of archives is reused
 FORM_BYTES = 8192  # the body of a login or logout form at most (a browser states its length)
@@ -142,6 +144,7 @@ class Console:
         self._listings: dict[tuple[str, str], tuple[float, list[dict[str, Any]], str | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by read_now(): the reader reads without waiting for `refresh`
         self.reader: threading.Thread | None = None
 
     # --------------------------------------------------------------------------------------- reading
@@ -150,21 +153,30 @@ class Console:
         def loop() -> None:
             while not self._stop.is_set():
                 self.read_once()
-                self._stop.wait(self.settings.refresh)
+                self._wake.wait(self.settings.refresh)
+                self._wake.clear()
 
         self.reader = threading.Thread(target=loop, name="corral-console-reader", daemon=True)
         self.reader.start()
 
+    def read_now(self) -> None:
+        """Have the reader read the storages now (SIGHUP) rather than at the end of its ``refresh`` wait."""
+        self._wake.set()
+
     def read_once(self) -> None:
         try:
-            self.index.read()
-            self.table()  # built here, after the reading, so that no page waits for it
+            done = self.index.read()
+            rows = len(self.table().rows)  # built here, after the reading, so that no page waits for it
+            log.info("console: read %d records, %d fetched, %d job(s) in the fleet table, in %.1f s%s",
+                     done.listed, done.fetched, rows, time.monotonic() - done.begun,
+                     f"; {len(done.errors)} storage or folder(s) could not be read" if done.errors else "")
         except Exception as exc:  # a bug must not end the readings; its line first (the pages show 20), once
             others = [line for line in self.index.last.errors if not line.startswith("reading failed: ")]
             self.index.last.errors = [f"reading failed: {explain(exc)}", *others]
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def rows(self) -> list[Row]:
         return self.table().rows

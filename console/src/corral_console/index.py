@@ -67,6 +67,7 @@ class Reading:
     """What the last reading of the storages found."""
 
     started: float = 0.0
+    begun: float = 0.0  # time.monotonic() at its start
     seconds: float = 0.0
     listed: int = 0
     fetched: int = 0
@@ -164,8 +165,8 @@ class Index:
     def read(self) -> Reading:
         """List every storage and fetch the records the fleet page needs; one line per storage that failed."""
         with self._reading:
-            reading = Reading(started=time.time())
-            begun = time.monotonic()
+            reading = Reading(started=time.time(), begun=time.monotonic())
+            begun = reading.begun
             first, self._read_once = not self._read_once, True  # the first looks at all a last process left
             self._seen += 1
             self.down.clear()

@@ -149,6 +149,7 @@ def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
                                            lifespan="off"))  # fmt: skip
     for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises the signal again once it has shut down:
         signal.signal(signum, lambda *_: None)  # here it then ends the run, and the cache is closed orderly
+    signal.signal(signal.SIGHUP, lambda *_: console.read_now())  # `systemctl reload`: read the storages now
     try:
         server.run(sockets=[sock])
         log.info("console: stopped")
