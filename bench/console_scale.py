@@ -8,15 +8,15 @@ written through its filer (``weed filer.copy``). Generation takes long at full s
 data folder is kept under ``/var/tmp/corral-bench-console/`` and reused by the next run of the same jobs and days;
 a run with more servers adds the missing ones.
 
-Then, in a child process (its peak RSS is the console's own), with the console's code (``Index``, the Starlette
-app through starlette's TestClient): the cold first reading, a second reading with nothing new, a reading after
-one new day of records for every job (uploaded by this process meanwhile, removed afterwards), the fleet page
-(``GET /``) the first time after a reading and warm (median of ``--rounds``), a job page, the peak RSS and the
-cache file's size. Targets (issue #16): the fleet page < 1 s from a warm cache, RSS < 200 MB::
+Then the real ``corral console`` process (``python -m corral console``, a ``console:`` section naming that storage,
+a fresh cache): its cold first reading (its log line), the fleet page (``GET /``, first and median of ``--rounds``),
+a reading with nothing new (SIGHUP), one after a new day of records for every job (uploaded by this process,
+removed afterwards; SIGHUP), a job page and a server page; its peak RSS (VmHWM) and its RSS sampled by phase, the
+cache file's size, and its exit on SIGTERM. Targets (issue #16): the fleet page < 1 s from a warm cache, RSS < 200 MB::
 
     .venv/bin/python bench/console_scale.py --servers 20 --jobs 5 --days 90     # quick
     .venv/bin/python bench/console_scale.py                                     # 500 x 20 x 90
-    .venv/bin/python bench/console_scale.py --profile /tmp/console.prof         # cProfile of the child
+    .venv/bin/python bench/console_scale.py --profile /tmp/console.prof         # cProfile of the console
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -224,97 +229,131 @@ def delete(server: dict[str, Any], keys: list[str]) -> None:
 # ------------------------------------------------------------------------------------------- the console
 
 
-def vm_hwm_mb() -> float:
-    """This process's own peak RSS (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def status_mb(pid: int, key: str) -> float:
+    """VmRSS or VmHWM of a process, in MB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
-def worker(args: argparse.Namespace) -> None:
-    """The console in this process: readings and pages timed; a line on stdout asks the parent for a new day."""
-    from starlette.testclient import TestClient
+READING = re.compile(r"console: read (\d+) records, (\d+) fetched, (\d+) job\(s\) in the fleet table, in ([\d.]+) s")
 
-    from corral.config.models import StorageConfig, Store
-    from corral.plugins import load_driver
-    from corral_console.app import Console, Settings, make_app
-    from corral_console.auth import Auth
-    from corral_console.index import Index, Source
 
-    if args.storage == "local":
-        options = load_driver("storage", "local").hook.corral_storage_schema().model_validate({})
-        storage = StorageConfig("local", True, os.environ["BENCH_LOCAL"], Store(), options)
-    else:
-        server = json.loads(os.environ["BENCH_S3"])
-        kwargs = server["client_kwargs"]
-        options = load_driver("storage", "s3").hook.corral_storage_schema().model_validate({
-            "bucket": server["bucket"], "endpoint_url": kwargs["endpoint_url"], "region": kwargs["region_name"],
-            "access_key_id": kwargs["aws_access_key_id"], "secret_access_key": kwargs["aws_secret_access_key"]})
-        storage = StorageConfig("s3", True, BACKUP_DIR, Store(), options)
-    index = Index([Source(storage.name, storage)], Path(args.cache))
-    console = Console(index, Auth({}, None, [], 12), Settings(stale_hours=36, refresh=3600, allowed_hosts=None,
-                                                               mask=lambda text: text, storages=[storage.name]))
-    client = TestClient(make_app(console), base_url="http://127.0.0.1")
-    figures: dict[str, Any] = {}
-    profiler = None
-    if args.profile:
-        import cProfile
+class Console:
+    """The real ``corral console`` process: its log, its pages, its RSS sampled twice a second by phase."""
 
-        profiler = cProfile.Profile()
-        profiler.enable()
+    def __init__(self, tmp: Path, storage: dict[str, Any], env: dict[str, str], profile: str | None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.cache = tmp / "cache"
+        config = tmp / "console.conf"
+        config.write_text(json.dumps({
+            "main": {"general_path_to_all_tmp_dir": str(tmp / "ctmp")},
+            "console": {"cache_dir": str(self.cache), "listen": f"127.0.0.1:{self.port}", "refresh": 86400,
+                        "storages": [storage]}}))  # fmt: skip
+        config.chmod(0o600)
+        self.log = tmp / "console.log"
+        python = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else [])]
+        with self.log.open("w") as err:
+            self.process = subprocess.Popen([*python, "-m", "corral", "console", "-c", str(config)],
+                                            stdout=subprocess.DEVNULL, stderr=err, env=env)  # fmt: skip
+        self.phase, self.peaks = "start", {}  # phase: highest RSS sampled in it
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
 
-    def reading(name: str) -> None:
-        done = index.read()
-        assert not done.errors, done.errors
-        figures[name] = {"seconds": done.seconds, "listed": done.listed, "fetched": done.fetched}
-        print(f"  reading {name}: {done.seconds:.2f} s, {done.listed} listed, {done.fetched} fetched",
-              file=sys.stderr, flush=True)  # fmt: skip
+    def _sample(self) -> None:
+        while self.process.poll() is None:
+            rss = status_mb(self.process.pid, "VmRSS")
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
+            time.sleep(0.5)
 
-    def get(path: str) -> tuple[float, int]:
+    def reading(self, number: int, phase: str, figures: dict[str, Any]) -> None:
+        """Wait for the process's ``number``-th reading (its log line)."""
+        self.phase = phase
+        while True:
+            found = READING.findall(self.log.read_text())
+            if len(found) >= number:
+                listed, fetched, rows, seconds = found[number - 1]
+                figures[phase] = {"seconds": float(seconds), "listed": int(listed), "fetched": int(fetched),
+                                  "rows": int(rows)}
+                print(f"  reading {phase}: {float(seconds):.2f} s (the table's build included), {listed} listed, "
+                      f"{fetched} fetched", file=sys.stderr, flush=True)  # fmt: skip
+                return
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.5)
+
+    def read_now(self) -> None:
+        self.process.send_signal(signal.SIGHUP)
+
+    def get(self, path: str) -> tuple[float, bytes]:
         started = time.perf_counter()
-        answer = client.get(path)
-        seconds = time.perf_counter() - started
-        assert answer.status_code == 200, (path, answer.status_code, answer.text[:500])
-        return seconds, len(answer.content)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=600) as answer:
+            body = answer.read()
+        return time.perf_counter() - started, body
+
+    def stop(self) -> int:
+        self.phase = "stop"
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def drive(args: argparse.Namespace, tmp: Path, storage: dict[str, Any], env: dict[str, str], add_day: Any,
+          remove_day: Any) -> dict[str, Any]:
+    """Readings and pages of the real console: cold, unchanged (SIGHUP), after a new day (SIGHUP)."""
+    console = Console(tmp, storage, env, args.profile)
+    figures: dict[str, Any] = {}
 
     def fleet(name: str) -> None:
-        first, size = get("/")
-        warm = [get("/")[0] for _ in range(args.rounds)]
+        console.phase = name
+        first, body = console.get("/")
+        warm = [console.get("/")[0] for _ in range(args.rounds)]
+        text = body.decode()
         figures[name] = {"first": first, "warm_median": statistics.median(warm), "warm_max": max(warm),
-                         "bytes": size, "rows": client.get("/").text.count("<tr class="),
-                         "failed": client.get("/").text.count('<tr class="failed"')}
-        print(f"  fleet page after {name}: first {first:.3f} s, warm median {statistics.median(warm):.3f} s "
-              f"(max {max(warm):.3f}), {size / 1e6:.1f} MB, {figures[name]['rows']} rows", file=sys.stderr,
+                         "bytes": len(body), "rows": text.count("<tr class="),
+                         "failed": text.count('<tr class="failed"')}
+        print(f"  fleet page after {name[5:]}: first {first:.3f} s, warm median {statistics.median(warm):.3f} s "
+              f"(max {max(warm):.3f}), {len(body) / 1e6:.1f} MB, {figures[name]['rows']} rows", file=sys.stderr,
               flush=True)  # fmt: skip
 
-    reading("cold")
-    fleet("page_cold")
-    assert figures["page_cold"]["rows"] == args.servers * args.jobs, figures["page_cold"]["rows"]
-    assert index.count() == figures["cold"]["listed"], (index.count(), figures["cold"]["listed"])
-    reading("unchanged")
-    fleet("page_unchanged")
-    print("new-day", flush=True)
-    assert sys.stdin.readline().strip() == "go"
-    reading("new_day")
-    fleet("page_new_day")
-    job = f"/job/{server_name(args.servers // 2)}/{job_name(args.servers // 2, 1)}"
-    first, size = get(job)
-    again = [get(job)[0] for _ in range(args.rounds)]
-    figures["job_page"] = {"first": first, "warm_median": statistics.median(again), "bytes": size}
-    print(f"  job page: first {first:.3f} s (fetches its records), then {statistics.median(again):.3f} s",
-          file=sys.stderr, flush=True)  # fmt: skip
-    first, _ = get(f"/server/{server_name(args.servers // 2)}")
-    figures["server_page"] = {"first": first}
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
-    figures["records"] = index.count()
-    index.close()
-    cache = Path(args.cache)
-    figures["cache_mb"] = sum(p.stat().st_size for p in cache.parent.glob(cache.name + "*")) / 1e6
-    figures["peak_rss_mb"] = vm_hwm_mb()
-    print(json.dumps(figures), flush=True)
+    try:
+        console.reading(1, "cold", figures)
+        fleet("page_cold")
+        assert figures["page_cold"]["rows"] == args.servers * args.jobs, figures["page_cold"]["rows"]
+        console.read_now()
+        console.reading(2, "unchanged", figures)
+        fleet("page_unchanged")
+        console.phase = "upload"
+        add_day()
+        console.read_now()
+        console.reading(3, "new_day", figures)
+        fleet("page_new_day")
+        console.phase = "job_page"
+        job = f"/job/{server_name(args.servers // 2)}/{job_name(args.servers // 2, 1)}"
+        first, body = console.get(job)
+        again = [console.get(job)[0] for _ in range(args.rounds)]
+        figures["job_page"] = {"first": first, "warm_median": statistics.median(again), "bytes": len(body)}
+        print(f"  job page: first {first:.3f} s (fetches its records), then {statistics.median(again):.3f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+        figures["server_page"] = {"first": console.get(f"/server/{server_name(args.servers // 2)}")[0]}
+        figures["peak_rss_mb"] = status_mb(console.process.pid, "VmHWM")
+    finally:
+        code = console.stop()
+        remove_day()
+    figures["exit"] = code
+    figures["rss_by_phase"] = {phase: round(mb) for phase, mb in console.peaks.items() if phase != "stop"}
+    figures["records"] = figures["new_day"]["listed"]
+    figures["cache_mb"] = sum(p.stat().st_size for p in console.cache.glob("records-*.sqlite*")) / 1e6
+    assert code == 0, console.log.read_text()[-3000:]
+    return figures
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -334,13 +373,8 @@ def main() -> None:
     parser.add_argument("--storage", choices=["s3", "local"], default="s3",
                         help="s3 (SeaweedFS, default) or local: the same records in a local folder under "
                              f"{KEEP} (the console's code the same; generation in a minute or two at full scale)")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     DAYS_OF_ARCHIVES = args.days - 3
-    if args.worker:
-        worker(args)
-        return
     if args.storage == "local":
         local_run(args)
         return
@@ -373,36 +407,18 @@ def main() -> None:
         first = datetime.fromisoformat(state["first"])
         new_day = list(all_objects(args.servers, args.jobs, range(args.days, args.days + 1), first))
         delete(server, [key for key, _ in new_day])  # left over by an interrupted run
-        env = {**os.environ, "BENCH_S3": json.dumps(server)}
-        figures = measure(args, Path(tmp), env, lambda: upload(server, iter(new_day), args.threads, "one new day"),
-                          lambda: delete(server, [key for key, _ in new_day]))
+        kwargs = server["client_kwargs"]
+        storage = {"storage": "s3", "backup_dir": BACKUP_DIR, "bucket": s3.bucket,
+                   "endpoint_url": kwargs["endpoint_url"], "region": kwargs["region_name"],
+                   "access_key_id": kwargs["aws_access_key_id"], "secret_access_key": kwargs["aws_secret_access_key"]}
+        figures = drive(args, Path(tmp), storage, dict(os.environ),
+                        lambda: upload(server, iter(new_day), args.threads, "one new day"),
+                        lambda: delete(server, [key for key, _ in new_day]))
     figures |= {"servers": args.servers, "jobs": args.jobs, "days": args.days, "objects": state["objects"],
                 "generation_seconds": state["seconds"], "new_day_objects": len(new_day)}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
     report(figures)
-
-
-def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str], add_day: Any, remove_day: Any) -> dict[str, Any]:
-    """Run the console's process; add the new day when it asks; its figures."""
-    argv = [sys.executable, __file__, "--worker", "--servers", str(args.servers), "--jobs", str(args.jobs),
-            "--days", str(args.days), "--rounds", str(args.rounds), "--storage", args.storage,
-            "--cache", f"{tmp}/cache/records.sqlite"]  # fmt: skip
-    if args.profile:
-        argv += ["--profile", args.profile]
-    os.makedirs(f"{tmp}/cache", mode=0o700)
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert child.stdout is not None and child.stdin is not None
-    try:
-        assert child.stdout.readline().strip() == "new-day", "the console's process failed"
-        add_day()
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        figures: dict[str, Any] = json.loads(child.stdout.readline())
-    finally:
-        child.wait()
-        remove_day()
-    return figures
 
 
 def local_run(args: argparse.Namespace) -> None:
@@ -445,7 +461,8 @@ def local_run(args: argparse.Namespace) -> None:
 
     remove_day()
     with tempfile.TemporaryDirectory(prefix="corral-bench-console-") as tmp:
-        figures = measure(args, Path(tmp), {**os.environ, "BENCH_LOCAL": str(root)}, add_day, remove_day)
+        figures = drive(args, Path(tmp), {"storage": "local", "backup_dir": str(root)}, dict(os.environ), add_day,
+                        remove_day)
     figures |= {"servers": args.servers, "jobs": args.jobs, "days": args.days, "objects": state["objects"],
                 "generation_seconds": state["seconds"], "new_day_objects": len(new_day), "storage": "local"}
     if args.json:
@@ -466,7 +483,8 @@ def report(f: dict[str, Any]) -> None:
               f"{p['rows']} rows, {p['bytes'] / 1e6:.1f} MB")
     print(f"  job page: first {f['job_page']['first']:.3f} s, then {f['job_page']['warm_median']:.3f} s; "
           f"server page {f['server_page']['first']:.3f} s")
-    print(f"  cache file {f['cache_mb']:.1f} MB; peak RSS {f['peak_rss_mb']:.0f} MB")
+    print(f"  cache file {f['cache_mb']:.1f} MB; peak RSS {f['peak_rss_mb']:.0f} MB; highest RSS sampled by phase: "
+          + ", ".join(f"{phase} {mb} MB" for phase, mb in f["rss_by_phase"].items()))
     print(f"  targets: fleet page warm {page:.3f} s {'<' if page < PAGE_TARGET else '>='} {PAGE_TARGET} s; "
           f"RSS {f['peak_rss_mb']:.0f} MB {'<' if f['peak_rss_mb'] < RSS_TARGET else '>='} {RSS_TARGET:.0f} MB")
 

@@ -238,6 +238,49 @@ def test_wrong_passwords_from_one_address_are_throttled(tmp_path: Path, fleet: P
     console.index.close()
 
 
+def test_an_unknown_user_costs_a_real_hash_check_and_checks_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown name is checked against a configured user's hash (bcrypt here: no cheaper stand-in tells names
+    apart by timing), and a burst of logins checks one password at a time (argon2 holds 64 MiB per check)."""
+    import threading
+    import time
+
+    import bcrypt
+
+    import corral_console.auth as auth_module
+    from corral_console.auth import Auth
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    checked: list[str] = []
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = auth_module.password_matches
+
+    def counting(stored: str, password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            checked.append(stored)
+        time.sleep(0.05)
+        try:
+            return real(stored, password)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(auth_module, "password_matches", counting)
+    auth = Auth({"ops": hashed}, None, [], 12)
+    assert auth.login("nobody", PASSWORD, "10.0.0.9") is None  # the right password of another user: no
+    assert checked == [hashed]
+    threads = [threading.Thread(target=auth.login, args=("ops", f"guess{n}", f"10.0.1.{n}")) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) == 9 and most == 1
+    assert auth.login("ops", PASSWORD, "10.0.0.9") is not None
+
+
 def test_behind_a_proxy_only_the_trusted_proxys_header_lets_in(tmp_path: Path, fleet: Path) -> None:
     config = load_config(_console(tmp_path, fleet, proxy_header="X-Remote-User", trusted_proxies=["127.0.0.1"]),
                          partial=True)  # fmt: skip

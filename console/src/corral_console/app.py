@@ -17,6 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -356,7 +357,8 @@ class Console:
             return self.login_form(request, 403, "The form expired; log in again.")
         if self.auth.throttled(address):
             return self.login_form(request, 429, "Too many wrong passwords: wait a few minutes.")
-        token = self.auth.login(str(form.get("user", ""))[:64], str(form.get("password", ""))[:1024], address)
+        token = await run_in_threadpool(self.auth.login, str(form.get("user", ""))[:64],
+                                        str(form.get("password", ""))[:1024], address)  # pages go on meanwhile
         if token is None:
             return self.login_form(request, 401, "Wrong user name or password.")
         response = RedirectResponse("/", status_code=303)

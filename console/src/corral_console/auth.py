@@ -21,7 +21,9 @@ LOGIN_COOKIE = "corral_login"  # before a login: binds the form's CSRF token to 
 FAILURES = 5  # wrong passwords from one address within WINDOW seconds before it must wait
 WINDOW = 300.0
 _HASHER = PasswordHasher()
-_DUMMY = _HASHER.hash(secrets.token_hex(16))  # an unknown user costs as much time as a known one
+#: password checks at once: each argon2 check of argon2-cffi's default hash holds 64 MiB while it runs, so a flood
+#: of logins waits its turn instead of growing the console by 64 MiB per request
+_CHECKING = threading.BoundedSemaphore(1)
 
 
 def hash_password(password: str) -> str:
@@ -103,7 +105,11 @@ class Auth:
     def login(self, user: str, password: str, address: str) -> str | None:
         """A new session's token when the password is right; None (and one failure counted) otherwise."""
         hashed = self.users.get(user)
-        matches = password_matches(hashed or _DUMMY, password) and hashed is not None
+        # an unknown user is checked against a known user's hash, result ignored: it costs the same time (and
+        # memory) as a known one, argon2 or bcrypt, so timing does not tell which user names exist
+        stand_in = hashed or next(iter(self.users.values()), None)
+        with _CHECKING:
+            matches = stand_in is not None and password_matches(stand_in, password) and hashed is not None
         if not matches:
             with self._lock:
                 if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
