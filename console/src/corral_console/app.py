@@ -19,7 +19,7 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +37,7 @@ log = logging.getLogger("corral")
 STATIC = Path(__file__).parent / "static"
 LISTING_TTL = 60.0  # seconds a job folder's listing of archives is reused
 FORM_BYTES = 8192  # the body of a login or logout form at most (a browser states its length)
+ROWS = "<!-- corral: the fleet rows -->"  # where the fleet page's table bytes go
 FRESH = 60.0  # seconds before the fleet table's ages are brought up to date (in the background)
 HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -56,7 +57,7 @@ class Table:
     more: int  # the index's records fetched beyond what the fleet needs (job pages), when it was built
     made: float  # time.monotonic()
     rows: list[Row]
-    html: Markup
+    html: bytes  # the rows' <tr>s, UTF-8: each fleet page sends these bytes as they are
     counts: dict[str, int]
 
 
@@ -212,7 +213,8 @@ class Console:
     def _build(self) -> Table:
         generation, more = self.index.generation, self.index.more  # before: a reading meanwhile makes it stale
         rows = build(self.index.fleet_rows(), self.index.listed_names(), datetime.now(UTC), self.settings.stale_hours)
-        html = Markup(self.env.get_template("_fleet_rows.html").render(rows=rows))
+        template = self.env.get_template("_fleet_rows.html")  # by 500 rows: one render of 10,000 held ~25 MB of pieces
+        html = b"".join(template.render(rows=rows[at : at + 500]).encode() for at in range(0, len(rows), 500))
         counts = {status: sum(1 for row in rows if row.status == status) for status in ("failed", "stale", "ok")}
         table = Table(generation, more, time.monotonic(), rows, html, counts)
         with self._lock:
@@ -222,16 +224,22 @@ class Console:
     # ----------------------------------------------------------------------------------------- pages
 
     def page(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        return HTMLResponse(self._render(request, template, **values), status_code=status)
+
+    def _render(self, request: Request, template: str, **values: Any) -> str:
         session = request.scope.get("corral_session")
-        html = self.env.get_template(template).render(
+        return self.env.get_template(template).render(
             user=request.scope.get("corral_user"), csrf=session.csrf if session else "", mode=self.auth.mode,
             reading=self.index.last, records=self.index.count(), **values)  # fmt: skip
-        return HTMLResponse(html, status_code=status)
 
     def fleet(self, request: Request) -> Response:
+        """The page around the table's bytes, sent as they are (7.6 MB at 500 x 20: no copy per request)."""
         table = self.table()
-        return self.page(request, "fleet.html", table=table.html, counts=table.counts, total=len(table.rows),
-                         stale_hours=self.settings.stale_hours)
+        head, tail = self._render(request, "fleet.html", table=Markup(ROWS), counts=table.counts,
+                                  total=len(table.rows), stale_hours=self.settings.stale_hours).split(ROWS, 1)
+        parts = (head.encode(), table.html, tail.encode())
+        return StreamingResponse(iter(parts), media_type="text/html; charset=utf-8",
+                                 headers={"content-length": str(sum(len(part) for part in parts))})
 
     def server(self, request: Request) -> Response:
         name = request.path_params["server"]

@@ -14,7 +14,7 @@ RANK = {"failed": 0, "stale": 1, "unknown": 2, "ok": 3}
 AHEAD = timedelta(days=1)  # a run that ended later than now + AHEAD (a clock ahead, or a forged record) is not counted
 
 
-@dataclass
+@dataclass(slots=True)
 class Check:
     """The newest verify or drill of a job."""
 
@@ -22,7 +22,7 @@ class Check:
     when: datetime | None
 
 
-@dataclass
+@dataclass(slots=True)  # 10,000 of them: no __dict__ each
 class Row:
     server: str
     job: str
@@ -60,17 +60,18 @@ def moment(finished: str | None, stamp: str) -> datetime | None:
 
 def build(rows: Iterable[tuple[Any, ...]], listed: Iterable[tuple[str, str, str, str]], now: datetime,
           stale_hours: float) -> list[Row]:  # fmt: skip
-    """Rows from the index's ``fleet_rows`` and ``listed_names``; the failed and stale first, the oldest
-    success first among them."""
+    """Rows from the index's ``fleet_rows`` (in its order: one run's copies on several storages next to each other)
+    and ``listed_names``; the failed and stale first, the oldest success first among them."""
     table: dict[tuple[str, str], Row] = {}
-    seen_runs: set[tuple[str, str, str, str]] = set()
+    previous: tuple[str, str, str, str] | None = None  # the run of the row before (a set of all: 36 MB at 500 x 20)
     ahead = (now + AHEAD).strftime(STAMP_FORMAT)  # stamps compare as text
     for server, job, kind, stamp, outcome, size, finished, source, _n in rows:
         row = table.setdefault((server, job), Row(server, job))
         row.storages.add(source)
-        if (server, job, kind, stamp) in seen_runs:  # the same run read from another storage
+        run = (server, job, kind, stamp)
+        if run == previous:  # the same run read from another storage
             continue
-        seen_runs.add((server, job, kind, stamp))
+        previous = run
         when = moment(finished, stamp)
         if stamp > ahead or (when is not None and when > now + AHEAD):  # else it stays the newest
             continue  # run (by stamp), its outcome the row's for good: retention keeps the newest of a kind
