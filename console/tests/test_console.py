@@ -281,6 +281,93 @@ def test_an_unknown_user_costs_a_real_hash_check_and_checks_run_one_at_a_time(mo
     assert auth.login("ops", PASSWORD, "10.0.0.9") is not None
 
 
+def test_concurrent_guesses_from_one_address_are_counted_before_their_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twenty guesses at once from one address: five are checked, the rest refused unchecked, the right password
+    among them too (a limit counted only after each slow hash let every concurrent guess through)."""
+    import threading
+    import time
+
+    import bcrypt
+
+    import corral_console.auth as auth_module
+    from corral_console.auth import Auth, Throttled
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    real, checks = auth_module.password_matches, []
+
+    def slow(stored: str, password: str) -> bool:
+        checks.append(password)
+        time.sleep(0.05)
+        return real(stored, password)
+
+    monkeypatch.setattr(auth_module, "password_matches", slow)
+    auth = Auth({"ops": hashed}, None, [], 12)
+    outcomes: list[str] = []
+
+    def guess(password: str) -> None:
+        try:
+            outcomes.append("in" if auth.login("ops", password, "203.0.113.7") else "wrong")
+        except Throttled:
+            outcomes.append("throttled")
+
+    threads = [threading.Thread(target=guess, args=(f"guess{n}" if n < 19 else PASSWORD,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checks) == 5 and sorted(outcomes) == ["throttled"] * 15 + ["wrong"] * 5
+    assert auth.login("ops", PASSWORD, "203.0.113.8") is not None  # another address is not held back
+
+
+def test_a_login_flood_gets_503s_and_the_pages_go_on(tmp_path: Path, fleet: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Logins from many addresses at once: eight wait for their check, the others are told 503 at once, and a
+    page asked meanwhile does not wait behind them."""
+    import asyncio
+    import time
+
+    import httpx
+
+    import corral_console.auth as auth_module
+
+    real = auth_module.password_matches
+
+    def slow(stored: str, password: str) -> bool:
+        time.sleep(0.2)
+        return real(stored, password)
+
+    monkeypatch.setattr(auth_module, "password_matches", slow)
+    config = load_config(_console(tmp_path, fleet, proxy_header=None, users={"ops": hash_password(PASSWORD)}),
+                         partial=True)  # fmt: skip
+    console, app, _, _ = build(config, None, [])
+    console.index.read()
+
+    async def attempt(n: int) -> int:
+        transport = httpx.ASGITransport(app=app, client=(f"198.51.100.{n}", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8640") as client:
+            form = await client.get("/login")
+            token = form.text.split('name="token" value="', 1)[1].split('"', 1)[0]
+            answer = await client.post("/login", data={"user": "ops", "password": f"guess{n}", "token": token})
+            return answer.status_code
+
+    async def page() -> float:
+        await asyncio.sleep(0.3)  # the logins are queued by now
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.250", 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8640") as client:
+            started = time.monotonic()
+            assert (await client.get("/login")).status_code == 200
+            return time.monotonic() - started
+
+    async def flood() -> tuple[list[int], float]:
+        *codes, waited = await asyncio.gather(*(attempt(n) for n in range(20)), page())
+        return codes, waited
+
+    codes, waited = asyncio.run(flood())
+    assert sorted(codes) == [401] * 8 + [503] * 12
+    assert waited < 1.0  # eight checks of 0.2 s queued: a page behind them would wait 1.6 s
+    console.index.close()
+
+
 def test_behind_a_proxy_only_the_trusted_proxys_header_lets_in(tmp_path: Path, fleet: Path) -> None:
     config = load_config(_console(tmp_path, fleet, proxy_header="X-Remote-User", trusted_proxies=["127.0.0.1"]),
                          partial=True)  # fmt: skip
@@ -315,6 +402,23 @@ def test_bad_console_settings_are_one_line_each_naming_file_line_and_key(tmp_pat
     assert f"{path}:5: console: `users`: user `ops`: not an argon2 or bcrypt hash" in lines[1]
     assert "hunter2-plain" not in done.stderr
     assert f"{path}:6: console: unknown key `refres`" in lines[2]
+
+
+def test_a_hash_pasted_with_a_stray_character_is_refused_by_check(tmp_path: Path) -> None:
+    """A no-break space pasted after a good hash: refused by `corral check` (argon2 raised on every login
+    checked against it: a 500 that told unknown user names apart)."""
+    from corral_console.auth import password_matches
+
+    good = hash_password(PASSWORD)
+    path = tmp_path / "console.conf"
+    path.write_text(yaml.safe_dump({"main": {}, "jobs": [], "console": {"users": {"ops": good + "\u00a0"}}},
+                                   allow_unicode=True))  # fmt: skip
+    done = corral("check", "-c", str(path), timeout=60)
+    assert done.returncode == 2 and "console: `users`: user `ops`: not an argon2 or bcrypt hash" in done.stderr
+    assert good not in done.stderr
+    assert password_matches(good + "\u00a0", PASSWORD) is False  # no exception, should one get past the check
+    path.write_text(yaml.safe_dump({"main": {}, "jobs": [], "console": {"users": {"ops": good}}}))
+    assert corral("check", "-c", str(path), timeout=60).returncode == 0
 
 
 def test_hash_password_makes_a_hash_the_console_accepts(tmp_path: Path) -> None:
@@ -477,6 +581,10 @@ def test_sighup_reads_the_storages_now_and_each_reading_is_one_info_line(tmp_pat
         process.send_signal(signal.SIGHUP)
         second = readings(2)[1]
         assert "read 2 records, 1 fetched, 2 job(s) in the fleet table" in second
+        assert sorted(_rows(page())) == ["ok web-7 night", "ok web-8 night"]
+        for _ in range(300):  # a burst (the handler must not take a lock it may hold when a second signal lands)
+            process.send_signal(signal.SIGHUP)
+        readings(3)
         assert sorted(_rows(page())) == ["ok web-7 night", "ok web-8 night"]
     finally:
         process.send_signal(signal.SIGTERM)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
+import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -29,7 +32,7 @@ from corral.archive import own_backup
 from corral.debugging import explain
 from corral.run import human_size
 
-from .auth import COOKIE, LOGIN_COOKIE, Auth
+from .auth import COOKIE, LOGIN_COOKIE, Auth, Throttled
 from .fleet import Row, build, sparkline
 from .index import Index
 
@@ -38,6 +41,7 @@ STATIC = Path(__file__).parent / "static"
 LISTING_TTL = 60.0  # seconds a job folder's listing of archives is reused
 FORM_BYTES = 8192  # the body of a login or logout form at most (a browser states its length)
 ROWS = "<!-- corral: the fleet rows -->"  # where the fleet page's table bytes go
+LOGINS_WAITING = 8  # logins waiting for their password check at most; more get a 503 at once
 FRESH = 60.0  # seconds before the fleet table's ages are brought up to date (in the background)
 HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -146,7 +150,9 @@ class Console:
         self._listings: dict[tuple[str, str], tuple[float, list[dict[str, Any]], str | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by read_now(): the reader reads without waiting for `refresh`
+        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()  # read_now() wakes the reader (lock-free)
+        self._checks: anyio.CapacityLimiter | None = None
+        self._logins_waiting = 0
         self.reader: threading.Thread | None = None
 
     # --------------------------------------------------------------------------------------- reading
@@ -155,15 +161,18 @@ class Console:
         def loop() -> None:
             while not self._stop.is_set():
                 self.read_once()
-                self._wake.wait(self.settings.refresh)
-                self._wake.clear()
+                with contextlib.suppress(queue.Empty):
+                    self._wake.get(timeout=self.settings.refresh)
+                    while True:  # SIGHUPs sent during the reading: one more reading, not one each
+                        self._wake.get_nowait()
 
         self.reader = threading.Thread(target=loop, name="corral-console-reader", daemon=True)
         self.reader.start()
 
     def read_now(self) -> None:
-        """Have the reader read the storages now (SIGHUP) rather than at the end of its ``refresh`` wait."""
-        self._wake.set()
+        """Have the reader read the storages now (SIGHUP) rather than at the end of its ``refresh`` wait. Safe in a
+        signal handler: SimpleQueue.put takes no lock that the handler could interrupt itself holding."""
+        self._wake.put(True)
 
     def read_once(self) -> None:
         try:
@@ -178,7 +187,7 @@ class Console:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake.put(True)
 
     def rows(self) -> list[Row]:
         return self.table().rows
@@ -238,7 +247,12 @@ class Console:
         head, tail = self._render(request, "fleet.html", table=Markup(ROWS), counts=table.counts,
                                   total=len(table.rows), stale_hours=self.settings.stale_hours).split(ROWS, 1)
         parts = (head.encode(), table.html, tail.encode())
-        return StreamingResponse(iter(parts), media_type="text/html; charset=utf-8",
+
+        async def body() -> AsyncIterator[bytes]:  # async: an iterator would take a worker thread per part
+            for part in parts:
+                yield part
+
+        return StreamingResponse(body(), media_type="text/html; charset=utf-8",
                                  headers={"content-length": str(sum(len(part) for part in parts))})
 
     def server(self, request: Request) -> Response:
@@ -365,8 +379,19 @@ class Console:
             return self.login_form(request, 403, "The form expired; log in again.")
         if self.auth.throttled(address):
             return self.login_form(request, 429, "Too many wrong passwords: wait a few minutes.")
-        token = await run_in_threadpool(self.auth.login, str(form.get("user", ""))[:64],
-                                        str(form.get("password", ""))[:1024], address)  # pages go on meanwhile
+        if self._logins_waiting >= LOGINS_WAITING:  # a flood: said at once, not queued behind the others' hashes
+            return self.login_form(request, 503, "Too many logins at once: try again in a moment.")
+        if self._checks is None:
+            self._checks = anyio.CapacityLimiter(1)  # one hash at a time (argon2: 64 MiB each); made in the loop
+        self._logins_waiting += 1
+        try:  # waiting for its turn holds no worker thread: the pages go on meanwhile
+            token = await anyio.to_thread.run_sync(self.auth.login, str(form.get("user", ""))[:64],
+                                                   str(form.get("password", ""))[:1024], address,
+                                                   limiter=self._checks)  # fmt: skip
+        except Throttled:
+            return self.login_form(request, 429, "Too many wrong passwords: wait a few minutes.")
+        finally:
+            self._logins_waiting -= 1
         if token is None:
             return self.login_form(request, 401, "Wrong user name or password.")
         response = RedirectResponse("/", status_code=303)

@@ -39,7 +39,7 @@ def password_matches(hashed: str, password: str) -> bool:
             return False
     try:
         return _HASHER.verify(hashed, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, ValueError):  # ValueError: not ASCII
         return False
 
 
@@ -65,6 +65,10 @@ def _source(address: str) -> str:
             return str(found.ipv4_mapped)
         return str(ipaddress.ip_network(f"{found}/64", strict=False))
     return str(found)
+
+
+class Throttled(Exception):
+    """Too many wrong passwords from this address (or IPv6 /64) lately: not checked."""
 
 
 @dataclass
@@ -94,6 +98,18 @@ class Auth:
 
     # -------------------------------------------------------------------------------------- passwords
 
+    def _recent(self, source: str) -> deque[float]:
+        """The times of the wrong passwords of ``source`` within WINDOW (under the lock)."""
+        recent = self._failures.get(source)
+        if recent is None:
+            if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
+                self._failures.pop(next(iter(self._failures)))
+            recent = self._failures[source] = deque(maxlen=FAILURES)
+        now = time.monotonic()
+        while recent and now - recent[0] > WINDOW:
+            recent.popleft()
+        return recent
+
     def throttled(self, address: str) -> bool:
         with self._lock:
             recent = self._failures.get(_source(address))
@@ -103,18 +119,23 @@ class Auth:
             return recent is not None and len(recent) >= FAILURES
 
     def login(self, user: str, password: str, address: str) -> str | None:
-        """A new session's token when the password is right; None (and one failure counted) otherwise."""
+        """A new session's token when the password is right; None (and one failure counted) otherwise. Raises
+        Throttled without a check when the address has had its wrong passwords. The attempt counts as wrong
+        before the check: concurrent guesses from one address cannot all pass the limit while hashes run."""
+        source = _source(address)
+        with self._lock:
+            recent = self._recent(source)
+            if len(recent) >= FAILURES:
+                raise Throttled(source)
+            attempt = time.monotonic()
+            recent.append(attempt)
         hashed = self.users.get(user)
         # an unknown user is checked against a known user's hash, result ignored: it costs the same time (and
-        # memory) as a known one, argon2 or bcrypt, so timing does not tell which user names exist
+        # memory) as a known one of the same kind, so timing does not tell which user names exist
         stand_in = hashed or next(iter(self.users.values()), None)
         with _CHECKING:
             matches = stand_in is not None and password_matches(stand_in, password) and hashed is not None
         if not matches:
-            with self._lock:
-                if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
-                    self._failures.pop(next(iter(self._failures)))
-                self._failures.setdefault(_source(address), deque(maxlen=FAILURES)).append(time.monotonic())
             return None
         token = secrets.token_urlsafe(32)
         with self._lock:
@@ -122,7 +143,7 @@ class Auth:
             for old in [t for t, s in self._sessions.items() if s.expires < now]:
                 del self._sessions[old]
             self._sessions[token] = Session(user, now + self.lifetime, secrets.token_urlsafe(24))
-            self._failures.pop(_source(address), None)
+            self._failures.pop(source, None)
         return token
 
     def session(self, token: str | None) -> Session | None:

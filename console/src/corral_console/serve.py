@@ -131,6 +131,7 @@ def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
     import uvicorn
 
     console, app, host, port = build(config, listen, wanted)
+    signal.signal(signal.SIGHUP, lambda *_: console.read_now())  # `systemctl reload`: read the storages now
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -149,7 +150,6 @@ def serve(config: Config, listen: str | None, wanted: list[str]) -> None:
                                            lifespan="off"))  # fmt: skip
     for signum in (signal.SIGINT, signal.SIGTERM):  # uvicorn raises the signal again once it has shut down:
         signal.signal(signum, lambda *_: None)  # here it then ends the run, and the cache is closed orderly
-    signal.signal(signal.SIGHUP, lambda *_: console.read_now())  # `systemctl reload`: read the storages now
     try:
         server.run(sockets=[sock])
         log.info("console: stopped")

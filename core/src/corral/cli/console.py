@@ -3,6 +3,7 @@ records on the storages (docs/console.md). The pages come from the ``corral-cons
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -23,6 +24,7 @@ def console(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Serve a read-only web page of every server's backups, from the run records on the given storages."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload before the console reads on SIGHUP must not end it
     try:
         from corral_console.auth import hash_password as make_hash
         from corral_console.serve import serve

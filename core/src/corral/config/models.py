@@ -419,6 +419,12 @@ class MainCore(BaseModel):
         return str(value) if isinstance(value, int) else value
 
 
+#: an argon2 hash in its PHC form, or a bcrypt hash: nothing else (a no-break space pasted with one made every login
+#: check against it raise)
+_PASSWORD_HASH = re.compile(r"\$argon2(?:id|i)\$v=\d{1,3}\$m=\d{1,10},t=\d{1,10},p=\d{1,3}"
+                            r"\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}|\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
+
+
 class ConsoleCore(BaseModel):
     """The ``console:`` section: how ``corral console`` serves the fleet page (docs/console.md)."""
 
@@ -453,7 +459,7 @@ class ConsoleCore(BaseModel):
         for name, hashed in value.items():
             if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
                 raise ValueError(f"user name `{name[:64]}` must be 1-64 of A-Z a-z 0-9 . _ @ -")
-            if not hashed.get_secret_value().startswith(("$argon2id$", "$argon2i$", "$2b$", "$2a$", "$2y$")):
+            if not _PASSWORD_HASH.fullmatch(hashed.get_secret_value()):  # a stray byte pasted with it too
                 raise ValueError(f"user `{name}`: not an argon2 or bcrypt hash; make one with "
                                  "`corral console --hash-password`")
         return value
