@@ -61,7 +61,7 @@ class Table:
     more: int  # the index's records fetched beyond what the fleet needs (job pages), when it was built
     made: float  # time.monotonic()
     rows: list[Row]
-    html: bytes  # the rows' <tr>s, UTF-8: each fleet page sends these bytes as they are
+    html: tuple[bytes, ...]  # the rows' <tr>s by 500, UTF-8: each fleet page sends these bytes as they are
     counts: dict[str, int]
 
 
@@ -222,8 +222,8 @@ class Console:
     def _build(self) -> Table:
         generation, more = self.index.generation, self.index.more  # before: a reading meanwhile makes it stale
         rows = build(self.index.fleet_rows(), self.index.listed_names(), datetime.now(UTC), self.settings.stale_hours)
-        template = self.env.get_template("_fleet_rows.html")  # by 500 rows: one render of 10,000 held ~25 MB of pieces
-        html = b"".join(template.render(rows=rows[at : at + 500]).encode() for at in range(0, len(rows), 500))
+        template = self.env.get_template("_fleet_rows.html")  # by 500 rows: one render of 10,000 held ~25 MB
+        html = tuple(template.render(rows=rows[at : at + 500]).encode() for at in range(0, len(rows), 500))
         counts = {status: sum(1 for row in rows if row.status == status) for status in ("failed", "stale", "ok")}
         table = Table(generation, more, time.monotonic(), rows, html, counts)
         with self._lock:
@@ -246,7 +246,7 @@ class Console:
         table = self.table()
         head, tail = self._render(request, "fleet.html", table=Markup(ROWS), counts=table.counts,
                                   total=len(table.rows), stale_hours=self.settings.stale_hours).split(ROWS, 1)
-        parts = (head.encode(), table.html, tail.encode())
+        parts = (head.encode(), *table.html, tail.encode())
 
         async def body() -> AsyncIterator[bytes]:  # async: an iterator would take a worker thread per part
             for part in parts:
