@@ -211,6 +211,8 @@ def _wait_for_pg_dump(parent: int, timeout: float = 60) -> dict[str, Any]:
                 environ = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
+            if b"--version" in cmdline:  # the facts' `pg_dump --version` (no connection, no PGPASSFILE)
+                continue
             if cmdline and cmdline[0].endswith(b"pg_dump") and _descends_from(proc, parent):
                 env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
                 if env:  # read in the middle of its exec, the environment is empty: look again
