@@ -98,13 +98,16 @@ class Auth:
 
     # -------------------------------------------------------------------------------------- passwords
 
-    def _recent(self, source: str) -> deque[float]:
-        """The times of the wrong passwords of ``source`` within WINDOW (under the lock)."""
+    def _recent(self, source: str, create: bool = False) -> deque[float]:
+        """The times of the wrong passwords of ``source`` within WINDOW (under the lock); with ``create``, its
+        deque is kept for the attempt about to be counted."""
         recent = self._failures.get(source)
         if recent is None:
-            if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
-                self._failures.pop(next(iter(self._failures)))
-            recent = self._failures[source] = deque(maxlen=FAILURES)
+            recent = deque(maxlen=FAILURES)
+            if create:
+                if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest
+                    self._failures.pop(next(iter(self._failures)))
+                self._failures[source] = recent
         now = time.monotonic()
         while recent and now - recent[0] > WINDOW:
             recent.popleft()
@@ -112,11 +115,7 @@ class Auth:
 
     def throttled(self, address: str) -> bool:
         with self._lock:
-            recent = self._failures.get(_source(address))
-            now = time.monotonic()
-            while recent and now - recent[0] > WINDOW:
-                recent.popleft()
-            return recent is not None and len(recent) >= FAILURES
+            return len(self._recent(_source(address))) >= FAILURES
 
     def login(self, user: str, password: str, address: str) -> str | None:
         """A new session's token when the password is right; None (and one failure counted) otherwise. Raises
@@ -124,11 +123,10 @@ class Auth:
         before the check: concurrent guesses from one address cannot all pass the limit while hashes run."""
         source = _source(address)
         with self._lock:
-            recent = self._recent(source)
+            recent = self._recent(source, create=True)
             if len(recent) >= FAILURES:
                 raise Throttled(source)
-            attempt = time.monotonic()
-            recent.append(attempt)
+            recent.append(time.monotonic())
         hashed = self.users.get(user)
         # an unknown user is checked against a known user's hash, result ignored: it costs the same time (and
         # memory) as a known one of the same kind, so timing does not tell which user names exist

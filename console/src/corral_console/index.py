@@ -166,7 +166,6 @@ class Index:
         """List every storage and fetch the records the fleet page needs; one line per storage that failed."""
         with self._reading:
             reading = Reading(started=time.time(), begun=time.monotonic())
-            begun = reading.begun
             first, self._read_once = not self._read_once, True  # the first looks at all a last process left
             self._seen += 1
             self.down.clear()
@@ -189,7 +188,7 @@ class Index:
             reading.fetched = fetched
             if changed or fetched:
                 self.generation += 1
-            reading.seconds = time.monotonic() - begun
+            reading.seconds = time.monotonic() - reading.begun
             self.last = reading
             for line in reading.errors:
                 log.warning("console: %s", line)
